@@ -1,0 +1,316 @@
+"""Framework definitions: the schema of `flows/frameworks/*.yaml` and its loader.
+
+A framework is data: criteria, each with a main question and optional follow-ups,
+the answer type of every question, its phrasing for reps and for prospects, a hint to
+re-ask with, scoring rules, weights, gates and verdict thresholds. Files are validated at
+load; a bad file raises `DefinitionError` naming the file, the field and the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+AnswerType = Literal["money", "timeframe", "authority", "yesno", "choice", "text", "email"]
+AuthorityLevel = Literal["economic_buyer", "decision_maker", "influencer", "end_user", "unknown"]
+
+BUILTIN_DIR = Path(__file__).parent / "frameworks"
+ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class DefinitionError(ValueError):
+    """A framework definition file is missing, unreadable or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Phrasing(_Strict):
+    """How a question is put to a rep (about a lead) and to a prospect (about themselves).
+
+    `{company}` in the text is replaced by the lead's company name.
+    """
+
+    rep: str = Field(min_length=1, max_length=300)
+    prospect: str = Field(min_length=1, max_length=300)
+
+
+class Choice(_Strict):
+    value: str = Field(pattern=ID_PATTERN)
+    label: str = Field(min_length=1, max_length=75)
+    synonyms: tuple[str, ...] = ()
+    score: float | None = Field(default=None, ge=0, le=1)
+
+
+class Condition(_Strict):
+    """Ask a follow-up only when an earlier answer in the same flow is (not) one of `values`."""
+
+    question: str
+    is_in: tuple[str, ...] | None = Field(default=None, alias="in")
+    not_in: tuple[str, ...] | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Condition:
+        if (self.is_in is None) == (self.not_in is None):
+            raise ValueError("give exactly one of 'in' or 'not_in'")
+        return self
+
+
+class Validation(_Strict):
+    max_length: int = Field(default=2000, ge=1, le=10000)
+    min_words: int = Field(default=1, ge=0)
+
+
+class Scoring(_Strict):
+    """How an answer turns into a score from 0 to 1. Which fields apply depends on the type.
+
+    - choice: each choice's `score`.
+    - yesno: `yes`, `no`, `unsure`.
+    - money: the amount per year (ranges use their midpoint) divided by `full_at`, capped at 1.
+    - timeframe: `within_days` buckets on the days until the earliest date; `otherwise` beyond.
+    - authority: `levels`, the score per authority level.
+    - text: 1 when the answer is substantive (at least `min_words` words, not a non-answer
+      like "none" or "not sure"); `number_factor` times that when `wants_number` and the
+      answer has no figure in it.
+    Every type: `unknown` is the score of an answer that could not be read or was skipped.
+    """
+
+    yes: float = Field(default=1.0, ge=0, le=1)
+    no: float = Field(default=0.0, ge=0, le=1)
+    unsure: float = Field(default=0.3, ge=0, le=1)
+    full_at: float | None = Field(default=None, gt=0)
+    within_days: tuple[tuple[int, float], ...] = ()
+    otherwise: float = Field(default=0.1, ge=0, le=1)
+    levels: dict[AuthorityLevel, float] = Field(default_factory=dict)
+    min_words: int = Field(default=3, ge=1)
+    wants_number: bool = False
+    number_factor: float = Field(default=0.6, ge=0, le=1)
+    unknown: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("within_days")
+    @classmethod
+    def _buckets(cls, value: tuple[tuple[int, float], ...]) -> tuple[tuple[int, float], ...]:
+        days = [d for d, _ in value]
+        if days != sorted(days):
+            raise ValueError("buckets must be in increasing order of days")
+        if any(not 0 <= s <= 1 for _, s in value):
+            raise ValueError("bucket scores must be between 0 and 1")
+        return value
+
+
+class FollowUp(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    type: AnswerType
+    ask: Phrasing
+    hint: str = Field(min_length=1, max_length=500)
+    choices: tuple[Choice, ...] = ()
+    ask_if: Condition | None = None
+    skippable: bool = True
+    validation: Validation = Validation()
+    scoring: Scoring | None = None
+
+
+class Criterion(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    label: str = Field(min_length=1, max_length=40)
+    weight: float = Field(gt=0)
+    type: AnswerType
+    ask: Phrasing
+    hint: str = Field(min_length=1, max_length=500)
+    choices: tuple[Choice, ...] = ()
+    skippable: bool = True
+    validation: Validation = Validation()
+    scoring: Scoring = Scoring()
+    follow_ups: tuple[FollowUp, ...] = ()
+
+
+class Gate(_Strict):
+    """Criteria that must be met (score >= `min_score`) before a lead can pass.
+
+    `require: all` needs every criterion met, `any` at least one. On failure, `cap_nurture`
+    keeps the total but the verdict is at most nurture; `disqualify` counts only the gate's
+    own criteria in the total (the rest does not count until the gate passes) and the verdict
+    is disqualified.
+    """
+
+    id: str = Field(pattern=ID_PATTERN)
+    label: str
+    criteria: tuple[str, ...] = Field(min_length=1)
+    require: Literal["all", "any"] = "all"
+    min_score: float = Field(default=0.5, ge=0, le=1)
+    on_fail: Literal["cap_nurture", "disqualify"] = "cap_nurture"
+
+
+class Thresholds(_Strict):
+    qualified: float = Field(default=70, ge=0, le=100)
+    nurture: float = Field(default=40, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.nurture > self.qualified:
+            raise ValueError("nurture threshold must not be above the qualified threshold")
+        return self
+
+
+class Framework(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str
+    version: int = Field(ge=1)
+    description: str = ""
+    thresholds: Thresholds = Thresholds()
+    gates: tuple[Gate, ...] = ()
+    criteria: tuple[Criterion, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Framework:
+        criterion_ids = [c.id for c in self.criteria]
+        _no_duplicates(criterion_ids, "criterion id")
+        question_ids = [q.id for q in self.questions()]
+        _no_duplicates(question_ids, "question id")
+        for gate in self.gates:
+            unknown = set(gate.criteria) - set(criterion_ids)
+            if unknown:
+                raise ValueError(f"gate {gate.id!r} names unknown criteria: {sorted(unknown)}")
+        seen: list[str] = []
+        for question in self.questions():
+            if question.type == "choice" and not question.choices:
+                raise ValueError(f"question {question.id!r} is a choice without choices")
+            if question.ask_if is not None and question.ask_if.question not in seen:
+                raise ValueError(
+                    f"question {question.id!r}: ask_if names {question.ask_if.question!r}, "
+                    "which is not asked before it"
+                )
+            seen.append(question.id)
+        return self
+
+    def questions(self) -> list[Question]:
+        """Every question in the order asked: each criterion's main question, then its follow-ups."""
+        out: list[Question] = []
+        for c in self.criteria:
+            out.append(
+                Question(
+                    id=c.id, criterion=c.id, type=c.type, ask=c.ask, hint=c.hint,
+                    choices=c.choices, ask_if=None, skippable=c.skippable,
+                    validation=c.validation, scoring=c.scoring, main=True,
+                )
+            )
+            for f in c.follow_ups:
+                out.append(
+                    Question(
+                        id=f.id, criterion=c.id, type=f.type, ask=f.ask, hint=f.hint,
+                        choices=f.choices, ask_if=f.ask_if, skippable=f.skippable,
+                        validation=f.validation, scoring=f.scoring, main=False,
+                    )
+                )
+        return out
+
+    def criterion(self, criterion_id: str) -> Criterion:
+        for c in self.criteria:
+            if c.id == criterion_id:
+                return c
+        raise KeyError(criterion_id)
+
+    def with_overrides(self, overrides: FrameworkOverrides) -> Framework:
+        """A copy with weights and thresholds replaced, as configured in `qualibot.toml`."""
+        unknown = set(overrides.weights) - {c.id for c in self.criteria}
+        if unknown:
+            raise DefinitionError(
+                f"qualibot.toml: [frameworks.{self.id}.weights] names unknown criteria "
+                f"{sorted(unknown)}; known: {[c.id for c in self.criteria]}"
+            )
+        criteria = tuple(
+            c.model_copy(update={"weight": overrides.weights[c.id]}) if c.id in overrides.weights
+            else c
+            for c in self.criteria
+        )
+        thresholds = overrides.thresholds or self.thresholds
+        return self.model_copy(update={"criteria": criteria, "thresholds": thresholds})
+
+
+class Question(_Strict):
+    """One question of a flow, flattened from a criterion or a follow-up (or contact/ICP)."""
+
+    id: str
+    criterion: str
+    type: AnswerType
+    ask: Phrasing
+    hint: str
+    choices: tuple[Choice, ...] = ()
+    ask_if: Condition | None = None
+    skippable: bool = True
+    validation: Validation = Validation()
+    scoring: Scoring | None = None
+    main: bool = True
+
+
+class FrameworkOverrides(_Strict):
+    weights: dict[str, float] = Field(default_factory=dict)
+    thresholds: Thresholds | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if v <= 0}
+        if bad:
+            raise ValueError(f"weights must be positive: {bad}")
+        return value
+
+
+def _no_duplicates(ids: list[str], what: str) -> None:
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"duplicate {what}: {dupes}")
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid framework definition"]
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {location}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_framework(path: Path) -> Framework:
+    """Read and validate one definition file."""
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DefinitionError(f"{path}: cannot read framework definition: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise DefinitionError(f"{path}: a framework definition must be a mapping at the top level")
+    try:
+        return Framework.model_validate(raw)
+    except ValidationError as exc:
+        raise DefinitionError(_format_validation_error(path, exc)) from exc
+
+
+def load_frameworks(
+    extra_dirs: Iterable[Path] = (),
+    overrides: dict[str, FrameworkOverrides] | None = None,
+) -> dict[str, Framework]:
+    """The built-in frameworks plus any `*.yaml` in `extra_dirs` (a team's own, which may
+    replace a built-in of the same id), with `qualibot.toml` overrides applied."""
+    found: dict[str, Framework] = {}
+    for folder in (BUILTIN_DIR, *extra_dirs):
+        if not folder.is_dir():
+            raise DefinitionError(f"{folder}: frameworks folder does not exist")
+        for path in sorted(folder.glob("*.yaml")):
+            framework = load_framework(path)
+            found[framework.id] = framework
+    for framework_id, override in (overrides or {}).items():
+        if framework_id not in found:
+            raise DefinitionError(
+                f"qualibot.toml: [frameworks.{framework_id}] names an unknown framework; "
+                f"known: {sorted(found)}"
+            )
+        found[framework_id] = found[framework_id].with_overrides(override)
+    return found
