@@ -1,0 +1,218 @@
+"""The `qualibot` command."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+import click
+
+from bot.config import ConfigError, Settings
+from bot.errors import QualibotError
+from bot.runtime import Runtime, build_runtime
+from bot.service import TurnResult
+from flows.definitions import DefinitionError, load_frameworks
+from flows.parsing import parse_answer
+from storage.db import DatabaseUnavailable
+from storage.migrate import DatabaseNotMigrated
+
+PARSE_TYPES = ("money", "timeframe", "authority", "yesno")
+CHAT_HELP = "Type your answer. Words that work at any time: back, skip, cancel, restart."
+
+
+@contextmanager
+def _runtime(*, check_schema: bool = True) -> Iterator[Runtime]:
+    """Build the runtime, turning start-up problems into a clear message and exit code 2."""
+    try:
+        runtime = build_runtime(Settings(), check_schema=check_schema)
+    except (ConfigError, DefinitionError, DatabaseUnavailable, DatabaseNotMigrated) as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@click.group(help="Qualibot: qualify sales leads through conversation.")
+@click.version_option(package_name="qualibot")
+def main() -> None:
+    pass
+
+
+@main.command()
+@click.option("--framework", "-f", required=True, help="bant, champ, meddic or gpctba.")
+@click.option("--company", "-c", help="The company (lead) you are qualifying.")
+@click.option("--resume", "resume_id", type=int, help="Continue conversation ID instead.")
+@click.option("--as", "user", default=None, help="Who is qualifying (default: your login).")
+def chat(framework: str, company: str | None, resume_id: int | None, user: str | None) -> None:
+    """Qualify a lead in the terminal, as a rep would in Slack."""
+    user = user or getpass.getuser()
+    with _runtime() as rt:
+        try:
+            if resume_id is not None:
+                result = rt.service.resume(resume_id, by=user)
+            else:
+                if not company:
+                    raise click.UsageError("--company is required (or --resume ID).")
+                result = rt.service.start(framework=framework, company=company, channel="cli",
+                                          participant=user)
+        except QualibotError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"Qualifying {result.company} with {result.framework.upper()} "
+                   f"(lead {result.lead_id}, conversation {result.conversation_id}).")
+        click.echo(CHAT_HELP)
+        _chat_loop(rt, result, user)
+
+
+def _chat_loop(rt: Runtime, result: TurnResult, user: str) -> None:
+    _print_messages(result.messages)
+    while not result.done and result.state not in ("cancelled", "abandoned"):
+        try:
+            text = input("> ")
+        except (EOFError, KeyboardInterrupt):
+            click.echo(f"\nPaused. Continue with: qualibot chat -f {result.framework} "
+                       f"--resume {result.conversation_id}")
+            return
+        if not text.strip():
+            continue
+        try:
+            result = rt.service.answer(result.conversation_id, text, by=user)
+        except QualibotError as exc:
+            click.echo(str(exc))
+            continue
+        _print_messages(result.messages)
+    if result.state == "cancelled":
+        click.echo(f"Resume later with: qualibot chat -f {result.framework} "
+                   f"--resume {result.conversation_id}")
+
+
+def _print_messages(messages: list[dict[str, Any]]) -> None:
+    for message in messages:
+        kind = message["kind"]
+        if kind == "question":
+            question = message["question"]
+            position = message.get("position")
+            prefix = f"[{position['index']}/{position['total']}] " if position else ""
+            click.secho(prefix + message["text"], bold=True)
+            for number, option in enumerate(question["options"], start=1):
+                click.echo(f"   {number}. {option['label']}")
+        elif kind == "summary":
+            click.echo()
+            click.secho(message["text"], fg=_verdict_colour(message.get("verdict")))
+        elif kind == "readback":
+            click.secho(f"  ✓ {message['text']}", fg="green")
+        else:
+            click.echo(message["text"])
+
+
+def _verdict_colour(verdict: str | None) -> str:
+    return {"qualified": "green", "nurture": "yellow", "disqualified": "red"}.get(
+        verdict or "", "white")
+
+
+@main.command()
+@click.argument("answer_type", metavar="TYPE", type=click.Choice(PARSE_TYPES))
+@click.argument("text")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Read relative times as of this date (YYYY-MM-DD).")
+def parse(answer_type: str, text: str, today: Any) -> None:
+    """Show how an answer is read, as JSON. TEXT '-' reads one answer per line from stdin."""
+    as_of: date = today.date() if today else date.today()
+    lines = (line.rstrip("\n") for line in sys.stdin) if text == "-" else iter([text])
+    for line in lines:
+        click.echo(json.dumps(parse_answer(answer_type, line, today=as_of), ensure_ascii=False))
+
+
+@main.command()
+@click.option("--limit", default=50, show_default=True, help="How many leads to list.")
+def leads(limit: int) -> None:
+    """List leads, newest first, with score and verdict."""
+    with _runtime() as rt:
+        rows = rt.leads.recent(limit=limit)
+    if not rows:
+        click.echo("No leads yet. Start one with: qualibot chat -f bant -c \"Acme\"")
+        return
+    click.echo(f"{'ID':>5}  {'COMPANY':<28} {'FRAMEWORK':<9} {'SOURCE':<7} {'SCORE':>6}  VERDICT")
+    for lead in rows:
+        score = f"{lead.score_total:.1f}" if lead.score_total is not None else "-"
+        click.echo(f"{lead.id:>5}  {lead.company[:28]:<28} {lead.framework:<9} "
+                   f"{lead.source:<7} {score:>6}  {lead.verdict or lead.status}")
+
+
+@main.command()
+@click.argument("lead_id", type=int)
+def show(lead_id: int) -> None:
+    """Print a lead's answers, score breakdown and score history."""
+    with _runtime() as rt:
+        try:
+            detail = rt.leads.detail(lead_id)
+        except QualibotError as exc:
+            raise click.ClickException(str(exc)) from exc
+    lead = detail.lead
+    click.secho(f"Lead {lead.id}: {lead.company}", bold=True)
+    contact = ", ".join(x for x in (detail.contact_name, detail.contact_email) if x)
+    click.echo(f"Contact: {contact or '-'}   Source: {lead.source}   Status: {lead.status}"
+               f"   Owner: {lead.owner or '-'}")
+    click.echo("\nAnswers (as given, oldest first):")
+    for answer in detail.answers:
+        raw = answer.raw_text if answer.status == "answered" else f"({answer.status})"
+        click.echo(f"  {answer.question_id:<20} {raw}")
+    if detail.scores:
+        latest = detail.scores[-1]
+        click.echo(f"\nScore: {latest.total:.1f}/100 — {latest.verdict} "
+                   f"({latest.framework.upper()} v{latest.framework_version})")
+        for line in latest.breakdown.get("reasons", []):
+            click.echo(f"  {line}")
+        click.echo("\nHistory:")
+        for s in detail.scores:
+            click.echo(f"  {s.created_at:%Y-%m-%d %H:%M}  {s.total:>5.1f}  {s.verdict}")
+    else:
+        click.echo("\nNot scored yet (the qualification is not complete).")
+
+
+@main.command()
+def frameworks() -> None:
+    """List the qualification frameworks available."""
+    try:
+        config = Settings().load_file_config()
+        found = load_frameworks(config.framework_dirs, config.frameworks)
+    except (ConfigError, DefinitionError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for fw in found.values():
+        criteria = ", ".join(c.id for c in fw.criteria)
+        click.echo(f"{fw.id:<8} {fw.name} (v{fw.version}): {criteria}")
+
+
+@main.group()
+def db() -> None:
+    """Database administration."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the database migrations (needed once per release on PostgreSQL)."""
+    from storage.migrate import current_revision, upgrade
+
+    with _runtime(check_schema=False) as rt:
+        upgrade(rt.engine, revision)
+        click.echo(f"Database is at revision {current_revision(rt.engine)}.")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the database's migration revision and the one this version expects."""
+    from storage.migrate import current_revision, head_revision
+
+    with _runtime(check_schema=False) as rt:
+        click.echo(f"current: {current_revision(rt.engine) or '(empty)'}  "
+                   f"expected: {head_revision()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,76 @@
+"""Settings: environment variables (a `.env` file is honoured) and the optional `qualibot.toml`.
+
+Built once at start-up and passed down; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flows.definitions import FrameworkOverrides
+from flows.icp import IcpConfig
+
+
+class ConfigError(ValueError):
+    """The configuration file or environment is invalid; the message says where and why."""
+
+
+class FileConfig(BaseModel):
+    """What `qualibot.toml` may hold. Every section is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    framework_dirs: list[Path] = Field(default_factory=list)
+    frameworks: dict[str, FrameworkOverrides] = Field(default_factory=dict)
+    icp: IcpConfig = Field(default_factory=IcpConfig)
+    handoff: dict[str, Any] = Field(default_factory=dict)
+    widget: dict[str, Any] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    """The environment variables of the public contract (see README, "Configuration")."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///qualibot.db",
+                              validation_alias="QUALIBOT_DATABASE_URL")
+    config_file: Path = Field(default=Path("qualibot.toml"), validation_alias="QUALIBOT_CONFIG")
+    handoff_channel: str | None = Field(default=None, validation_alias="QUALIBOT_HANDOFF_CHANNEL")
+    slack_bot_token: str | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_client_id: str | None = Field(default=None, validation_alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(default=None, validation_alias="SLACK_CLIENT_SECRET")
+    slack_app_token: str | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str | None = Field(default=None, validation_alias="SLACK_API_URL")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def load_file_config(self) -> FileConfig:
+        """`qualibot.toml`, or the defaults when there is none. Relative framework folders are
+        resolved against the file's own folder."""
+        path = self.config_file
+        if not path.exists():
+            return FileConfig()
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
+        try:
+            config = FileConfig.model_validate(raw)
+        except ValidationError as exc:
+            problems = "\n".join(
+                f"  {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"{path}: invalid configuration\n{problems}") from exc
+        config.framework_dirs = [
+            d if d.is_absolute() else path.parent / d for d in config.framework_dirs
+        ]
+        return config

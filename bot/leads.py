@@ -1,0 +1,121 @@
+"""Read-only views of leads for listings (`qualibot leads`, `/qualify list`) and detail pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.errors import NotFound
+from storage.repositories import (
+    AnswerRepository,
+    ConversationRepository,
+    LeadRepository,
+    ScoreRepository,
+)
+
+
+@dataclass(frozen=True)
+class LeadSummary:
+    id: int
+    company: str
+    framework: str
+    source: str
+    status: str
+    score_total: float | None
+    verdict: str | None
+    owner: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AnswerView:
+    question_id: str
+    criterion: str
+    raw_text: str
+    parsed: dict[str, Any]
+    status: str
+    answered_by: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ScoreView:
+    total: float
+    verdict: str
+    framework: str
+    framework_version: int
+    breakdown: dict[str, Any]
+    fit_score: float | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    id: int
+    public_id: str
+    framework: str
+    channel: str
+    participant: str
+    state: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LeadDetail:
+    lead: LeadSummary
+    contact_name: str | None
+    contact_email: str | None
+    conversations: list[ConversationView]
+    answers: list[AnswerView]
+    scores: list[ScoreView]
+
+
+class LeadQueries:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._sessions = session_factory
+
+    def recent(self, limit: int = 50, *, created_by: str | None = None,
+               team_id: str | None = None) -> list[LeadSummary]:
+        with self._sessions() as session:
+            leads = LeadRepository(session).list_recent(limit=limit, created_by=created_by,
+                                                        team_id=team_id)
+            return [_summary(lead) for lead in leads]
+
+    def open_conversations(self, channel: str, participant: str,
+                           limit: int = 20) -> list[ConversationView]:
+        with self._sessions() as session:
+            rows = ConversationRepository(session).list_for_participant(channel, participant,
+                                                                        limit)
+            return [_conversation(c) for c in rows]
+
+    def detail(self, lead_id: int) -> LeadDetail:
+        with self._sessions() as session:
+            lead = LeadRepository(session).get(lead_id)
+            if lead is None:
+                raise NotFound(f"There is no lead {lead_id}.")
+            conversations = ConversationRepository(session).list_for_lead(lead_id)
+            answers = AnswerRepository(session).list_for_lead(lead_id)
+            scores = ScoreRepository(session).history(lead_id)
+            return LeadDetail(
+                lead=_summary(lead),
+                contact_name=lead.contact_name,
+                contact_email=lead.contact_email,
+                conversations=[_conversation(c) for c in conversations],
+                answers=[AnswerView(a.question_id, a.criterion, a.raw_text, a.parsed, a.status,
+                                    a.answered_by, a.created_at) for a in answers],
+                scores=[ScoreView(s.total, s.verdict, s.framework, s.framework_version,
+                                  s.breakdown, s.fit_score, s.created_at) for s in scores],
+            )
+
+
+def _summary(lead: Any) -> LeadSummary:
+    return LeadSummary(lead.id, lead.company, lead.framework, lead.source, lead.status,
+                       lead.score_total, lead.verdict, lead.owner, lead.updated_at)
+
+
+def _conversation(c: Any) -> ConversationView:
+    return ConversationView(c.id, str(c.public_id), c.framework, c.channel, c.participant,
+                            c.state, c.updated_at)

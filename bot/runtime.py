@@ -1,0 +1,53 @@
+"""Start-up: settings -> frameworks, database, flows and the service, built once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import FileConfig, Settings
+from bot.leads import LeadQueries
+from bot.registry import FlowRegistry
+from bot.service import QualificationService
+from flows.definitions import load_frameworks
+from storage.db import check_connection, create_engine_for, make_session_factory
+from storage.migrate import prepare_database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: FileConfig
+    engine: Engine
+    sessions: sessionmaker[Session]
+    flows: FlowRegistry
+    service: QualificationService
+    leads: LeadQueries
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings, *, check_schema: bool = True) -> Runtime:
+    """Everything a command or the server needs. On the embedded SQLite default the database is
+    created and migrated on first start; on PostgreSQL (shared by replicas) an unmigrated
+    database is refused with a message saying to run `qualibot db upgrade`."""
+    config = settings.load_file_config()
+    frameworks = load_frameworks(config.framework_dirs, config.frameworks)
+    flows = FlowRegistry(frameworks, config.icp)
+    engine = create_engine_for(settings.database_url)
+    try:
+        check_connection(engine)
+        if check_schema:
+            prepare_database(engine, auto_migrate=settings.is_sqlite)
+    except Exception:
+        engine.dispose()
+        raise
+    sessions = make_session_factory(engine)
+    default_channel = settings.handoff_channel
+    service = QualificationService(
+        sessions, flows, handoff_lane=lambda lead, result: default_channel,
+    )
+    return Runtime(settings, config, engine, sessions, flows, service, LeadQueries(sessions))

@@ -1,0 +1,389 @@
+"""The qualification service: the one entry point every channel (CLI, Slack, widget) calls.
+
+Each public method is one unit of work: it loads the conversation, fires one event on the
+framework's shared flow, stores the new state, the answer (append-only) and whatever must go
+out (outbox), and commits. A concurrent update of the same conversation is detected by
+optimistic locking (the conversation's `version`); the loser re-runs its turn on fresh data,
+and gives up with `Conflict` only if that keeps happening.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from bot.errors import Conflict, InvalidInput, NotFound, QualibotError
+from bot.registry import FlowRegistry
+from flows.answers import AnswerRecord
+from flows.engine import DONE, END_STATES, Audience, Flow, FlowError, FlowState, Turn
+from flows.scoring import ScoreResult
+from storage.models import Answer, Conversation, Lead, Score
+from storage.repositories import (
+    AnswerRepository,
+    ConversationRepository,
+    LeadRepository,
+    OutboxRepository,
+    ScoreRepository,
+)
+
+log = logging.getLogger(__name__)
+
+Channel = Literal["slack", "widget", "cli"]
+Source = Literal["rep", "widget"]
+# Channels whose replies are delivered later by the outbox dispatcher rather than returned
+# in the response (Slack: the ack must not wait for the Web API).
+OUTBOX_CHANNELS = frozenset({"slack"})
+MAX_COMPANY_LENGTH = 200
+MAX_CONFLICT_RETRIES = 5
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """What a channel needs after a turn: the bot's messages and where the conversation is."""
+
+    conversation_id: int
+    public_id: str
+    lead_id: int
+    company: str
+    framework: str
+    state: str
+    messages: list[dict[str, Any]]
+    done: bool
+    score: dict[str, Any] | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(m["text"] for m in self.messages)
+
+
+@dataclass
+class _TurnContext:
+    """What an action may use and what it leaves for the commit step."""
+
+    session: Session
+    conversation: Conversation
+    lead: Lead
+    flow: Flow
+    model: FlowState
+    today: date
+    now: datetime
+    by: str | None
+    extra_messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def audience(self) -> Audience:
+        return "prospect" if self.conversation.channel == "widget" else "rep"
+
+
+class QualificationService:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        flows: FlowRegistry,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        handoff_verdicts: frozenset[str] = frozenset({"qualified"}),
+        handoff_lane: Callable[[Lead, ScoreResult], str | None] | None = None,
+    ) -> None:
+        self._sessions = session_factory
+        self._flows = flows
+        self._clock = clock
+        self._handoff_verdicts = handoff_verdicts
+        self._handoff_lane = handoff_lane
+
+    # --- starting ---------------------------------------------------------------------------
+
+    def start(
+        self,
+        *,
+        framework: str,
+        company: str,
+        channel: Channel,
+        participant: str,
+        source: Source = "rep",
+        team_id: str | None = None,
+        contact: dict[str, str] | None = None,
+        ask_contact: bool = False,
+        locale: str = "en",
+    ) -> TurnResult:
+        """Create a lead and its conversation, and ask the first question."""
+        flow = self._flows.get(framework)
+        company = _clean(company)
+        if not company and not ask_contact:
+            raise InvalidInput("Please name the company you are qualifying.")
+        if len(company) > MAX_COMPANY_LENGTH:
+            raise InvalidInput(f"The company name is too long ({len(company)} characters; "
+                               f"the limit is {MAX_COMPANY_LENGTH}).")
+        now = self._clock()
+        today = now.date()
+        model = FlowState(ask_contact=ask_contact, ask_icp=self._flows.icp_enabled)
+        for key, value in (contact or {}).items():
+            if value and key in flow.by_id:
+                record = flow.read(flow.by_id[key], value, today)
+                if record is None:
+                    raise InvalidInput(f"The {key} {value!r} does not look right.")
+                model.answers[key] = record
+                model.prefilled.append(key)
+        with self._sessions.begin() as session:
+            lead = Lead(
+                team_id=team_id, company=company or "(unknown company)",
+                contact_name=(contact or {}).get("name"),
+                contact_email=_email_of(model), source=source, status="open",
+                created_by=participant, framework=flow.framework.id,
+                created_at=now, updated_at=now,
+            )
+            LeadRepository(session).add(lead)
+            session.flush()  # assigns lead.id
+            conversation = Conversation(
+                lead_id=lead.id, framework=flow.framework.id,
+                framework_version=flow.framework.version, channel=channel,
+                participant=participant, team_id=team_id, state=model.state, data={},
+                locale=locale, created_at=now, updated_at=now, last_activity_at=now,
+            )
+            ConversationRepository(session).add(conversation)
+            session.flush()
+            ctx = _TurnContext(session, conversation, lead, flow, model, today, now, participant)
+            turn = flow.begin(model, company=lead.company, audience=ctx.audience)
+            return self._commit_turn(ctx, turn, was_done=False)
+
+    # --- turns ------------------------------------------------------------------------------
+
+    def answer(self, conversation_id: int, text: str, *, by: str | None = None) -> TurnResult:
+        text = _clean(text)
+        if not text:
+            raise InvalidInput("The answer is empty.")
+
+        def act(ctx: _TurnContext) -> Turn:
+            return ctx.flow.answer(ctx.model, text, today=ctx.today,
+                                   company=ctx.lead.company, audience=ctx.audience)
+        return self._turn(conversation_id, act, by)
+
+    def choose(self, conversation_id: int, value: str, *, by: str | None = None,
+               expected_question: str | None = None) -> TurnResult:
+        """A choice by button. `expected_question` guards against a stale or double click:
+        a click on a question that is no longer the current one changes nothing."""
+
+        def act(ctx: _TurnContext) -> Turn:
+            if expected_question is not None and ctx.model.state != expected_question:
+                raise Conflict("That question has already been answered.")
+            return ctx.flow.choose(ctx.model, value, today=ctx.today,
+                                   company=ctx.lead.company, audience=ctx.audience)
+        return self._turn(conversation_id, act, by)
+
+    def skip(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
+        return self._turn(conversation_id, lambda ctx: ctx.flow.skip(
+            ctx.model, today=ctx.today, company=ctx.lead.company, audience=ctx.audience), by)
+
+    def back(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
+        return self._turn(conversation_id, lambda ctx: ctx.flow.back(
+            ctx.model, company=ctx.lead.company, audience=ctx.audience), by)
+
+    def cancel(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
+        return self._turn(conversation_id, lambda ctx: ctx.flow.cancel(ctx.model), by)
+
+    def restart(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
+        return self._turn(conversation_id, lambda ctx: ctx.flow.restart(
+            ctx.model, company=ctx.lead.company, audience=ctx.audience), by)
+
+    def resume(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
+        return self._turn(conversation_id, lambda ctx: ctx.flow.resume(
+            ctx.model, company=ctx.lead.company, audience=ctx.audience), by)
+
+    def abandon(self, conversation_id: int) -> TurnResult:
+        def act(ctx: _TurnContext) -> Turn:
+            ctx.flow.abandon(ctx.model)
+            return Turn(())
+        return self._turn(conversation_id, act, None)
+
+    # --- scoring ----------------------------------------------------------------------------
+
+    def score(self, lead_id: int) -> ScoreResult:
+        """Re-score a lead from its latest conversation's answers, as of today (answers age)."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            lead = LeadRepository(session).get(lead_id)
+            if lead is None:
+                raise NotFound(f"There is no lead {lead_id}.")
+            conversations = ConversationRepository(session).list_for_lead(lead_id)
+            if not conversations:
+                raise NotFound(f"Lead {lead_id} has no answers to score.")
+            conversation = conversations[-1]
+            flow = self._flows.get(conversation.framework)
+            model = FlowState.from_data(conversation.state, conversation.data)
+            return self._record_score(session, lead, conversation, flow, model, now)
+
+    def rescore_all(self, *, batch_size: int = 2000) -> int:
+        """Re-score every completed conversation's lead as of today, in bulk: one new score row
+        per lead and the lead's current score updated. Returns how many leads were scored."""
+        now = self._clock()
+        today = now.date()
+        count = 0
+        with self._sessions.begin() as session:
+            conversations = ConversationRepository(session)
+            scores, leads = ScoreRepository(session), LeadRepository(session)
+            for batch in conversations.iter_batches(batch_size):
+                score_rows: list[dict[str, Any]] = []
+                lead_rows: list[dict[str, Any]] = []
+                for conversation in batch:
+                    if conversation.state != DONE:
+                        continue
+                    flow = self._flows.get(conversation.framework)
+                    model = FlowState.from_data(conversation.state, conversation.data)
+                    result = self._flows.score(flow, model.answers, as_of=today)
+                    fit = self._flows.fit(model.answers) if model.ask_icp else None
+                    score_rows.append({
+                        "lead_id": conversation.lead_id, "conversation_id": conversation.id,
+                        "framework": result.framework,
+                        "framework_version": result.framework_version, "total": result.total,
+                        "verdict": result.verdict, "breakdown": result.to_dict(),
+                        "fit_score": fit, "created_at": now,
+                    })
+                    lead_rows.append({"id": conversation.lead_id, "score_total": result.total,
+                                      "verdict": result.verdict, "fit_score": fit,
+                                      "updated_at": now})
+                if score_rows:
+                    scores.add_many(score_rows)
+                    leads.update_many(lead_rows)
+                    count += len(score_rows)
+                session.expunge_all()  # keep memory flat over 100,000s of rows
+        return count
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _turn(
+        self, conversation_id: int, action: Callable[[_TurnContext], Turn], by: str | None
+    ) -> TurnResult:
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            try:
+                with self._sessions.begin() as session:
+                    ctx = self._load(session, conversation_id, by)
+                    was_done = ctx.model.state == DONE
+                    try:
+                        turn = action(ctx)
+                    except FlowError as exc:
+                        raise InvalidInput(str(exc)) from exc
+                    return self._commit_turn(ctx, turn, was_done)
+            except StaleDataError:
+                log.info("conversation %s changed concurrently; retrying (attempt %d)",
+                         conversation_id, attempt + 1)
+        raise Conflict("This conversation is being updated from elsewhere; please try again.")
+
+    def _load(self, session: Session, conversation_id: int, by: str | None) -> _TurnContext:
+        conversation = ConversationRepository(session).get(conversation_id)
+        if conversation is None:
+            raise NotFound(f"There is no conversation {conversation_id}.")
+        lead = session.get(Lead, conversation.lead_id)
+        if lead is None:  # pragma: no cover - guarded by the foreign key
+            raise NotFound(f"Conversation {conversation_id} has no lead.")
+        flow = self._flows.get(conversation.framework)
+        model = FlowState.from_data(conversation.state, conversation.data)
+        now = self._clock()
+        return _TurnContext(session, conversation, lead, flow, model, now.date(), now, by)
+
+    def _commit_turn(self, ctx: _TurnContext, turn: Turn, was_done: bool) -> TurnResult:
+        conversation, lead, model = ctx.conversation, ctx.lead, ctx.model
+        conversation.state = model.state
+        conversation.data = model.to_data()  # always a new dict: JSON columns track assignment
+        conversation.updated_at = ctx.now
+        conversation.last_activity_at = ctx.now
+        if turn.recorded is not None:
+            question_id, record = turn.recorded
+            self._store_answer(ctx, question_id, record)
+        messages = [m.to_dict() for m in turn.messages]
+        score: ScoreResult | None = None
+        if model.state == DONE and not was_done:
+            conversation.completed_at = ctx.now
+            score = self._record_score(ctx.session, lead, conversation, ctx.flow, model, ctx.now)
+            messages.append({"kind": "summary", "text": "\n".join(score.summary_lines()),
+                             "verdict": score.verdict, "total": score.total})
+        elif model.state != DONE:
+            conversation.completed_at = None
+        if conversation.channel in OUTBOX_CHANNELS and messages:
+            OutboxRepository(ctx.session).enqueue(
+                kind="reply", channel=conversation.channel, lane=f"dm:{conversation.participant}",
+                payload={
+                    "conversation_id": conversation.id, "lead_id": lead.id,
+                    "company": lead.company, "user": conversation.participant,
+                    "team_id": conversation.team_id, "messages": messages,
+                },
+            )
+        ctx.session.flush()  # raises StaleDataError here if another turn won the race
+        return TurnResult(
+            conversation_id=conversation.id, public_id=str(conversation.public_id),
+            lead_id=lead.id, company=lead.company, framework=conversation.framework,
+            state=model.state, messages=messages, done=model.state == DONE,
+            score=score.to_dict() if score else None,
+        )
+
+    def _store_answer(self, ctx: _TurnContext, question_id: str, record: AnswerRecord) -> None:
+        question = ctx.flow.by_id[question_id]
+        AnswerRepository(ctx.session).add(Answer(
+            conversation_id=ctx.conversation.id, lead_id=ctx.lead.id, question_id=question_id,
+            criterion=question.criterion, raw_text=record["raw"], parsed=record["parsed"],
+            status=record["status"], answered_by=ctx.by, created_at=ctx.now,
+        ))
+        if question_id == "email" and record["status"] == "answered":
+            ctx.lead.contact_email = record["parsed"]["email"]
+        elif question_id == "name" and record["status"] == "answered":
+            ctx.lead.contact_name = record["raw"][:200]
+        elif question_id == "company" and record["status"] == "answered":
+            ctx.lead.company = record["raw"][:MAX_COMPANY_LENGTH]
+
+    def _record_score(
+        self, session: Session, lead: Lead, conversation: Conversation, flow: Flow,
+        model: FlowState, now: datetime,
+    ) -> ScoreResult:
+        result = self._flows.score(flow, model.answers, as_of=now.date())
+        fit = self._flows.fit(model.answers) if model.ask_icp else None
+        ScoreRepository(session).add(Score(
+            lead_id=lead.id, conversation_id=conversation.id, framework=result.framework,
+            framework_version=result.framework_version, total=result.total,
+            verdict=result.verdict, breakdown=result.to_dict(), fit_score=fit, created_at=now,
+        ))
+        lead.score_total = result.total
+        lead.verdict = result.verdict
+        lead.fit_score = fit
+        if lead.status in ("open", "qualified", "nurture", "disqualified"):
+            lead.status = result.verdict
+        lead.updated_at = now
+        if result.verdict in self._handoff_verdicts:
+            self._enqueue_handoff(session, lead, conversation, result)
+        return result
+
+    def _enqueue_handoff(
+        self, session: Session, lead: Lead, conversation: Conversation, result: ScoreResult
+    ) -> None:
+        lane = self._handoff_lane(lead, result) if self._handoff_lane else None
+        if lane is None:
+            log.info("lead %s is %s but no handoff channel is configured", lead.id,
+                     result.verdict)
+            return
+        OutboxRepository(session).enqueue(
+            kind="handoff", channel="slack", lane=lane,
+            payload={"lead_id": lead.id, "conversation_id": conversation.id,
+                     "channel": lane, "score": result.to_dict()},
+            dedupe_key=f"handoff:{conversation.id}:{conversation.version}",
+        )
+
+
+def _clean(text: str) -> str:
+    """Drop control characters (keeping newlines and tabs) and surrounding blanks."""
+    return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
+
+
+def _email_of(model: FlowState) -> str | None:
+    record = model.answers.get("email")
+    return str(record["parsed"]["email"]) if record else None
+
+
+__all__ = ["QualibotError", "QualificationService", "TurnResult"]

@@ -1,0 +1,252 @@
+"""The flow engine: one shared machine, per-conversation state, every event."""
+
+from __future__ import annotations
+
+import gc
+from datetime import date
+
+import pytest
+
+from flows.definitions import Framework, Phrasing, Question
+from flows.engine import CANCELLED, DONE, START, Flow, FlowError, FlowState
+
+TODAY = date(2026, 11, 22)
+
+MINI = {
+    "id": "mini",
+    "name": "Mini",
+    "version": 1,
+    "criteria": [
+        {
+            "id": "budget", "label": "Budget", "weight": 50, "type": "choice",
+            "ask": {"rep": "Budget at {company}?", "prospect": "Do you have a budget?"},
+            "hint": "Allocated, planned or none.",
+            "choices": [
+                {"value": "allocated", "label": "Allocated", "synonyms": ["yes"], "score": 1},
+                {"value": "none", "label": "No budget", "synonyms": ["no"], "score": 0},
+            ],
+            "follow_ups": [{
+                "id": "budget_amount", "type": "money",
+                "ask": {"rep": "How much?", "prospect": "How much?"},
+                "hint": "A figure like 50k.", "ask_if": {"question": "budget", "not_in": ["none"]},
+                "scoring": {"full_at": 10000},
+            }],
+        },
+        {
+            "id": "need", "label": "Need", "weight": 30, "type": "text", "skippable": False,
+            "ask": {"rep": "What does {company} need?", "prospect": "What do you need?"},
+            "hint": "Describe the problem in a sentence.",
+            "validation": {"min_words": 2},
+        },
+        {
+            "id": "timeline", "label": "Timeline", "weight": 20, "type": "timeframe",
+            "ask": {"rep": "When?", "prospect": "When?"}, "hint": "E.g. this quarter.",
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def flow() -> Flow:
+    return Flow(Framework.model_validate(MINI))
+
+
+def begin(flow: Flow) -> FlowState:
+    model = FlowState()
+    flow.begin(model, company="Acme", audience="rep")
+    return model
+
+
+def say(flow: Flow, model: FlowState, text: str) -> list[str]:
+    turn = flow.answer(model, text, today=TODAY, company="Acme", audience="rep")
+    return [m.kind for m in turn.messages]
+
+
+def test_machine_is_shared_and_holds_no_models(flow: Flow) -> None:
+    models = [begin(flow) for _ in range(100)]
+    assert all(m.state == "budget" for m in models)
+    assert flow.machine.models == []
+
+
+def test_first_question_uses_rep_phrasing_and_company(flow: Flow) -> None:
+    model = FlowState()
+    turn = flow.begin(model, company="Acme", audience="rep")
+    (message,) = turn.messages
+    assert message.text == "Budget at Acme?"
+    assert message.question is not None and message.question.criterion == "budget"
+    assert message.position == (1, 4)
+
+
+def test_prospect_phrasing(flow: Flow) -> None:
+    turn = flow.begin(FlowState(), company="Acme", audience="prospect")
+    assert turn.messages[0].text == "Do you have a budget?"
+
+
+def test_full_run_records_answers_and_reads_back(flow: Flow) -> None:
+    model = begin(flow)
+    turn = flow.answer(model, "yes", today=TODAY, company="Acme", audience="rep")
+    assert turn.messages[0].kind == "readback"
+    assert turn.messages[0].text == "Budget: Allocated"
+    assert model.state == "budget_amount"
+    say(flow, model, "$50k per year")
+    assert model.answers["budget_amount"]["parsed"]["amount"] == 50000
+    say(flow, model, "Our onboarding takes weeks")
+    kinds = say(flow, model, "this quarter")
+    assert kinds == ["readback", "done"]
+    assert model.state == DONE
+    assert model.history == ["budget", "budget_amount", "need", "timeline"]
+
+
+def test_follow_up_is_skipped_when_moot(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "no budget")
+    assert model.state == "need"
+    assert "budget_amount" not in model.answers
+
+
+def test_invalid_answer_is_reasked_twice_then_recorded_unknown(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "yes")
+    assert say(flow, model, "lots of bananas") == ["hint", "question"]
+    assert say(flow, model, "still bananas") == ["hint", "question"]
+    assert model.state == "budget_amount"
+    turn = flow.answer(model, "bananas!", today=TODAY, company="Acme", audience="rep")
+    assert turn.recorded is not None
+    assert turn.recorded[1]["status"] == "unknown"
+    assert model.state == "need"
+    assert model.answers["budget_amount"]["raw"] == "bananas!"
+
+
+def test_hint_is_part_of_the_reask(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "yes")
+    turn = flow.answer(model, "hmm", today=TODAY, company="Acme", audience="rep")
+    assert "A figure like 50k." in turn.messages[0].text
+
+
+def test_skip_where_allowed_and_refused_where_not(flow: Flow) -> None:
+    model = begin(flow)
+    flow.skip(model, today=TODAY, company="Acme", audience="rep")
+    assert model.answers["budget"]["status"] == "skipped"
+    # a skipped choice does not satisfy the follow-up's condition
+    assert model.state == "need"
+    with pytest.raises(FlowError, match="can't be skipped"):
+        flow.skip(model, today=TODAY, company="Acme", audience="rep")
+    assert model.state == "need"
+
+
+def test_typed_command_words(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "yes")
+    say(flow, model, "Skip")
+    assert model.state == "need"
+    say(flow, model, "back")
+    assert model.state == "budget_amount"
+
+
+def test_back_returns_to_the_previous_asked_question(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "no")  # budget_amount is moot
+    assert model.state == "need"
+    flow.back(model, company="Acme", audience="rep")
+    assert model.state == "budget"
+    # correcting the answer now brings the follow-up in
+    say(flow, model, "allocated")
+    assert model.state == "budget_amount"
+
+
+def test_back_on_first_question_is_refused(flow: Flow) -> None:
+    model = begin(flow)
+    with pytest.raises(FlowError, match="nothing to go back to"):
+        flow.back(model, company="Acme", audience="rep")
+
+
+def test_cancel_and_resume_where_left(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "no")
+    flow.cancel(model)
+    assert model.state == CANCELLED
+    with pytest.raises(FlowError):
+        say(flow, model, "we need speed")
+    turn = flow.resume(model, company="Acme", audience="rep")
+    assert model.state == "need"
+    assert turn.messages[0].question is not None
+    assert model.answers["budget"]["parsed"] == {"value": "none"}
+
+
+def test_restart_clears_answers(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "no")
+    flow.restart(model, company="Acme", audience="rep")
+    assert model.state == "budget"
+    assert model.answers == {}
+    assert model.history == []
+
+
+def test_choose_by_button(flow: Flow) -> None:
+    model = begin(flow)
+    flow.choose(model, "allocated", today=TODAY, company="Acme", audience="rep")
+    assert model.state == "budget_amount"
+    with pytest.raises(FlowError):
+        flow.choose(model, "allocated", today=TODAY, company="Acme", audience="rep")
+
+
+def test_oversized_answer_gets_a_clear_message(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "no")
+    turn = flow.answer(model, "x " * 60_000, today=TODAY, company="Acme", audience="rep")
+    assert "characters long" in turn.messages[0].text
+    assert model.state == "need"
+    assert model.attempts == 0
+
+
+def test_control_characters_and_emoji_are_fine(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "no")
+    say(flow, model, "We need 🚀 faster\x07 onboarding")
+    assert model.state == "timeline"
+
+
+def test_state_round_trips_through_json(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "yes")
+    restored = FlowState.from_data(model.state, model.to_data())
+    say(flow, restored, "20k")
+    assert restored.state == "need"
+
+
+def test_contact_questions_come_first_and_prefilled_are_skipped() -> None:
+    contact = [
+        Question(id="name", criterion="name", type="text",
+                 ask=Phrasing(rep="Name?", prospect="What's your name?"), hint="Your name."),
+        Question(id="email", criterion="email", type="email",
+                 ask=Phrasing(rep="Email?", prospect="Your work email?"), hint="name@company"),
+    ]
+    flow = Flow(Framework.model_validate(MINI), contact_questions=contact)
+    model = FlowState(ask_contact=True, prefilled=["name"])
+    flow.begin(model, company="Acme", audience="prospect")
+    assert model.state == "email"
+    say(flow, model, "not an email")
+    assert model.state == "email"
+    say(flow, model, "jane@acme.com")
+    assert model.state == "budget"
+    # a rep's conversation never asks contact questions
+    rep_model = FlowState()
+    flow.begin(rep_model, company="Acme", audience="rep")
+    assert rep_model.state == "budget"
+
+
+def test_no_machine_per_conversation(flow: Flow) -> None:
+    """Memory does not grow with conversations: nothing is attached to the machine."""
+    gc.collect()
+    before = len(gc.get_objects())
+    for _ in range(2000):
+        model = begin(flow)
+        say(flow, model, "no")
+    gc.collect()
+    assert len(gc.get_objects()) - before < 500
+    assert flow.machine.models == []
+
+
+def test_start_state_is_start() -> None:
+    assert FlowState().state == START
