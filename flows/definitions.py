@@ -178,35 +178,62 @@ class Framework(_Strict):
             unknown = set(gate.criteria) - set(criterion_ids)
             if unknown:
                 raise ValueError(f"gate {gate.id!r} names unknown criteria: {sorted(unknown)}")
-        seen: list[str] = []
+        seen: dict[str, Question] = {}
         for question in self.questions():
             if question.type == "choice" and not question.choices:
                 raise ValueError(f"question {question.id!r} is a choice without choices")
-            if question.ask_if is not None and question.ask_if.question not in seen:
-                raise ValueError(
-                    f"question {question.id!r}: ask_if names {question.ask_if.question!r}, "
-                    "which is not asked before it"
-                )
-            seen.append(question.id)
+            condition = question.ask_if
+            if condition is not None:
+                earlier = seen.get(condition.question)
+                if earlier is None:
+                    raise ValueError(
+                        f"question {question.id!r}: ask_if names {condition.question!r}, "
+                        "which is not asked before it"
+                    )
+                known = {c.value for c in earlier.choices}
+                odd = set(condition.is_in or condition.not_in or ()) - known
+                if earlier.type == "choice" and odd:
+                    raise ValueError(
+                        f"question {question.id!r}: ask_if tests {condition.question!r} for "
+                        f"{sorted(odd)}, which are not among its choices {sorted(known)}"
+                    )
+            seen[question.id] = question
         return self
 
     def questions(self) -> list[Question]:
-        """Every question in the order asked: each criterion's main question, then its follow-ups."""
+        """Every question in the order asked: each criterion's main question, then its
+        follow-ups."""
         out: list[Question] = []
         for c in self.criteria:
             out.append(
                 Question(
-                    id=c.id, criterion=c.id, type=c.type, ask=c.ask, hint=c.hint,
-                    choices=c.choices, ask_if=None, skippable=c.skippable,
-                    validation=c.validation, scoring=c.scoring, main=True,
+                    id=c.id,
+                    criterion=c.id,
+                    type=c.type,
+                    ask=c.ask,
+                    hint=c.hint,
+                    choices=c.choices,
+                    ask_if=None,
+                    skippable=c.skippable,
+                    validation=c.validation,
+                    scoring=c.scoring,
+                    main=True,
                 )
             )
             for f in c.follow_ups:
                 out.append(
                     Question(
-                        id=f.id, criterion=c.id, type=f.type, ask=f.ask, hint=f.hint,
-                        choices=f.choices, ask_if=f.ask_if, skippable=f.skippable,
-                        validation=f.validation, scoring=f.scoring, main=False,
+                        id=f.id,
+                        criterion=c.id,
+                        type=f.type,
+                        ask=f.ask,
+                        hint=f.hint,
+                        choices=f.choices,
+                        ask_if=f.ask_if,
+                        skippable=f.skippable,
+                        validation=f.validation,
+                        scoring=f.scoring,
+                        main=False,
                     )
                 )
         return out
@@ -226,7 +253,8 @@ class Framework(_Strict):
                 f"{sorted(unknown)}; known: {[c.id for c in self.criteria]}"
             )
         criteria = tuple(
-            c.model_copy(update={"weight": overrides.weights[c.id]}) if c.id in overrides.weights
+            c.model_copy(update={"weight": overrides.weights[c.id]})
+            if c.id in overrides.weights
             else c
             for c in self.criteria
         )

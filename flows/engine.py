@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from transitions import EventData, Machine
 from transitions.core import MachineError
@@ -35,8 +35,15 @@ ABANDONED = "abandoned"
 END_STATES = frozenset({DONE, CANCELLED, ABANDONED})
 
 MAX_REASKS = 2
-COMMAND_WORDS = {"back": "back", "skip": "skip", "cancel": "cancel", "restart": "restart",
-                 "resume": "resume", "stop": "cancel", "start over": "restart"}
+COMMAND_WORDS = {
+    "back": "back",
+    "skip": "skip",
+    "cancel": "cancel",
+    "restart": "restart",
+    "resume": "resume",
+    "stop": "cancel",
+    "start over": "restart",
+}
 
 Audience = Literal["rep", "prospect"]
 Group = Literal["contact", "icp", "framework"]
@@ -122,6 +129,11 @@ class Turn:
         return "\n".join(m.text for m in self.messages)
 
 
+def _model(event: EventData) -> FlowState:
+    """The conversation an event runs on (the shared machine passes it untyped)."""
+    return cast(FlowState, event.model)
+
+
 def command_for(text: str) -> str | None:
     """The flow command a typed message stands for (`back`, `skip`, ...), if it is one."""
     return COMMAND_WORDS.get(text.strip().lower().strip(".!"))
@@ -166,36 +178,83 @@ class Flow:
         ids = [q.id for q in self.questions]
         out: list[dict[str, Any]] = []
 
-        def to_next(trigger: str, source: str, later: list[str], before: Callable[..., Any]) -> None:
+        def to_next(
+            trigger: str, source: str, later: list[str], before: Callable[..., Any]
+        ) -> None:
             for dest in later:
-                out.append({"trigger": trigger, "source": source, "dest": dest,
-                            "conditions": [self._applies(dest)], "before": before})
+                out.append(
+                    {
+                        "trigger": trigger,
+                        "source": source,
+                        "dest": dest,
+                        "conditions": [self._applies(dest)],
+                        "before": before,
+                    }
+                )
             out.append({"trigger": trigger, "source": source, "dest": DONE, "before": before})
 
         to_next("begin", START, ids, self._noop)
         for i, qid in enumerate(ids):
-            out.append({"trigger": "answer", "source": qid, "dest": None,
-                        "conditions": [self._needs_reask], "after": self._count_attempt})
-            to_next("answer", qid, ids[i + 1:], self._record)
+            out.append(
+                {
+                    "trigger": "answer",
+                    "source": qid,
+                    "dest": None,
+                    "conditions": [self._needs_reask],
+                    "after": self._count_attempt,
+                }
+            )
+            to_next("answer", qid, ids[i + 1 :], self._record)
             if self.by_id[qid].skippable:
-                to_next("skip", qid, ids[i + 1:], self._record)
+                to_next("skip", qid, ids[i + 1 :], self._record)
             for previous in reversed(ids[:i]):
-                out.append({"trigger": "back", "source": qid, "dest": previous,
-                            "conditions": [self._is_previous(previous)], "before": self._pop})
+                out.append(
+                    {
+                        "trigger": "back",
+                        "source": qid,
+                        "dest": previous,
+                        "conditions": [self._is_previous(previous)],
+                        "before": self._pop,
+                    }
+                )
             out.append({"trigger": "resume", "source": qid, "dest": None})
         for end in (CANCELLED, ABANDONED):
             for qid in ids:
-                out.append({"trigger": "resume", "source": end, "dest": qid,
-                            "conditions": [self._resumes_at(qid)]})
+                out.append(
+                    {
+                        "trigger": "resume",
+                        "source": end,
+                        "dest": qid,
+                        "conditions": [self._resumes_at(qid)],
+                    }
+                )
             # Cancelled before the first question: resume from the first one that applies.
             to_next("resume", end, ids, self._noop)
         questions_and_start = [START, *ids]
-        out.append({"trigger": "cancel", "source": questions_and_start, "dest": CANCELLED,
-                    "before": self._remember})
-        out.append({"trigger": "abandon", "source": questions_and_start, "dest": ABANDONED,
-                    "before": self._remember})
-        out.append({"trigger": "restart", "source": [*ids, DONE, CANCELLED, ABANDONED],
-                    "dest": START, "before": self._clear})
+        out.append(
+            {
+                "trigger": "cancel",
+                "source": questions_and_start,
+                "dest": CANCELLED,
+                "before": self._remember,
+            }
+        )
+        out.append(
+            {
+                "trigger": "abandon",
+                "source": questions_and_start,
+                "dest": ABANDONED,
+                "before": self._remember,
+            }
+        )
+        out.append(
+            {
+                "trigger": "restart",
+                "source": [*ids, DONE, CANCELLED, ABANDONED],
+                "dest": START,
+                "before": self._clear,
+            }
+        )
         return out
 
     # Conditions and callbacks. With `send_event=True` each gets the EventData; the pending
@@ -203,33 +262,36 @@ class Flow:
 
     def _applies(self, question_id: str) -> Callable[[EventData], bool]:
         def applies(event: EventData) -> bool:
-            return self.applies(question_id, event.model, event.kwargs.get("record"))
+            return self.applies(question_id, _model(event), event.kwargs.get("record"))
+
         applies.__name__ = f"applies_{question_id}"
         return applies
 
     def _is_previous(self, question_id: str) -> Callable[[EventData], bool]:
         def is_previous(event: EventData) -> bool:
-            history = event.model.history
+            history = _model(event).history
             return bool(history) and history[-1] == question_id
+
         return is_previous
 
     def _resumes_at(self, question_id: str) -> Callable[[EventData], bool]:
         def resumes_at(event: EventData) -> bool:
-            return bool(event.model.resume_state == question_id)
+            return bool(_model(event).resume_state == question_id)
+
         return resumes_at
 
     @staticmethod
     def _needs_reask(event: EventData) -> bool:
         record = event.kwargs["record"]
-        return bool(record is None and event.model.attempts < MAX_REASKS)
+        return bool(record is None and _model(event).attempts < MAX_REASKS)
 
     @staticmethod
     def _count_attempt(event: EventData) -> None:
-        event.model.attempts += 1
+        _model(event).attempts += 1
 
     def _record(self, event: EventData) -> None:
-        model: FlowState = event.model
-        source = event.transition.source
+        model = _model(event)
+        source = model.state  # `before` callbacks run while still in the source state
         record: AnswerRecord | None = event.kwargs.get("record")
         if record is None:  # out of re-asks: the answer is recorded as unknown
             record = event.kwargs["unknown_record"]
@@ -239,17 +301,17 @@ class Flow:
 
     @staticmethod
     def _pop(event: EventData) -> None:
-        event.model.history.pop()
-        event.model.attempts = 0
+        _model(event).history.pop()
+        _model(event).attempts = 0
 
     @staticmethod
     def _remember(event: EventData) -> None:
-        state = event.model.state
-        event.model.resume_state = None if state == START else state
+        state = _model(event).state
+        _model(event).resume_state = None if state == START else state
 
     @staticmethod
     def _clear(event: EventData) -> None:
-        model: FlowState = event.model
+        model = _model(event)
         model.answers = {k: v for k, v in model.answers.items() if k in model.prefilled}
         model.history = []
         model.attempts = 0
@@ -317,11 +379,16 @@ class Flow:
         question = self._current_question(model)
         limit = question.validation.max_length
         if len(text) > limit:
-            return Turn((
-                BotMessage("hint", f"That answer is {len(text):,} characters long; please keep "
-                                   f"it under {limit:,}."),
-                self._question_message(question, model, company, audience),
-            ))
+            return Turn(
+                (
+                    BotMessage(
+                        "hint",
+                        f"That answer is {len(text):,} characters long; please keep "
+                        f"it under {limit:,}.",
+                    ),
+                    self._question_message(question, model, company, audience),
+                )
+            )
         record = self.read(question, text, today)
         return self._take(model, "answer", record, text, today, company, audience)
 
@@ -333,19 +400,31 @@ class Flow:
         label = next((c.label for c in question.choices if c.value == value), None)
         if label is None:
             raise FlowError(f"{value!r} is not an option for this question")
-        record = AnswerRecord(raw=label, parsed={"value": value}, status="answered",
-                              readback=label, at=today.isoformat())
+        record = AnswerRecord(
+            raw=label,
+            parsed={"value": value},
+            status="answered",
+            readback=label,
+            at=today.isoformat(),
+        )
         return self._take(model, "answer", record, label, today, company, audience)
 
     def skip(self, model: FlowState, *, today: date, company: str, audience: Audience) -> Turn:
         question = self._current_question(model)
         if not question.skippable:
             raise FlowError(f"This question can't be skipped. {question.hint}")
-        record = AnswerRecord(raw="", parsed={"unknown": True}, status="skipped",
-                              readback="skipped", at=today.isoformat())
+        record = AnswerRecord(
+            raw="",
+            parsed={"unknown": True},
+            status="skipped",
+            readback="skipped",
+            at=today.isoformat(),
+        )
         self._fire("skip", model, record=record)
-        return Turn((BotMessage("info", "Skipped."), *self._arrival(model, company, audience)),
-                    recorded=(question.id, record))
+        return Turn(
+            (BotMessage("info", "Skipped."), *self._arrival(model, company, audience)),
+            recorded=(question.id, record),
+        )
 
     def back(self, model: FlowState, *, company: str, audience: Audience) -> Turn:
         self._current_question(model)
@@ -358,8 +437,14 @@ class Flow:
         if model.state in END_STATES:
             raise FlowError(f"This qualification is already {model.state}.")
         self._fire("cancel", model)
-        return Turn((BotMessage("info", "Cancelled. Your answers are kept; you can resume "
-                                        "this qualification later."),))
+        return Turn(
+            (
+                BotMessage(
+                    "info",
+                    "Cancelled. Your answers are kept; you can resume this qualification later.",
+                ),
+            )
+        )
 
     def abandon(self, model: FlowState) -> None:
         if model.state not in END_STATES:
@@ -370,13 +455,16 @@ class Flow:
             raise FlowError("This qualification has not started yet.")
         self._fire("restart", model)
         self._fire("begin", model)
-        return Turn((BotMessage("info", "Starting over."),
-                     *self._arrival(model, company, audience)))
+        return Turn(
+            (BotMessage("info", "Starting over."), *self._arrival(model, company, audience))
+        )
 
     def resume(self, model: FlowState, *, company: str, audience: Audience) -> Turn:
         if model.state in (START, DONE):
-            raise FlowError("There is nothing to resume: this qualification is "
-                            f"{'not started' if model.state == START else 'complete'}.")
+            raise FlowError(
+                "There is nothing to resume: this qualification is "
+                f"{'not started' if model.state == START else 'complete'}."
+            )
         self._fire("resume", model)
         model.resume_state = None
         return Turn(self._arrival(model, company, audience))
@@ -388,36 +476,59 @@ class Flow:
         parsed = parse_answer(question.type, text, today=today, choices=question.choices)
         if parsed.get("unknown") and not (parsed.get("none") or parsed.get("unsure")):
             return None  # unreadable; an explicit "never" or "not sure" is a real answer
-        if (question.type == "text" and parsed.get("substantive")
-                and parsed.get("words", 0) < question.validation.min_words):
+        if (
+            question.type == "text"
+            and parsed.get("substantive")
+            and parsed.get("words", 0) < question.validation.min_words
+        ):
             return None  # too short to mean much; "none" or "not sure" is still an answer
-        return AnswerRecord(raw=text, parsed=parsed, status="answered",
-                            readback=readback(question.type, parsed, question.choices),
-                            at=today.isoformat())
+        return AnswerRecord(
+            raw=text,
+            parsed=parsed,
+            status="answered",
+            readback=readback(question.type, parsed, question.choices),
+            at=today.isoformat(),
+        )
 
     def _take(
-        self, model: FlowState, trigger: str, record: AnswerRecord | None, text: str,
-        today: date, company: str, audience: Audience,
+        self,
+        model: FlowState,
+        trigger: str,
+        record: AnswerRecord | None,
+        text: str,
+        today: date,
+        company: str,
+        audience: Audience,
     ) -> Turn:
         question = self._current_question(model)
-        unknown = AnswerRecord(raw=text, parsed={"unknown": True}, status="unknown",
-                               readback="not understood", at=today.isoformat())
+        unknown = AnswerRecord(
+            raw=text,
+            parsed={"unknown": True},
+            status="unknown",
+            readback="not understood",
+            at=today.isoformat(),
+        )
         self._fire(trigger, model, record=record, unknown_record=unknown)
         if model.state == question.id:  # re-asked
-            return Turn((
-                BotMessage("hint", f"Sorry, I didn't quite get that. {question.hint}"),
-                self._question_message(question, model, company, audience),
-            ))
+            return Turn(
+                (
+                    BotMessage("hint", f"Sorry, I didn't quite get that. {question.hint}"),
+                    self._question_message(question, model, company, audience),
+                )
+            )
         if record is None:
-            first = BotMessage("info", "I couldn't read that either, so I've noted it as "
-                                       "unknown and moved on.")
+            first = BotMessage(
+                "info", "I couldn't read that either, so I've noted it as unknown and moved on."
+            )
             recorded = (question.id, unknown)
         else:
             first = BotMessage("readback", f"{self._label(question)}: {record['readback']}")
             recorded = (question.id, record)
         return Turn((first, *self._arrival(model, company, audience)), recorded=recorded)
 
-    def _arrival(self, model: FlowState, company: str, audience: Audience) -> tuple[BotMessage, ...]:
+    def _arrival(
+        self, model: FlowState, company: str, audience: Audience
+    ) -> tuple[BotMessage, ...]:
         if model.state == DONE:
             return (BotMessage("done", "That's everything, thank you."),)
         if model.state in (CANCELLED, ABANDONED):

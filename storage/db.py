@@ -1,0 +1,151 @@
+"""Engine and session setup.
+
+* :func:`create_engine_for` builds an engine for a database URL (SQLite or PostgreSQL).
+* :func:`make_session_factory` returns the ``sessionmaker`` the service layer uses as
+  ``with session_factory.begin() as session: ...`` (commit on success, rollback on error).
+* :func:`check_connection` raises :class:`DatabaseUnavailable` with a readable message when
+  the database cannot be reached.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy import Engine, event, exc
+from sqlalchemy import create_engine as _sa_create_engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
+    ("journal_mode", "WAL"),
+    ("synchronous", "NORMAL"),
+    ("busy_timeout", "5000"),
+    ("foreign_keys", "ON"),
+)
+
+SQLiteBegin = Literal["DEFERRED", "IMMEDIATE"]
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached (wrong URL, server down, missing directory, ...)."""
+
+    def __init__(self, url: str, error: str) -> None:
+        self.url = url
+        self.error = error
+        super().__init__(f"Cannot connect to the database at {url}: {error}")
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url``; bare ``postgresql://`` / ``postgres://`` URLs get the psycopg 3 driver."""
+    if isinstance(url, str) and url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL as a string with the password replaced by ``***``."""
+    try:
+        return normalize_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "<invalid database URL>"
+
+
+def create_engine_for(
+    url: str | URL,
+    *,
+    echo: bool = False,
+    sqlite_begin: SQLiteBegin = "IMMEDIATE",
+    **engine_kwargs: Any,
+) -> Engine:
+    """Create an engine for ``url``.
+
+    SQLite: every new connection gets ``journal_mode=WAL``, ``synchronous=NORMAL``,
+    ``busy_timeout=5000`` and ``foreign_keys=ON``. Transactions are started by SQLAlchemy
+    (``BEGIN IMMEDIATE`` by default, so concurrent writers queue on ``busy_timeout`` instead of
+    failing with "database is locked" when upgrading a read to a write), which also makes
+    SAVEPOINTs work correctly with pysqlite. ``sqlite://`` (in-memory) uses a single shared
+    connection.
+
+    PostgreSQL: ``pool_pre_ping``, a bounded pool, connections recycled after 30 minutes and a
+    10 s connect timeout. ``postgresql://`` URLs use psycopg 3.
+
+    Extra keyword arguments are passed to :func:`sqlalchemy.create_engine` and win over these
+    defaults (``connect_args`` is merged).
+    """
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {"echo": echo}
+
+    if backend == "sqlite":
+        database = parsed.database or ""
+        in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+        if in_memory:
+            kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        _merge(kwargs, engine_kwargs)
+        engine = _sa_create_engine(parsed, **kwargs)
+        _install_sqlite_hooks(engine, begin=sqlite_begin)
+        return engine
+
+    if backend == "postgresql":
+        kwargs.update(
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=10,
+            pool_timeout=30,
+            pool_recycle=1800,
+            connect_args={"connect_timeout": 10, "application_name": "qualibot"},
+        )
+    _merge(kwargs, engine_kwargs)
+    return _sa_create_engine(parsed, **kwargs)
+
+
+def _merge(kwargs: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """``kwargs.update(overrides)``, except that ``connect_args`` dicts are merged."""
+    for key, value in overrides.items():
+        if key == "connect_args" and isinstance(kwargs.get(key), dict):
+            kwargs[key] = {**kwargs[key], **value}
+        else:
+            kwargs[key] = value
+
+
+def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions start (see "begin" below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            for name, value in SQLITE_PRAGMAS:
+                cursor.execute(f"PRAGMA {name}={value}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(f"BEGIN {begin}")
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded attributes after commit (``expire_on_commit=False``)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def one_line(error: BaseException) -> str:
+    """The driver's error message on one line (for ``DBAPIError``, the original error)."""
+    original = getattr(error, "orig", None)
+    source = original if original is not None else error
+    text = " ".join(str(source).split())
+    return text or type(source).__name__
+
+
+def check_connection(engine: Engine) -> None:
+    """Open a connection and run ``SELECT 1``; raise :class:`DatabaseUnavailable` on failure."""
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except (exc.DBAPIError, OSError) as error:
+        raise DatabaseUnavailable(redact_url(engine.url), one_line(error)) from error

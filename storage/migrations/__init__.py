@@ -1,0 +1,1 @@
+"""Alembic migrations for Qualibot (run through :mod:`storage.migrate`)."""

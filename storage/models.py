@@ -1,0 +1,344 @@
+"""SQLAlchemy 2.0 models for Qualibot.
+
+Conventions
+-----------
+* Every timestamp is a :class:`UTCDateTime`: timezone-aware in and out, stored in UTC on both
+  SQLite (which has no time zones: values are stored as UTC text) and PostgreSQL
+  (``timestamp with time zone``). Naive datetimes are refused with ``ValueError``.
+* Generic types only (``JSON``, ``Uuid``), so the same models run on SQLite and PostgreSQL;
+  JSON is stored as ``JSONB`` on PostgreSQL.
+* The metadata has a naming convention, so Alembic migrations get stable constraint names.
+* Relationships are ``lazy="raise"``: load them explicitly (``selectinload``) or query through
+  a repository. One-to-many sides use ``passive_deletes=True``: deleting a lead is done by the
+  database's ``ON DELETE CASCADE`` (conversations, answers, scores) without loading children.
+
+JSON columns and mutation
+-------------------------
+Change tracking on JSON columns is by **assignment only**: SQLAlchemy does not see in-place
+changes such as ``conv.data["state"] = x`` or ``conv.data["history"].append(...)``, and they
+would be silently lost at commit. The rule for ``Conversation.data`` (and every other JSON
+column: ``Answer.parsed``, ``Score.breakdown``, ``OutboxMessage.payload`` / ``result``) is:
+always assign a new value, e.g. ``conv.data = {**conv.data, "history": [*history, item]}`` or
+``conv.update_data(history=[*history, item])``. (If you really must mutate in place, call
+``sqlalchemy.orm.attributes.flag_modified(conv, "data")`` afterwards.) Mutation tracking
+(``MutableDict``) is deliberately not used: it only covers top-level keys and costs ~25% of the
+load time when streaming 100k conversations for re-scoring.
+
+Optimistic locking
+------------------
+``Conversation.version`` is the mapper's ``version_id_col``: every ORM UPDATE of a conversation
+is ``... WHERE id = :id AND version = :loaded_version`` and bumps the version. When another
+transaction updated the row first, the flush raises ``sqlalchemy.orm.exc.StaleDataError``
+(the caller should roll back, reload and retry). Core ``update()`` statements bypass this.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnDefault,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    Uuid,
+    func,
+)
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+from sqlalchemy.types import DateTime, TypeEngine
+
+NAMING_CONVENTION: Final[dict[str, str]] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+LEAD_SOURCES: Final = ("rep", "widget")
+LEAD_STATUSES: Final = ("open", "qualified", "nurture", "disqualified", "won", "lost")
+CHANNELS: Final = ("slack", "widget", "cli")
+ANSWER_STATUSES: Final = ("answered", "unknown", "skipped")
+OUTBOX_STATUSES: Final = ("pending", "sent", "failed")
+#: Conversation states that are never "open", whatever ``completed_at`` says.
+CLOSED_STATES: Final = ("done", "cancelled", "abandoned")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that always round-trips aware UTC datetimes.
+
+    SQLite drops the offset of stored datetimes and returns naive values; PostgreSQL returns
+    values in the session time zone. This type normalises both to UTC and refuses naive input.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+            raise ValueError(f"naive datetime {value!r}: Qualibot stores timezone-aware values")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _json(*, nullable: bool = False) -> TypeEngine[Any]:
+    """Generic JSON (JSONB on PostgreSQL). Nullable columns store Python ``None`` as SQL NULL."""
+    return JSON(none_as_null=nullable).with_variant(
+        postgresql.JSONB(none_as_null=nullable), "postgresql"
+    )
+
+
+#: 64-bit primary keys on PostgreSQL; plain INTEGER on SQLite so that ROWID autoincrement works.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Keyword constructor that also fills in Python-side column defaults right away, so a
+        new object has ``status == "open"``, ``attempts == 0``, ``data == {}``, a
+        ``public_id`` etc. before it is flushed (plain SQLAlchemy applies them at INSERT)."""
+        cls = type(self)
+        for key, value in kwargs.items():
+            if not hasattr(cls, key):
+                raise TypeError(f"{key!r} is an invalid keyword argument for {cls.__name__}")
+            setattr(self, key, value)
+        for attr in sa_inspect(cls).column_attrs:
+            if attr.key in kwargs:
+                continue
+            default = attr.columns[0].default
+            if not isinstance(default, ColumnDefault):
+                continue
+            if default.is_callable:
+                setattr(self, attr.key, default.arg(None))
+            elif default.is_scalar:
+                setattr(self, attr.key, default.arg)
+
+
+class _Timestamps:
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+
+class Lead(_Timestamps, Base):
+    __tablename__ = "leads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    company: Mapped[str] = mapped_column(String(200))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(100))
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    framework: Mapped[str] = mapped_column(String(40))
+    score_total: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    fit_score: Mapped[float | None] = mapped_column(Float)
+    engagement_score: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+    conversations: Mapped[list[Conversation]] = relationship(
+        back_populates="lead",
+        lazy="raise",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Conversation.id",
+    )
+    answers: Mapped[list[Answer]] = relationship(
+        back_populates="lead",
+        lazy="raise",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Answer.id",
+    )
+    scores: Mapped[list[Score]] = relationship(
+        back_populates="lead",
+        lazy="raise",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Score.id",
+    )
+
+    @validates("contact_email")
+    def _normalise_email(self, _key: str, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        return value or None
+
+    def __repr__(self) -> str:
+        return f"<Lead id={self.id} company={self.company!r} status={self.status}>"
+
+
+class Conversation(_Timestamps, Base):
+    __tablename__ = "conversations"
+    __table_args__ = (Index(None, "channel", "participant", "last_activity_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    framework: Mapped[str] = mapped_column(String(40))
+    framework_version: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))
+    participant: Mapped[str] = mapped_column(String(100))
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(64))
+    #: Opaque to storage. Assign a new dict to change it (see the module docstring).
+    data: Mapped[dict[str, Any]] = mapped_column(_json(), default=dict)
+    version: Mapped[int] = mapped_column(Integer)
+    locale: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    last_activity_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    lead: Mapped[Lead] = relationship(back_populates="conversations", lazy="raise")
+    answers: Mapped[list[Answer]] = relationship(
+        back_populates="conversation",
+        lazy="raise",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Answer.id",
+    )
+
+    __mapper_args__: Mapping[str, Any] = {"version_id_col": version}
+
+    def update_data(self, **changes: Any) -> dict[str, Any]:
+        """Set top-level keys of :attr:`data` by assigning a new dict (so the change is saved).
+
+        Nested values are shared with the old dict: replace them, don't mutate them
+        (``conv.update_data(history=[*conv.data.get("history", []), item])``).
+        """
+        self.data = {**self.data, **changes}
+        return self.data
+
+    @property
+    def is_open(self) -> bool:
+        return self.completed_at is None and self.state not in CLOSED_STATES
+
+    def __repr__(self) -> str:
+        return (
+            f"<Conversation id={self.id} lead_id={self.lead_id} {self.channel}:"
+            f"{self.participant} state={self.state} v{self.version}>"
+        )
+
+
+class Answer(Base):
+    """One answer as given (append-only; a correction is a new row)."""
+
+    __tablename__ = "answers"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    question_id: Mapped[str] = mapped_column(String(64))
+    criterion: Mapped[str] = mapped_column(String(64))
+    raw_text: Mapped[str] = mapped_column(Text)
+    parsed: Mapped[dict[str, Any]] = mapped_column(_json(), default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    answered_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+
+    conversation: Mapped[Conversation] = relationship(back_populates="answers", lazy="raise")
+    lead: Mapped[Lead] = relationship(back_populates="answers", lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"<Answer id={self.id} {self.question_id}={self.raw_text!r} ({self.status})>"
+
+
+class Score(Base):
+    """A scoring result (history: every re-score is a new row)."""
+
+    __tablename__ = "scores"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    framework: Mapped[str] = mapped_column(String(40))
+    framework_version: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+    verdict: Mapped[str] = mapped_column(String(16))
+    breakdown: Mapped[dict[str, Any]] = mapped_column(_json(), default=dict)
+    fit_score: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+
+    lead: Mapped[Lead] = relationship(back_populates="scores", lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"<Score id={self.id} lead_id={self.lead_id} {self.total} {self.verdict}>"
+
+
+class OutboxMessage(Base):
+    """A message to deliver (e.g. a Slack post), written in the same transaction as the change
+    that caused it and delivered later by the dispatcher."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    lane: Mapped[str] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]] = mapped_column(_json())
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(_json(nullable=True))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return (
+            f"<OutboxMessage id={self.id} {self.kind} lane={self.lane!r} {self.status}"
+            f" attempts={self.attempts}>"
+        )

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import ast
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.orm import Session
+
+import storage
+from storage import (
+    DatabaseUnavailable,
+    Lead,
+    check_connection,
+    create_engine_for,
+    make_session_factory,
+    prepare_database,
+    upgrade,
+)
+from storage.db import normalize_url, one_line, redact_url
+
+UNREACHABLE = "postgresql+psycopg://nobody:s3cret@127.0.0.1:1/x"
+
+
+@pytest.fixture
+def sqlite_file_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'pragmas.db'}")
+    yield engine
+    engine.dispose()
+
+
+def test_sqlite_pragmas_are_set_on_every_connection(sqlite_file_engine: Engine) -> None:
+    # Two different pooled connections: both were configured by the connect hook.
+    with sqlite_file_engine.connect() as c1, sqlite_file_engine.connect() as c2:
+        assert c1.connection.dbapi_connection is not c2.connection.dbapi_connection
+        for connection in (c1, c2):
+            pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA journal_mode").scalar() == "wal"
+            assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert pragma("PRAGMA busy_timeout").scalar() == 5000
+            assert pragma("PRAGMA foreign_keys").scalar() == 1
+            connection.rollback()  # BEGIN IMMEDIATE: end it before using the other one
+
+
+def test_sqlite_write_transactions_queue_instead_of_failing(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE + busy_timeout: a second writer waits for the first one to commit."""
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'queue.db'}")
+    try:
+        upgrade(engine)
+        factory = make_session_factory(engine)
+        errors: list[BaseException] = []
+
+        def writer(name: str) -> None:
+            try:
+                with factory.begin() as session:
+                    count = len(session.scalars(select(Lead.id)).all())  # read ...
+                    time.sleep(0.2)
+                    session.add(Lead(company=f"{name}{count}", source="rep", framework="b"))
+            except BaseException as error:  # pragma: no cover - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in "ab"]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        with factory() as session:
+            companies = sorted(session.scalars(select(Lead.company)))
+        assert companies in (["a0", "b1"], ["a1", "b0"])  # serialised, no lost update
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_savepoints_work(sqlite_file_engine: Engine) -> None:
+    upgrade(sqlite_file_engine)
+    factory = make_session_factory(sqlite_file_engine)
+    with factory.begin() as session:
+        session.add(Lead(company="kept", source="rep", framework="bant"))
+        nested = session.begin_nested()
+        session.add(Lead(company="rolled back", source="rep", framework="bant"))
+        session.flush()
+        nested.rollback()
+    with factory() as session:
+        assert session.scalars(select(Lead.company)).all() == ["kept"]
+
+
+def test_sqlite_in_memory_database_is_shared() -> None:
+    engine = create_engine_for("sqlite://")
+    try:
+        upgrade(engine)
+        factory = make_session_factory(engine)
+        with factory.begin() as session:
+            session.add(Lead(company="mem", source="rep", framework="bant"))
+        with factory() as session:
+            assert session.scalars(select(Lead.company)).all() == ["mem"]
+    finally:
+        engine.dispose()
+
+
+def test_session_factory_keeps_objects_usable_after_commit(engine: Engine) -> None:
+    factory = make_session_factory(engine)
+    assert factory.kw["expire_on_commit"] is False
+    assert factory.kw["bind"] is engine
+
+
+def test_postgres_urls_use_psycopg3() -> None:
+    assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("sqlite:///x.db").drivername == "sqlite"
+    assert redact_url("postgresql://u:pw@h/db") == "postgresql+psycopg://u:***@h/db"
+
+
+def test_postgres_engine_settings() -> None:
+    engine = create_engine_for("postgresql://u:pw@127.0.0.1/db", pool_size=2)
+    try:
+        assert engine.pool._pre_ping is True
+        assert engine.pool.size() == 2  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
+
+
+def test_unreachable_database_raises_database_unavailable() -> None:
+    engine = create_engine_for(UNREACHABLE)
+    try:
+        with pytest.raises(DatabaseUnavailable) as info:
+            check_connection(engine)
+    finally:
+        engine.dispose()
+    message = str(info.value)
+    assert "postgresql+psycopg://nobody:***@127.0.0.1:1/x" in message
+    assert "s3cret" not in message
+    assert "\n" not in message
+    assert info.value.error  # the driver's error, e.g. "connection failed: ... refused"
+    assert info.value.url == "postgresql+psycopg://nobody:***@127.0.0.1:1/x"
+
+
+def test_prepare_database_reports_unreachable_database() -> None:
+    engine = create_engine_for(UNREACHABLE)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            prepare_database(engine, auto_migrate=True)
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_in_missing_directory_is_unavailable(tmp_path: Path) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'missing' / 'q.db'}")
+    try:
+        with pytest.raises(DatabaseUnavailable, match="unable to open database file"):
+            check_connection(engine)
+    finally:
+        engine.dispose()
+
+
+def test_check_connection_succeeds(engine: Engine) -> None:
+    check_connection(engine)
+
+
+def test_one_line_collapses_whitespace() -> None:
+    assert one_line(RuntimeError("a\n\tb   c\n")) == "a b c"
+    assert one_line(RuntimeError()) == "RuntimeError"
+
+
+def test_storage_does_not_import_bot_or_flows() -> None:
+    root = Path(storage.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(root)}: {name}"
+                for name in names
+                if name.split(".")[0] in ("bot", "flows")
+            ]
+    assert offenders == []
+
+
+def test_db_session_fixture_uses_the_rolled_back_connection(
+    db_session: Session, db_connection: Connection
+) -> None:
+    assert db_session.connection() is db_connection
+    assert db_connection.in_transaction()

@@ -1,0 +1,572 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import InvalidRequestError, StatementError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
+
+from storage import (
+    Answer,
+    AnswerRepository,
+    Conversation,
+    ConversationRepository,
+    Lead,
+    LeadRepository,
+    OutboxMessage,
+    OutboxRepository,
+    Score,
+    ScoreRepository,
+    utcnow,
+)
+from tests.storage.helpers import make_conversation, make_lead
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _answer(conversation: Conversation, question_id: str, raw: str, **kw: Any) -> Answer:
+    values: dict[str, Any] = {
+        "conversation_id": conversation.id,
+        "lead_id": conversation.lead_id,
+        "question_id": question_id,
+        "criterion": question_id.split("_")[0],
+        "raw_text": raw,
+        "parsed": {"value": raw},
+        "status": "answered",
+        "answered_by": "U1",
+    }
+    values.update(kw)
+    return Answer(**values)
+
+
+def _score(lead: Lead, total: float, **kw: Any) -> Score:
+    values: dict[str, Any] = {
+        "lead_id": lead.id,
+        "framework": "bant",
+        "framework_version": 1,
+        "total": total,
+        "verdict": "qualified" if total >= 70 else "nurture",
+        "breakdown": {"budget": total / 4},
+    }
+    values.update(kw)
+    return Score(**values)
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+def test_session_factory_shares_the_rolled_back_transaction(
+    session_factory: sessionmaker[Session], db_session: Session
+) -> None:
+    with session_factory.begin() as session:
+        lead = LeadRepository(session).add(Lead(company="Via factory", source="rep", framework="x"))
+    # "committed" by the service-style block, visible on the shared connection ...
+    assert db_session.get(Lead, lead.id) is not None
+    # ... and rolled back at the end of the test (see test_nothing_leaks_between_tests).
+
+
+def test_nothing_leaks_between_tests(db_session: Session) -> None:
+    companies = db_session.scalars(select(Lead.company)).all()
+    assert "Via factory" not in companies
+
+
+def test_commit_inside_a_test_only_releases_a_savepoint(db_session: Session) -> None:
+    make_lead(db_session, company="Committed")
+    db_session.commit()
+    assert db_session.scalar(select(func.count()).where(Lead.company == "Committed")) == 1
+
+
+# --- leads ----------------------------------------------------------------------------------
+
+
+def test_lead_add_sets_id_and_defaults(db_session: Session) -> None:
+    repo = LeadRepository(db_session)
+    lead = repo.add(Lead(company="Acme", source="widget", framework="champ"))
+    assert lead.id is not None
+    assert lead.status == "open"
+    assert lead.engagement_score == 0
+    assert lead.created_at.tzinfo is not None
+    assert repo.get(lead.id) is lead
+
+
+def test_lead_get_unknown_is_none(db_session: Session) -> None:
+    assert LeadRepository(db_session).get(999_999) is None
+
+
+def test_lead_timestamps_round_trip_as_aware_utc(db_session: Session) -> None:
+    paris = timezone(timedelta(hours=2))
+    lead = make_lead(db_session, created_at=datetime(2024, 5, 1, 14, 0, tzinfo=paris))
+    db_session.expire_all()
+    reloaded = LeadRepository(db_session).get(lead.id)
+    assert reloaded is not None
+    assert reloaded.created_at == T0
+    assert reloaded.created_at.utcoffset() == timedelta(0)
+
+
+def test_naive_datetimes_are_refused(db_session: Session) -> None:
+    db_session.add(Lead(company="Naive", source="rep", framework="bant", created_at=datetime.now()))
+    with pytest.raises(StatementError, match="naive datetime"):
+        db_session.flush()
+    db_session.rollback()
+
+
+def test_lead_updated_at_changes_on_update(db_session: Session) -> None:
+    lead = make_lead(db_session, created_at=T0, updated_at=T0)
+    lead.status = "qualified"
+    db_session.flush()
+    assert lead.updated_at > T0
+
+
+def test_lead_email_is_stored_lower_case(db_session: Session) -> None:
+    lead = make_lead(db_session, contact_email="  Jane.Doe@Example.COM ")
+    assert lead.contact_email == "jane.doe@example.com"
+    assert make_lead(db_session, contact_email="  ").contact_email is None
+
+
+def test_list_recent_orders_limits_and_filters(db_session: Session) -> None:
+    repo = LeadRepository(db_session)
+    team = f"T{uuid.uuid4().hex[:8]}"
+    a = make_lead(db_session, team_id=team, owner="U1", created_by="U1", created_at=T0)
+    b = make_lead(
+        db_session, team_id=team, owner="U2", created_by="U1", created_at=T0 + timedelta(hours=1)
+    )
+    c = make_lead(
+        db_session, team_id=team, owner=None, created_by="U2", created_at=T0 + timedelta(hours=2)
+    )
+    make_lead(db_session, team_id="other", owner="U1", created_at=T0 + timedelta(hours=3))
+
+    assert repo.list_recent(team_id=team) == [c, b, a]
+    assert repo.list_recent(limit=2, team_id=team) == [c, b]
+    assert repo.list_recent(team_id=team, owner="U1") == [a]
+    assert repo.list_recent(team_id=team, created_by="U1") == [b, a]
+    assert repo.list_recent(team_id=team, owner="U2", created_by="U1") == [b]
+    assert len(repo.list_recent(owner="U1")) >= 2  # no team filter: all workspaces
+
+
+def test_find_by_email(db_session: Session) -> None:
+    repo = LeadRepository(db_session)
+    old = make_lead(db_session, team_id="TA", contact_email="ceo@acme.io", created_at=T0)
+    new = make_lead(
+        db_session, team_id="TA", contact_email="ceo@acme.io", created_at=T0 + timedelta(days=1)
+    )
+    other_team = make_lead(
+        db_session, team_id="TB", contact_email="ceo@acme.io", created_at=T0 - timedelta(days=1)
+    )
+    assert repo.find_by_email("CEO@Acme.io ", team_id="TA") is new
+    assert repo.find_by_email("ceo@acme.io", team_id="TB") is other_team
+    assert repo.find_by_email("ceo@acme.io") is new
+    assert repo.find_by_email("nobody@acme.io") is None
+    assert repo.find_by_email("   ") is None
+    assert old.id != new.id
+
+
+def test_update_many(db_session: Session) -> None:
+    repo = LeadRepository(db_session)
+    leads = [make_lead(db_session, updated_at=T0) for _ in range(3)]
+    count = repo.update_many(
+        {"id": lead.id, "score_total": 10.0 * i, "verdict": "nurture"}
+        for i, lead in enumerate(leads)
+    )
+    assert count == 3
+    db_session.expire_all()
+    for i, lead in enumerate(leads):
+        fresh = repo.get(lead.id)
+        assert fresh is not None
+        assert fresh.score_total == 10.0 * i
+        assert fresh.verdict == "nurture"
+        assert fresh.updated_at > T0
+
+
+def test_update_many_validates_rows(db_session: Session) -> None:
+    repo = LeadRepository(db_session)
+    lead = make_lead(db_session)
+    with pytest.raises(ValueError, match="not columns"):
+        repo.update_many([{"id": lead.id, "nope": 1}])
+    with pytest.raises(ValueError, match="same columns"):
+        repo.update_many([{"id": lead.id, "verdict": "a"}, {"id": lead.id, "status": "won"}])
+    assert repo.update_many([]) == 0
+
+
+def test_relationships_never_lazy_load(db_session: Session) -> None:
+    lead = make_lead(db_session)
+    make_conversation(db_session, lead)
+    db_session.expire_all()
+    loaded = LeadRepository(db_session).get(lead.id)
+    assert loaded is not None
+    with pytest.raises(InvalidRequestError):
+        _ = loaded.conversations
+    eager = db_session.scalars(
+        select(Lead).where(Lead.id == lead.id).options(selectinload(Lead.conversations))
+    ).one()
+    assert len(eager.conversations) == 1
+
+
+def test_deleting_a_lead_cascades_in_the_database(db_session: Session) -> None:
+    lead = make_lead(db_session)
+    conversation = make_conversation(db_session, lead)
+    AnswerRepository(db_session).add(_answer(conversation, "budget_amount", "50k"))
+    ScoreRepository(db_session).add(_score(lead, 80, conversation_id=conversation.id))
+    lead_id, conversation_id = lead.id, conversation.id
+    db_session.expunge_all()
+
+    db_session.delete(LeadRepository(db_session).get(lead_id))
+    db_session.flush()
+    db_session.expunge_all()
+    assert ConversationRepository(db_session).get(conversation_id) is None
+    assert AnswerRepository(db_session).list_for_lead(lead_id) == []
+    assert ScoreRepository(db_session).history(lead_id) == []
+
+
+# --- conversations --------------------------------------------------------------------------
+
+
+def test_conversation_add_and_get(db_session: Session) -> None:
+    repo = ConversationRepository(db_session)
+    lead = make_lead(db_session)
+    conversation = repo.add(
+        Conversation(
+            lead_id=lead.id,
+            framework="bant",
+            framework_version=2,
+            channel="widget",
+            participant="visitor-1",
+            state="start",
+        )
+    )
+    assert conversation.version == 1
+    assert isinstance(conversation.public_id, uuid.UUID)
+    assert conversation.data == {}
+    assert conversation.locale == "en"
+    assert conversation.completed_at is None
+    assert conversation.is_open
+    assert repo.get(conversation.id) is conversation
+    assert repo.get(999_999) is None
+
+
+def test_get_by_public_id(db_session: Session) -> None:
+    repo = ConversationRepository(db_session)
+    conversation = make_conversation(db_session, make_lead(db_session))
+    db_session.expire_all()
+    found = repo.get_by_public_id(conversation.public_id)
+    assert found is not None and found.id == conversation.id
+    assert repo.get_by_public_id(str(conversation.public_id)) is found
+    assert repo.get_by_public_id(uuid.uuid4()) is None
+    assert repo.get_by_public_id("not-a-uuid") is None
+
+
+def test_latest_open_for(db_session: Session) -> None:
+    repo = ConversationRepository(db_session)
+    lead = make_lead(db_session)
+    who = f"U{uuid.uuid4().hex[:8]}"
+
+    def conv(minutes: int, **kw: Any) -> Conversation:
+        return make_conversation(
+            db_session,
+            lead,
+            participant=who,
+            last_activity_at=T0 + timedelta(minutes=minutes),
+            **kw,
+        )
+
+    older = conv(1, team_id="TA")
+    latest_open = conv(5, team_id="TA")
+    conv(10, team_id="TA", completed_at=T0)
+    for state in ("done", "cancelled", "abandoned"):
+        conv(20, team_id="TA", state=state)
+    conv(30, team_id="TA", channel="widget")
+    other_team = conv(3, team_id="TB")
+    make_conversation(db_session, lead, participant="someone-else", last_activity_at=T0)
+
+    assert repo.latest_open_for("slack", who) == latest_open
+    assert repo.latest_open_for("slack", who, team_id="TA") == latest_open
+    assert repo.latest_open_for("slack", who, team_id="TB") == other_team
+    assert repo.latest_open_for("slack", who, team_id="TC") is None
+    assert repo.latest_open_for("cli", who) is None
+
+    latest_open.state = "done"
+    db_session.flush()
+    assert repo.latest_open_for("slack", who, team_id="TA") == older
+
+
+def test_list_for_participant(db_session: Session) -> None:
+    repo = ConversationRepository(db_session)
+    lead = make_lead(db_session)
+    who = f"U{uuid.uuid4().hex[:8]}"
+    convs = [
+        make_conversation(
+            db_session, lead, participant=who, last_activity_at=T0 + timedelta(minutes=i)
+        )
+        for i in range(4)
+    ]
+    convs[0].completed_at = T0
+    make_conversation(db_session, lead, participant=who, channel="cli")
+    db_session.flush()
+    assert repo.list_for_participant("slack", who, limit=10) == convs[::-1]
+    assert repo.list_for_participant("slack", who, limit=2) == [convs[3], convs[2]]
+    assert repo.list_for_participant("widget", who, limit=10) == []
+
+
+def test_list_for_lead(db_session: Session) -> None:
+    repo = ConversationRepository(db_session)
+    lead = make_lead(db_session)
+    first = make_conversation(db_session, lead, created_at=T0)
+    second = make_conversation(db_session, lead, created_at=T0 + timedelta(hours=1))
+    make_conversation(db_session, make_lead(db_session))
+    assert repo.list_for_lead(lead.id) == [first, second]
+
+
+def test_iter_all_streams_everything_in_id_order(db_session: Session) -> None:
+    repo = ConversationRepository(db_session)
+    lead = make_lead(db_session)
+    mine = {make_conversation(db_session, lead).id for _ in range(7)}
+    seen = [c.id for c in repo.iter_all(batch_size=3)]
+    assert seen == sorted(seen)
+    assert len(seen) == len(set(seen))
+    assert mine <= set(seen)
+    batches = list(repo.iter_batches(batch_size=3))
+    assert all(1 <= len(b) <= 3 for b in batches)
+    with pytest.raises(ValueError):
+        next(repo.iter_batches(batch_size=0))
+
+
+def test_conversation_data_is_saved_when_a_new_dict_is_assigned(db_session: Session) -> None:
+    repo = ConversationRepository(db_session)
+    conversation = make_conversation(db_session, make_lead(db_session), data={"answers": {}})
+
+    conversation.data = {**conversation.data, "history": ["q1"]}
+    db_session.flush()
+    conversation.update_data(attempts={"q1": 1})
+    db_session.flush()
+    db_session.expire_all()
+    reloaded = repo.get(conversation.id)
+    assert reloaded is not None
+    assert reloaded.data == {"answers": {}, "history": ["q1"], "attempts": {"q1": 1}}
+    assert reloaded.version == 3
+
+
+def test_conversation_data_in_place_changes_are_not_detected(db_session: Session) -> None:
+    """The documented caveat: in-place changes are lost unless flagged as modified."""
+    repo = ConversationRepository(db_session)
+    conversation = make_conversation(db_session, make_lead(db_session), data={"history": ["q1"]})
+    conversation.data["history"].append("q2")
+    conversation.data["state"] = "x"
+    db_session.flush()
+    db_session.expire_all()
+    reloaded = repo.get(conversation.id)
+    assert reloaded is not None and reloaded.data == {"history": ["q1"]}
+
+    reloaded.data["history"].append("q2")
+    flag_modified(reloaded, "data")
+    db_session.flush()
+    db_session.expire_all()
+    again = repo.get(conversation.id)
+    assert again is not None and again.data == {"history": ["q1", "q2"]}
+
+
+def test_conversation_version_increments(db_session: Session) -> None:
+    conversation = make_conversation(db_session, make_lead(db_session))
+    assert conversation.version == 1
+    conversation.state = "ask_authority"
+    db_session.flush()
+    assert conversation.version == 2
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+def test_answers(db_session: Session) -> None:
+    repo = AnswerRepository(db_session)
+    lead = make_lead(db_session)
+    c1 = make_conversation(db_session, lead)
+    c2 = make_conversation(db_session, lead)
+    a1 = repo.add(_answer(c1, "budget_amount", "about 50k"))
+    a2 = repo.add(_answer(c1, "timeline_when", "no idea", status="unknown", parsed={"unknown": 1}))
+    a3 = repo.add(_answer(c2, "budget_amount", "60k"))
+    make_conversation(db_session, make_lead(db_session))
+
+    assert a1.id is not None and a1.created_at is not None
+    assert repo.list_for_lead(lead.id) == [a1, a2, a3]
+    assert repo.list_for_conversation(c1.id) == [a1, a2]
+    assert repo.list_for_conversation(c2.id) == [a3]
+    db_session.expire_all()
+    assert repo.list_for_conversation(c1.id)[1].parsed == {"unknown": 1}
+
+
+# --- scores ---------------------------------------------------------------------------------
+
+
+def test_scores_history_and_latest(db_session: Session) -> None:
+    repo = ScoreRepository(db_session)
+    lead = make_lead(db_session)
+    other = make_lead(db_session)
+    assert repo.latest(lead.id) is None
+    assert repo.history(lead.id) == []
+    s1 = repo.add(_score(lead, 40))
+    s2 = repo.add(_score(lead, 75, fit_score=0.8))
+    repo.add(_score(other, 10))
+    assert repo.history(lead.id) == [s1, s2]
+    assert repo.latest(lead.id) is s2
+    assert s2.breakdown == {"budget": 18.75}
+
+
+def test_scores_add_many(db_session: Session) -> None:
+    repo = ScoreRepository(db_session)
+    leads = [make_lead(db_session) for _ in range(3)]
+    rows = [
+        {
+            "lead_id": lead.id,
+            "conversation_id": None,
+            "framework": "bant",
+            "framework_version": 3,
+            "total": float(i),
+            "verdict": "nurture",
+            "breakdown": {"i": i},
+            "fit_score": None,
+        }
+        for i, lead in enumerate(leads)
+    ]
+    assert repo.add_many(rows) == 3
+    assert repo.add_many([]) == 0
+    for i, lead in enumerate(leads):
+        latest = repo.latest(lead.id)
+        assert latest is not None
+        assert (latest.total, latest.framework_version, latest.breakdown) == (i, 3, {"i": i})
+        assert latest.created_at.tzinfo is not None
+
+
+# --- outbox ---------------------------------------------------------------------------------
+
+
+def _outbox_count(session: Session, **where: Any) -> int:
+    stmt = select(func.count()).select_from(OutboxMessage).filter_by(**where)
+    return session.scalar(stmt) or 0
+
+
+def test_enqueue_defaults(db_session: Session) -> None:
+    repo = OutboxRepository(db_session)
+    before = utcnow()
+    message = repo.enqueue("post_summary", "slack", "C123", {"text": "hi"})
+    assert message.id is not None
+    assert (message.status, message.attempts, message.dedupe_key) == ("pending", 0, None)
+    assert message.next_attempt_at >= before
+    assert message.result is None and message.sent_at is None
+    later = repo.enqueue("x", "slack", "C123", {}, not_before=T0)
+    assert later.next_attempt_at == T0
+    assert repo.get(message.id) is message
+
+
+def test_enqueue_without_dedupe_key_always_adds(db_session: Session) -> None:
+    repo = OutboxRepository(db_session)
+    lane = f"C{uuid.uuid4().hex[:8]}"
+    repo.enqueue("k", "slack", lane, {})
+    repo.enqueue("k", "slack", lane, {})
+    assert _outbox_count(db_session, lane=lane) == 2
+
+
+def test_enqueue_dedupes_and_keeps_the_transaction_usable(db_session: Session) -> None:
+    repo = OutboxRepository(db_session)
+    key = f"lead-1-qualified-{uuid.uuid4()}"
+    first = repo.enqueue("notify", "slack", "C1", {"n": 1}, dedupe_key=key)
+    second = repo.enqueue("notify", "slack", "C1", {"n": 2}, dedupe_key=key)
+    assert second.id == first.id
+    assert second.payload == {"n": 1}
+    assert _outbox_count(db_session, dedupe_key=key) == 1
+    # The transaction still works.
+    lead = make_lead(db_session)
+    db_session.commit()
+    assert db_session.get(Lead, lead.id) is not None
+
+
+def test_enqueue_dedupe_conflict_path(db_session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The row appears between the check and the INSERT (e.g. another transaction)."""
+    repo = OutboxRepository(db_session)
+    key = f"race-{uuid.uuid4()}"
+    existing = repo.enqueue("notify", "slack", "C1", {"n": 1}, dedupe_key=key)
+    real = repo._by_dedupe_key
+    calls: list[str] = []
+
+    def blind_first_check(dedupe_key: str) -> OutboxMessage | None:
+        calls.append(dedupe_key)
+        return None if len(calls) == 1 else real(dedupe_key)
+
+    monkeypatch.setattr(repo, "_by_dedupe_key", blind_first_check)
+    again = repo.enqueue("notify", "slack", "C1", {"n": 2}, dedupe_key=key)
+    assert again.id == existing.id
+    assert len(calls) == 2
+    assert _outbox_count(db_session, dedupe_key=key) == 1
+    make_lead(db_session)  # transaction still usable
+
+
+def test_claim_due(db_session: Session) -> None:
+    repo = OutboxRepository(db_session)
+    lane = f"C{uuid.uuid4().hex[:8]}"
+    now = datetime(2000, 1, 1, tzinfo=UTC)  # earlier than anything else in the table
+    due_late = repo.enqueue("k", "slack", lane, {}, not_before=now - timedelta(minutes=1))
+    due_early = repo.enqueue("k", "slack", lane, {}, not_before=now - timedelta(minutes=5))
+    due_now = repo.enqueue("k", "slack", lane, {}, not_before=now)
+    repo.enqueue("k", "slack", lane, {}, not_before=now + timedelta(seconds=1))  # not yet
+    sent = repo.enqueue("k", "slack", lane, {}, not_before=now - timedelta(hours=1))
+    repo.mark_sent(sent, {"ts": "1"})
+    failed = repo.enqueue("k", "slack", lane, {}, not_before=now - timedelta(hours=1))
+    repo.mark_failed(failed, "boom")
+
+    assert repo.claim_due(now, limit=10) == [due_early, due_late, due_now]
+    assert repo.claim_due(now, limit=2) == [due_early, due_late]
+
+
+def test_outbox_status_transitions(db_session: Session) -> None:
+    repo = OutboxRepository(db_session)
+    message = repo.enqueue("k", "slack", "C1", {"text": "hi"})
+
+    when = utcnow() + timedelta(minutes=5)
+    repo.retry_later(message, when, "429 rate limited")
+    assert (message.status, message.attempts, message.last_error) == (
+        "pending",
+        1,
+        "429 rate limited",
+    )
+    assert message.next_attempt_at == when
+
+    repo.mark_sent(message, {"ok": True, "ts": "123.45"})
+    assert (message.status, message.attempts, message.last_error) == ("sent", 2, None)
+    assert message.sent_at is not None
+    db_session.expire_all()
+    reloaded = repo.get(message.id)
+    assert reloaded is not None and reloaded.result == {"ok": True, "ts": "123.45"}
+    with pytest.raises(ValueError, match="already sent"):
+        repo.requeue(message.id)
+
+
+def test_failed_messages_can_be_listed_and_requeued(db_session: Session) -> None:
+    repo = OutboxRepository(db_session)
+    m1 = repo.enqueue("k", "slack", "C1", {}, not_before=T0)
+    m2 = repo.enqueue("k", "slack", "C1", {}, not_before=T0)
+    repo.mark_failed(m1, "channel_not_found")
+    repo.mark_failed(m2, "invalid_auth")
+    failed = repo.list_failed()
+    assert failed[:2] == [m2, m1]
+    assert repo.list_failed(limit=1) == [m2]
+    assert repo.count_by_status()["failed"] >= 2
+
+    before = utcnow()
+    requeued = repo.requeue(m1.id)
+    assert requeued is m1
+    assert (m1.status, m1.attempts, m1.last_error) == ("pending", 0, "channel_not_found")
+    assert m1.next_attempt_at >= before
+    assert m1 not in repo.list_failed()
+    assert m1 in repo.claim_due(utcnow(), limit=1000)
+    assert repo.requeue(999_999_999) is None
+
+
+def test_nullable_json_stores_sql_null(db_session: Session) -> None:
+    repo = OutboxRepository(db_session)
+    message = repo.enqueue("k", "slack", "C1", {})
+    repo.mark_sent(message, None)
+    is_null = db_session.scalar(
+        select(OutboxMessage.result.is_(None)).where(OutboxMessage.id == message.id)
+    )
+    assert is_null
