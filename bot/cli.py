@@ -59,12 +59,15 @@ def chat(framework: str, company: str | None, resume_id: int | None, user: str |
             else:
                 if not company:
                     raise click.UsageError("--company is required (or --resume ID).")
-                result = rt.service.start(framework=framework, company=company, channel="cli",
-                                          participant=user)
+                result = rt.service.start(
+                    framework=framework, company=company, channel="cli", participant=user
+                )
         except QualibotError as exc:
             raise click.ClickException(str(exc)) from exc
-        click.echo(f"Qualifying {result.company} with {result.framework.upper()} "
-                   f"(lead {result.lead_id}, conversation {result.conversation_id}).")
+        click.echo(
+            f"Qualifying {result.company} with {result.framework.upper()} "
+            f"(lead {result.lead_id}, conversation {result.conversation_id})."
+        )
         click.echo(CHAT_HELP)
         _chat_loop(rt, result, user)
 
@@ -75,8 +78,10 @@ def _chat_loop(rt: Runtime, result: TurnResult, user: str) -> None:
         try:
             text = input("> ")
         except (EOFError, KeyboardInterrupt):
-            click.echo(f"\nPaused. Continue with: qualibot chat -f {result.framework} "
-                       f"--resume {result.conversation_id}")
+            click.echo(
+                f"\nPaused. Continue with: qualibot chat -f {result.framework} "
+                f"--resume {result.conversation_id}"
+            )
             return
         if not text.strip():
             continue
@@ -87,8 +92,10 @@ def _chat_loop(rt: Runtime, result: TurnResult, user: str) -> None:
             continue
         _print_messages(result.messages)
     if result.state == "cancelled":
-        click.echo(f"Resume later with: qualibot chat -f {result.framework} "
-                   f"--resume {result.conversation_id}")
+        click.echo(
+            f"Resume later with: qualibot chat -f {result.framework} "
+            f"--resume {result.conversation_id}"
+        )
 
 
 def _print_messages(messages: list[dict[str, Any]]) -> None:
@@ -112,14 +119,19 @@ def _print_messages(messages: list[dict[str, Any]]) -> None:
 
 def _verdict_colour(verdict: str | None) -> str:
     return {"qualified": "green", "nurture": "yellow", "disqualified": "red"}.get(
-        verdict or "", "white")
+        verdict or "", "white"
+    )
 
 
 @main.command()
 @click.argument("answer_type", metavar="TYPE", type=click.Choice(PARSE_TYPES))
 @click.argument("text")
-@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Read relative times as of this date (YYYY-MM-DD).")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Read relative times as of this date (YYYY-MM-DD).",
+)
 def parse(answer_type: str, text: str, today: Any) -> None:
     """Show how an answer is read, as JSON. TEXT '-' reads one answer per line from stdin."""
     as_of: date = today.date() if today else date.today()
@@ -135,13 +147,15 @@ def leads(limit: int) -> None:
     with _runtime() as rt:
         rows = rt.leads.recent(limit=limit)
     if not rows:
-        click.echo("No leads yet. Start one with: qualibot chat -f bant -c \"Acme\"")
+        click.echo('No leads yet. Start one with: qualibot chat -f bant -c "Acme"')
         return
     click.echo(f"{'ID':>5}  {'COMPANY':<28} {'FRAMEWORK':<9} {'SOURCE':<7} {'SCORE':>6}  VERDICT")
     for lead in rows:
         score = f"{lead.score_total:.1f}" if lead.score_total is not None else "-"
-        click.echo(f"{lead.id:>5}  {lead.company[:28]:<28} {lead.framework:<9} "
-                   f"{lead.source:<7} {score:>6}  {lead.verdict or lead.status}")
+        click.echo(
+            f"{lead.id:>5}  {lead.company[:28]:<28} {lead.framework:<9} "
+            f"{lead.source:<7} {score:>6}  {lead.verdict or lead.status}"
+        )
 
 
 @main.command()
@@ -156,16 +170,20 @@ def show(lead_id: int) -> None:
     lead = detail.lead
     click.secho(f"Lead {lead.id}: {lead.company}", bold=True)
     contact = ", ".join(x for x in (detail.contact_name, detail.contact_email) if x)
-    click.echo(f"Contact: {contact or '-'}   Source: {lead.source}   Status: {lead.status}"
-               f"   Owner: {lead.owner or '-'}")
+    click.echo(
+        f"Contact: {contact or '-'}   Source: {lead.source}   Status: {lead.status}"
+        f"   Owner: {lead.owner or '-'}"
+    )
     click.echo("\nAnswers (as given, oldest first):")
     for answer in detail.answers:
         raw = answer.raw_text if answer.status == "answered" else f"({answer.status})"
         click.echo(f"  {answer.question_id:<20} {raw}")
     if detail.scores:
         latest = detail.scores[-1]
-        click.echo(f"\nScore: {latest.total:.1f}/100 — {latest.verdict} "
-                   f"({latest.framework.upper()} v{latest.framework_version})")
+        click.echo(
+            f"\nScore: {latest.total:.1f}/100 — {latest.verdict} "
+            f"({latest.framework.upper()} v{latest.framework_version})"
+        )
         for line in latest.breakdown.get("reasons", []):
             click.echo(f"  {line}")
         click.echo("\nHistory:")
@@ -210,8 +228,9 @@ def db_current() -> None:
     from storage.migrate import current_revision, head_revision
 
     with _runtime(check_schema=False) as rt:
-        click.echo(f"current: {current_revision(rt.engine) or '(empty)'}  "
-                   f"expected: {head_revision()}")
+        click.echo(
+            f"current: {current_revision(rt.engine) or '(empty)'}  expected: {head_revision()}"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

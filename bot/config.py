@@ -37,8 +37,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    database_url: str = Field(default="sqlite:///qualibot.db",
-                              validation_alias="QUALIBOT_DATABASE_URL")
+    database_url: str = Field(
+        default="sqlite:///qualibot.db", validation_alias="QUALIBOT_DATABASE_URL"
+    )
     config_file: Path = Field(default=Path("qualibot.toml"), validation_alias="QUALIBOT_CONFIG")
     handoff_channel: str | None = Field(default=None, validation_alias="QUALIBOT_HANDOFF_CHANNEL")
     slack_bot_token: str | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")

@@ -77,18 +77,20 @@ class LeadQueries:
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._sessions = session_factory
 
-    def recent(self, limit: int = 50, *, created_by: str | None = None,
-               team_id: str | None = None) -> list[LeadSummary]:
+    def recent(
+        self, limit: int = 50, *, created_by: str | None = None, team_id: str | None = None
+    ) -> list[LeadSummary]:
         with self._sessions() as session:
-            leads = LeadRepository(session).list_recent(limit=limit, created_by=created_by,
-                                                        team_id=team_id)
+            leads = LeadRepository(session).list_recent(
+                limit=limit, created_by=created_by, team_id=team_id
+            )
             return [_summary(lead) for lead in leads]
 
-    def open_conversations(self, channel: str, participant: str,
-                           limit: int = 20) -> list[ConversationView]:
+    def open_conversations(
+        self, channel: str, participant: str, limit: int = 20
+    ) -> list[ConversationView]:
         with self._sessions() as session:
-            rows = ConversationRepository(session).list_for_participant(channel, participant,
-                                                                        limit)
+            rows = ConversationRepository(session).list_for_participant(channel, participant, limit)
             return [_conversation(c) for c in rows]
 
     def detail(self, lead_id: int) -> LeadDetail:
@@ -104,18 +106,48 @@ class LeadQueries:
                 contact_name=lead.contact_name,
                 contact_email=lead.contact_email,
                 conversations=[_conversation(c) for c in conversations],
-                answers=[AnswerView(a.question_id, a.criterion, a.raw_text, a.parsed, a.status,
-                                    a.answered_by, a.created_at) for a in answers],
-                scores=[ScoreView(s.total, s.verdict, s.framework, s.framework_version,
-                                  s.breakdown, s.fit_score, s.created_at) for s in scores],
+                answers=[
+                    AnswerView(
+                        a.question_id,
+                        a.criterion,
+                        a.raw_text,
+                        a.parsed,
+                        a.status,
+                        a.answered_by,
+                        a.created_at,
+                    )
+                    for a in answers
+                ],
+                scores=[
+                    ScoreView(
+                        s.total,
+                        s.verdict,
+                        s.framework,
+                        s.framework_version,
+                        s.breakdown,
+                        s.fit_score,
+                        s.created_at,
+                    )
+                    for s in scores
+                ],
             )
 
 
 def _summary(lead: Any) -> LeadSummary:
-    return LeadSummary(lead.id, lead.company, lead.framework, lead.source, lead.status,
-                       lead.score_total, lead.verdict, lead.owner, lead.updated_at)
+    return LeadSummary(
+        lead.id,
+        lead.company,
+        lead.framework,
+        lead.source,
+        lead.status,
+        lead.score_total,
+        lead.verdict,
+        lead.owner,
+        lead.updated_at,
+    )
 
 
 def _conversation(c: Any) -> ConversationView:
-    return ConversationView(c.id, str(c.public_id), c.framework, c.channel, c.participant,
-                            c.state, c.updated_at)
+    return ConversationView(
+        c.id, str(c.public_id), c.framework, c.channel, c.participant, c.state, c.updated_at
+    )

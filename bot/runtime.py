@@ -48,6 +48,8 @@ def build_runtime(settings: Settings, *, check_schema: bool = True) -> Runtime:
     sessions = make_session_factory(engine)
     default_channel = settings.handoff_channel
     service = QualificationService(
-        sessions, flows, handoff_lane=lambda lead, result: default_channel,
+        sessions,
+        flows,
+        handoff_lane=lambda lead, result: default_channel,
     )
     return Runtime(settings, config, engine, sessions, flows, service, LeadQueries(sessions))

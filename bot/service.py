@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from bot.errors import Conflict, InvalidInput, NotFound, QualibotError
 from bot.registry import FlowRegistry
 from flows.answers import AnswerRecord
-from flows.engine import DONE, END_STATES, Audience, Flow, FlowError, FlowState, Turn
+from flows.engine import DONE, Audience, Flow, FlowError, FlowState, Turn
 from flows.scoring import ScoreResult
 from storage.models import Answer, Conversation, Lead, Score
 from storage.repositories import (
@@ -122,8 +122,10 @@ class QualificationService:
         if not company and not ask_contact:
             raise InvalidInput("Please name the company you are qualifying.")
         if len(company) > MAX_COMPANY_LENGTH:
-            raise InvalidInput(f"The company name is too long ({len(company)} characters; "
-                               f"the limit is {MAX_COMPANY_LENGTH}).")
+            raise InvalidInput(
+                f"The company name is too long ({len(company)} characters; "
+                f"the limit is {MAX_COMPANY_LENGTH})."
+            )
         now = self._clock()
         today = now.date()
         model = FlowState(ask_contact=ask_contact, ask_icp=self._flows.icp_enabled)
@@ -136,19 +138,32 @@ class QualificationService:
                 model.prefilled.append(key)
         with self._sessions.begin() as session:
             lead = Lead(
-                team_id=team_id, company=company or "(unknown company)",
+                team_id=team_id,
+                company=company or "(unknown company)",
                 contact_name=(contact or {}).get("name"),
-                contact_email=_email_of(model), source=source, status="open",
-                created_by=participant, framework=flow.framework.id,
-                created_at=now, updated_at=now,
+                contact_email=_email_of(model),
+                source=source,
+                status="open",
+                created_by=participant,
+                framework=flow.framework.id,
+                created_at=now,
+                updated_at=now,
             )
             LeadRepository(session).add(lead)
             session.flush()  # assigns lead.id
             conversation = Conversation(
-                lead_id=lead.id, framework=flow.framework.id,
-                framework_version=flow.framework.version, channel=channel,
-                participant=participant, team_id=team_id, state=model.state, data={},
-                locale=locale, created_at=now, updated_at=now, last_activity_at=now,
+                lead_id=lead.id,
+                framework=flow.framework.id,
+                framework_version=flow.framework.version,
+                channel=channel,
+                participant=participant,
+                team_id=team_id,
+                state=model.state,
+                data={},
+                locale=locale,
+                created_at=now,
+                updated_at=now,
+                last_activity_at=now,
             )
             ConversationRepository(session).add(conversation)
             session.flush()
@@ -164,45 +179,72 @@ class QualificationService:
             raise InvalidInput("The answer is empty.")
 
         def act(ctx: _TurnContext) -> Turn:
-            return ctx.flow.answer(ctx.model, text, today=ctx.today,
-                                   company=ctx.lead.company, audience=ctx.audience)
+            return ctx.flow.answer(
+                ctx.model, text, today=ctx.today, company=ctx.lead.company, audience=ctx.audience
+            )
+
         return self._turn(conversation_id, act, by)
 
-    def choose(self, conversation_id: int, value: str, *, by: str | None = None,
-               expected_question: str | None = None) -> TurnResult:
+    def choose(
+        self,
+        conversation_id: int,
+        value: str,
+        *,
+        by: str | None = None,
+        expected_question: str | None = None,
+    ) -> TurnResult:
         """A choice by button. `expected_question` guards against a stale or double click:
         a click on a question that is no longer the current one changes nothing."""
 
         def act(ctx: _TurnContext) -> Turn:
             if expected_question is not None and ctx.model.state != expected_question:
                 raise Conflict("That question has already been answered.")
-            return ctx.flow.choose(ctx.model, value, today=ctx.today,
-                                   company=ctx.lead.company, audience=ctx.audience)
+            return ctx.flow.choose(
+                ctx.model, value, today=ctx.today, company=ctx.lead.company, audience=ctx.audience
+            )
+
         return self._turn(conversation_id, act, by)
 
     def skip(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
-        return self._turn(conversation_id, lambda ctx: ctx.flow.skip(
-            ctx.model, today=ctx.today, company=ctx.lead.company, audience=ctx.audience), by)
+        return self._turn(
+            conversation_id,
+            lambda ctx: ctx.flow.skip(
+                ctx.model, today=ctx.today, company=ctx.lead.company, audience=ctx.audience
+            ),
+            by,
+        )
 
     def back(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
-        return self._turn(conversation_id, lambda ctx: ctx.flow.back(
-            ctx.model, company=ctx.lead.company, audience=ctx.audience), by)
+        return self._turn(
+            conversation_id,
+            lambda ctx: ctx.flow.back(ctx.model, company=ctx.lead.company, audience=ctx.audience),
+            by,
+        )
 
     def cancel(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
         return self._turn(conversation_id, lambda ctx: ctx.flow.cancel(ctx.model), by)
 
     def restart(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
-        return self._turn(conversation_id, lambda ctx: ctx.flow.restart(
-            ctx.model, company=ctx.lead.company, audience=ctx.audience), by)
+        return self._turn(
+            conversation_id,
+            lambda ctx: ctx.flow.restart(
+                ctx.model, company=ctx.lead.company, audience=ctx.audience
+            ),
+            by,
+        )
 
     def resume(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
-        return self._turn(conversation_id, lambda ctx: ctx.flow.resume(
-            ctx.model, company=ctx.lead.company, audience=ctx.audience), by)
+        return self._turn(
+            conversation_id,
+            lambda ctx: ctx.flow.resume(ctx.model, company=ctx.lead.company, audience=ctx.audience),
+            by,
+        )
 
     def abandon(self, conversation_id: int) -> TurnResult:
         def act(ctx: _TurnContext) -> Turn:
             ctx.flow.abandon(ctx.model)
             return Turn(())
+
         return self._turn(conversation_id, act, None)
 
     # --- scoring ----------------------------------------------------------------------------
@@ -241,16 +283,28 @@ class QualificationService:
                     model = FlowState.from_data(conversation.state, conversation.data)
                     result = self._flows.score(flow, model.answers, as_of=today)
                     fit = self._flows.fit(model.answers) if model.ask_icp else None
-                    score_rows.append({
-                        "lead_id": conversation.lead_id, "conversation_id": conversation.id,
-                        "framework": result.framework,
-                        "framework_version": result.framework_version, "total": result.total,
-                        "verdict": result.verdict, "breakdown": result.to_dict(),
-                        "fit_score": fit, "created_at": now,
-                    })
-                    lead_rows.append({"id": conversation.lead_id, "score_total": result.total,
-                                      "verdict": result.verdict, "fit_score": fit,
-                                      "updated_at": now})
+                    score_rows.append(
+                        {
+                            "lead_id": conversation.lead_id,
+                            "conversation_id": conversation.id,
+                            "framework": result.framework,
+                            "framework_version": result.framework_version,
+                            "total": result.total,
+                            "verdict": result.verdict,
+                            "breakdown": result.to_dict(),
+                            "fit_score": fit,
+                            "created_at": now,
+                        }
+                    )
+                    lead_rows.append(
+                        {
+                            "id": conversation.lead_id,
+                            "score_total": result.total,
+                            "verdict": result.verdict,
+                            "fit_score": fit,
+                            "updated_at": now,
+                        }
+                    )
                 if score_rows:
                     scores.add_many(score_rows)
                     leads.update_many(lead_rows)
@@ -274,8 +328,11 @@ class QualificationService:
                         raise InvalidInput(str(exc)) from exc
                     return self._commit_turn(ctx, turn, was_done)
             except StaleDataError:
-                log.info("conversation %s changed concurrently; retrying (attempt %d)",
-                         conversation_id, attempt + 1)
+                log.info(
+                    "conversation %s changed concurrently; retrying (attempt %d)",
+                    conversation_id,
+                    attempt + 1,
+                )
         raise Conflict("This conversation is being updated from elsewhere; please try again.")
 
     def _load(self, session: Session, conversation_id: int, by: str | None) -> _TurnContext:
@@ -304,34 +361,58 @@ class QualificationService:
         if model.state == DONE and not was_done:
             conversation.completed_at = ctx.now
             score = self._record_score(ctx.session, lead, conversation, ctx.flow, model, ctx.now)
-            messages.append({"kind": "summary", "text": "\n".join(score.summary_lines()),
-                             "verdict": score.verdict, "total": score.total})
+            messages.append(
+                {
+                    "kind": "summary",
+                    "text": "\n".join(score.summary_lines()),
+                    "verdict": score.verdict,
+                    "total": score.total,
+                }
+            )
         elif model.state != DONE:
             conversation.completed_at = None
         if conversation.channel in OUTBOX_CHANNELS and messages:
             OutboxRepository(ctx.session).enqueue(
-                kind="reply", channel=conversation.channel, lane=f"dm:{conversation.participant}",
+                kind="reply",
+                channel=conversation.channel,
+                lane=f"dm:{conversation.participant}",
                 payload={
-                    "conversation_id": conversation.id, "lead_id": lead.id,
-                    "company": lead.company, "user": conversation.participant,
-                    "team_id": conversation.team_id, "messages": messages,
+                    "conversation_id": conversation.id,
+                    "lead_id": lead.id,
+                    "company": lead.company,
+                    "user": conversation.participant,
+                    "team_id": conversation.team_id,
+                    "messages": messages,
                 },
             )
         ctx.session.flush()  # raises StaleDataError here if another turn won the race
         return TurnResult(
-            conversation_id=conversation.id, public_id=str(conversation.public_id),
-            lead_id=lead.id, company=lead.company, framework=conversation.framework,
-            state=model.state, messages=messages, done=model.state == DONE,
+            conversation_id=conversation.id,
+            public_id=str(conversation.public_id),
+            lead_id=lead.id,
+            company=lead.company,
+            framework=conversation.framework,
+            state=model.state,
+            messages=messages,
+            done=model.state == DONE,
             score=score.to_dict() if score else None,
         )
 
     def _store_answer(self, ctx: _TurnContext, question_id: str, record: AnswerRecord) -> None:
         question = ctx.flow.by_id[question_id]
-        AnswerRepository(ctx.session).add(Answer(
-            conversation_id=ctx.conversation.id, lead_id=ctx.lead.id, question_id=question_id,
-            criterion=question.criterion, raw_text=record["raw"], parsed=record["parsed"],
-            status=record["status"], answered_by=ctx.by, created_at=ctx.now,
-        ))
+        AnswerRepository(ctx.session).add(
+            Answer(
+                conversation_id=ctx.conversation.id,
+                lead_id=ctx.lead.id,
+                question_id=question_id,
+                criterion=question.criterion,
+                raw_text=record["raw"],
+                parsed=record["parsed"],
+                status=record["status"],
+                answered_by=ctx.by,
+                created_at=ctx.now,
+            )
+        )
         if question_id == "email" and record["status"] == "answered":
             ctx.lead.contact_email = record["parsed"]["email"]
         elif question_id == "name" and record["status"] == "answered":
@@ -340,16 +421,29 @@ class QualificationService:
             ctx.lead.company = record["raw"][:MAX_COMPANY_LENGTH]
 
     def _record_score(
-        self, session: Session, lead: Lead, conversation: Conversation, flow: Flow,
-        model: FlowState, now: datetime,
+        self,
+        session: Session,
+        lead: Lead,
+        conversation: Conversation,
+        flow: Flow,
+        model: FlowState,
+        now: datetime,
     ) -> ScoreResult:
         result = self._flows.score(flow, model.answers, as_of=now.date())
         fit = self._flows.fit(model.answers) if model.ask_icp else None
-        ScoreRepository(session).add(Score(
-            lead_id=lead.id, conversation_id=conversation.id, framework=result.framework,
-            framework_version=result.framework_version, total=result.total,
-            verdict=result.verdict, breakdown=result.to_dict(), fit_score=fit, created_at=now,
-        ))
+        ScoreRepository(session).add(
+            Score(
+                lead_id=lead.id,
+                conversation_id=conversation.id,
+                framework=result.framework,
+                framework_version=result.framework_version,
+                total=result.total,
+                verdict=result.verdict,
+                breakdown=result.to_dict(),
+                fit_score=fit,
+                created_at=now,
+            )
+        )
         lead.score_total = result.total
         lead.verdict = result.verdict
         lead.fit_score = fit
@@ -365,13 +459,18 @@ class QualificationService:
     ) -> None:
         lane = self._handoff_lane(lead, result) if self._handoff_lane else None
         if lane is None:
-            log.info("lead %s is %s but no handoff channel is configured", lead.id,
-                     result.verdict)
+            log.info("lead %s is %s but no handoff channel is configured", lead.id, result.verdict)
             return
         OutboxRepository(session).enqueue(
-            kind="handoff", channel="slack", lane=lane,
-            payload={"lead_id": lead.id, "conversation_id": conversation.id,
-                     "channel": lane, "score": result.to_dict()},
+            kind="handoff",
+            channel="slack",
+            lane=lane,
+            payload={
+                "lead_id": lead.id,
+                "conversation_id": conversation.id,
+                "channel": lane,
+                "score": result.to_dict(),
+            },
             dedupe_key=f"handoff:{conversation.id}:{conversation.version}",
         )
 

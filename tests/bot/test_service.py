@@ -148,7 +148,7 @@ def test_choose_guards_against_a_stale_click(service: QualificationService) -> N
 
 
 def test_unknown_framework_and_company(service: QualificationService) -> None:
-    with pytest.raises(InvalidInput, match="Unknown framework 'spiced'.*bant"):
+    with pytest.raises(InvalidInput, match=r"Unknown framework 'spiced'.*bant"):
         service.start(framework="spiced", company="Acme", channel="cli", participant="U1")
     with pytest.raises(InvalidInput, match="name the company"):
         service.start(framework="bant", company="  ", channel="cli", participant="U1")
