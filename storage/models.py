@@ -39,6 +39,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -342,3 +344,77 @@ class OutboxMessage(Base):
             f"<OutboxMessage id={self.id} {self.kind} lane={self.lane!r} {self.status}"
             f" attempts={self.attempts}>"
         )
+
+
+class ProcessedEvent(Base):
+    """A Slack delivery already handled (an `event_id`, or an action's own id): Slack retries,
+    double clicks and deliveries to two replicas have effect once."""
+
+    __tablename__ = "processed_events"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now(), index=True
+    )
+
+
+class WidgetSession(Base):
+    """A website visitor's chat session: the bearer token (stored hashed) and the resume code
+    that open one conversation."""
+
+    __tablename__ = "widget_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), unique=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), index=True)
+    resume_code: Mapped[str] = mapped_column(String(16), unique=True)
+    visitor_ip: Mapped[str | None] = mapped_column(String(64))
+    page: Mapped[str | None] = mapped_column(Text)
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+    last_seen_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+
+
+class EngagementEvent(Base):
+    """Behaviour on the website (page views, pricing viewed, demo watched): it feeds the lead's
+    engagement score, kept apart from the framework score."""
+
+    __tablename__ = "engagement_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL")
+    )
+    event: Mapped[str] = mapped_column(String(64))
+    props: Mapped[dict[str, Any]] = mapped_column(_json(), default=dict)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+
+
+class RoundRobin(Base):
+    """Where each round-robin list of reps stands (row-locked while picking the next rep)."""
+
+    __tablename__ = "round_robin"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+# Slack's OAuth installation and state stores (multi-workspace installs), as slack_sdk defines
+# them, so that Alembic manages them with everything else.
+slack_installations_table = SQLAlchemyInstallationStore.build_installations_table(
+    Base.metadata, "slack_installations"
+)
+slack_bots_table = SQLAlchemyInstallationStore.build_bots_table(Base.metadata, "slack_bots")
+slack_oauth_states_table = SQLAlchemyOAuthStateStore.build_oauth_states_table(
+    Base.metadata, "slack_oauth_states"
+)

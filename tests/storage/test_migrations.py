@@ -21,7 +21,9 @@ from storage import (
 )
 from storage.migrate import MIGRATIONS_DIR, alembic_config
 
-TABLES = {"leads", "conversations", "answers", "scores", "outbox"}
+TABLES = {"leads", "conversations", "answers", "scores", "outbox", "processed_events",
+          "widget_sessions", "engagement_events", "round_robin", "slack_installations",
+          "slack_bots", "slack_oauth_states"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -38,8 +40,11 @@ def _diff(engine: Engine) -> list[object]:
         return list(compare_metadata(context, Base.metadata))
 
 
-def test_head_is_the_initial_revision() -> None:
-    assert head_revision() == "0001_initial"
+HEAD = "0002_slack_widget"
+
+
+def test_head_is_the_latest_revision() -> None:
+    assert head_revision() == HEAD
 
 
 def test_session_schema_is_at_head(engine: Engine) -> None:
@@ -52,7 +57,7 @@ def test_upgrade_from_empty(empty_engine: Engine) -> None:
     assert not is_up_to_date(empty_engine)
     assert _tables(empty_engine) & TABLES == set()
     upgrade(empty_engine)
-    assert current_revision(empty_engine) == "0001_initial"
+    assert current_revision(empty_engine) == HEAD
     assert _tables(empty_engine) >= TABLES
     upgrade(empty_engine)  # idempotent
     assert is_up_to_date(empty_engine)
@@ -89,7 +94,7 @@ def test_prepare_database_refuses_an_unmigrated_database(empty_engine: Engine) -
         prepare_database(empty_engine, auto_migrate=False)
     message = str(info.value)
     assert "none (empty database)" in message
-    assert "0001_initial" in message
+    assert HEAD in message
     assert "qualibot db upgrade" in message
     assert info.value.current is None
     assert info.value.expected == head_revision()
