@@ -336,12 +336,10 @@ class QualificationService:
         raise Conflict("This conversation is being updated from elsewhere; please try again.")
 
     def _load(self, session: Session, conversation_id: int, by: str | None) -> _TurnContext:
-        conversation = ConversationRepository(session).get(conversation_id)
-        if conversation is None:
+        loaded = ConversationRepository(session).get_with_lead(conversation_id)
+        if loaded is None:
             raise NotFound(f"There is no conversation {conversation_id}.")
-        lead = session.get(Lead, conversation.lead_id)
-        if lead is None:  # pragma: no cover - guarded by the foreign key
-            raise NotFound(f"Conversation {conversation_id} has no lead.")
+        conversation, lead = loaded
         flow = self._flows.get(conversation.framework)
         model = FlowState.from_data(conversation.state, conversation.data)
         now = self._clock()
@@ -384,6 +382,7 @@ class QualificationService:
                     "team_id": conversation.team_id,
                     "messages": messages,
                 },
+                flush=False,
             )
         ctx.session.flush()  # raises StaleDataError here if another turn won the race
         return TurnResult(
@@ -411,7 +410,8 @@ class QualificationService:
                 status=record["status"],
                 answered_by=ctx.by,
                 created_at=ctx.now,
-            )
+            ),
+            flush=False,
         )
         if question_id == "email" and record["status"] == "answered":
             ctx.lead.contact_email = record["parsed"]["email"]
@@ -465,14 +465,42 @@ class QualificationService:
             kind="handoff",
             channel="slack",
             lane=lane,
-            payload={
-                "lead_id": lead.id,
-                "conversation_id": conversation.id,
-                "channel": lane,
-                "score": result.to_dict(),
-            },
+            payload=handoff_payload(lead, conversation, result, lane),
             dedupe_key=f"handoff:{conversation.id}:{conversation.version}",
         )
+
+
+def handoff_payload(
+    lead: Lead, conversation: Conversation, result: ScoreResult, channel: str
+) -> dict[str, Any]:
+    """Everything the handoff notice shows, frozen at the moment of the verdict."""
+    answers = FlowState.from_data(conversation.state, conversation.data).answers
+    return {
+        "channel": channel,
+        "team_id": conversation.team_id,
+        "lead": {
+            "id": lead.id,
+            "company": lead.company,
+            "contact_name": lead.contact_name,
+            "contact_email": lead.contact_email,
+            "source": lead.source,
+            "created_by": lead.created_by,
+            "engagement_score": lead.engagement_score,
+            "fit_score": lead.fit_score,
+        },
+        "conversation_id": conversation.id,
+        "framework": conversation.framework,
+        "answers": [
+            {
+                "question_id": qid,
+                "raw": record["raw"],
+                "readback": record["readback"],
+                "status": record["status"],
+            }
+            for qid, record in answers.items()
+        ],
+        "score": result.to_dict(),
+    }
 
 
 def _clean(text: str) -> str:

@@ -131,6 +131,16 @@ class ConversationRepository:
         self.session.flush()
         return conversation
 
+    def get_with_lead(self, conversation_id: int) -> tuple[Conversation, Lead] | None:
+        """A conversation and its lead in one query (the per-turn load)."""
+        stmt = (
+            select(Conversation, Lead)
+            .join(Lead, Lead.id == Conversation.lead_id)
+            .where(Conversation.id == conversation_id)
+        )
+        row = self.session.execute(stmt).first()
+        return None if row is None else (row[0], row[1])
+
     def get(self, conversation_id: int) -> Conversation | None:
         return self.session.get(Conversation, conversation_id)
 
@@ -222,9 +232,12 @@ class AnswerRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, answer: Answer) -> Answer:
+    def add(self, answer: Answer, *, flush: bool = True) -> Answer:
+        """Add an answer. `flush=False` leaves the INSERT to the caller's next flush (one
+        round trip per turn on the hot path)."""
         self.session.add(answer)
-        self.session.flush()
+        if flush:
+            self.session.flush()
         return answer
 
     def list_for_lead(self, lead_id: int) -> list[Answer]:
@@ -298,6 +311,7 @@ class OutboxRepository:
         dedupe_key: str | None = None,
         *,
         not_before: datetime | None = None,
+        flush: bool = True,
     ) -> OutboxMessage:
         """Add a pending message, due at ``not_before`` (default: now).
 
@@ -316,7 +330,8 @@ class OutboxRepository:
         if dedupe_key is None:
             message = OutboxMessage(**values)
             self.session.add(message)
-            self.session.flush()
+            if flush:
+                self.session.flush()
             return message
 
         existing = self._by_dedupe_key(dedupe_key)

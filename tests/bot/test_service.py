@@ -92,10 +92,13 @@ def test_full_bant_run_scores_and_hands_off(
     assert answers[1].parsed["amount"] == 80000
     scores = db_session.scalars(select(Score).where(Score.lead_id == result.lead_id)).all()
     assert len(scores) == 1 and scores[0].verdict == "qualified"
-    handoffs = db_session.scalars(select(OutboxMessage).where(
-        OutboxMessage.kind == "handoff", OutboxMessage.payload["lead_id"].as_integer()
-        == result.lead_id)).all()
+    handoffs = [m for m in db_session.scalars(select(OutboxMessage).where(
+        OutboxMessage.kind == "handoff")) if m.payload["lead"]["id"] == result.lead_id]
     assert len(handoffs) == 1 and handoffs[0].lane == "C0SALES"
+    notice = handoffs[0].payload
+    assert notice["lead"]["source"] == "rep"
+    assert {"question_id": "budget_amount", "raw": "about $80k a year",
+            "readback": "USD 80,000 per year", "status": "answered"} in notice["answers"]
 
 
 def test_poor_lead_is_not_handed_off(service: QualificationService, db_session: Session) -> None:

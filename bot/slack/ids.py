@@ -1,0 +1,99 @@
+"""Every action id, block id and callback id Qualibot uses in Slack, in one place.
+
+Templates (`bot/slack/templates/*.json.j2`, which receive these enums as globals) and
+listeners both use these names; no listener or template spells an id as a literal.
+
+Ids that carry data:
+
+- a question's section block is `question:<criterion>` (public contract, see DESIGN.md);
+- a choice button's action id is `answer_choice:<value>` (action ids must be unique within a
+  block, and choice values are short `[a-z0-9_]` ids); its `value` is the choice value;
+- the actions blocks under a question are `<BlockId>|<conversation_id>|<question_id>|<index>`
+  (`step_block_id`), so a listener knows which conversation and which question a click was
+  for, and can tell a click on an old question (double click, stale message) from a fresh one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    ANSWER_CHOICE = "answer_choice"
+    SKIP = "skip"
+    BACK = "back"
+    CANCEL = "cancel"
+    RESUME = "resume"
+    CLAIM = "claim"
+    NURTURE = "nurture"
+    DISQUALIFY = "disqualify"
+    VIEW_ANSWERS = "view_answers"
+
+
+class BlockId(StrEnum):
+    QUESTION = "question"
+    QUESTION_CONTEXT = "question_context"
+    ANSWER_CHOICES = "answer_choices"
+    QUESTION_NAV = "question_nav"
+    HANDOFF_HEADER = "handoff_header"
+    HANDOFF_SUMMARY = "handoff_summary"
+    HANDOFF_CRITERION = "handoff_criterion"
+    HANDOFF_SOURCE = "handoff_source"
+    HANDOFF_ACTIONS = "handoff_actions"
+
+
+class CallbackId(StrEnum):
+    QUALIFY_MODAL = "qualify_modal"
+    ANSWERS_MODAL = "answers_modal"
+    REASON_MODAL = "reason_modal"
+
+
+_SEP = "|"
+
+#: Matches every choice button's action id; register the listener with this pattern.
+ANSWER_CHOICE_PATTERN = re.compile(rf"^{ActionId.ANSWER_CHOICE.value}:[a-z0-9_]+$")
+
+
+def question_block_id(criterion: str) -> str:
+    """The block id of the section that asks a question: `question:<criterion>`."""
+    return f"{BlockId.QUESTION.value}:{criterion}"
+
+
+def choice_action_id(value: str) -> str:
+    """The action id of the button for one choice: `answer_choice:<value>`."""
+    return f"{ActionId.ANSWER_CHOICE.value}:{value}"
+
+
+def choice_value_of(action_id: str) -> str | None:
+    """The choice value in a choice button's action id, or None if it is not one."""
+    prefix = f"{ActionId.ANSWER_CHOICE.value}:"
+    return action_id[len(prefix):] if action_id.startswith(prefix) else None
+
+
+@dataclass(frozen=True)
+class Step:
+    """Which conversation and question an actions block under a question belongs to."""
+
+    kind: BlockId
+    conversation_id: str
+    question_id: str
+    index: int
+
+
+def step_block_id(kind: BlockId, conversation_id: object, question_id: str, index: int) -> str:
+    """`<kind>|<conversation_id>|<question_id>|<index>` for an actions block under a question."""
+    return _SEP.join((kind.value, str(conversation_id), question_id, str(index)))
+
+
+def parse_step_block_id(block_id: str) -> Step | None:
+    """The inverse of `step_block_id`; None when `block_id` is not a step block id."""
+    parts = block_id.split(_SEP)
+    if len(parts) != 4:
+        return None
+    kind, conversation_id, question_id, index = parts
+    try:
+        return Step(BlockId(kind), conversation_id, question_id, int(index))
+    except ValueError:
+        return None
