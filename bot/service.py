@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -78,7 +78,7 @@ class _TurnContext:
     today: date
     now: datetime
     by: str | None
-    extra_messages: list[dict[str, Any]] = field(default_factory=list)
+    wrote_outbox: bool = False
 
     @property
     def audience(self) -> Audience:
@@ -94,8 +94,12 @@ class QualificationService:
         clock: Callable[[], datetime] = utcnow,
         handoff_verdicts: frozenset[str] = frozenset({"qualified"}),
         handoff_lane: Callable[[Lead, ScoreResult], str | None] | None = None,
+        on_outbox: Callable[[], None] | None = None,
     ) -> None:
+        """`on_outbox` is called after a commit that wrote outbox rows (e.g. to wake the
+        dispatcher so the next question reaches Slack within milliseconds)."""
         self._sessions = session_factory
+        self._on_outbox = on_outbox
         self._flows = flows
         self._clock = clock
         self._handoff_verdicts = handoff_verdicts
@@ -169,7 +173,9 @@ class QualificationService:
             session.flush()
             ctx = _TurnContext(session, conversation, lead, flow, model, today, now, participant)
             turn = flow.begin(model, company=lead.company, audience=ctx.audience)
-            return self._commit_turn(ctx, turn, was_done=False)
+            result = self._commit_turn(ctx, turn, was_done=False)
+        self._outbox_written(ctx)
+        return result
 
     # --- turns ------------------------------------------------------------------------------
 
@@ -326,7 +332,9 @@ class QualificationService:
                         turn = action(ctx)
                     except FlowError as exc:
                         raise InvalidInput(str(exc)) from exc
-                    return self._commit_turn(ctx, turn, was_done)
+                    result = self._commit_turn(ctx, turn, was_done)
+                self._outbox_written(ctx)
+                return result
             except StaleDataError:
                 log.info(
                     "conversation %s changed concurrently; retrying (attempt %d)",
@@ -334,6 +342,10 @@ class QualificationService:
                     attempt + 1,
                 )
         raise Conflict("This conversation is being updated from elsewhere; please try again.")
+
+    def _outbox_written(self, ctx: _TurnContext) -> None:
+        if self._on_outbox is not None and ctx.wrote_outbox:
+            self._on_outbox()
 
     def _load(self, session: Session, conversation_id: int, by: str | None) -> _TurnContext:
         loaded = ConversationRepository(session).get_with_lead(conversation_id)
@@ -359,6 +371,7 @@ class QualificationService:
         if model.state == DONE and not was_done:
             conversation.completed_at = ctx.now
             score = self._record_score(ctx.session, lead, conversation, ctx.flow, model, ctx.now)
+            ctx.wrote_outbox = ctx.wrote_outbox or score.verdict in self._handoff_verdicts
             messages.append(
                 {
                     "kind": "summary",
@@ -370,6 +383,7 @@ class QualificationService:
         elif model.state != DONE:
             conversation.completed_at = None
         if conversation.channel in OUTBOX_CHANNELS and messages:
+            ctx.wrote_outbox = True
             OutboxRepository(ctx.session).enqueue(
                 kind="reply",
                 channel=conversation.channel,
