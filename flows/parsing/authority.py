@@ -1,0 +1,430 @@
+"""Authority: who the person is and how much say they have.
+
+Result: `{"role": "CFO", "level": "economic_buyer"}`; `role` is None when no title is given;
+`"approver": "VP"` is added when the answer names someone else who signs off. "Not sure",
+"no idea": `{"unknown": True, "unsure": True}`; unreadable: `{"unknown": True}`. The answer
+may be about the speaker ("I'm the CFO") or, from a rep, about the lead ("she's head of IT",
+"CFO"); both read the same.
+
+Levels by title:
+- economic_buyer: CEO, CFO, COO, founder/co-founder, owner (of the business), president,
+  managing director, managing partner, chairman, "budget owner".
+- decision_maker: other C-level (CTO, CIO, CMO, CRO, "Chief X Officer"), VP/SVP/EVP,
+  head of X, director, general manager, partner.
+- influencer: manager, team lead / tech lead, supervisor, architect, consultant,
+  product owner, champion.
+- end_user: individual contributors: engineer, developer, analyst, admin, specialist,
+  coordinator, rep/SDR/BDR/AE, designer, assistant, intern, "user".
+Statements without a title: "I decide" / "final say" / "my call" -> decision_maker;
+"I own / control / hold the budget" -> economic_buyer; "on the committee", "I recommend",
+"evaluating" -> influencer; "I'll be using it" -> end_user.
+Modifiers:
+- An end user who is evaluating, researching, recommending or shortlisting is an influencer
+  ("engineer evaluating" -> influencer).
+- Needing someone else's sign-off ("I need my VP's sign-off", "my boss the VP signs off",
+  "not the decision maker") makes the speaker an influencer at most (an end user stays an end
+  user); economic buyers by title keep their level (a CEO whose board approves is still the
+  economic buyer). Titles attached to someone else ("my VP", "the CFO signs off", "reports to
+  the CEO") are that person's, not the speaker's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ._common import UNSURE, Parsed, clean, lower, never_raise, unknown, unsure
+
+_ORDER = {"end_user": 0, "influencer": 1, "decision_maker": 2, "economic_buyer": 3}
+
+_ACRONYMS = {"it", "hr", "qa", "ux", "ui", "r&d", "bi", "crm", "erp", "gtm", "pr", "seo",
+             "ai", "ml", "l&d", "fp&a", "sre", "emea", "apac",
+             "latam", "sdr", "bdr", "ae", "ic"}
+_DOMAINS = frozenset({
+    "it", "hr", "r&d", "qa", "ux", "ui", "bi", "crm", "erp", "gtm", "pr", "seo", "devops",
+    "revops", "sre", "fp&a", "l&d", "ai", "ml", "sales", "sales ops", "sales operations",
+    "sales enablement", "sales development", "marketing", "marketing ops",
+    "marketing operations", "engineering", "product", "product management", "finance",
+    "financial planning", "operations", "ops", "procurement", "purchasing", "security",
+    "information security", "infosec", "it security", "infrastructure", "data",
+    "data science", "data engineering", "analytics", "revenue", "revenue operations", "growth",
+    "customer success", "customer support", "customer experience", "support", "success",
+    "legal", "design", "people", "talent", "talent acquisition", "recruiting",
+    "business development", "partnerships", "technology", "tech", "software", "platform",
+    "demand generation", "demand gen", "communications", "content", "brand", "digital",
+    "ecommerce", "e-commerce", "accounting", "treasury", "compliance", "risk", "facilities",
+    "administration", "logistics", "supply chain", "manufacturing", "quality", "research",
+    "innovation", "strategy", "transformation", "cloud", "network", "networking", "systems",
+    "applications", "development", "training", "enablement", "learning", "services",
+    "professional services", "field sales", "inside sales", "enterprise sales",
+    "account management", "channel", "alliances", "emea", "apac", "latam", "north america",
+    "it department", "information technology", "human resources",
+})
+# Words that may stand before "manager" / "lead" / an individual-contributor title.
+_MANAGER_PRE = _DOMAINS | {"account", "project", "program", "office", "department", "team",
+                           "line", "hiring", "store", "branch", "regional", "area", "plant",
+                           "country", "district", "product", "senior", "sr", "sr."}
+_LEAD_PRE = frozenset({"team", "tech", "technical", "engineering", "project", "sales",
+                       "marketing", "dev", "design", "product", "qa", "data", "it", "ops",
+                       "squad"})
+_LEAD_POST = frozenset({"engineer", "developer", "architect", "designer", "analyst"})
+_IC_PRE = _DOMAINS | {"senior", "sr", "sr.", "junior", "jr", "jr.", "staff", "principal",
+                      "software", "backend", "frontend", "full-stack", "fullstack",
+                      "full stack", "systems", "system", "network", "platform", "solutions",
+                      "site reliability", "financial", "business", "lead"}
+_ARCHITECT_PRE = frozenset({"solutions", "solution", "enterprise", "software", "cloud", "it",
+                            "data", "security", "technical", "principal", "senior"})
+
+_C_LEVEL: dict[str, tuple[str, str]] = {
+    "ceo": ("CEO", "economic_buyer"), "cfo": ("CFO", "economic_buyer"),
+    "coo": ("COO", "economic_buyer"), "cto": ("CTO", "decision_maker"),
+    "cio": ("CIO", "decision_maker"), "cmo": ("CMO", "decision_maker"),
+    "cro": ("CRO", "decision_maker"), "ciso": ("CISO", "decision_maker"),
+    "cpo": ("CPO", "decision_maker"), "chro": ("CHRO", "decision_maker"),
+    "cdo": ("CDO", "decision_maker"), "cso": ("CSO", "decision_maker"),
+    "cco": ("CCO", "decision_maker"),
+}
+_CHIEF: dict[str, tuple[str, str]] = {
+    "executive": ("CEO", "economic_buyer"), "financial": ("CFO", "economic_buyer"),
+    "finance": ("CFO", "economic_buyer"), "operating": ("COO", "economic_buyer"),
+    "operations": ("COO", "economic_buyer"), "technology": ("CTO", "decision_maker"),
+    "technical": ("CTO", "decision_maker"), "information": ("CIO", "decision_maker"),
+    "marketing": ("CMO", "decision_maker"), "revenue": ("CRO", "decision_maker"),
+    "information security": ("CISO", "decision_maker"), "product": ("CPO", "decision_maker"),
+    "people": ("CPO", "decision_maker"), "human resources": ("CHRO", "decision_maker"),
+    "data": ("CDO", "decision_maker"), "digital": ("CDO", "decision_maker"),
+    "sales": ("CSO", "decision_maker"), "commercial": ("CCO", "decision_maker"),
+    "customer": ("CCO", "decision_maker"),
+}
+
+# The head word of a title; the words around it (domain, seniority) are read separately.
+_ROLE = re.compile(
+    r"\b(?:"
+    r"(?P<clevel>ceo|cfo|coo|cto|cio|cmo|cro|ciso|cpo|chro|cdo|cso|cco)"
+    r"|(?P<chief>chief\s+(?P<chief_of>[a-z]+(?:\s+[a-z]+)?)\s+officer)"
+    r"|(?P<cofounder>co-?\s?founder)"
+    r"|(?P<founder>founder)"
+    r"|(?P<product_owner>product\s+owner)"
+    r"|(?P<budget_owner>budget\s+(?:owner|holder))"
+    r"|(?P<owner>(?:business\s+|company\s+|co-?)?owner)"
+    r"|(?P<vp>s?vp|evp|avp|senior\s+vice[\s-]+president|executive\s+vice[\s-]+president|"
+    r"vice[\s-]+president)"
+    r"|(?P<president>president)"
+    r"|(?P<md>managing\s+(?:director|partner)|md)"
+    r"|(?P<chair>chair(?:man|woman|person)?)"
+    r"|(?P<head>(?:global\s+|regional\s+)?head\s+of)"
+    r"|(?P<director>(?:(?:senior|sr\.?|associate|executive)\s+)?director)"
+    r"|(?P<gm>general\s+manager|gm)"
+    r"|(?P<partner>partner(?!\s+(?:company|program|portal|agency|network)))"
+    r"|(?P<manager>manager)"
+    r"|(?P<lead>lead|leader|supervisor)"
+    r"|(?P<architect>architect)"
+    r"|(?P<consultant>consultant|advisor|adviser|controller|comptroller|(?<!economic\s)buyer)"
+    r"|(?P<ic>engineer|developer|dev|programmer|analyst|admin|administrator|specialist|"
+    r"coordinator|sdr|bdr|account\s+executive|ae|rep|representative|designer|scientist|"
+    r"associate|assistant|intern|accountant|recruiter|marketer|technician|agent|"
+    r"individual\s+contributor|ic)"
+    r"|(?P<runs>(?:i|she|he|they)\s+(?:(?:currently|basically)\s+)?(?P<runs_verb>run|runs|lead|"
+    r"leads|head|heads|oversee|oversees|manage|manages)|(?:i'?m|i\s+am|she'?s|he'?s|"
+    r"she\s+is|he\s+is)\s+(?:in\s+charge\s+of|responsible\s+for))"
+    r")\b"
+)
+_AFTER_JOIN = re.compile(r"\s*(?:of|,|-|for)?\s*(?:the\s+|our\s+|their\s+|all\s+)?")
+_WORDS = re.compile(r"[a-z&][a-z&.-]*")
+
+# Words that tie a title to the speaker / the lead ("I'm the", "she is a") or to someone else
+# ("my", "her boss", "reports to", "sign-off from"). The nearest one before a title decides.
+_MARKER = re.compile(
+    r"(?P<self>\b(?:i'?m|i\s+am|im|she'?s|he'?s|they'?re|we'?re|she\s+is|he\s+is|they\s+are|"
+    r"is|am|are|as|work\s+as|works\s+as|contact\s+is)(?:\s+(?:a|an|the|our|their))?)\b"
+    r"|(?P<other>\b(?:my|our|his|her|their|your|boss|reports?\s+to|reporting\s+to|from|with|"
+    r"by|ask|behind|convince|needs?|to|approval|sign[\s-]?off|check)\b)"
+)
+_JOINED = re.compile(r"^\s*(?:,|and|or|&|/|,\s*and|plus)\s*(?:(?:the|my|our|their|her|his)\s+)?$")
+_GAP = re.compile(r"^[\s,]*(?:[\w'&-]+[\s,]+){0,2}$")
+_OTHER_AFTER = re.compile(
+    r"\s*(?:'s?\b|(?:,\s*)?(?:who\s+)?(?:signs?|signing|approves?|approving|decides?|"
+    r"deciding|has\s+(?:the\s+)?(?:final|last)\s+(?:say|word|call)|makes?\s+the\s+(?:final\s+)?"
+    r"(?:call|decision)|(?:holds?|owns?|controls?)\s+the\s+(?:budget|purse)|"
+    r"needs\s+to\s+(?:approve|sign)|must\s+(?:approve|sign)|will\s+(?:approve|sign|decide)|"
+    r"has\s+to\s+(?:approve|sign)|is\s+the\s+(?:decision|economic)|calls\s+the\s+shots|"
+    r"would\s+(?:approve|sign|decide)))"
+)
+_NEEDS_SIGNOFF = re.compile(
+    r"\b(?:need|needs|needed|require|requires|required|get|getting|got\s+to\s+get|"
+    r"have\s+to\s+get|has\s+to\s+get|waiting\s+(?:for|on)|pending|subject\s+to|seek|seeking)"
+    r"\b[^.;]{0,40}?\b(?:sign[\s-]?off|approval|okay|ok|go[\s-]?ahead|blessing|buy[\s-]?in|"
+    r"green\s+light|signature|authori[sz]ation)\b"
+    r"|\b(?:sign[\s-]?off|approval)\s+(?:from|by)\b"
+    r"|\b(?:my|our|his|her|their|the)\s+(?:[\w']+,?\s+){0,3}(?:signs?\s+off|approves?|"
+    r"decides?|has\s+(?:the\s+)?(?:final|last)\s+(?:say|word)|"
+    r"makes?\s+the\s+(?:final\s+)?(?:call|decision)|holds?\s+the\s+(?:purse|budget)|"
+    r"owns?\s+the\s+budget|controls?\s+the\s+budget|calls\s+the\s+shots|signs?\s+the\s+"
+    r"(?:contract|checks?|cheques?|deal)|(?:needs?|has|have|must|will)\s+to\s+(?:approve|sign))\b"
+    r"|\b(?:final\s+say|decision|sign[\s-]?off|approval|budget)\s+(?:is|lies|sits|rests)\s+"
+    r"with\b|\bdecision[\s-]?maker\s+is\s+(?:my|our|his|her|their|the)\b"
+    r"|\b(?:check|run\s+it|clear\s+it|run\s+this|clear\s+this|talk)\s+(?:with|by|past|to)\s+"
+    r"(?:my|our|his|her|their|the)\b"
+    r"|\bnot\s+(?:the|a)\s+(?:final\s+)?(?:decision[\s-]?maker|economic\s+buyer|buyer|signer)"
+    r"|\bnot\s+(?:my|his|her|their)\s+(?:call|decision)|\babove\s+my\s+pay\s*grade"
+    r"|\b(?:i|he|she|they)\s+(?:don'?t|doesn'?t|do\s+not|does\s+not|can'?t|cannot)\s+"
+    r"(?:decide|sign|approve|make\s+the)"
+    r"|\b(?:the\s+)?(?:board|committee|investors|leadership|management)\s+"
+    r"(?:decides?|approves?|signs?|has\s+to|must|needs?\s+to|will)"
+)
+_SELF_DECIDES = re.compile(
+    r"\b(?:i|she|he|they)\s+(?:(?:alone|personally|ultimately|will|can|do|does)\s+)?"
+    r"(?:decide|decides|make\s+the\s+(?:final\s+)?(?:call|decision)|makes\s+the\s+(?:final\s+)?"
+    r"(?:call|decision)|sign\s+off|signs\s+off|approve|approves|have\s+(?:the\s+)?final\s+say|"
+    r"has\s+(?:the\s+)?final\s+say|call\s+the\s+shots|calls\s+the\s+shots)\b"
+    r"|\b(?:my|her|his|their)\s+(?:call|decision)\b|\bi'?m\s+the\s+(?:final\s+)?decision[\s-]?maker"
+    r"|\b(?:she|he|they)'?(?:s|re)?\s+(?:is\s+|are\s+)?the\s+(?:final\s+)?decision[\s-]?maker"
+    r"|^(?:the\s+)?(?:final\s+)?decision[\s-]?maker\b"
+    r"|\bfinal\s+say\s+is\s+mine|\bfull\s+authority|\bsigning\s+authority"
+)
+_SELF_BUDGET = re.compile(
+    r"\b(?:owns?|holds?|controls?)\s+the\s+(?:budget|purse)|\b(?:i|she|he|they)\s+(?:(?:own|control|hold|manage|have)s?\s+the\s+(?:budget|purse)|"
+    r"sign(?:s)?\s+the\s+(?:checks?|cheques?|contracts?))\b|\beconomic\s+buyer\b"
+    r"|\b(?:my|her|his)\s+budget\b|\bbudget\s+is\s+(?:mine|hers|his)\b"
+)
+_EVALUATING = re.compile(
+    r"\b(?:evaluat\w*|research\w*|looking\s+into|assess\w*|recommend\w*|shortlist\w*|"
+    r"tasked\s+with|trial(?:l)?ing|testing|piloting|scouting|comparing|vetting|"
+    r"on\s+the\s+(?:buying\s+|evaluation\s+|selection\s+)?committee|influenc\w*|champion|"
+    r"leading\s+the\s+(?:evaluation|project|search|selection)|running\s+the\s+"
+    r"(?:evaluation|project|search|selection|pilot)|part\s+of\s+the\s+decision|"
+    r"have\s+(?:a\s+)?(?:say|input|influence)|provide\s+input|gather\w*\s+requirements)\b"
+)
+_USER = re.compile(
+    r"\b(?:end[\s-]?user|i'?ll\s+be\s+using|i\s+will\s+(?:be\s+)?us(?:e|ing)|"
+    r"i\s+(?:just\s+)?use\s+it|just\s+a\s+user|a\s+user|day[\s-]to[\s-]day\s+user)\b"
+)
+@dataclass(slots=True)
+class _Mention:
+    role: str
+    level: str
+    start: int
+    end: int
+    other: bool
+
+
+_DISPLAY = {"revops": "RevOps", "devops": "DevOps", "salesops": "SalesOps", "e-commerce":
+            "E-commerce", "ecommerce": "eCommerce", "sr.": "Sr.", "jr.": "Jr."}
+
+
+def _title(words: str) -> str:
+    parts = []
+    for w in words.split():
+        parts.append(_DISPLAY.get(w) or (w.upper() if w in _ACRONYMS else w if w in {"of", "and"}
+                                         else w.capitalize()))
+    return " ".join(parts)
+
+
+def _words_before(t: str, start: int, allowed: frozenset[str], most: int = 3) -> tuple[str, int]:
+    """The run of `allowed` words (or two-word phrases) right before `start`, up to `most`
+    words, and where it begins."""
+    window = t[max(0, start - 50):start]
+    if not window or not window[-1].isspace():
+        return "", start
+    offset = start - len(window)
+    spans = [(m.group(0), m.start() + offset, m.end() + offset) for m in _WORDS.finditer(window)]
+    taken: list[str] = []
+    begin = start
+    i = len(spans)
+    while i > 0 and len(taken) < most:
+        # the words must be adjacent: only spaces between them and the title
+        if t[spans[i - 1][2]:begin].strip():
+            break
+        pair = " ".join(w for w, _, _ in spans[i - 2:i]) if i >= 2 else ""
+        if pair in allowed and not t[spans[i - 2][2]:spans[i - 1][1]].strip():
+            taken[:0] = pair.split()
+            begin = spans[i - 2][1]
+            i -= 2
+        elif spans[i - 1][0] in allowed:
+            taken.insert(0, spans[i - 1][0])
+            begin = spans[i - 1][1]
+            i -= 1
+        else:
+            break
+    return " ".join(taken), begin
+
+
+def _domain_after(t: str, end: int) -> tuple[str, int]:
+    """A domain right after a title ("VP of Sales", "Director, IT"), and where it ends."""
+    join = _AFTER_JOIN.match(t, end)
+    if join is None:
+        return "", end
+    pos = join.end()
+    words = [(m.group(0), m.end()) for m in _WORDS.finditer(t, pos, min(len(t), pos + 50))]
+    best = ("", end)
+    for n in range(1, min(3, len(words)) + 1):
+        if t[pos:words[n - 1][1]].count(",") or t[pos:words[n - 1][1]].count("."):
+            break
+        phrase = " ".join(w for w, _ in words[:n])
+        if phrase in _DOMAINS:
+            best = (phrase, words[n - 1][1])
+    if best[0] and best[0].endswith("department"):
+        best = (best[0].removesuffix(" department"), best[1])
+    return best
+
+
+def _classify(t: str, m: re.Match[str]) -> tuple[str, str, int, int] | None:
+    """(role, level, start, end) for a title head word, or None."""
+    g = m.lastgroup
+    start, end = m.span()
+    text = " ".join(m.group(0).split())
+    if g == "clevel":
+        return (*_C_LEVEL[text], start, end)
+    if g == "chief":
+        of = " ".join(m.group("chief_of").split())
+        role, level = _CHIEF.get(of, (f"Chief {_title(of)} Officer", "decision_maker"))
+        return role, level, start, end
+    simple = {"cofounder": ("Co-founder", "economic_buyer"),
+              "founder": ("Founder", "economic_buyer"),
+              "product_owner": ("Product Owner", "influencer"),
+              "budget_owner": ("Budget Owner", "economic_buyer"),
+              "owner": ("Owner", "economic_buyer"),
+              "president": ("President", "economic_buyer"),
+              "chair": ("Chair", "economic_buyer"),
+              "gm": ("General Manager", "decision_maker"),
+              "partner": ("Partner", "decision_maker")}
+    if g in simple:
+        return (*simple[g], start, end)
+    if g == "md":
+        role = "Managing Partner" if "partner" in text else "Managing Director"
+        return role, "economic_buyer", start, end
+    if g == "vp":
+        label = ("SVP" if text.startswith(("svp", "senior")) else
+                 "EVP" if text.startswith(("evp", "executive")) else
+                 "AVP" if text == "avp" else "VP")
+        of, start = _words_before(t, start, _DOMAINS)
+        if not of:
+            of, end = _domain_after(t, end)
+        return (f"{label} of {_title(of)}" if of else label), "decision_maker", start, end
+    if g == "head":
+        of, of_end = _domain_after(t, end)
+        if not of:
+            word = _WORDS.match(t, _AFTER_JOIN.match(t, end).end())  # type: ignore[union-attr]
+            if word is None:
+                return None
+            of, of_end = word.group(0), word.end()
+        return f"Head of {_title(of)}", "decision_maker", start, of_end
+    if g == "director":
+        pre, pre_start = _words_before(t, start, _DOMAINS)
+        if pre:
+            return f"{_title(pre)} Director", "decision_maker", pre_start, end
+        of, of_end = _domain_after(t, end)
+        if of:
+            return f"Director of {_title(of)}", "decision_maker", start, of_end
+        return "Director", "decision_maker", start, end
+    if g == "manager":
+        pre, pre_start = _words_before(t, start, _MANAGER_PRE, most=2)
+        if pre and pre not in {"senior", "sr", "sr."}:
+            return f"{_title(pre)} Manager", "influencer", pre_start, end
+        return "Manager", "influencer", pre_start, end
+    if g == "lead":
+        if text == "supervisor":
+            return "Supervisor", "influencer", start, end
+        nxt = _WORDS.match(t, end + 1) if end < len(t) and t[end] == " " else None
+        if text == "lead" and nxt is not None and nxt.group(0) in _LEAD_POST:
+            return f"Lead {_title(nxt.group(0))}", "influencer", start, nxt.end()
+        pre, pre_start = _words_before(t, start, _LEAD_PRE, most=1)
+        if pre:
+            return f"{_title(pre)} {_title(text)}", "influencer", pre_start, end
+        return None  # "a lead", "leads"
+    if g == "architect":
+        pre, pre_start = _words_before(t, start, _ARCHITECT_PRE, most=2)
+        return _title(f"{pre} architect".strip()), "influencer", pre_start, end
+    if g == "consultant":
+        return _title(text), "influencer", start, end
+    if g == "ic":
+        special = {"ic": "Individual Contributor", "individual contributor":
+                   "Individual Contributor", "ae": "Account Executive", "sdr": "SDR",
+                   "bdr": "BDR", "dev": "Developer", "rep": "Rep"}
+        pre, pre_start = _words_before(t, start, _IC_PRE)
+        if pre.startswith("lead"):
+            return _title(f"{pre} {text}"), "influencer", pre_start, end
+        role = special.get(text) or _title(text)
+        return (f"{_title(pre)} {role}" if pre else role), "end_user", pre_start, end
+    if g == "runs":
+        of, of_end = _domain_after(t, end)
+        if not of:
+            return None
+        after_team = re.match(r"\s+(?:team|department|dept|function|org|organization|group)\b",
+                              t[of_end:])
+        if after_team:
+            of_end += after_team.end()
+        verb = m.group("runs_verb") or ""
+        if verb.startswith("manage"):
+            return f"{_title(of)} Manager", "influencer", start, of_end
+        return f"Head of {_title(of)}", "decision_maker", start, of_end
+    return None
+
+
+def _mentions(t: str) -> list[_Mention]:
+    found: list[_Mention] = []
+    pos = 0
+    while len(found) < 20:
+        m = _ROLE.search(t, pos)
+        if m is None:
+            break
+        pos = m.end()
+        classified = _classify(t, m)
+        if classified is None:
+            continue
+        role, level, start, end = classified
+        pos = max(pos, end)
+        marker = None
+        for mark in _MARKER.finditer(t, max(0, start - 40), start):
+            marker = mark
+        other = _OTHER_AFTER.match(t, end) is not None
+        if marker is not None and _GAP.match(t[marker.end():start]):
+            other = marker.lastgroup == "other"
+        if found and found[-1].other and _JOINED.match(t[found[-1].end:start]):
+            other = True  # "approval from the CFO and CEO"
+        found.append(_Mention(role, level, start, end, other))
+    return found
+
+
+@never_raise
+def parse_authority(text: str) -> Parsed:
+    """Read a role and authority level. See the module docstring for the rules."""
+    t = lower(clean(text))
+    if not t:
+        return unknown()
+    mentions = _mentions(t)
+    own = [m for m in mentions if not m.other]
+    others = [m for m in mentions if m.other]
+    # Several own titles ("engineer and team lead"): the most senior, the first of equals.
+    speaker = max(own, key=lambda m: _ORDER[m.level], default=None)
+    approver = others[0] if others else None
+    needs_signoff = _NEEDS_SIGNOFF.search(t) is not None or any(
+        _OTHER_AFTER.match(t, m.end) is not None for m in others
+    )
+    role = speaker.role if speaker else None
+    level = speaker.level if speaker else None
+    if not needs_signoff and _SELF_BUDGET.search(t):
+        level = "economic_buyer"
+    elif not needs_signoff and _SELF_DECIDES.search(t) and (
+        level is None or _ORDER[level] < _ORDER["decision_maker"]
+    ):
+        level = "decision_maker"
+    if level == "end_user" and _EVALUATING.search(t):
+        level = "influencer"
+    if needs_signoff and (
+        level is None or (level != "economic_buyer" and _ORDER[level] > _ORDER["influencer"])
+    ):
+        level = "influencer"
+    if level is None:
+        if _EVALUATING.search(t):
+            level = "influencer"
+        elif _USER.search(t):
+            level = "end_user"
+        elif approver is not None:
+            level = "influencer"
+    if level is None:
+        return unsure() if UNSURE.search(t) else unknown()
+    result: Parsed = {"role": role, "level": level}
+    if approver is not None and needs_signoff:
+        result["approver"] = approver.role
+    return result

@@ -1,0 +1,94 @@
+"""Choice answers: `{"value": "<choice value>"}` or `{"unknown": True}`.
+
+Matching is case-, accent- and punctuation-insensitive, in this order:
+1. the whole answer is a choice's value (underscores read as spaces), label or synonym;
+2. the answer is a number ("2", "#2", "option 2", "2nd", "the second one"): that choice, 1-based;
+3. exactly one choice has a value, label or synonym contained in the answer as whole words
+   (a name inside a longer matched name does not count: "CRM integration" is not also "CRM").
+"Not sure", "depends" and the like are `{"unknown": True, "unsure": True}`; anything else,
+including an answer naming two choices, is `{"unknown": True}`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from flows.definitions import Choice
+
+from ._common import UNSURE, Parsed, clean, never_raise, unknown, unsure
+
+_NON_WORD = re.compile(r"[^\w]+|_+")
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
+             "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "last": -1,
+             "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+             "eight": 8, "nine": 9, "ten": 10}
+_NUMBER = re.compile(
+    r"(?:(?:option|choice|number|no|nr|num|answer|the)\s+)?(?:#\s*)?"
+    r"(?P<n>[0-9]{1,2}|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last"
+    r"|one|two|three|four|five|six|seven|eight|nine|ten)"
+    r"(?:\s*(?:st|nd|rd|th))?(?:\s+(?:one|option|choice))?(?:\s+please)?"
+)
+
+
+def normalize(text: str) -> str:
+    """Lower case, no accents, words separated by single spaces."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+@functools.lru_cache(maxsize=256)
+def _names(choices: tuple[Choice, ...]) -> tuple[tuple[str, int], ...]:
+    """(normalised name, choice index) for every value, label and synonym."""
+    out: list[tuple[str, int]] = []
+    for i, c in enumerate(choices):
+        for name in (c.value.replace("_", " "), c.label, *c.synonyms):
+            n = normalize(name)
+            if n:
+                out.append((n, i))
+    return tuple(out)
+
+
+def _contained(answer: str, names: tuple[tuple[str, int], ...]) -> int | None:
+    padded = f" {answer} "
+    hits: list[tuple[int, int, int]] = []  # start, end, choice
+    for name, i in names:
+        start = padded.find(f" {name} ")
+        while start != -1:
+            hits.append((start, start + len(name) + 1, i))
+            start = padded.find(f" {name} ", start + 1)
+    kept = {
+        i for s, e, i in hits
+        if not any(s2 <= s and e <= e2 and (e2 - s2) > (e - s) for s2, e2, _ in hits)
+    }
+    return kept.pop() if len(kept) == 1 else None
+
+
+@never_raise
+def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
+    """Read which of `choices` is meant. See the module docstring for the rules."""
+    options = tuple(choices)
+    cleaned = clean(text)
+    answer = normalize(cleaned)
+    if not answer or not options:
+        return unknown()
+    names = _names(options)
+    for name, i in names:
+        if name == answer:
+            return {"value": options[i].value}
+    m = _NUMBER.fullmatch(answer)
+    if m is not None:
+        token = m.group("n")
+        n = int(token) if token.isdigit() else _ORDINALS[token]
+        if n == -1:
+            n = len(options)
+        if 1 <= n <= len(options):
+            return {"value": options[n - 1].value}
+        return unknown()
+    found = _contained(answer, names)
+    if found is not None:
+        return {"value": options[found].value}
+    return unsure() if UNSURE.search(cleaned.lower()) else unknown()

@@ -1,0 +1,355 @@
+"""Budgets: "50k", "$1.2M", "€40.000", "between 20 and 30k", "2k/mo", "no budget".
+
+Result shapes:
+- `{"amount": 50000, "currency": "USD", "period": "year"}`
+- `{"min": 20000, "max": 30000, "currency": None, "period": "month"}` for a range
+- `"bound": "at_most"` / `"at_least"` is added for "up to 50k" / "50k+" (amount is the bound)
+- `{"amount": 0, "currency": None, "period": None}` for "no budget", "none", "zero"
+- `{"unknown": True, "unsure": True}` for an explicit non-answer: "not sure", "tbd",
+  "depends", "confidential"
+- `{"unknown": True}` for anything else without an amount.
+
+`currency` is ISO 4217, None when not stated ("$" is USD; "dollars" is USD unless qualified,
+e.g. "Canadian dollars"). `period` is once/month/quarter/year or None when not stated.
+
+Numbers: `price-parser` reads each figure and guesses its separators ("40.000" and "40,000"
+are forty thousand, "1.2" and "1,5" are decimals). With a multiplier a "." is always a decimal
+point ("1.250M" is 1.25 million). Multipliers: k/thousand/grand, m/mm/mn/mil/million,
+b/bn/billion, hundred, lakh, crore. When an answer holds several figures, the one with a
+currency or multiplier wins over bare numbers; numbers that count something ("50 users",
+"6 months", "20%") or look like a year ("for 2026") are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from price_parser.parser import parse_number
+
+from ._common import UNSURE, Parsed, clean, lower, never_raise, number_value, unknown, unsure
+from .currency import currency_after, currency_anywhere, currency_before
+
+_MULTIPLIERS: dict[str, Decimal] = {
+    "k": Decimal(1000), "thousand": Decimal(1000), "grand": Decimal(1000),
+    "m": Decimal(10**6), "mm": Decimal(10**6), "mn": Decimal(10**6), "mil": Decimal(10**6),
+    "mill": Decimal(10**6), "mio": Decimal(10**6), "million": Decimal(10**6),
+    "millions": Decimal(10**6),
+    "b": Decimal(10**9), "bn": Decimal(10**9), "billion": Decimal(10**9),
+    "billions": Decimal(10**9),
+    "hundred": Decimal(100), "lakh": Decimal(10**5), "lakhs": Decimal(10**5),
+    "crore": Decimal(10**7), "crores": Decimal(10**7),
+}
+_MAX_AMOUNT = Decimal(10**15)
+
+_NUMBER = re.compile(
+    r"(?<![0-9.,'])"
+    r"(?P<num>[0-9]{1,3}(?:[,.'][0-9]{3})+(?:[.,][0-9]+)?(?![0-9])"
+    r"|[0-9]{1,3}(?: [0-9]{3})+(?:[.,][0-9]+)?(?![0-9])"
+    r"|[0-9]+(?:[.,][0-9]+)?"
+    r"|[.,][0-9]+)"
+    r"(?:\s?(?P<mult>hundred(?:\s+thousand|\s+grand|\s?k)?|thousand|grand|millions?|mill?|mio"
+    r"|mm|mn|m|billions?|bn|b|k|lakhs?|crores?)(?![A-Za-z0-9]))?"
+)
+
+# Figures that count something other than money, when written right after the number.
+_COUNTED = re.compile(
+    r"\s?(?:%|percent|per\s?cent|(?:users?|seats?|licen[cs]es?|people|persons?|employees?|"
+    r"staff|reps?|agents?|heads?|hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?|"
+    r"quarters?|x|times|locations?|sites?|offices?|stores?|countries|customers?|clients?|"
+    r"accounts?|leads?|deals?|calls?|emails?|st|nd|rd|th|am|pm|seater)(?![a-z]))"
+)
+_YEAR_CONTEXT = re.compile(r"(?:\b(?:in|for|by|since|until|till|of|from|to|fy|q[1-4]|h[12])\s*|"
+                           r"[-/])$")
+_WORD_NUMBER_HINT = re.compile(r"hundred|thousand|grand|mil|billion|\bk\b")
+
+_WORD_NUMBERS: dict[str, str] = {
+    "a": "1", "an": "1", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11",
+    "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15", "sixteen": "16",
+    "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20", "thirty": "30",
+    "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
+    "ninety": "90", "couple": "2", "few": "3", "several": "3", "half": "0.5",
+    "quarter": "0.25",
+}
+_UNITS = ("one|two|three|four|five|six|seven|eight|nine")
+_WORD_NUMBER = re.compile(
+    r"\b(?:a\s+)?(?P<word>half|quarter|couple|few|several|"
+    r"(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[- ](?:" + _UNITS + r"))?|"
+    r"a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+    r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen)"
+    r"(?:\s+of)?(?:\s+a)?\s+(?=(?:hundred|thousand|grand|million|mil|billion|k)\b)"
+)
+
+_CONNECTOR = re.compile(r"\s*(?:-+|–|—|~|to|and|or|-to-)\s*")
+_BETWEEN = re.compile(r"\b(?:between|from|somewhere\s+between)\s*$")
+
+_AT_MOST_BEFORE = re.compile(
+    r"(?:\bup\s*to|\bmax(?:imum)?\.?|\bat\s+most|\bno\s+more\s+than|\bnot\s+more\s+than|"
+    r"\bless\s+than|\bunder|\bbelow|\bcapped\s+at|\bceiling\s+of|\bwithin|\bbeneath|<=?)"
+    r"(?:\s+(?:of|about|around|roughly|approx(?:imately)?\.?|maybe))?\s*$"
+)
+_AT_LEAST_BEFORE = re.compile(
+    r"(?:\bat\s+least|\bmin(?:imum)?\.?|\bmore\s+than|\bover|\babove|\bno\s+less\s+than|"
+    r"\bnot\s+less\s+than|\bstarting\s+(?:at|from)|\bupwards\s+of|\bin\s+excess\s+of|>=?)"
+    r"(?:\s+(?:of|about|around|roughly))?\s*$"
+)
+_AT_LEAST_AFTER = re.compile(
+    r"\s*(?:\+|\bor\s+more\b|\band\s+up\b|\bplus\b|\bor\s+above\b|\bminimum\b|\bat\s+least\b|"
+    r"\band\s+above\b|\bor\s+higher\b)"
+)
+_AT_MOST_AFTER = re.compile(
+    r"\s*(?:\bmax(?:imum)?\b|\btops\b|\bat\s+most\b|\bor\s+less\b|\bat\s+the\s+most\b|"
+    r"\bor\s+lower\b|\bor\s+under\b)"
+)
+
+# Periods, read near the figure. `unit` words after "per/a/each" (single letters only after
+# "/": "2k/m"), then words that name a period on their own.
+_PERIOD = re.compile(
+    r"(?:\b(?:per|a|an|each|every|first|1st)\s+|(?P<slash>/)\s*)"
+    r"(?P<unit>quarter|qtr|q|month|mo|mth|mnth|m|year|yr|y|annum)\b"
+    r"|\b(?P<word>quarterly|monthly|annual|annually|yearly|pcm|mrr|arr|acv|fiscal|p/?m|pa|once|"
+    r"total|overall|up[- ]?front|one[- ]?(?:time|off|shot)|lump[- ]?sum|in\s+total|flat\s+fee|"
+    r"single\s+payment|year[- ]long)\b"
+    r"|(?P<pa>\bp\.a\.?)"
+    r"|\b(?:this|next|the|that|for\s+the)\s+(?P<this>quarter|year)\b"
+    r"|\b(?P<fy>fy\s?'?[0-9]{0,4}|(?:for|in)\s+(?:fy\s?)?(?:19|20)[0-9]{2}|"
+    r"(?:19|20)[0-9]{2}\s+budget)\b"
+    r"|\b(?P<project>for\s+the\s+(?:whole\s+|entire\s+)?project|project\s+budget)\b"
+    r"|\b(?P<monthly>month(?:ly)?\s+(?:budget|spend))\b"
+)
+_PERIOD_UNITS = {"quarter": "quarter", "qtr": "quarter", "q": "quarter", "month": "month",
+                 "mo": "month", "mth": "month", "mnth": "month", "m": "month", "year": "year",
+                 "yr": "year", "y": "year", "annum": "year"}
+_PERIOD_WORDS = {
+    "quarterly": "quarter", "monthly": "month", "pcm": "month", "mrr": "month", "pm": "month",
+    "p/m": "month", "annual": "year", "annually": "year", "yearly": "year", "arr": "year",
+    "acv": "year", "fiscal": "year", "pa": "year", "year-long": "year", "year long": "year",
+    "yearlong": "year",
+}
+_PERIOD_WINDOW = 80
+
+
+_ZERO_WHOLE = re.compile(
+    r"(?:no|none|zero|nil|nada|nothing|null|no\s+budget|zilch|nope)"
+    r"[\s.!]*"
+)
+_ZERO_PHRASE = re.compile(
+    r"\b(?:no|zero|without\s+(?:a|any))\s+(?:real\s+|allocated\s+|dedicated\s+|approved\s+|"
+    r"current\s+|actual\s+|committed\s+|extra\s+|spare\s+)?(?:budget|money|funds?|funding|spend)\b|"
+    r"\b(?:don'?t|do\s+not|doesn'?t|does\s+not|didn'?t|haven'?t|have\s+not|hasn'?t|has\s+not)"
+    r"\s+(?:have|got|get)?\s*(?:a|any)\s+(?:real\s+|allocated\s+|dedicated\s+|approved\s+)?"
+    r"(?:budget|money|funds?|funding)\b|"
+    r"\bnot\s+(?:yet\s+)?budgeted\b|\bnothing\s+(?:allocated|budgeted|set\s+aside|earmarked)\b|"
+    r"\bbudget\s+(?:is|of)\s+(?:zero|nil|nothing)\b|\bno\s+spend\b|\bunfunded\b|"
+    r"\bhaven'?t\s+(?:got\s+)?(?:budgeted|allocated)\b"
+)
+
+
+@dataclass(slots=True)
+class _Figure:
+    value: Decimal
+    has_mult: bool
+    multiplier: Decimal
+    currency: str | None
+    start: int  # where the figure begins, currency symbol included
+    end: int  # where it ends, currency included
+    num_start: int
+    num_end: int
+    score: int
+
+
+def _words_to_digits(text: str) -> str:
+    if not _WORD_NUMBER.search(text):
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        word = m.group("word").lower()
+        if "-" in word or " " in word:
+            tens, units = re.split(r"[- ]", word)
+            return f"{int(_WORD_NUMBERS[tens]) + int(_WORD_NUMBERS[units])} "
+        return f"{_WORD_NUMBERS[word]} "
+
+    return _WORD_NUMBER.sub(repl, text)
+
+
+def _read_number(num: str, has_mult: bool) -> Decimal | None:
+    num = num.replace("'", "").replace(" ", "")
+    separator: str | None = None
+    if has_mult and num.count(".") == 1 and "," not in num:
+        separator = "."
+    return parse_number(num, decimal_separator=separator)
+
+
+def _figures(text: str, low: str) -> list[_Figure]:
+    figures: list[_Figure] = []
+    for m in _NUMBER.finditer(low):
+        if len(figures) >= 20:
+            break
+        num_start, num_end = m.span("num")
+        end = m.end()
+        mult_text = m.group("mult")
+        before = text[num_start - 1] if num_start else " "
+        currency, start = currency_before(text, num_start)
+        if before.isalpha() and currency is None:
+            continue  # Q3, FY2026, H2, x2...
+        after_currency, after_end = currency_after(text, end)
+        currency = currency or after_currency
+        if after_currency is not None:
+            end = after_end
+        if mult_text is None and currency is None and _COUNTED.match(low, m.end()):
+            continue
+        multiplier = Decimal(1)
+        if mult_text is not None:
+            key = " ".join(mult_text.split())
+            if key.startswith("hundred") and key != "hundred":
+                multiplier = Decimal(10**5)
+            else:
+                multiplier = _MULTIPLIERS[key]
+        value = _read_number(m.group("num"), mult_text is not None)
+        if value is None:
+            continue
+        value *= multiplier
+        if value >= _MAX_AMOUNT:
+            continue
+        score = (4 if currency else 0) + (2 if mult_text else 0)
+        raw = m.group("num")
+        if (mult_text is None and currency is None and len(raw) == 4 and raw.isdigit()
+                and 1950 <= int(raw) <= 2100):
+            if _YEAR_CONTEXT.search(low, max(0, num_start - 12), num_start):
+                continue
+            score -= 2
+        figures.append(_Figure(value, mult_text is not None, multiplier, currency, start, end,
+                               num_start, num_end, score))
+    return figures
+
+
+def _range_with(text: str, figures: list[_Figure], i: int) -> tuple[_Figure, _Figure] | None:
+    """The figure pair forming a range around figure `i`, if any."""
+    for a, b in ((i - 1, i), (i, i + 1)):
+        if a < 0 or b >= len(figures):
+            continue
+        first, second = figures[a], figures[b]
+        between = text[first.end:second.start]
+        m = _CONNECTOR.fullmatch(between)
+        if m is None:
+            continue
+        word = between.strip().lower()
+        if word == "and" and not _BETWEEN.search(text, 0, first.start):
+            continue
+        return first, second
+    return None
+
+
+def _range_values(first: _Figure, second: _Figure) -> tuple[Decimal, Decimal]:
+    low, high = first.value, second.value
+    if not first.has_mult and second.has_mult:
+        # "20-30k": the multiplier of the second applies to the first when that puts both
+        # in the same range of magnitude; "800-1.2M" means 800k.
+        for mult in (second.multiplier, second.multiplier / 1000):
+            if mult > 1 and high / 100 <= low * mult <= high * 10:
+                low *= mult
+                break
+    elif (first.has_mult and not second.has_mult and high < low
+          and high * first.multiplier >= low):
+        high *= first.multiplier
+    if low > high:
+        low, high = high, low
+    return low, high
+
+
+def _period_of(m: re.Match[str]) -> str | None:
+    kind = m.lastgroup
+    if kind == "unit":
+        unit = m.group("unit")
+        if len(unit) == 1 and not m.group("slash"):
+            return None
+        if m.group(0).startswith(("first", "1st")) and unit not in {"year", "yr"}:
+            return None
+        return _PERIOD_UNITS[unit]
+    if kind == "word":
+        word = " ".join(m.group("word").split())
+        return _PERIOD_WORDS.get(word, "once")
+    if kind == "this":
+        return m.group("this")
+    if kind in {"pa", "fy"}:
+        return "year"
+    if kind == "project":
+        return "once"
+    if kind == "monthly":
+        return "month"
+    return None
+
+
+def _period(low: str, figure_start: int, figure_end: int) -> str | None:
+    """The period named nearest the figure (one after it preferred)."""
+    best: tuple[int, str] | None = None
+    lo, hi = max(0, figure_start - _PERIOD_WINDOW), figure_end + _PERIOD_WINDOW
+    for m in _PERIOD.finditer(low, lo, hi):
+        period = _period_of(m)
+        if period is None:
+            continue
+        if m.start() >= figure_end:
+            distance = m.start() - figure_end
+        else:
+            distance = max(0, figure_start - m.end()) + 5
+        if best is None or distance < best[0]:
+            best = (distance, period)
+    return best[1] if best else None
+
+
+def _bound(text: str, figure: _Figure) -> str | None:
+    if _AT_MOST_BEFORE.search(text, max(0, figure.start - 40), figure.start):
+        return "at_most"
+    if _AT_LEAST_BEFORE.search(text, max(0, figure.start - 40), figure.start):
+        return "at_least"
+    if _AT_LEAST_AFTER.match(text, figure.end):
+        return "at_least"
+    if _AT_MOST_AFTER.match(text, figure.end):
+        return "at_most"
+    return None
+
+
+@never_raise
+def parse_money(text: str) -> Parsed:
+    """Read a budget. See the module docstring for the result shapes."""
+    t = clean(text)
+    if not t:
+        return unknown()
+    low = lower(t)
+    if _WORD_NUMBER_HINT.search(low):
+        t = _words_to_digits(t)
+        low = lower(t)
+    figures = _figures(t, low)
+    if not figures:
+        if _ZERO_WHOLE.fullmatch(low) or (UNSURE.search(low) is None
+                                          and _ZERO_PHRASE.search(low)):
+            return {"amount": 0, "currency": None, "period": None}
+        return unsure() if UNSURE.search(low) else unknown()
+    best = max(range(len(figures)), key=lambda i: (figures[i].score, -i))
+    pair = _range_with(low, figures, best)
+    if pair is not None:
+        first, second = pair
+        smallest, largest = _range_values(first, second)
+        if smallest != largest:
+            return {"min": number_value(smallest), "max": number_value(largest),
+                    "currency": (first.currency or second.currency
+                                 or currency_anywhere(t, low, first.start)),
+                    "period": _period(low, first.start, second.end)}
+        figure = first
+        figure.value = smallest
+    else:
+        figure = figures[best]
+    currency = figure.currency or currency_anywhere(t, low, figure.start)
+    result: Parsed = {
+        "amount": number_value(figure.value),
+        "currency": currency,
+        "period": _period(low, figure.start, figure.end),
+    }
+    if figure.value == 0:
+        return result
+    bound = _bound(low, figure)
+    if bound is not None:
+        result["bound"] = bound
+    return result

@@ -1,0 +1,109 @@
+"""What was understood, in words, for a rep or prospect to check ("USD 50,000 per year")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from flows.definitions import Choice
+
+NOT_UNDERSTOOD = "not understood"
+
+_PERIODS = {"once": "one-time", "month": "per month", "quarter": "per quarter",
+            "year": "per year"}
+_LEVELS = {"economic_buyer": "economic buyer", "decision_maker": "decision maker",
+           "influencer": "influencer", "end_user": "end user", "unknown": "authority unknown"}
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("not a number")
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+def _money(p: dict[str, Any]) -> str:
+    currency = p.get("currency")
+    if "min" in p and "max" in p:
+        figure = f"{_number(p['min'])}–{_number(p['max'])}"
+    else:
+        if p["amount"] == 0:
+            return "no budget"
+        figure = _number(p["amount"])
+    text = f"{currency} {figure}" if currency else figure
+    period = _PERIODS.get(p.get("period") or "")
+    if period:
+        text = f"{text} {period}"
+    bound = {"at_most": "up to ", "at_least": "at least "}.get(p.get("bound") or "", "")
+    text = bound + text
+    return text if currency else f"{text} (currency not stated)"
+
+
+def _day(iso: str) -> str:
+    d = date.fromisoformat(iso)
+    return f"{d:%b} {d.day}, {d.year}"
+
+
+def _timeframe(p: dict[str, Any]) -> str:
+    earliest, latest = p.get("earliest"), p.get("latest")
+    if earliest and latest:
+        if earliest == latest:
+            return f"around {_day(earliest)}"
+        return f"between {_day(earliest)} and {_day(latest)}"
+    if latest:
+        return f"by {_day(latest)}"
+    if earliest:
+        return f"not before {_day(earliest)}"
+    return NOT_UNDERSTOOD
+
+
+def _authority(p: dict[str, Any]) -> str:
+    level = _LEVELS.get(p.get("level") or "unknown", "authority unknown")
+    role = p.get("role")
+    approver = p.get("approver")
+    detail = f"{level}; sign-off by {approver}" if approver else level
+    return f"{role} ({detail})" if role else detail[0].upper() + detail[1:]
+
+
+def _choice(p: dict[str, Any], choices: Sequence[Choice]) -> str:
+    value = p["value"]
+    for c in choices:
+        if c.value == value:
+            return c.label
+    return str(value)
+
+
+def _text(p: dict[str, Any]) -> str:
+    text = str(p["text"])
+    return text if len(text) <= 200 else text[:199].rstrip() + "…"
+
+
+def readback(answer_type: str, parsed: dict[str, Any], choices: Sequence[Choice] = ()) -> str:
+    """`parsed` (a parser's result) in words; "not understood" for unknown or bad input."""
+    try:
+        if not isinstance(parsed, dict) or parsed.get("unknown"):
+            if isinstance(parsed, dict) and parsed.get("none") and answer_type == "timeframe":
+                return "no plans"
+            if isinstance(parsed, dict) and parsed.get("unsure"):
+                return "not sure"
+            return NOT_UNDERSTOOD
+        if answer_type == "money":
+            return _money(parsed)
+        if answer_type == "timeframe":
+            return _timeframe(parsed)
+        if answer_type == "authority":
+            return _authority(parsed)
+        if answer_type == "yesno":
+            value = parsed["value"]
+            return "Yes" if value is True else "No" if value is False else "Not sure"
+        if answer_type == "choice":
+            return _choice(parsed, choices)
+        if answer_type == "text":
+            return _text(parsed)
+        if answer_type == "email":
+            return str(parsed["email"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return NOT_UNDERSTOOD
+    return NOT_UNDERSTOOD

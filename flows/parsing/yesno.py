@@ -1,0 +1,107 @@
+"""Yes/no answers: `{"value": True}`, `{"value": False}`, `{"value": None}` (unsure).
+
+The first yes/no/unsure phrase in the answer decides ("No, but maybe next year" is no), the
+longest phrase winning at a position ("absolutely not" is no, "not sure" is unsure).
+Hedged answers are unsure ("maybe", "probably", "depends", "kind of", "yes and no"), except a
+hedged no, which is no ("probably not", "unlikely"). Emoji: 👍 ✅ 👌 💯 are yes, 👎 ❌ 🚫 no,
+🤷 🤔 unsure. Nothing recognisable: `{"unknown": True}`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._common import Parsed, clean, never_raise, unknown
+
+_YES = [
+    "yes", "yeah", "yea", "yep", "yup", "yah", "yass", "yess", "yesss", "yes please", "sure",
+    "sure thing", "surely", "of course", "ofc", "absolutely", "definitely", "certainly",
+    "correct", "that's right", "thats right", "that is right", "that's correct", "affirmative",
+    "indeed", "agreed", "i agree", "we agree", "agree", "ok", "okay", "sounds good",
+    "for sure", "totally", "exactly", "true", "we do", "we have", "we are", "we did", "i do",
+    "i am", "i have", "it is", "it does", "they do", "they are", "aye", "confirmed",
+    "confirm", "precisely", "you bet", "why not", "no doubt", "no problem", "no question",
+    "no worries", "not a problem", "no objection", "no objections", "without a doubt",
+    "i think so", "i believe so", "i guess so", "already", "go ahead", "let's do it",
+    "let's go", "count me in", "100%", "100 %", "oui", "si", "sí", "ja",
+]
+_NO = [
+    "no", "nope", "nah", "naw", "nay", "non", "nein", "not really", "not at all", "no way",
+    "never", "negative", "definitely not", "absolutely not", "certainly not", "of course not",
+    "surely not", "not yet", "not now", "not right now", "not currently", "don't think so",
+    "do not think so", "dont think so", "i disagree", "disagree", "we disagree",
+    "don't agree", "do not agree", "dont agree", "false", "incorrect", "wrong", "not true",
+    "not correct", "we don't", "we do not", "we dont", "we haven't", "we have not",
+    "we havent", "we aren't", "we are not", "we arent", "we didn't", "we did not",
+    "it's not", "it is not", "it isn't", "it doesn't", "it does not", "they don't",
+    "they do not", "i don't", "i do not", "i dont", "i'm not", "i am not", "not interested",
+    "no thanks", "no thank you", "hell no", "rather not", "unlikely", "probably not",
+    "likely not", "most likely not", "i wouldn't say so", "wouldn't say so",
+    "not that i know of", "not that i'm aware of", "none", "nothing", "doesn't", "does not",
+    "don't", "do not", "haven't", "have not", "not anymore", "no longer", "not so much",
+    "not quite", "not really no",
+]
+_UNSURE = [
+    "maybe", "perhaps", "possibly", "not sure", "unsure", "not certain", "uncertain",
+    "depends", "it depends", "that depends", "don't know", "do not know", "dont know",
+    "dunno", "idk", "no idea", "kind of", "kinda", "sort of", "sorta", "somewhat",
+    "partially", "partly", "50/50", "50-50", "fifty fifty", "fifty-fifty", "hard to say",
+    "can't say", "cannot say", "cant say", "undecided", "not decided", "probably", "likely",
+    "most likely", "might", "could be", "to some extent", "in part", "more or less", "tbd",
+    "unclear", "not clear", "we'll see", "we will see", "yes and no", "yes or no", "hmm",
+    "mixed", "not sure yet", "no clue", "possibly not", "maybe not", "sometimes", "in theory",
+    "i guess",
+]
+# Ambiguous in running text; accepted only as the whole answer.
+_WHOLE_ONLY: dict[str, bool | None] = {
+    "y": True, "k": True, "kk": True, "ya": True, "ye": True, "right": True, "fine": True,
+    "yes yes": True, "n": False, "nn": False, "?": None, "??": None, "meh": None,
+}
+_EMOJI_YES = "👍👌✅✔☑💯🙌🤝👏🆗"
+_EMOJI_NO = "👎❌✖🚫⛔🙅"
+_EMOJI_UNSURE = "🤷🤔😕"
+
+
+# Later lists win for a phrase in two lists.
+_KIND: dict[str, str] = {
+    **dict.fromkeys(_YES, "yes"), **dict.fromkeys(_NO, "no"), **dict.fromkeys(_UNSURE, "unsure"),
+}
+# One alternation over all phrases, longest first, so the leftmost-longest phrase wins.
+_PATTERN = re.compile(
+    r"(?<![\w'])(?:"
+    + "|".join(re.escape(p) for p in sorted(_KIND, key=len, reverse=True))
+    + r")(?![\w'])"
+)
+_STRIP = re.compile(r"[^\w\s'/%?-]+")
+_VALUES: dict[str, bool | None] = {"yes": True, "no": False, "unsure": None}
+
+
+def _emoji(text: str) -> bool | str | None:
+    """The value of the first yes/no emoji, or "" if none."""
+    for ch in text:
+        if ch in _EMOJI_YES:
+            return True
+        if ch in _EMOJI_NO:
+            return False
+        if ch in _EMOJI_UNSURE:
+            return None
+    return ""
+
+
+@never_raise
+def parse_yesno(text: str) -> Parsed:
+    """Read a yes/no answer. See the module docstring for the rules."""
+    t = clean(text)
+    if not t:
+        return unknown()
+    low = t.lower().replace("’", "'")
+    words = " ".join(_STRIP.sub(" ", low).split())
+    if words in _WHOLE_ONLY:
+        return {"value": _WHOLE_ONLY[words]}
+    m = _PATTERN.search(words)
+    if m is not None:
+        return {"value": _VALUES[_KIND[m.group(0)]]}
+    emoji = _emoji(t)
+    if emoji != "":
+        return {"value": emoji}
+    return unknown()
