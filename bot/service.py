@@ -10,7 +10,7 @@ and gives up with `Conflict` only if that keeps happening.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -23,7 +23,7 @@ from bot.registry import FlowRegistry
 from flows.answers import AnswerRecord
 from flows.engine import DONE, Audience, Flow, FlowError, FlowState, Turn
 from flows.scoring import ScoreResult
-from storage.models import Answer, Conversation, Lead, Score
+from storage.models import Conversation, Lead
 from storage.repositories import (
     AnswerRepository,
     ConversationRepository,
@@ -68,17 +68,29 @@ class TurnResult:
 
 @dataclass
 class _TurnContext:
-    """What an action may use and what it leaves for the commit step."""
+    """What an action may use and what it leaves for the commit step.
+
+    `conversation` is the conversation's row as loaded for the turn (a Core row, or the new
+    ORM object in `start`); the ORM `Lead` is loaded only when the turn changes the lead.
+    """
 
     session: Session
-    conversation: Conversation
-    lead: Lead
+    conversation: Any
+    company: str
     flow: Flow
     model: FlowState
     today: date
     now: datetime
     by: str | None
     wrote_outbox: bool = False
+    loaded_lead: Lead | None = None
+
+    @property
+    def lead(self) -> Lead:
+        if self.loaded_lead is None:
+            self.loaded_lead = self.session.get(Lead, self.conversation.lead_id)
+            assert self.loaded_lead is not None  # guarded by the foreign key
+        return self.loaded_lead
 
     @property
     def audience(self) -> Audience:
@@ -171,7 +183,17 @@ class QualificationService:
             )
             ConversationRepository(session).add(conversation)
             session.flush()
-            ctx = _TurnContext(session, conversation, lead, flow, model, today, now, participant)
+            ctx = _TurnContext(
+                session,
+                conversation,
+                lead.company,
+                flow,
+                model,
+                today,
+                now,
+                participant,
+                loaded_lead=lead,
+            )
             turn = flow.begin(model, company=lead.company, audience=ctx.audience)
             result = self._commit_turn(ctx, turn, was_done=False)
         self._outbox_written(ctx)
@@ -186,7 +208,7 @@ class QualificationService:
 
         def act(ctx: _TurnContext) -> Turn:
             return ctx.flow.answer(
-                ctx.model, text, today=ctx.today, company=ctx.lead.company, audience=ctx.audience
+                ctx.model, text, today=ctx.today, company=ctx.company, audience=ctx.audience
             )
 
         return self._turn(conversation_id, act, by)
@@ -206,7 +228,7 @@ class QualificationService:
             if expected_question is not None and ctx.model.state != expected_question:
                 raise Conflict("That question has already been answered.")
             return ctx.flow.choose(
-                ctx.model, value, today=ctx.today, company=ctx.lead.company, audience=ctx.audience
+                ctx.model, value, today=ctx.today, company=ctx.company, audience=ctx.audience
             )
 
         return self._turn(conversation_id, act, by)
@@ -215,7 +237,7 @@ class QualificationService:
         return self._turn(
             conversation_id,
             lambda ctx: ctx.flow.skip(
-                ctx.model, today=ctx.today, company=ctx.lead.company, audience=ctx.audience
+                ctx.model, today=ctx.today, company=ctx.company, audience=ctx.audience
             ),
             by,
         )
@@ -223,7 +245,7 @@ class QualificationService:
     def back(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
         return self._turn(
             conversation_id,
-            lambda ctx: ctx.flow.back(ctx.model, company=ctx.lead.company, audience=ctx.audience),
+            lambda ctx: ctx.flow.back(ctx.model, company=ctx.company, audience=ctx.audience),
             by,
         )
 
@@ -233,16 +255,14 @@ class QualificationService:
     def restart(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
         return self._turn(
             conversation_id,
-            lambda ctx: ctx.flow.restart(
-                ctx.model, company=ctx.lead.company, audience=ctx.audience
-            ),
+            lambda ctx: ctx.flow.restart(ctx.model, company=ctx.company, audience=ctx.audience),
             by,
         )
 
     def resume(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
         return self._turn(
             conversation_id,
-            lambda ctx: ctx.flow.resume(ctx.model, company=ctx.lead.company, audience=ctx.audience),
+            lambda ctx: ctx.flow.resume(ctx.model, company=ctx.company, audience=ctx.audience),
             by,
         )
 
@@ -348,29 +368,29 @@ class QualificationService:
             self._on_outbox()
 
     def _load(self, session: Session, conversation_id: int, by: str | None) -> _TurnContext:
-        loaded = ConversationRepository(session).get_with_lead(conversation_id)
-        if loaded is None:
+        conversation = ConversationRepository(session).load_for_turn(conversation_id)
+        if conversation is None:
             raise NotFound(f"There is no conversation {conversation_id}.")
-        conversation, lead = loaded
         flow = self._flows.get(conversation.framework)
         model = FlowState.from_data(conversation.state, conversation.data)
         now = self._clock()
-        return _TurnContext(session, conversation, lead, flow, model, now.date(), now, by)
+        return _TurnContext(
+            session, conversation, conversation.company, flow, model, now.date(), now, by
+        )
 
     def _commit_turn(self, ctx: _TurnContext, turn: Turn, was_done: bool) -> TurnResult:
-        conversation, lead, model = ctx.conversation, ctx.lead, ctx.model
-        conversation.state = model.state
-        conversation.data = model.to_data()  # always a new dict: JSON columns track assignment
-        conversation.updated_at = ctx.now
-        conversation.last_activity_at = ctx.now
+        conversation, model = ctx.conversation, ctx.model
+        completed_at = conversation.completed_at if model.state == DONE else None
         if turn.recorded is not None:
             question_id, record = turn.recorded
             self._store_answer(ctx, question_id, record)
         messages = [m.to_dict() for m in turn.messages]
         score: ScoreResult | None = None
         if model.state == DONE and not was_done:
-            conversation.completed_at = ctx.now
-            score = self._record_score(ctx.session, lead, conversation, ctx.flow, model, ctx.now)
+            completed_at = ctx.now
+            score = self._record_score(
+                ctx.session, ctx.lead, conversation, ctx.flow, model, ctx.now
+            )
             ctx.wrote_outbox = ctx.wrote_outbox or score.verdict in self._handoff_verdicts
             messages.append(
                 {
@@ -380,30 +400,36 @@ class QualificationService:
                     "total": score.total,
                 }
             )
-        elif model.state != DONE:
-            conversation.completed_at = None
         if conversation.channel in OUTBOX_CHANNELS and messages:
             ctx.wrote_outbox = True
-            OutboxRepository(ctx.session).enqueue(
+            OutboxRepository(ctx.session).append(
                 kind="reply",
                 channel=conversation.channel,
                 lane=f"dm:{conversation.participant}",
                 payload={
                     "conversation_id": conversation.id,
-                    "lead_id": lead.id,
-                    "company": lead.company,
+                    "lead_id": conversation.lead_id,
+                    "company": ctx.company,
                     "user": conversation.participant,
                     "team_id": conversation.team_id,
                     "messages": messages,
                 },
-                flush=False,
             )
-        ctx.session.flush()  # raises StaleDataError here if another turn won the race
+        # One version-checked UPDATE: raises StaleDataError if another turn won the race.
+        ConversationRepository(ctx.session).save_turn(
+            conversation,
+            state=model.state,
+            data=model.to_data(),
+            updated_at=ctx.now,
+            last_activity_at=ctx.now,
+            completed_at=completed_at,
+        )
+        ctx.session.flush()
         return TurnResult(
             conversation_id=conversation.id,
             public_id=str(conversation.public_id),
-            lead_id=lead.id,
-            company=lead.company,
+            lead_id=conversation.lead_id,
+            company=ctx.company,
             framework=conversation.framework,
             state=model.state,
             messages=messages,
@@ -413,50 +439,45 @@ class QualificationService:
 
     def _store_answer(self, ctx: _TurnContext, question_id: str, record: AnswerRecord) -> None:
         question = ctx.flow.by_id[question_id]
-        AnswerRepository(ctx.session).add(
-            Answer(
-                conversation_id=ctx.conversation.id,
-                lead_id=ctx.lead.id,
-                question_id=question_id,
-                criterion=question.criterion,
-                raw_text=record["raw"],
-                parsed=record["parsed"],
-                status=record["status"],
-                answered_by=ctx.by,
-                created_at=ctx.now,
-            ),
-            flush=False,
+        AnswerRepository(ctx.session).append(
+            conversation_id=ctx.conversation.id,
+            lead_id=ctx.conversation.lead_id,
+            question_id=question_id,
+            criterion=question.criterion,
+            raw_text=record["raw"],
+            parsed=record["parsed"],
+            status=record["status"],
+            answered_by=ctx.by,
+            created_at=ctx.now,
         )
         if question_id == "email" and record["status"] == "answered":
             ctx.lead.contact_email = record["parsed"]["email"]
         elif question_id == "name" and record["status"] == "answered":
             ctx.lead.contact_name = record["raw"][:200]
         elif question_id == "company" and record["status"] == "answered":
-            ctx.lead.company = record["raw"][:MAX_COMPANY_LENGTH]
+            ctx.lead.company = ctx.company = record["raw"][:MAX_COMPANY_LENGTH]
 
     def _record_score(
         self,
         session: Session,
         lead: Lead,
-        conversation: Conversation,
+        conversation: Any,
         flow: Flow,
         model: FlowState,
         now: datetime,
     ) -> ScoreResult:
         result = self._flows.score(flow, model.answers, as_of=now.date())
         fit = self._flows.fit(model.answers) if model.ask_icp else None
-        ScoreRepository(session).add(
-            Score(
-                lead_id=lead.id,
-                conversation_id=conversation.id,
-                framework=result.framework,
-                framework_version=result.framework_version,
-                total=result.total,
-                verdict=result.verdict,
-                breakdown=result.to_dict(),
-                fit_score=fit,
-                created_at=now,
-            )
+        ScoreRepository(session).append(
+            lead_id=lead.id,
+            conversation_id=conversation.id,
+            framework=result.framework,
+            framework_version=result.framework_version,
+            total=result.total,
+            verdict=result.verdict,
+            breakdown=result.to_dict(),
+            fit_score=fit,
+            created_at=now,
         )
         lead.score_total = result.total
         lead.verdict = result.verdict
@@ -465,11 +486,16 @@ class QualificationService:
             lead.status = result.verdict
         lead.updated_at = now
         if result.verdict in self._handoff_verdicts:
-            self._enqueue_handoff(session, lead, conversation, result)
+            self._enqueue_handoff(session, lead, conversation, result, model.answers)
         return result
 
     def _enqueue_handoff(
-        self, session: Session, lead: Lead, conversation: Conversation, result: ScoreResult
+        self,
+        session: Session,
+        lead: Lead,
+        conversation: Any,
+        result: ScoreResult,
+        answers: Mapping[str, AnswerRecord],
     ) -> None:
         lane = self._handoff_lane(lead, result) if self._handoff_lane else None
         if lane is None:
@@ -479,16 +505,19 @@ class QualificationService:
             kind="handoff",
             channel="slack",
             lane=lane,
-            payload=handoff_payload(lead, conversation, result, lane),
+            payload=handoff_payload(lead, conversation, result, lane, answers),
             dedupe_key=f"handoff:{conversation.id}:{conversation.version}",
         )
 
 
 def handoff_payload(
-    lead: Lead, conversation: Conversation, result: ScoreResult, channel: str
+    lead: Lead,
+    conversation: Any,
+    result: ScoreResult,
+    channel: str,
+    answers: Mapping[str, AnswerRecord],
 ) -> dict[str, Any]:
     """Everything the handoff notice shows, frozen at the moment of the verdict."""
-    answers = FlowState.from_data(conversation.state, conversation.data).answers
     return {
         "channel": channel,
         "team_id": conversation.team_id,

@@ -14,21 +14,24 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.exc import StaleDataError
 
 from storage.models import (
     CLOSED_STATES,
     Answer,
     Base,
     Conversation,
+    EngagementEvent,
     Lead,
     OutboxMessage,
     Score,
+    WidgetSession,
     utcnow,
 )
 
@@ -40,6 +43,36 @@ def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mappi
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+# The per-turn statements, built once: constructing a statement (and its cache key) costs more
+# than running it on SQLite, so the hot path only binds values.
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_LOAD_TURN = (
+    select(*_CONVERSATIONS.c, Lead.company)
+    .join(Lead, Lead.id == _CONVERSATIONS.c.lead_id)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+)
+_SAVE_TURN = (
+    update(_CONVERSATIONS)
+    .where(
+        _CONVERSATIONS.c.id == bindparam("_id"),
+        _CONVERSATIONS.c.version == bindparam("_version"),
+    )
+    .values(
+        version=bindparam("_new_version", type_=_CONVERSATIONS.c.version.type),
+        state=bindparam("_state", type_=_CONVERSATIONS.c.state.type),
+        data=bindparam("_data", type_=_CONVERSATIONS.c.data.type),
+        updated_at=bindparam("_updated_at", type_=_CONVERSATIONS.c.updated_at.type),
+        last_activity_at=bindparam(
+            "_last_activity_at", type_=_CONVERSATIONS.c.last_activity_at.type
+        ),
+        completed_at=bindparam("_completed_at", type_=_CONVERSATIONS.c.completed_at.type),
+    )
+)
+_INSERT_ANSWER = insert(cast(Table, Answer.__table__))
+_INSERT_OUTBOX = insert(cast(Table, OutboxMessage.__table__))
+_INSERT_SCORE = insert(cast(Table, Score.__table__))
 
 
 class LeadRepository:
@@ -71,10 +104,13 @@ class LeadRepository:
             stmt = stmt.where(Lead.team_id == team_id)
         return list(self.session.scalars(stmt))
 
-    def find_by_email(self, email: str, team_id: str | None = None) -> Lead | None:
+    def find_by_email(
+        self, email: str, team_id: str | None = None, *, exclude_id: int | None = None
+    ) -> Lead | None:
         """The most recent lead with this contact e-mail (case-insensitive), or ``None``.
 
         With ``team_id`` only that workspace's leads are considered; without, all leads.
+        ``exclude_id`` leaves one lead out (e.g. the lead being compared with the others).
         """
         normalised = email.strip().lower()
         if not normalised:
@@ -87,7 +123,16 @@ class LeadRepository:
         )
         if team_id is not None:
             stmt = stmt.where(Lead.team_id == team_id)
+        if exclude_id is not None:
+            stmt = stmt.where(Lead.id != exclude_id)
         return self.session.scalars(stmt).first()
+
+    def delete_if_unused(self, lead_id: int) -> bool:
+        """Delete a lead that no conversation belongs to any more (Core DELETE; expunge a
+        loaded copy first). Returns whether it was deleted."""
+        in_use = select(Conversation.id).where(Conversation.lead_id == lead_id).exists()
+        stmt = delete(Lead).where(Lead.id == lead_id, ~in_use)
+        return bool(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
     def update_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Bulk UPDATE by primary key: each row is a dict with ``id`` and the columns to set
@@ -131,15 +176,40 @@ class ConversationRepository:
         self.session.flush()
         return conversation
 
-    def get_with_lead(self, conversation_id: int) -> tuple[Conversation, Lead] | None:
-        """A conversation and its lead in one query (the per-turn load)."""
-        stmt = (
-            select(Conversation, Lead)
-            .join(Lead, Lead.id == Conversation.lead_id)
-            .where(Conversation.id == conversation_id)
-        )
-        row = self.session.execute(stmt).first()
-        return None if row is None else (row[0], row[1])
+    def save_turn(
+        self,
+        conversation: Conversation | Row[Any],
+        *,
+        state: str,
+        data: dict[str, Any],
+        updated_at: datetime,
+        last_activity_at: datetime,
+        completed_at: datetime | None,
+    ) -> None:
+        """UPDATE a loaded conversation with optimistic locking, as one Core statement: the
+        row must still be at the version that was loaded, and its version goes up by one.
+        Raises `StaleDataError` when another transaction changed it first. The loaded object
+        is not updated (the caller is done with it)."""
+        params = {
+            "_id": conversation.id,
+            "_version": conversation.version,
+            "_new_version": conversation.version + 1,
+            "_state": state,
+            "_data": data,
+            "_updated_at": updated_at,
+            "_last_activity_at": last_activity_at,
+            "_completed_at": completed_at,
+        }
+        if self.session.connection().execute(_SAVE_TURN, params).rowcount != 1:
+            raise StaleDataError(
+                f"conversation {conversation.id} changed since version {conversation.version}"
+            )
+
+    def load_for_turn(self, conversation_id: int) -> Row[Any] | None:
+        """What one turn needs, in one Core query: the conversation's columns (same names as
+        the model's) and its lead's `company`. No ORM objects are built on this hot path."""
+        result = self.session.connection().execute(_LOAD_TURN, {"conversation_id": conversation_id})
+        return cast("Row[Any] | None", result.first())
 
     def get(self, conversation_id: int) -> Conversation | None:
         return self.session.get(Conversation, conversation_id)
@@ -240,6 +310,11 @@ class AnswerRepository:
             self.session.flush()
         return answer
 
+    def append(self, **values: Any) -> None:
+        """INSERT one answer from column values, without building an ORM object (the per-turn
+        hot path; the row is part of the caller's transaction)."""
+        self.session.connection().execute(_INSERT_ANSWER, values)
+
     def list_for_lead(self, lead_id: int) -> list[Answer]:
         """Oldest first (the latest answer to a question is the last one)."""
         stmt = select(Answer).where(Answer.lead_id == lead_id).order_by(Answer.id)
@@ -261,6 +336,10 @@ class ScoreRepository:
         self.session.add(score)
         self.session.flush()
         return score
+
+    def append(self, **values: Any) -> None:
+        """INSERT one score row from column values, without building an ORM object."""
+        self.session.connection().execute(_INSERT_SCORE, values)
 
     def add_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Bulk INSERT score rows given as dicts of column values: ``lead_id``, ``framework``,
@@ -334,10 +413,7 @@ class OutboxRepository:
                 self.session.flush()
             return message
 
-        existing = self._by_dedupe_key(dedupe_key)
-        if existing is not None:
-            return existing
-
+        # Insert first and look up only on a conflict: the common case is one statement.
         dialect = self.session.get_bind().dialect
         if dialect.name in ("postgresql", "sqlite") and dialect.insert_returning:
             insert_ = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
@@ -364,6 +440,21 @@ class OutboxRepository:
             raise RuntimeError(f"outbox dedupe_key {dedupe_key!r} conflicts but is not visible")
         return existing
 
+    def append(self, kind: str, channel: str, lane: str, payload: dict[str, Any]) -> None:
+        """INSERT a pending message without building an ORM object (the per-turn hot path)."""
+        now = utcnow()
+        values = {
+            "kind": kind,
+            "channel": channel,
+            "lane": lane,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        self.session.connection().execute(_INSERT_OUTBOX, values)
+
     def _by_dedupe_key(self, dedupe_key: str) -> OutboxMessage | None:
         stmt = select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
         return self.session.scalars(stmt).first()
@@ -384,6 +475,50 @@ class OutboxRepository:
         )
         if self.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
+        return list(self.session.scalars(stmt))
+
+    def claim_lane_heads(
+        self,
+        now: datetime,
+        limit: int = 50,
+        *,
+        channel: str | None = None,
+        exclude_lanes: Iterable[str] = (),
+    ) -> list[OutboxMessage]:
+        """Like :meth:`claim_due`, but only the head of each lane: a due pending message is
+        returned only if no older (lower id) message of its lane is still pending, so the
+        messages of a lane go out one at a time and in id order (a retry that is waiting
+        holds back the lane behind it). ``channel`` (e.g. ``"slack"``) and ``exclude_lanes``
+        narrow the search. Locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, as in
+        :meth:`claim_due`."""
+        older = aliased(OutboxMessage)
+        held_back = (
+            select(older.id)
+            .where(
+                older.lane == OutboxMessage.lane,
+                older.status == "pending",
+                older.id < OutboxMessage.id,
+            )
+            .exists()
+        )
+        stmt = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.next_attempt_at <= now,
+                ~held_back,
+            )
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+            .execution_options(populate_existing=True)
+        )
+        if channel is not None:
+            stmt = stmt.where(OutboxMessage.channel == channel)
+        excluded = list(exclude_lanes)
+        if excluded:
+            stmt = stmt.where(OutboxMessage.lane.not_in(excluded))
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=OutboxMessage)
         return list(self.session.scalars(stmt))
 
     def mark_sent(self, message: OutboxMessage, result: dict[str, Any] | None = None) -> None:
@@ -441,10 +576,108 @@ class OutboxRepository:
         return counts
 
 
+class WidgetSessionRepository:
+    """Website visitors' chat sessions (one per widget conversation)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, widget_session: WidgetSession) -> WidgetSession:
+        self.session.add(widget_session)
+        self.session.flush()
+        return widget_session
+
+    def get_by_public_id(
+        self, public_id: uuid.UUID | str
+    ) -> tuple[WidgetSession, Conversation] | None:
+        """The session of the conversation with this public id, and the conversation;
+        ``None`` for unknown or malformed ids."""
+        if isinstance(public_id, str):
+            try:
+                public_id = uuid.UUID(public_id)
+            except ValueError:
+                return None
+        stmt = (
+            select(WidgetSession, Conversation)
+            .join(Conversation, WidgetSession.conversation_id == Conversation.id)
+            .where(Conversation.public_id == public_id)
+        )
+        row = self.session.execute(stmt).first()
+        return (row[0], row[1]) if row else None
+
+    def get_by_resume_code(self, code: str) -> tuple[WidgetSession, Conversation] | None:
+        stmt = (
+            select(WidgetSession, Conversation)
+            .join(Conversation, WidgetSession.conversation_id == Conversation.id)
+            .where(WidgetSession.resume_code == code)
+        )
+        row = self.session.execute(stmt).first()
+        return (row[0], row[1]) if row else None
+
+    def resume_code_taken(self, code: str) -> bool:
+        stmt = select(WidgetSession.id).where(WidgetSession.resume_code == code).limit(1)
+        return self.session.scalars(stmt).first() is not None
+
+    def idle_open_conversations(self, seen_before: datetime, limit: int = 500) -> list[int]:
+        """Ids of open widget conversations whose visitor was last seen before
+        ``seen_before``, longest idle first."""
+        stmt = (
+            select(Conversation.id)
+            .join(WidgetSession, WidgetSession.conversation_id == Conversation.id)
+            .where(
+                WidgetSession.last_seen_at < seen_before,
+                Conversation.completed_at.is_(None),
+                Conversation.state.not_in(CLOSED_STATES),
+            )
+            .order_by(WidgetSession.last_seen_at)
+            .limit(limit)
+        )
+        return list(self.session.scalars(stmt))
+
+
+class EngagementRepository:
+    """Behaviour events on the website (append-only)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def append(
+        self,
+        lead_id: int,
+        conversation_id: int | None,
+        event: str,
+        props: dict[str, Any],
+        created_at: datetime | None = None,
+    ) -> None:
+        self.session.execute(
+            insert(EngagementEvent),
+            [
+                {
+                    "lead_id": lead_id,
+                    "conversation_id": conversation_id,
+                    "event": event,
+                    "props": props,
+                    "created_at": created_at or utcnow(),
+                }
+            ],
+        )
+
+    def counts_for_lead(self, lead_id: int) -> dict[str, int]:
+        """How many times each event happened for the lead: ``{"page_view": 3, ...}``."""
+        stmt = (
+            select(EngagementEvent.event, func.count())
+            .where(EngagementEvent.lead_id == lead_id)
+            .group_by(EngagementEvent.event)
+        )
+        return {event: n for event, n in self.session.execute(stmt)}
+
+
 __all__ = [
     "AnswerRepository",
     "ConversationRepository",
+    "EngagementRepository",
     "LeadRepository",
     "OutboxRepository",
     "ScoreRepository",
+    "WidgetSessionRepository",
 ]
