@@ -299,20 +299,18 @@ class QualificationService:
         with self._sessions.begin() as session:
             conversations = ConversationRepository(session)
             scores, leads = ScoreRepository(session), LeadRepository(session)
-            for batch in conversations.iter_batches(batch_size):
+            for batch in conversations.iter_completed_rows(batch_size):
                 score_rows: list[dict[str, Any]] = []
                 lead_rows: list[dict[str, Any]] = []
-                for conversation in batch:
-                    if conversation.state != DONE:
-                        continue
-                    flow = self._flows.get(conversation.framework)
-                    model = FlowState.from_data(conversation.state, conversation.data)
+                for row in batch:
+                    flow = self._flows.get(row.framework)
+                    model = FlowState.from_data(DONE, row.data)
                     result = self._flows.score(flow, model.answers, as_of=today)
                     fit = self._flows.fit(model.answers) if model.ask_icp else None
                     score_rows.append(
                         {
-                            "lead_id": conversation.lead_id,
-                            "conversation_id": conversation.id,
+                            "lead_id": row.lead_id,
+                            "conversation_id": row.id,
                             "framework": result.framework,
                             "framework_version": result.framework_version,
                             "total": result.total,
@@ -324,7 +322,7 @@ class QualificationService:
                     )
                     lead_rows.append(
                         {
-                            "id": conversation.lead_id,
+                            "id": row.lead_id,
                             "score_total": result.total,
                             "verdict": result.verdict,
                             "fit_score": fit,
@@ -335,7 +333,6 @@ class QualificationService:
                     scores.add_many(score_rows)
                     leads.update_many(lead_rows)
                     count += len(score_rows)
-                session.expunge_all()  # keep memory flat over 100,000s of rows
         return count
 
     # --- internals --------------------------------------------------------------------------

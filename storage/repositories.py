@@ -290,6 +290,25 @@ class ConversationRepository:
                 return
             last_id = batch[-1].id
 
+    def iter_completed_rows(self, batch_size: int = 2000) -> Iterator[list[Any]]:
+        """Completed conversations as plain rows (`id`, `lead_id`, `framework`, `data`), in id
+        order, `batch_size` per query (keyset pagination): for bulk re-scoring without
+        building ORM objects."""
+        c = _CONVERSATIONS.c
+        last_id = 0
+        while True:
+            stmt = (
+                select(c.id, c.lead_id, c.framework, c.data)
+                .where(c.state == "done", c.id > last_id)
+                .order_by(c.id)
+                .limit(batch_size)
+            )
+            rows = list(self.session.connection().execute(stmt))
+            if not rows:
+                return
+            yield rows
+            last_id = rows[-1].id
+
     def iter_all(self, batch_size: int = 1000) -> Iterator[Conversation]:
         """Stream all conversations in id order (see :meth:`iter_batches`)."""
         for batch in self.iter_batches(batch_size):
