@@ -1,0 +1,162 @@
+"""The `qualibot` command, run as a user would (click's runner, real database files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from bot.cli import main
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory with the default SQLite database and no Slack settings."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("QUALIBOT_", "SLACK_")):
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_parse_prints_json(workdir: Path) -> None:
+    code, out = run("parse", "money", "between 20 and 30k per month")
+    assert code == 0
+    assert json.loads(out) == {"min": 20000, "max": 30000, "currency": None, "period": "month"}
+    code, out = run("parse", "timeframe", "Q3", "--today", "2026-11-22")
+    assert json.loads(out) == {"earliest": "2027-07-01", "latest": "2027-09-30"}
+
+
+def test_parse_reads_lines_from_stdin(workdir: Path) -> None:
+    code, out = run("parse", "money", "-", input="50k\n$1.2M\nno idea at all\n")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines[0]["amount"] == 50000
+    assert lines[1] == {"amount": 1200000, "currency": "USD", "period": None}
+    assert lines[2]["unknown"] is True
+
+
+def test_parse_rejects_an_unknown_type(workdir: Path) -> None:
+    code, out = run("parse", "colour", "blue")
+    assert code == 2
+    assert "money" in out and "timeframe" in out
+
+
+def test_chat_runs_a_qualification_to_its_verdict(workdir: Path) -> None:
+    answers = "\n".join(["allocated", "about $80k a year", "I'm the CFO",
+                         "Our reps lose 10 hours a week to manual reporting", "this quarter"])
+    code, out = run("chat", "-f", "bant", "-c", "Acme <Corp>", "--as", "jane", input=answers)
+    assert code == 0, out
+    assert "Qualifying Acme <Corp> with BANT" in out
+    assert "USD 80,000 per year" in out  # read back as understood
+    assert "qualified" in out
+    assert (workdir / "qualibot.db").exists()  # created and migrated on first start
+
+    code, out = run("leads")
+    assert "Acme <Corp>" in out and "qualified" in out
+    code, out = run("show", "1")
+    assert code == 0
+    assert "about $80k a year" in out  # the answer as given
+    assert "Budget" in out and "History:" in out
+
+
+def test_chat_can_be_paused_and_resumed(workdir: Path) -> None:
+    code, out = run("chat", "-f", "bant", "-c", "Acme", input="allocated\n")
+    assert "Paused. Continue with: qualibot chat -f bant --resume 1" in out
+    code, out = run("chat", "-f", "bant", "--resume", "1", input="50k\n")
+    assert code == 0
+    assert "USD 50,000" in out or "50,000" in out
+
+
+def test_chat_with_an_unknown_framework(workdir: Path) -> None:
+    code, out = run("chat", "-f", "spiced", "-c", "Acme")
+    assert code == 1
+    assert "Unknown framework 'spiced'" in out and "bant" in out
+
+
+def test_show_an_unknown_lead(workdir: Path) -> None:
+    code, out = run("show", "42")
+    assert code == 1
+    assert "There is no lead 42" in out
+
+
+def test_frameworks_lists_builtins_and_a_teams_own(workdir: Path) -> None:
+    own = workdir / "frameworks"
+    own.mkdir()
+    bant = (Path(__file__).parents[2] / "flows" / "frameworks" / "bant.yaml").read_text()
+    (own / "spiced.yaml").write_text(bant.replace("id: bant", "id: spiced")
+                                     .replace("name: BANT", "name: SPICED-lite"))
+    (workdir / "qualibot.toml").write_text('framework_dirs = ["frameworks"]\n')
+    code, out = run("frameworks")
+    assert code == 0
+    assert "bant" in out and "meddic" in out and "SPICED-lite" in out
+
+
+def test_a_malformed_definition_names_file_field_and_problem(workdir: Path) -> None:
+    own = workdir / "frameworks"
+    own.mkdir()
+    (own / "broken.yaml").write_text(
+        "id: broken\nname: Broken\nversion: 1\ncriteria:\n"
+        "  - {id: need, label: Need, weight: -5, type: text, hint: h,\n"
+        "     ask: {rep: r, prospect: p}}\n")
+    (workdir / "qualibot.toml").write_text('framework_dirs = ["frameworks"]\n')
+    code, out = run("chat", "-f", "bant", "-c", "Acme")
+    assert code == 1
+    assert "broken.yaml" in out and "criteria.0.weight" in out and "greater than 0" in out
+    assert not (workdir / "qualibot.db").exists()  # nothing was started
+
+
+def test_an_invalid_config_file_is_reported(workdir: Path) -> None:
+    (workdir / "qualibot.toml").write_text("[frameworks.bant]\nweights = { bugdet = 10 }\n")
+    code, out = run("chat", "-f", "bant", "-c", "Acme")
+    assert code == 1
+    assert "bugdet" in out and "budget" in out
+
+
+def test_a_database_that_does_not_connect(workdir: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUALIBOT_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/x")
+    code, out = run("leads")
+    assert code == 1
+    assert "127.0.0.1:1" in out and "Traceback" not in out
+
+
+@pytest.fixture
+def empty_postgres() -> Iterator[str]:
+    """A throw-away PostgreSQL database (skipped where no server listens: the SQLite run)."""
+    admin_url = os.environ.get("TEST_DATABASE_URL", "")
+    if not admin_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL (TEST_DATABASE_URL)")
+    name = f"qb_cli_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_postgres_must_be_migrated_explicitly(workdir: Path, empty_postgres: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUALIBOT_DATABASE_URL", empty_postgres)
+    code, out = run("chat", "-f", "bant", "-c", "Acme")
+    assert code == 1
+    assert "qualibot db upgrade" in out
+    code, out = run("db", "upgrade")
+    assert code == 0 and "Database is at revision" in out
+    code, out = run("chat", "-f", "bant", "-c", "Acme", input="allocated\n")
+    assert code == 0 and "Qualifying Acme" in out
