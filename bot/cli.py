@@ -184,8 +184,11 @@ def show(lead_id: int) -> None:
             f"\nScore: {latest.total:.1f}/100 — {latest.verdict} "
             f"({latest.framework.upper()} v{latest.framework_version})"
         )
-        for line in latest.breakdown.get("reasons", []):
-            click.echo(f"  {line}")
+        for criterion in latest.breakdown.get("criteria", []):
+            click.echo(f"  {criterion['reason']}")
+        for gate in latest.breakdown.get("gates", []):
+            if not gate.get("passed", True):
+                click.echo(f"  Gate not passed: {gate['reason']}")
         click.echo("\nHistory:")
         for s in detail.scores:
             click.echo(f"  {s.created_at:%Y-%m-%d %H:%M}  {s.total:>5.1f}  {s.verdict}")
