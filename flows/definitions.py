@@ -41,10 +41,21 @@ class Phrasing(_Strict):
 
 
 class Choice(_Strict):
+    """An option. `between: [low, high]` lets a quantity in the answer pick it ("about 120
+    people" picks the 51–200 band)."""
+
     value: str = Field(pattern=ID_PATTERN)
     label: str = Field(min_length=1, max_length=75)
     synonyms: tuple[str, ...] = ()
     score: float | None = Field(default=None, ge=0, le=1)
+    between: tuple[float, float] | None = None
+
+    @field_validator("between")
+    @classmethod
+    def _ordered_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and value[0] > value[1]:
+            raise ValueError("between: the low end must not be above the high end")
+        return value
 
 
 class Condition(_Strict):

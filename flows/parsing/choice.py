@@ -3,7 +3,9 @@
 Matching is case-, accent- and punctuation-insensitive, in this order:
 1. the whole answer is a choice's value (underscores read as spaces), label or synonym;
 2. the answer is a number ("2", "#2", "option 2", "2nd", "the second one"): that choice, 1-based;
-3. exactly one choice has a value, label or synonym contained in the answer as whole words
+3. a quantity in the answer falls in exactly one choice's `between` range ("about 120
+   people", "1,500 staff", "2k employees");
+4. exactly one choice has a value, label or synonym contained in the answer as whole words
    (a name inside a longer matched name does not count: "CRM integration" is not also "CRM").
 "Not sure", "depends" and the like are `{"unknown": True, "unsure": True}`; anything else,
 including an answer naming two choices, is `{"unknown": True}`.
@@ -30,6 +32,11 @@ _NUMBER = re.compile(
     r"(?P<n>[0-9]{1,2}|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last"
     r"|one|two|three|four|five|six|seven|eight|nine|ten)"
     r"(?:\s*(?:st|nd|rd|th))?(?:\s+(?:one|option|choice))?(?:\s+please)?"
+)
+
+
+_QUANTITY = re.compile(
+    r"(?<![\w.])(?P<n>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(?P<k>k|thousand)?\b", re.IGNORECASE
 )
 
 
@@ -67,6 +74,21 @@ def _contained(answer: str, names: tuple[tuple[str, int], ...]) -> int | None:
     return kept.pop() if len(kept) == 1 else None
 
 
+def _by_quantity(text: str, options: tuple[Choice, ...]) -> int | None:
+    """The one choice whose `between` range holds the first quantity in the answer."""
+    if not any(c.between for c in options):
+        return None
+    m = _QUANTITY.search(text)
+    if m is None:
+        return None
+    amount = float(re.sub(r"[,\s]", "", m.group("n")))
+    if m.group("k"):
+        amount *= 1000
+    hits = [i for i, c in enumerate(options)
+            if c.between is not None and c.between[0] <= amount <= c.between[1]]
+    return hits[0] if len(hits) == 1 else None
+
+
 @never_raise
 def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
     """Read which of `choices` is meant. See the module docstring for the rules."""
@@ -88,6 +110,9 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
         if 1 <= n <= len(options):
             return {"value": options[n - 1].value}
         return unknown()
+    ranged = _by_quantity(cleaned, options)
+    if ranged is not None:
+        return {"value": options[ranged].value}
     found = _contained(answer, names)
     if found is not None:
         return {"value": options[found].value}

@@ -388,3 +388,15 @@ def test_readback_truncates_long_text() -> None:
     words = readback("text", parse_text("x" * 500))
     assert len(words) == 200
     assert words.endswith("…")
+
+
+def test_a_quantity_picks_the_choice_whose_range_holds_it() -> None:
+    bands = [Choice(value="small", label="1–10", between=(1, 10)),
+             Choice(value="mid", label="11–200", between=(11, 200)),
+             Choice(value="large", label="200+", between=(201, 10**9))]
+    assert parse_choice("about 120 people", bands) == {"value": "mid"}
+    assert parse_choice("just 5 of us", bands) == {"value": "small"}
+    assert parse_choice("1,500 staff", bands) == {"value": "large"}
+    assert parse_choice("2k employees", bands) == {"value": "large"}
+    assert parse_choice("2", bands) == {"value": "mid"}  # a bare small number is an option
+    assert parse_choice("no idea how many", bands)["unknown"] is True
