@@ -209,6 +209,42 @@ def frameworks() -> None:
         click.echo(f"{fw.id:<8} {fw.name} (v{fw.version}): {criteria}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=3000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--socket-mode",
+    is_flag=True,
+    help="Receive Slack's events over Socket Mode (needs SLACK_APP_TOKEN) instead of HTTP.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
+    """Run the server: Slack (POST /slack/events), the website widget and /healthz."""
+    import logging
+
+    import uvicorn
+
+    from bot.server import create_server
+    from bot.slack.app import build_slack
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with _runtime() as rt:
+        slack = build_slack(rt, socket_mode=socket_mode)
+        api = create_server(
+            rt,
+            slack_app=slack.app if slack is not None and slack.serve_http else None,
+            background=[slack] if slack is not None else [],
+        )
+        uvicorn.run(api, host=host, port=port, log_level=log_level)
+
+
 @main.group()
 def db() -> None:
     """Database administration."""
@@ -234,6 +270,75 @@ def db_current() -> None:
         click.echo(
             f"current: {current_revision(rt.engine) or '(empty)'}  expected: {head_revision()}"
         )
+
+
+@main.group(invoke_without_command=True)
+@click.option("--failed", is_flag=True, help="List the messages that failed, newest first.")
+@click.option("--limit", default=50, show_default=True, help="How many failed messages.")
+@click.pass_context
+def outbox(ctx: click.Context, failed: bool, limit: int) -> None:
+    """The Slack outbox: how many messages are pending, sent and failed."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from storage.repositories import OutboxRepository
+
+    with _runtime() as rt, rt.sessions() as session:
+        repo = OutboxRepository(session)
+        if not failed:
+            counts = repo.count_by_status()
+            click.echo("  ".join(f"{status}: {n}" for status, n in counts.items()))
+            if counts.get("failed"):
+                click.echo("See them with: qualibot outbox --failed")
+            return
+        rows = repo.list_failed(limit)
+        if not rows:
+            click.echo("No failed messages.")
+            return
+        click.echo(f"{'ID':>6}  {'KIND':<13} {'LANE':<22} {'ATTEMPTS':>8}  {'CREATED':<16}  ERROR")
+        for row in rows:
+            error = " ".join((row.last_error or "-").split())
+            click.echo(
+                f"{row.id:>6}  {row.kind:<13} {row.lane[:22]:<22} {row.attempts:>8}  "
+                f"{row.created_at:%Y-%m-%d %H:%M}  {error}"
+            )
+        click.echo("Send one again with: qualibot outbox retry ID")
+
+
+@outbox.command("retry")
+@click.argument("message_id", type=int)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Send even if an earlier attempt may have arrived and cannot be checked "
+    "(ephemeral messages): it may then show twice.",
+)
+def outbox_retry(message_id: int, force: bool) -> None:
+    """Queue a failed message for delivery again (now, with a fresh count of attempts).
+
+    If an earlier attempt may have reached Slack, the dispatcher looks for it in the
+    channel's history first and does not post it twice."""
+    from storage.models import OutboxMessage, utcnow
+    from storage.repositories import OutboxRepository
+
+    with _runtime() as rt, rt.sessions.begin() as session:
+        row = session.get(OutboxMessage, message_id)
+        if row is None:
+            raise click.ClickException(f"There is no outbox message {message_id}.")
+        if row.status == "sent":
+            raise click.ClickException(
+                f"Outbox message {message_id} was already sent; it is not sent twice."
+            )
+        result = dict(row.result or {})
+        if row.status == "pending" and "inflight" in result and row.next_attempt_at > utcnow():
+            raise click.ClickException(
+                f"Outbox message {message_id} is being delivered right now."
+            )
+        OutboxRepository(session).requeue(message_id)
+        for counter in ("transient", "rate_limited", *(("uncertain",) if force else ())):
+            result.pop(counter, None)
+        row.result = result or None
+        kind, lane = row.kind, row.lane
+    click.echo(f"Outbox message {message_id} ({kind}, {lane}) is queued for delivery again.")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.handoff.config import HandoffConfig
 from flows.definitions import FrameworkOverrides
 from flows.icp import IcpConfig
 
@@ -28,7 +29,7 @@ class FileConfig(BaseModel):
     framework_dirs: list[Path] = Field(default_factory=list)
     frameworks: dict[str, FrameworkOverrides] = Field(default_factory=dict)
     icp: IcpConfig = Field(default_factory=IcpConfig)
-    handoff: dict[str, Any] = Field(default_factory=dict)
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     widget: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -48,6 +49,14 @@ class Settings(BaseSettings):
     slack_client_secret: str | None = Field(default=None, validation_alias="SLACK_CLIENT_SECRET")
     slack_app_token: str | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str | None = Field(default=None, validation_alias="SLACK_API_URL")
+    widget_origins: str | None = Field(default=None, validation_alias="QUALIBOT_WIDGET_ORIGINS")
+
+    @property
+    def widget_origin_list(self) -> list[str]:
+        """Sites allowed to embed the widget (`QUALIBOT_WIDGET_ORIGINS`, comma-separated, e.g.
+        `https://www.example.com,https://example.com`; `*` allows any). The server's own
+        origin (the demo page) is always allowed on top of these."""
+        return [o.strip() for o in (self.widget_origins or "").split(",") if o.strip()]
 
     @property
     def is_sqlite(self) -> bool:

@@ -6,15 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import NotFound
+from storage.models import CLOSED_STATES, Conversation, Lead
 from storage.repositories import (
     AnswerRepository,
     ConversationRepository,
     LeadRepository,
     ScoreRepository,
 )
+
+DONE_STATE = "done"
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class LeadDetail:
     conversations: list[ConversationView]
     answers: list[AnswerView]
     scores: list[ScoreView]
+    status_reason: str | None = None
 
 
 class LeadQueries:
@@ -93,10 +98,11 @@ class LeadQueries:
             rows = ConversationRepository(session).list_for_participant(channel, participant, limit)
             return [_conversation(c) for c in rows]
 
-    def detail(self, lead_id: int) -> LeadDetail:
+    def detail(self, lead_id: int, *, team_id: str | None = None) -> LeadDetail:
+        """With `team_id`, a lead of another workspace is `NotFound` too."""
         with self._sessions() as session:
             lead = LeadRepository(session).get(lead_id)
-            if lead is None:
+            if lead is None or (team_id is not None and lead.team_id not in (None, team_id)):
                 raise NotFound(f"There is no lead {lead_id}.")
             conversations = ConversationRepository(session).list_for_lead(lead_id)
             answers = AnswerRepository(session).list_for_lead(lead_id)
@@ -130,7 +136,55 @@ class LeadQueries:
                     )
                     for s in scores
                 ],
+                status_reason=lead.status_reason,
             )
+
+
+    def in_progress(
+        self, channel: str, participant: str, *, team_id: str | None = None, limit: int = 10
+    ) -> list[InProgress]:
+        """The participant's qualifications not yet complete (open, cancelled or abandoned:
+        all can be resumed), most recently active first, with their lead's company."""
+        stmt = (
+            select(Conversation, Lead.company)
+            .join(Lead, Lead.id == Conversation.lead_id)
+            .where(
+                Conversation.channel == channel,
+                Conversation.participant == participant,
+                Conversation.completed_at.is_(None),
+                Conversation.state != DONE_STATE,
+            )
+            .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+            .limit(limit)
+        )
+        if team_id is not None:
+            stmt = stmt.where(Conversation.team_id == team_id)
+        with self._sessions() as session:
+            return [
+                InProgress(
+                    conversation_id=c.id,
+                    lead_id=c.lead_id,
+                    company=company,
+                    framework=c.framework,
+                    state=c.state,
+                    paused=c.state in CLOSED_STATES,
+                    last_activity_at=c.last_activity_at,
+                )
+                for c, company in session.execute(stmt)
+            ]
+
+
+@dataclass(frozen=True)
+class InProgress:
+    """A qualification a rep has started and not completed (`paused`: cancelled/abandoned)."""
+
+    conversation_id: int
+    lead_id: int
+    company: str
+    framework: str
+    state: str
+    paused: bool
+    last_activity_at: datetime
 
 
 def _summary(lead: Any) -> LeadSummary:

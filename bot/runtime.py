@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import FileConfig, Settings
+from bot.handoff.routing import HandoffRouter
 from bot.leads import LeadQueries
 from bot.registry import FlowRegistry
 from bot.service import QualificationService
@@ -25,6 +27,12 @@ class Runtime:
     flows: FlowRegistry
     service: QualificationService
     leads: LeadQueries
+    #: Called after every commit that wrote outbox rows (the Slack dispatcher's `notify`).
+    outbox_hooks: list[Callable[[], None]] = field(default_factory=list)
+
+    def notify_outbox(self) -> None:
+        for hook in self.outbox_hooks:
+            hook()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -46,10 +54,20 @@ def build_runtime(settings: Settings, *, check_schema: bool = True) -> Runtime:
         engine.dispose()
         raise
     sessions = make_session_factory(engine)
-    default_channel = settings.handoff_channel
+    router = HandoffRouter(config.handoff, default_channel=settings.handoff_channel)
+    outbox_hooks: list[Callable[[], None]] = []
+
+    def notify_outbox() -> None:
+        for hook in outbox_hooks:
+            hook()
+
     service = QualificationService(
         sessions,
         flows,
-        handoff_lane=lambda lead, result: default_channel,
+        on_outbox=notify_outbox,
+        handoff_verdicts=router.verdicts,
+        router=router,
     )
-    return Runtime(settings, config, engine, sessions, flows, service, LeadQueries(sessions))
+    return Runtime(
+        settings, config, engine, sessions, flows, service, LeadQueries(sessions), outbox_hooks
+    )

@@ -15,15 +15,33 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from bot.errors import Conflict, InvalidInput, NotFound, QualibotError
+from bot.errors import (
+    AlreadyProcessed,
+    Conflict,
+    InvalidFields,
+    InvalidInput,
+    NotFound,
+    QualibotError,
+)
 from bot.registry import FlowRegistry
 from flows.answers import AnswerRecord
-from flows.engine import DONE, Audience, Flow, FlowError, FlowState, Turn
+from flows.engine import (
+    DONE,
+    Audience,
+    BotMessage,
+    Flow,
+    FlowError,
+    FlowState,
+    Turn,
+    command_for,
+)
 from flows.scoring import ScoreResult
-from storage.models import Conversation, Lead
+from storage.dedupe import ProcessedEventRepository
+from storage.models import Conversation, Lead, OutboxMessage
 from storage.repositories import (
     AnswerRepository,
     ConversationRepository,
@@ -97,6 +115,33 @@ class _TurnContext:
         return "prospect" if self.conversation.channel == "widget" else "rep"
 
 
+class _Relinked:
+    """A loaded conversation (row or object) seen as belonging to another lead."""
+
+    def __init__(self, conversation: Any, lead_id: int) -> None:
+        self._conversation = conversation
+        self.lead_id = lead_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conversation, name)
+
+
+@dataclass(frozen=True)
+class HandoffContext:
+    """What a handoff router sees: the turn's session (its transaction), the lead, the
+    conversation (a loaded row or object), the score and the conversation's answers."""
+
+    session: Session
+    lead: Lead
+    conversation: Any
+    result: ScoreResult
+    answers: Mapping[str, AnswerRecord]
+
+
+#: Picks the channel of a handoff notice (None: no notice). See `bot.handoff.routing`.
+HandoffRouterFn = Callable[[HandoffContext], str | None]
+
+
 class QualificationService:
     def __init__(
         self,
@@ -107,15 +152,21 @@ class QualificationService:
         handoff_verdicts: frozenset[str] = frozenset({"qualified"}),
         handoff_lane: Callable[[Lead, ScoreResult], str | None] | None = None,
         on_outbox: Callable[[], None] | None = None,
+        router: HandoffRouterFn | None = None,
     ) -> None:
         """`on_outbox` is called after a commit that wrote outbox rows (e.g. to wake the
-        dispatcher so the next question reaches Slack within milliseconds)."""
+        dispatcher so the next question reaches Slack within milliseconds).
+
+        `router` (see `bot.handoff.routing.HandoffRouter`) picks the channel of a handoff
+        notice from the lead, the score and the answers, in the turn's transaction (it may
+        assign an owner and enqueue more rows); it wins over the simpler `handoff_lane`."""
         self._sessions = session_factory
         self._on_outbox = on_outbox
         self._flows = flows
         self._clock = clock
         self._handoff_verdicts = handoff_verdicts
         self._handoff_lane = handoff_lane
+        self._router = router
 
     # --- starting ---------------------------------------------------------------------------
 
@@ -131,8 +182,21 @@ class QualificationService:
         contact: dict[str, str] | None = None,
         ask_contact: bool = False,
         locale: str = "en",
+        on_start: Callable[[Session, Conversation, Lead], None] | None = None,
+        answers: Mapping[str, str] | None = None,
+        dedupe_key: str | None = None,
     ) -> TurnResult:
-        """Create a lead and its conversation, and ask the first question."""
+        """Create a lead and its conversation, and ask the first question.
+
+        Contact details given up front are stored as answers (a widget visitor whose work
+        email is already on a lead continues on that lead). `on_start` runs in the same
+        transaction once the conversation exists (e.g. to create the widget session).
+
+        `answers` (question id -> text or choice value, e.g. from a form) are all checked
+        first (`InvalidFields` names each one that can't be read), then recorded in order,
+        and the conversation continues at the first question not answered. `dedupe_key`
+        (a delivery id) is recorded in the same transaction: a second delivery raises
+        `AlreadyProcessed` and changes nothing."""
         flow = self._flows.get(framework)
         company = _clean(company)
         if not company and not ask_contact:
@@ -145,6 +209,7 @@ class QualificationService:
         now = self._clock()
         today = now.date()
         model = FlowState(ask_contact=ask_contact, ask_icp=self._flows.icp_enabled)
+        prepared = _read_answers(flow, answers, today) if answers else {}
         for key, value in (contact or {}).items():
             if value and key in flow.by_id:
                 record = flow.read(flow.by_id[key], value, today)
@@ -153,6 +218,7 @@ class QualificationService:
                 model.answers[key] = record
                 model.prefilled.append(key)
         with self._sessions.begin() as session:
+            _claim(session, dedupe_key)
             lead = Lead(
                 team_id=team_id,
                 company=company or "(unknown company)",
@@ -194,24 +260,59 @@ class QualificationService:
                 participant,
                 loaded_lead=lead,
             )
-            turn = flow.begin(model, company=lead.company, audience=ctx.audience)
+            for key in model.prefilled:
+                self._store_answer(ctx, key, model.answers[key])
+            if on_start is not None:
+                on_start(session, conversation, ctx.lead)
+            turn = flow.begin(model, company=ctx.company, audience=ctx.audience)
+            if prepared:
+                turn = self._apply_answers(ctx, turn, prepared)
             result = self._commit_turn(ctx, turn, was_done=False)
         self._outbox_written(ctx)
         return result
 
     # --- turns ------------------------------------------------------------------------------
 
-    def answer(self, conversation_id: int, text: str, *, by: str | None = None) -> TurnResult:
-        text = _clean(text)
-        if not text:
-            raise InvalidInput("The answer is empty.")
+    def answer(
+        self,
+        conversation_id: int,
+        text: str,
+        *,
+        by: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> TurnResult:
+        return self._turn(conversation_id, _answer_action(text), by, dedupe_key=dedupe_key)
 
-        def act(ctx: _TurnContext) -> Turn:
-            return ctx.flow.answer(
-                ctx.model, text, today=ctx.today, company=ctx.company, audience=ctx.audience
-            )
+    def answer_latest(
+        self,
+        channel: Channel,
+        participant: str,
+        text: str,
+        *,
+        team_id: str | None = None,
+        by: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> TurnResult:
+        """An answer to the participant's most recently active open conversation (a rep's
+        reply in the Slack DM), found in the same transaction as the turn; `NotFound` if the
+        participant has none open."""
+        locate = _latest_open(channel, participant, team_id)
+        return self._turn(None, _answer_action(text), by, dedupe_key=dedupe_key, locate=locate)
 
-        return self._turn(conversation_id, act, by)
+    def cancel_latest(
+        self,
+        channel: Channel,
+        participant: str,
+        *,
+        team_id: str | None = None,
+        by: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> TurnResult:
+        """Cancel the participant's most recently active open conversation."""
+        locate = _latest_open(channel, participant, team_id)
+        return self._turn(
+            None, lambda ctx: ctx.flow.cancel(ctx.model), by, dedupe_key=dedupe_key, locate=locate
+        )
 
     def choose(
         self,
@@ -220,6 +321,7 @@ class QualificationService:
         *,
         by: str | None = None,
         expected_question: str | None = None,
+        dedupe_key: str | None = None,
     ) -> TurnResult:
         """A choice by button. `expected_question` guards against a stale or double click:
         a click on a question that is no longer the current one changes nothing."""
@@ -231,26 +333,61 @@ class QualificationService:
                 ctx.model, value, today=ctx.today, company=ctx.company, audience=ctx.audience
             )
 
-        return self._turn(conversation_id, act, by)
+        return self._turn(conversation_id, act, by, dedupe_key=dedupe_key)
 
-    def skip(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
+    def skip(
+        self,
+        conversation_id: int,
+        *,
+        by: str | None = None,
+        expected_question: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> TurnResult:
+        """`expected_question`: as for `choose` (a button under an old question does nothing)."""
         return self._turn(
             conversation_id,
-            lambda ctx: ctx.flow.skip(
-                ctx.model, today=ctx.today, company=ctx.company, audience=ctx.audience
+            _expecting(
+                expected_question,
+                lambda ctx: ctx.flow.skip(
+                    ctx.model, today=ctx.today, company=ctx.company, audience=ctx.audience
+                ),
             ),
             by,
+            dedupe_key=dedupe_key,
         )
 
-    def back(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
+    def back(
+        self,
+        conversation_id: int,
+        *,
+        by: str | None = None,
+        expected_question: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> TurnResult:
         return self._turn(
             conversation_id,
-            lambda ctx: ctx.flow.back(ctx.model, company=ctx.company, audience=ctx.audience),
+            _expecting(
+                expected_question,
+                lambda ctx: ctx.flow.back(ctx.model, company=ctx.company, audience=ctx.audience),
+            ),
             by,
+            dedupe_key=dedupe_key,
         )
 
-    def cancel(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
-        return self._turn(conversation_id, lambda ctx: ctx.flow.cancel(ctx.model), by)
+    def cancel(
+        self,
+        conversation_id: int,
+        *,
+        by: str | None = None,
+        expected_question: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> TurnResult:
+        return self._turn(
+            conversation_id,
+            _expecting(expected_question, lambda ctx: ctx.flow.cancel(ctx.model)),
+            by,
+            dedupe_key=dedupe_key,
+        )
 
     def restart(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
         return self._turn(
@@ -259,11 +396,14 @@ class QualificationService:
             by,
         )
 
-    def resume(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
+    def resume(
+        self, conversation_id: int, *, by: str | None = None, dedupe_key: str | None = None
+    ) -> TurnResult:
         return self._turn(
             conversation_id,
             lambda ctx: ctx.flow.resume(ctx.model, company=ctx.company, audience=ctx.audience),
             by,
+            dedupe_key=dedupe_key,
         )
 
     def abandon(self, conversation_id: int) -> TurnResult:
@@ -338,12 +478,24 @@ class QualificationService:
     # --- internals --------------------------------------------------------------------------
 
     def _turn(
-        self, conversation_id: int, action: Callable[[_TurnContext], Turn], by: str | None
+        self,
+        conversation_id: int | None,
+        action: Callable[[_TurnContext], Turn],
+        by: str | None,
+        *,
+        dedupe_key: str | None = None,
+        locate: Callable[[Session], Any] | None = None,
     ) -> TurnResult:
+        """One turn in one transaction. `dedupe_key` is recorded in it (`AlreadyProcessed` if
+        it was already); `locate` finds the conversation in it (instead of `conversation_id`)."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             try:
                 with self._sessions.begin() as session:
-                    ctx = self._load(session, conversation_id, by)
+                    _claim(session, dedupe_key)
+                    if locate is not None:
+                        ctx = self._load(session, None, by, row=locate(session))
+                    else:
+                        ctx = self._load(session, conversation_id, by)
                     was_done = ctx.model.state == DONE
                     try:
                         turn = action(ctx)
@@ -360,12 +512,59 @@ class QualificationService:
                 )
         raise Conflict("This conversation is being updated from elsewhere; please try again.")
 
+    def _apply_answers(
+        self, ctx: _TurnContext, turn: Turn, prepared: dict[str, tuple[str, bool]]
+    ) -> Turn:
+        """Record answers given up front (checked by `_read_answers`), in the flow's order:
+        a question left empty before a later answer is skipped, and the conversation goes
+        on at the first question after the last one answered (or ends with the summary).
+        The reply says how many answers were noted and asks the next question."""
+        order = {q.id: i for i, q in enumerate(ctx.flow.questions)}
+        kwargs = {"today": ctx.today, "company": ctx.company, "audience": ctx.audience}
+        noted = skipped = 0
+        for _ in range(len(order)):
+            question = ctx.flow.by_id.get(ctx.model.state)
+            if question is None or not prepared:
+                break
+            here = order[question.id]
+            try:
+                if question.id in prepared:
+                    text, is_choice = prepared.pop(question.id)
+                    take = ctx.flow.choose if is_choice else ctx.flow.answer
+                    turn = take(ctx.model, text, **kwargs)  # type: ignore[arg-type]
+                elif question.skippable and _answer_ahead(ctx, prepared, order, here):
+                    turn = ctx.flow.skip(ctx.model, **kwargs)  # type: ignore[arg-type]
+                else:
+                    break
+            except FlowError as exc:
+                raise InvalidInput(str(exc)) from exc
+            if turn.recorded is None:
+                break
+            self._store_answer(ctx, *turn.recorded)
+            if turn.recorded[1]["status"] == "skipped":
+                skipped += 1
+            else:
+                noted += 1
+        if not noted:
+            return turn
+        text = f"Noted {noted} answer{'s' if noted != 1 else ''} from the form"
+        text += f" ({skipped} left empty: skipped)." if skipped else "."
+        rest = tuple(m for m in turn.messages if m.kind in ("question", "done", "hint"))
+        return Turn((BotMessage("info", text), *rest))
+
     def _outbox_written(self, ctx: _TurnContext) -> None:
         if self._on_outbox is not None and ctx.wrote_outbox:
             self._on_outbox()
 
-    def _load(self, session: Session, conversation_id: int, by: str | None) -> _TurnContext:
-        conversation = ConversationRepository(session).load_for_turn(conversation_id)
+    def _load(
+        self, session: Session, conversation_id: int | None, by: str | None, *, row: Any = None
+    ) -> _TurnContext:
+        """The turn's context, from the conversation's row (`row`: already loaded)."""
+        conversation = (
+            row
+            if row is not None or conversation_id is None
+            else ConversationRepository(session).load_for_turn(conversation_id)
+        )
         if conversation is None:
             raise NotFound(f"There is no conversation {conversation_id}.")
         flow = self._flows.get(conversation.framework)
@@ -381,6 +580,7 @@ class QualificationService:
         if turn.recorded is not None:
             question_id, record = turn.recorded
             self._store_answer(ctx, question_id, record)
+            conversation = ctx.conversation  # a repeat visitor's email may move it to their lead
         messages = [m.to_dict() for m in turn.messages]
         score: ScoreResult | None = None
         if model.state == DONE and not was_done:
@@ -448,11 +648,56 @@ class QualificationService:
             created_at=ctx.now,
         )
         if question_id == "email" and record["status"] == "answered":
+            if ctx.conversation.channel == "widget":
+                self._link_by_email(ctx, record["parsed"]["email"])
             ctx.lead.contact_email = record["parsed"]["email"]
         elif question_id == "name" and record["status"] == "answered":
             ctx.lead.contact_name = record["raw"][:200]
         elif question_id == "company" and record["status"] == "answered":
             ctx.lead.company = ctx.company = record["raw"][:MAX_COMPANY_LENGTH]
+
+    def _link_by_email(self, ctx: _TurnContext, email: str) -> None:
+        """A widget visitor whose work email is already on a lead continues on that lead: the
+        conversation, its answers, scores and engagement events move to it (no duplicate
+        lead), and the lead created for this conversation is deleted once empty. Changing
+        the email after such a match gives the conversation a lead of its own again."""
+        session, conversation, current = ctx.session, ctx.conversation, ctx.lead
+        leads = LeadRepository(session)
+        owned = current.created_by == conversation.participant
+        target = leads.find_by_email(email, conversation.team_id, exclude_id=current.id)
+        if target is None:
+            if owned or current.contact_email in (None, email.strip().lower()):
+                return
+            target = Lead(
+                team_id=conversation.team_id,
+                company="(unknown company)",
+                source=current.source,
+                status="open",
+                created_by=conversation.participant,
+                framework=conversation.framework,
+                created_at=ctx.now,
+                updated_at=ctx.now,
+            )
+            leads.add(target)
+        for key, attribute, limit in (
+            ("name", "contact_name", 200),
+            ("company", "company", MAX_COMPANY_LENGTH),
+        ):
+            record = ctx.model.answers.get(key)
+            if record is not None and record["status"] == "answered":
+                setattr(target, attribute, record["raw"][:limit])
+        target.framework = conversation.framework
+        target.updated_at = ctx.now
+        if owned:
+            session.expunge(current)  # about to be deleted: nothing of it may be flushed
+        session.flush()
+        ConversationRepository(session).move_to_lead(conversation.id, target.id)
+        if owned:
+            leads.delete_if_unused(current.id)
+        ctx.conversation = _Relinked(conversation, target.id)
+        ctx.loaded_lead = target
+        ctx.company = target.company
+        log.info("conversation %s continues on lead %s (same email)", conversation.id, target.id)
 
     def _record_score(
         self,
@@ -494,7 +739,13 @@ class QualificationService:
         result: ScoreResult,
         answers: Mapping[str, AnswerRecord],
     ) -> None:
-        lane = self._handoff_lane(lead, result) if self._handoff_lane else None
+        dedupe_key = f"handoff:{conversation.id}:{conversation.version}"
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
+            return  # already handed off (e.g. a re-score): route, assign and notify once
+        if self._router is not None:
+            lane = self._router(HandoffContext(session, lead, conversation, result, answers))
+        else:
+            lane = self._handoff_lane(lead, result) if self._handoff_lane else None
         if lane is None:
             log.info("lead %s is %s but no handoff channel is configured", lead.id, result.verdict)
             return
@@ -503,7 +754,7 @@ class QualificationService:
             channel="slack",
             lane=lane,
             payload=handoff_payload(lead, conversation, result, lane, answers),
-            dedupe_key=f"handoff:{conversation.id}:{conversation.version}",
+            dedupe_key=dedupe_key,
         )
 
 
@@ -527,6 +778,7 @@ def handoff_payload(
             "created_by": lead.created_by,
             "engagement_score": lead.engagement_score,
             "fit_score": lead.fit_score,
+            "owner": lead.owner,
         },
         "conversation_id": conversation.id,
         "framework": conversation.framework,
@@ -541,6 +793,103 @@ def handoff_payload(
         ],
         "score": result.to_dict(),
     }
+
+
+def _claim(session: Session, dedupe_key: str | None) -> None:
+    """Record a delivery's key in this transaction; `AlreadyProcessed` if it is there."""
+    if dedupe_key is not None and not ProcessedEventRepository(session).claim(dedupe_key):
+        raise AlreadyProcessed(dedupe_key)
+
+
+def _answer_action(text: str) -> Callable[[_TurnContext], Turn]:
+    text = _clean(text)
+    if not text:
+        raise InvalidInput("The answer is empty.")
+
+    def act(ctx: _TurnContext) -> Turn:
+        return ctx.flow.answer(
+            ctx.model, text, today=ctx.today, company=ctx.company, audience=ctx.audience
+        )
+
+    return act
+
+
+def _expecting(
+    expected_question: str | None, action: Callable[[_TurnContext], Turn]
+) -> Callable[[_TurnContext], Turn]:
+    """`action`, refused with `Conflict` unless the conversation is at `expected_question`."""
+    if expected_question is None:
+        return action
+
+    def act(ctx: _TurnContext) -> Turn:
+        if ctx.model.state != expected_question:
+            raise Conflict("That button is out of date: this qualification has moved on.")
+        return action(ctx)
+
+    return act
+
+
+def _latest_open(
+    channel: str, participant: str, team_id: str | None
+) -> Callable[[Session], Any]:
+    """Finds and loads the participant's latest open conversation (one query)."""
+
+    def locate(session: Session) -> Any:
+        found = ConversationRepository(session).load_latest_open_for_turn(
+            channel, participant, team_id
+        )
+        if found is None:
+            raise NotFound("You have no qualification in progress.")
+        return found
+
+    return locate
+
+
+def _answer_ahead(
+    ctx: _TurnContext, prepared: Mapping[str, Any], order: Mapping[str, int], here: int
+) -> bool:
+    """Whether an answer given up front is for a question after position `here` that may
+    still be asked (unconditional, or its condition's question answered or given)."""
+    for question_id in prepared:
+        if order.get(question_id, -1) <= here:
+            continue
+        condition = ctx.flow.by_id[question_id].ask_if
+        if condition is None or condition.question in prepared:
+            return True
+        if condition.question in ctx.model.answers and ctx.flow.applies(question_id, ctx.model):
+            return True
+    return False
+
+
+def _read_answers(
+    flow: Flow, answers: Mapping[str, str], today: date
+) -> dict[str, tuple[str, bool]]:
+    """Answers given up front, checked: question id -> (text or choice value, is a choice).
+    Empty ones are left out; `InvalidFields` names every one that can't be read."""
+    prepared: dict[str, tuple[str, bool]] = {}
+    problems: dict[str, str] = {}
+    for question_id, raw in answers.items():
+        text = _clean(raw or "")
+        if not text:
+            continue
+        question = flow.by_id.get(question_id)
+        if question is None:
+            problems[question_id] = "This is not a question of this framework."
+        elif command_for(text):
+            problems[question_id] = "Leave the field empty to skip the question."
+        elif len(text) > question.validation.max_length:
+            problems[question_id] = (
+                f"Please keep it under {question.validation.max_length:,} characters."
+            )
+        elif any(c.value == text for c in question.choices):
+            prepared[question_id] = (text, True)
+        elif flow.read(question, text, today) is None:
+            problems[question_id] = f"Sorry, I can't read that. {question.hint}"
+        else:
+            prepared[question_id] = (text, False)
+    if problems:
+        raise InvalidFields(problems)
+    return prepared
 
 
 def _clean(text: str) -> str:

@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
@@ -135,9 +138,51 @@ def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
         finally:
             cursor.close()
 
+    # One writer at a time, queued in this process. SQLite lets one transaction write; a
+    # second `BEGIN IMMEDIATE` gets SQLITE_BUSY and its busy handler *sleeps* (1, 2, 5, 10 ...
+    # up to 100 ms) before trying again, so under concurrency (16 Slack requests at once)
+    # waits pile up to a second. Taking this lock before BEGIN and releasing it right after
+    # COMMIT/ROLLBACK hands the database from one thread to the next without sleeping;
+    # `busy_timeout` still covers other processes. Re-entrant: a thread that opens a second
+    # connection inside a transaction gets what it got before (SQLite's busy wait).
+    gate = threading.RLock()
+    holders: set[int] = set()  # id() of DBAPI connections whose transaction holds the gate
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(f"BEGIN {begin}")
+        gate.acquire()
+        try:
+            connection.exec_driver_sql(f"BEGIN {begin}")
+        except BaseException:
+            gate.release()
+            raise
+        holders.add(id(connection.connection.dbapi_connection))
+
+    def _release(dbapi_connection: Any) -> None:
+        key = id(dbapi_connection)
+        if key in holders:
+            holders.discard(key)
+            with contextlib.suppress(RuntimeError):  # ended on another thread: nothing held
+                gate.release()
+
+    dialect = engine.dialect  # this engine's own instance
+
+    def _ending(end: Callable[[Any], None]) -> Callable[[Any], None]:
+        def end_then_release(dbapi_connection: Any) -> None:
+            try:
+                end(dbapi_connection)
+            finally:
+                _release(dbapi_connection)
+
+        return end_then_release
+
+    dialect.do_commit = _ending(dialect.do_commit)  # type: ignore[method-assign,assignment]
+    dialect.do_rollback = _ending(dialect.do_rollback)  # type: ignore[method-assign,assignment]
+
+    # Safety nets: a connection that goes back to the pool, is invalidated or closed with its
+    # transaction never ended gives the gate up too.
+    for pool_event in ("checkin", "invalidate", "close"):
+        event.listen(engine, pool_event, lambda dbapi_connection, *_: _release(dbapi_connection))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

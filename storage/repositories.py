@@ -70,6 +70,19 @@ _SAVE_TURN = (
         completed_at=bindparam("_completed_at", type_=_CONVERSATIONS.c.completed_at.type),
     )
 )
+_LATEST_OPEN = (
+    select(*_CONVERSATIONS.c, Lead.company)
+    .join(Lead, Lead.id == _CONVERSATIONS.c.lead_id)
+    .where(
+        _CONVERSATIONS.c.channel == bindparam("channel"),
+        _CONVERSATIONS.c.participant == bindparam("participant"),
+        _CONVERSATIONS.c.completed_at.is_(None),
+        _CONVERSATIONS.c.state.not_in(CLOSED_STATES),
+    )
+    .order_by(_CONVERSATIONS.c.last_activity_at.desc(), _CONVERSATIONS.c.id.desc())
+    .limit(1)
+)
+_LATEST_OPEN_IN_TEAM = _LATEST_OPEN.where(_CONVERSATIONS.c.team_id == bindparam("team_id"))
 _INSERT_ANSWER = insert(cast(Table, Answer.__table__))
 _INSERT_OUTBOX = insert(cast(Table, OutboxMessage.__table__))
 _INSERT_SCORE = insert(cast(Table, Score.__table__))
@@ -213,6 +226,36 @@ class ConversationRepository:
 
     def get(self, conversation_id: int) -> Conversation | None:
         return self.session.get(Conversation, conversation_id)
+
+    def load_latest_open_for_turn(
+        self, channel: str, participant: str, team_id: str | None = None
+    ) -> Row[Any] | None:
+        """What `load_for_turn` loads, for the conversation `latest_open_for` finds: one
+        prebuilt Core query (the hot path of a Slack DM answer)."""
+        params = {"channel": channel, "participant": participant}
+        stmt = _LATEST_OPEN
+        if team_id is not None:
+            stmt, params["team_id"] = _LATEST_OPEN_IN_TEAM, team_id
+        result = self.session.connection().execute(stmt, params)
+        return cast("Row[Any] | None", result.first())
+
+    def move_to_lead(self, conversation_id: int, lead_id: int) -> None:
+        """Move a conversation and everything recorded in it (answers, scores, engagement
+        events) to another lead, as Core UPDATEs (the conversation's version is not bumped;
+        a loaded copy keeps its old ``lead_id``). Flush pending ORM rows of it first."""
+        for model in (Answer, Score, EngagementEvent):
+            self.session.execute(
+                update(model)
+                .where(model.conversation_id == conversation_id)
+                .values(lead_id=lead_id)
+                .execution_options(synchronize_session=False)
+            )
+        self.session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(lead_id=lead_id)
+            .execution_options(synchronize_session=False)
+        )
 
     def get_by_public_id(self, public_id: uuid.UUID | str) -> Conversation | None:
         """By the public UUID (as ``UUID`` or string); ``None`` for unknown or malformed ids."""
@@ -595,11 +638,57 @@ class OutboxRepository:
         return counts
 
 
+# The widget's per-request statements, built once (see the per-turn statements above).
+_WIDGET_SESSIONS = cast(Table, WidgetSession.__table__)
+_LOAD_WIDGET_REQUEST = (
+    select(
+        _WIDGET_SESSIONS.c.id,
+        _WIDGET_SESSIONS.c.token_hash,
+        _WIDGET_SESSIONS.c.last_seen_at,
+        _WIDGET_SESSIONS.c.resume_code,
+        _CONVERSATIONS.c.id.label("conversation_id"),
+        _CONVERSATIONS.c.public_id,
+        _CONVERSATIONS.c.state,
+        _CONVERSATIONS.c.framework,
+        _CONVERSATIONS.c.lead_id,
+        _CONVERSATIONS.c.participant,
+    )
+    .join(_CONVERSATIONS, _CONVERSATIONS.c.id == _WIDGET_SESSIONS.c.conversation_id)
+    .where(
+        _CONVERSATIONS.c.public_id
+        == bindparam("public_id", type_=_CONVERSATIONS.c.public_id.type)
+    )
+)
+_TOUCH_WIDGET_SESSION = (
+    update(_WIDGET_SESSIONS)
+    .where(_WIDGET_SESSIONS.c.id == bindparam("_id"))
+    .values(last_seen_at=bindparam("_seen", type_=_WIDGET_SESSIONS.c.last_seen_at.type))
+)
+
+
 class WidgetSessionRepository:
     """Website visitors' chat sessions (one per widget conversation)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def load_for_request(self, public_id: uuid.UUID | str) -> Row[Any] | None:
+        """What a widget request needs, in one Core query: the session's `id`, `token_hash`,
+        `last_seen_at` and `resume_code`, and its conversation's `conversation_id`,
+        `public_id`, `state`, `framework`, `lead_id` and `participant`. ``None`` for unknown
+        or malformed ids."""
+        if isinstance(public_id, str):
+            try:
+                public_id = uuid.UUID(public_id)
+            except ValueError:
+                return None
+        result = self.session.connection().execute(_LOAD_WIDGET_REQUEST, {"public_id": public_id})
+        return cast("Row[Any] | None", result.first())
+
+    def touch(self, session_id: int, seen_at: datetime) -> None:
+        """Record the visitor's latest activity (one Core UPDATE)."""
+        params = {"_id": session_id, "_seen": seen_at}
+        self.session.connection().execute(_TOUCH_WIDGET_SESSION, params)
 
     def add(self, widget_session: WidgetSession) -> WidgetSession:
         self.session.add(widget_session)

@@ -23,6 +23,7 @@ Scripting (each queues responses for the next calls of one method, first in, fir
     slack.drop_after_accept("chat.postMessage")                # post it, then reset the TCP
     slack.drop_before_accept("chat.postMessage")               # reset without doing anything
     slack.set_channel_error("C0OLD", "is_archived")            # sticky, until cleared
+    slack.limit_channel_rate(1)      # 429 for a 2nd post into a channel within 1 s (sticky)
 
 Mind that `slack_sdk.WebClient` retries a connection error once by default
 (`ConnectionErrorRetryHandler`): a dropped `chat.postMessage` is then posted twice. Pass
@@ -242,6 +243,11 @@ class FakeSlack:
         self.add_workspace(workspace)
         #: Exceptions raised by the fake's own method handlers (answered with HTTP 500).
         self.internal_errors: list[Exception] = []
+        #: Per-channel pacing (see `limit_channel_rate`): channel -> times of accepted posts.
+        self._channel_rate: tuple[float, frozenset[str], int] | None = None
+        self._channel_posts: dict[str, deque[float]] = defaultdict(deque)
+        #: Calls answered 429 by the per-channel pacing.
+        self.channel_rate_limited: list[Call] = []
 
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -400,6 +406,44 @@ class FakeSlack:
             if method is not None:
                 return len(self._injections.get(method, ()))
             return sum(len(q) for q in self._injections.values())
+
+    def limit_channel_rate(
+        self,
+        per_second: float | None = 1.0,
+        *,
+        methods: Iterable[str] = ("chat.postMessage",),
+        retry_after: int = 1,
+    ) -> None:
+        """Answer HTTP 429 (`Retry-After: <retry_after>`) to a post into a channel that
+        already had `per_second` accepted posts within the last second, as Slack does for
+        bursts. None switches it off. The 429s are listed in `channel_rate_limited`."""
+        with self._cond:
+            self._channel_posts.clear()
+            self._channel_rate = (
+                None if per_second is None
+                else (float(per_second), frozenset(methods), retry_after)
+            )
+
+    def _paced_injection(self, method: str, args: Mapping[str, Any]) -> _Injection | None:
+        """A 429 when `limit_channel_rate` is on and the channel is over its rate."""
+        with self._cond:
+            if self._channel_rate is None or method not in self._channel_rate[1]:
+                return None
+            per_second, _, retry_after = self._channel_rate
+            channel = str(args.get("channel") or "")
+            if channel[:1] in ("U", "W"):
+                channel = self.dm_channel(channel)
+            now = time.monotonic()
+            posts = self._channel_posts[channel]
+            while posts and now - posts[0] >= 1.0:
+                posts.popleft()
+            if len(posts) >= per_second:
+                return _Injection(
+                    status=429, body={"ok": False, "error": "ratelimited"},
+                    headers={"Retry-After": str(retry_after)},
+                )
+            posts.append(now)
+            return None
 
     def set_channel_error(self, channel: str, error: str | None) -> None:
         """From now on every post/update/history in `channel` fails with `error`
@@ -1036,6 +1080,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         call = Call(method=method, args=args, headers=headers, token=token, time=time.time())
 
         injection = fake._take_injection(method)
+        paced = None if injection is not None else fake._paced_injection(method, args)
+        if paced is not None:
+            injection = paced
+            with fake._cond:
+                fake.channel_rate_limited.append(call)
         if injection is not None and injection.delay:
             fake._sleep(injection.delay)
         if injection is not None and injection.drop == "before":

@@ -30,6 +30,7 @@ class ActionId(StrEnum):
     NURTURE = "nurture"
     DISQUALIFY = "disqualify"
     VIEW_ANSWERS = "view_answers"
+    PICK_FRAMEWORK = "pick_framework"  # the framework menu in the /qualify modal
 
 
 class BlockId(StrEnum):
@@ -42,12 +43,45 @@ class BlockId(StrEnum):
     HANDOFF_CRITERION = "handoff_criterion"
     HANDOFF_SOURCE = "handoff_source"
     HANDOFF_ACTIONS = "handoff_actions"
+    HANDOFF_STATUS = "handoff_status"  # the status line of a decided notice
+    REPLY_SUMMARY = "reply_summary"  # verdict and score at the end of a DM reply
+    # the /qualify modal, the reason modal, lists (/qualify list, App Home)
+    QUALIFY_FRAMEWORK = "qualify_framework"
+    QUALIFY_COMPANY = "qualify_company"
+    QUALIFY_INTRO = "qualify_intro"
+    REASON = "reason"
+    LEAD_ROW = "lead_row"
+    LIST_HEADER = "list_header"
 
 
 class CallbackId(StrEnum):
     QUALIFY_MODAL = "qualify_modal"
     ANSWERS_MODAL = "answers_modal"
     REASON_MODAL = "reason_modal"
+
+
+class Command(StrEnum):
+    """Slash commands (declared in `manifest.yml`)."""
+
+    QUALIFY = "/qualify"
+
+
+class EventType(StrEnum):
+    """Events API event types Qualibot listens to (`manifest.yml` subscribes to them;
+    `message` arrives for the `message.im` subscription)."""
+
+    APP_HOME_OPENED = "app_home_opened"
+    MESSAGE = "message"
+    APP_UNINSTALLED = "app_uninstalled"
+    TOKENS_REVOKED = "tokens_revoked"
+
+
+class InputId(StrEnum):
+    """Action ids of modal inputs that no listener handles (their values arrive with the
+    submission). The answers in the /qualify modal use the question id as action id."""
+
+    COMPANY = "company"
+    REASON = "reason"
 
 
 _SEP = "|"

@@ -192,6 +192,7 @@ def environment() -> jinja2.Environment:
         ActionId=ids.ActionId,
         BlockId=ids.BlockId,
         CallbackId=ids.CallbackId,
+        InputId=ids.InputId,
         question_block_id=ids.question_block_id,
         choice_action_id=ids.choice_action_id,
         step_block_id=ids.step_block_id,

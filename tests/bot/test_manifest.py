@@ -154,3 +154,146 @@ def test_manifest_ids() -> None:
     assert ids.commands == {"/qualify"}
     assert ids.events == {"app_home_opened", "message", "app_uninstalled", "tokens_revoked"}
     assert ids.shortcut_callback_ids == frozenset()
+
+
+# -- the code handles what the manifest declares, and declares what the code handles ----------
+
+
+class _RecordingApp:
+    """Stands in for a Bolt `App` to record what `register_listeners` registers."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+        self.events: list[str] = []
+        self.actions: list[Any] = []
+        self.views: list[str] = []
+
+    def _record(self, into: list[Any], key: Any) -> Any:
+        into.append(key)
+        return lambda listener: listener
+
+    def command(self, command: str, **_: Any) -> Any:
+        return self._record(self.commands, str(command))
+
+    def event(self, event: str, **_: Any) -> Any:
+        return self._record(self.events, str(event))
+
+    def action(self, action: Any, **_: Any) -> Any:
+        return self._record(self.actions, action if isinstance(action, re.Pattern) else str(action))
+
+    def view(self, callback_id: str, **_: Any) -> Any:
+        return self._record(self.views, str(callback_id))
+
+
+def _registered() -> _RecordingApp:
+    from bot.slack.listeners import register_listeners
+
+    app = _RecordingApp()
+    register_listeners(app)  # type: ignore[arg-type]
+    return app
+
+
+def _handled(action_id: str, app: _RecordingApp) -> bool:
+    return any(
+        (a.match(action_id) if isinstance(a, re.Pattern) else a == action_id) for a in app.actions
+    )
+
+
+def test_every_command_and_event_in_the_manifest_has_a_listener_and_vice_versa() -> None:
+    from bot.slack.ids import Command, EventType
+
+    app = _registered()
+    declared = manifest_ids()
+    assert set(app.commands) == declared.commands == {c.value for c in Command}
+    assert set(app.events) == declared.events == {e.value for e in EventType}
+    assert declared.shortcut_callback_ids <= set(app.views)
+
+
+def test_every_action_and_callback_id_has_a_listener_and_vice_versa() -> None:
+    from bot.slack.ids import ActionId, CallbackId, choice_action_id
+
+    app = _registered()
+    for action in ActionId:
+        wanted = choice_action_id("allocated") if action is ActionId.ANSWER_CHOICE else action
+        assert _handled(wanted, app), f"no listener for action {action}"
+    for registered in app.actions:
+        if isinstance(registered, re.Pattern):
+            assert registered.pattern.startswith(f"^{ActionId.ANSWER_CHOICE.value}:")
+        else:
+            assert registered in {a.value for a in ActionId}, registered
+    assert sorted(app.views) == sorted(c.value for c in CallbackId)
+
+
+def test_every_interactive_element_the_templates_render_has_a_listener() -> None:
+    """Buttons and menus that dispatch actions (not modal inputs) in every template."""
+    from bot.registry import FlowRegistry
+    from bot.slack import present
+    from bot.slack.ids import CallbackId, InputId
+    from bot.slack.notices import render_handoff
+    from bot.slack.render import render_blocks
+    from flows.definitions import load_frameworks
+
+    flows = FlowRegistry(load_frameworks())
+    row = {"conversation_id": 1, "lead_id": 2, "company": "Acme", "framework_name": "BANT",
+           "where": "at budget", "paused": False}
+    recent = {"lead_id": 2, "company": "Acme", "framework_name": "BANT", "status": "qualified",
+              "verdict": "qualified", "score": 80, "owner": None}
+    question = {"id": "budget", "criterion": "budget", "text": "Budget?", "type": "choice",
+                "options": [{"label": "Yes", "value": "allocated"}]}
+    rendered = [
+        render_blocks("question.json.j2", question=question, conversation_id=1,
+                      position={"index": 2, "total": 4}),
+        render_blocks("home.json.j2", in_progress=[row], recent=[recent]),
+        render_blocks("lead_list.json.j2", in_progress=[row], recent=[recent]),
+        render_handoff({"channel": "C1", "lead": {"id": 2, "company": "Acme", "source": "rep"},
+                        "framework": "bant", "answers": [],
+                        "score": {"total": 80, "verdict": "qualified", "criteria": []}}),
+    ]
+    views = [
+        render_blocks("qualify_modal.json.j2", frameworks=present.frameworks_menu(flows),
+                      selected=fw, questions=present.modal_questions(flows.flows[fw]),
+                      private_metadata="{}", company="")
+        for fw in flows.flows
+    ]
+    app = _registered()
+    question_ids = {q.id for flow in flows.flows.values() for q in flow.questions}
+    inputs = {i.value for i in InputId} | question_ids
+    found: set[str] = set()
+
+    def walk(node: Any, in_input: bool = False) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "input":
+                in_input = not node.get("dispatch_action", False)
+            if "action_id" in node and not in_input:
+                found.add(node["action_id"])
+            elif "action_id" in node:
+                assert node["action_id"] in inputs, node["action_id"]
+            for value in node.values():
+                walk(value, in_input)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, in_input)
+
+    for payload in [*rendered, *views]:
+        walk(payload)
+        if payload.get("callback_id"):
+            assert payload["callback_id"] in app.views
+    assert found, "no interactive elements found"
+    for action_id in found:
+        assert _handled(action_id, app), f"{action_id} is rendered but nothing handles it"
+    lead = {"id": 2, "company": "Acme", "framework_name": "BANT", "source": "rep",
+            "status": "qualified", "status_reason": None, "owner": None, "contact": [],
+            "answers": [], "score": None}
+    for view in (
+        render_blocks("answers_modal.json.j2", lead=lead),
+        render_blocks("reason_modal.json.j2", lead=lead, status="nurture", private_metadata=""),
+    ):
+        walk(view)
+        assert view["callback_id"] in app.views
+    assert {v.value for v in CallbackId} <= set(app.views)
+
+
+def test_install_scopes_are_the_manifests() -> None:
+    from bot.slack.app import BOT_SCOPES
+
+    assert list(BOT_SCOPES) == load_manifest()["oauth_config"]["scopes"]["bot"]

@@ -1,0 +1,244 @@
+"""What a rep does with a handoff notice: claim the lead, or mark it nurture / disqualified.
+
+Each method is one unit of work (the transaction is here, at the boundary): it records the
+delivery's dedupe key, changes the lead, and enqueues what Slack must show (the notice
+updated in the channel, or a polite refusal to the clicker) in the outbox, all in one commit.
+
+A claim is a conditional UPDATE (`... WHERE owner IS NULL OR owner = :user`): of two reps (or
+two replicas) claiming at once, exactly one changes the row; the other sees who has it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.errors import AlreadyProcessed, InvalidInput, NotFound
+from bot.service import handoff_payload
+from flows.engine import FlowState
+from flows.scoring import ScoreResult
+from storage.dedupe import ProcessedEventRepository
+from storage.models import Conversation, Lead
+from storage.repositories import LeadRepository, OutboxRepository, ScoreRepository
+
+log = logging.getLogger(__name__)
+
+Decision = Literal["nurture", "disqualified"]
+DECISIONS: tuple[Decision, ...] = ("nurture", "disqualified")
+MAX_REASON_LENGTH = 500
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Where a handoff notice was posted (the message the buttons are on)."""
+
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class HandoffOutcome:
+    lead_id: int
+    company: str
+    changed: bool  # False: refused (already claimed), nothing changed
+    status: str  # "claimed", "nurture" or "disqualified"
+    owner: str | None
+
+
+class HandoffActions:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        on_outbox: Callable[[], None] | None = None,
+    ) -> None:
+        self._sessions = session_factory
+        self._clock = clock
+        self._on_outbox = on_outbox
+
+    def claim(
+        self,
+        lead_id: int,
+        user: str,
+        *,
+        team_id: str | None,
+        notice: Notice | None,
+        dedupe_key: str | None = None,
+    ) -> HandoffOutcome:
+        """Make `user` the lead's owner, unless someone else already is (claimed it, or was
+        assigned it by a routing rule). On success the notice is updated ("Claimed by ...";
+        the owner clicking again, or the assigned rep accepting, just updates it again);
+        otherwise the clicker is told who has it (ephemeral)."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            _claim_key(session, dedupe_key)
+            lead = _visible_lead(session, lead_id, team_id)
+            claimed = (
+                session.execute(
+                    update(Lead)
+                    .where(Lead.id == lead_id, or_(Lead.owner.is_(None), Lead.owner == user))
+                    .values(owner=user, updated_at=now)
+                    .returning(Lead.id)
+                    .execution_options(synchronize_session=False)
+                ).first()
+                is not None
+            )
+            outbox = OutboxRepository(session)
+            if claimed:
+                if notice is not None:
+                    outbox.enqueue(
+                        kind="notice_update",
+                        channel="slack",
+                        lane=notice.channel,
+                        payload=_notice_update(session, lead, team_id, notice, "claimed", user),
+                    )
+                owner: str | None = user
+            else:
+                owner = session.scalar(select(Lead.owner).where(Lead.id == lead_id))
+                text = f"Sorry, this lead is already taken: its owner is <@{owner}>."
+                _tell(outbox, team_id, user, notice, text)
+        self._written()
+        return HandoffOutcome(lead_id, lead.company, claimed, "claimed", owner)
+
+    def decide(
+        self,
+        lead_id: int,
+        status: str,
+        reason: str,
+        user: str,
+        *,
+        team_id: str | None,
+        notice: Notice | None,
+        dedupe_key: str | None = None,
+    ) -> HandoffOutcome:
+        """Mark the lead `nurture` or `disqualified` with the rep's reason, and update the
+        notice to say so."""
+        if status not in DECISIONS:
+            raise InvalidInput(f"{status!r} is not a decision on a lead.")
+        reason = " ".join(reason.split())
+        if not reason:
+            raise InvalidInput("Please give a reason.")
+        if len(reason) > MAX_REASON_LENGTH:
+            raise InvalidInput(
+                f"Please keep the reason under {MAX_REASON_LENGTH} characters "
+                f"(it is {len(reason)})."
+            )
+        now = self._clock()
+        with self._sessions.begin() as session:
+            _claim_key(session, dedupe_key)
+            lead = _visible_lead(session, lead_id, team_id)
+            lead.status = status
+            lead.status_reason = reason
+            lead.updated_at = now
+            if notice is not None:
+                OutboxRepository(session).enqueue(
+                    kind="notice_update",
+                    channel="slack",
+                    lane=notice.channel,
+                    payload=_notice_update(session, lead, team_id, notice, status, user, reason),
+                )
+            owner = lead.owner
+        self._written()
+        return HandoffOutcome(lead_id, lead.company, True, status, owner)
+
+    def _written(self) -> None:
+        if self._on_outbox is not None:
+            self._on_outbox()
+
+
+def _claim_key(session: Session, dedupe_key: str | None) -> None:
+    if dedupe_key is not None and not ProcessedEventRepository(session).claim(dedupe_key):
+        raise AlreadyProcessed(dedupe_key)
+
+
+def _visible_lead(session: Session, lead_id: int, team_id: str | None) -> Lead:
+    lead = LeadRepository(session).get(lead_id)
+    if lead is None or (team_id is not None and lead.team_id not in (None, team_id)):
+        raise NotFound(f"There is no lead {lead_id}.")
+    return lead
+
+
+def _tell(
+    outbox: OutboxRepository, team_id: str | None, user: str, notice: Notice | None, text: str
+) -> None:
+    """A short message only the clicker sees: ephemeral in the notice's channel, else a DM."""
+    if notice is not None:
+        outbox.enqueue(
+            kind="ephemeral",
+            channel="slack",
+            lane=f"dm:{user}",
+            payload={"team_id": team_id, "channel": notice.channel, "user": user, "text": text},
+        )
+    else:
+        outbox.enqueue(
+            kind="dm",
+            channel="slack",
+            lane=f"dm:{user}",
+            payload={"team_id": team_id, "user": user, "text": text},
+        )
+
+
+class _StoredScore:
+    """A stored score's breakdown where `handoff_payload` expects a `ScoreResult`."""
+
+    def __init__(self, breakdown: dict[str, Any]) -> None:
+        self._breakdown = breakdown
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._breakdown)
+
+
+def _handoff(session: Session, lead: Lead, channel: str) -> dict[str, Any]:
+    """The handoff payload as the notice showed it: the lead, the answers of the scored
+    conversation and the stored score."""
+    score = ScoreRepository(session).latest(lead.id)
+    conversation = (
+        session.get(Conversation, score.conversation_id)
+        if score is not None and score.conversation_id is not None
+        else None
+    )
+    if score is None or conversation is None:
+        return {
+            "channel": channel,
+            "team_id": lead.team_id,
+            "lead": {"id": lead.id, "company": lead.company, "source": lead.source},
+            "framework": lead.framework,
+            "answers": [],
+            "score": {"total": lead.score_total, "verdict": lead.verdict, "criteria": []},
+        }
+    answers = FlowState.from_data(conversation.state, conversation.data).answers
+    result = cast(ScoreResult, _StoredScore(score.breakdown))
+    return handoff_payload(lead, conversation, result, channel, answers)
+
+
+def _notice_update(
+    session: Session,
+    lead: Lead,
+    team_id: str | None,
+    notice: Notice,
+    status: str,
+    by: str,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "team_id": team_id if team_id is not None else lead.team_id,
+        "channel": notice.channel,
+        "ts": notice.ts,
+        "handoff": _handoff(session, lead, notice.channel),
+        "status": status,
+        "by": by,
+    }
+    if reason is not None:
+        payload["reason"] = reason
+    return payload

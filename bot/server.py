@@ -1,0 +1,85 @@
+"""The HTTP server: one ASGI app with Slack, the widget and health routes (served by uvicorn)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from bot.runtime import Runtime
+from bot.widget.api import create_widget_router
+from bot.widget.pages import create_pages_router
+
+log = logging.getLogger(__name__)
+
+
+def create_server(
+    runtime: Runtime, *, slack_app: Any = None, background: Sequence[Any] = ()
+) -> FastAPI:
+    """Build the ASGI app. `slack_app` is a Bolt `App` (None when Slack is not configured).
+    `background`: things with `start()`/`stop()` run for the server's lifetime (the Slack
+    outbox dispatcher, Socket Mode), started in the lifespan and stopped in reverse order."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        started: list[Any] = []
+        try:
+            for item in background:
+                item.start()
+                started.append(item)
+            yield
+        finally:
+            for item in reversed(started):
+                item.stop()
+
+    api = FastAPI(
+        lifespan=lifespan,
+        title="Qualibot",
+        version="0.1.0",
+        description="Lead qualification: Slack events and the website widget's JSON API.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    api.state.runtime = runtime
+
+    @api.get("/healthz", tags=["health"], summary="Liveness and database reachability")
+    def healthz() -> JSONResponse:
+        try:
+            with runtime.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.warning("health check: database unreachable: %s", exc)
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse(
+            {"status": "ok", "database": "ok", "slack": "on" if slack_app is not None else "off"}
+        )
+
+    if slack_app is not None:
+        from bot.slack.http import mount_slack
+
+        mount_slack(api, slack_app)
+    else:
+
+        @api.post("/slack/events", include_in_schema=False)
+        def slack_off(request: Request) -> Response:
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "slack_not_configured",
+                        "message": "Slack is off: set SLACK_BOT_TOKEN and "
+                        "SLACK_SIGNING_SECRET (or SLACK_CLIENT_ID and "
+                        "SLACK_CLIENT_SECRET) to turn it on.",
+                    }
+                },
+                status_code=503,
+            )
+
+    api.include_router(create_widget_router(runtime))
+    api.include_router(create_pages_router())
+    return api

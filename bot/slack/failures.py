@@ -1,0 +1,120 @@
+"""The one error handler of the Bolt app (`app.error`).
+
+Domain errors (`QualibotError`) become a message that fits where the person is:
+
+- a slash command: an ephemeral reply in the command's HTTP response;
+- a modal submission: `response_action: errors` on the field concerned (so the modal stays
+  open), or on the first input when the error is not about one field;
+- a button in a message: an ephemeral message to the clicker in that channel (outbox);
+- a button in a modal or the Home tab, or a DM answer: a DM (outbox).
+
+`AlreadyProcessed` (a retried or duplicated delivery) is answered 200 with nothing said.
+`UnknownWorkspace` (OAuth: a workspace without an installation) is answered 200 and nothing
+is changed or posted. Anything else is logged with a correlation id, which the person is
+told; a delivery whose error could not even be reported gets a 500 so Slack retries it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from slack_bolt import BoltContext, BoltResponse
+
+from bot.errors import AlreadyProcessed, InvalidFields, NotFound, QualibotError
+from bot.slack import texts
+from bot.slack.context import SlackServices, notice_of
+
+log = logging.getLogger("bot.slack")
+JSON_HEADERS: dict[str, str | Sequence[str]] = {"content-type": "application/json;charset=utf-8"}
+
+
+class UnknownWorkspace(Exception):
+    """A request from a workspace Qualibot has no installation for (OAuth mode)."""
+
+
+def handle_error(
+    error: Exception, body: dict[str, Any], context: BoltContext
+) -> BoltResponse:
+    if isinstance(error, AlreadyProcessed):
+        log.info("duplicate delivery %s: already handled", error)
+        return BoltResponse(status=200, body="")
+    if isinstance(error, UnknownWorkspace):
+        log.warning("refused a request from workspace %s: %s", context.team_id, error)
+        return BoltResponse(status=200, body="")
+    if isinstance(error, QualibotError):
+        message = texts.problem(str(error))
+        if isinstance(error, NotFound) and "in progress" in str(error):
+            message += " " + texts.NOTHING_IN_PROGRESS_HINT
+    else:
+        ref = uuid.uuid4().hex[:10]
+        log.error(
+            "error handling a Slack %s (ref %s, team %s, user %s)",
+            _kind(body), ref, context.team_id, context.user_id, exc_info=error,
+        )
+        message = texts.unexpected(ref)
+
+    if body.get("command"):
+        return _json({"response_type": "ephemeral", "text": message})
+    if body.get("type") == "view_submission":
+        return _json({"response_action": "errors", "errors": _field_errors(error, body, message)})
+    return _notify(body, context, message)
+
+
+def _kind(body: Mapping[str, Any]) -> str:
+    if body.get("command"):
+        return f"command {body['command']}"
+    if body.get("type") == "event_callback":
+        return f"event {(body.get('event') or {}).get('type')}"
+    return str(body.get("type") or "request")
+
+
+def _json(payload: dict[str, Any]) -> BoltResponse:
+    return BoltResponse(status=200, body=json.dumps(payload), headers=JSON_HEADERS)
+
+
+def _field_errors(error: Exception, body: Mapping[str, Any], message: str) -> dict[str, str]:
+    """`{block_id: message}`: each field of `InvalidFields` on the input block holding it,
+    anything else on the first input block."""
+    blocks = [b for b in (body.get("view") or {}).get("blocks", []) if b.get("type") == "input"]
+    by_action = {(b.get("element") or {}).get("action_id"): b.get("block_id") for b in blocks}
+    errors: dict[str, str] = {}
+    if isinstance(error, InvalidFields):
+        for field, problem in error.fields.items():
+            block_id = by_action.get(field) or (blocks[0].get("block_id") if blocks else field)
+            errors[str(block_id)] = problem[:150]
+    if not errors and blocks:
+        errors[str(blocks[0].get("block_id"))] = message[:150]
+    return errors
+
+
+def _notify(body: Mapping[str, Any], context: BoltContext, message: str) -> BoltResponse:
+    """Tell the person through the outbox; 500 (Slack retries) if even that fails."""
+    services: SlackServices | None = context.get("services")
+    user = context.user_id
+    if services is None or not user:
+        return BoltResponse(status=200, body="")
+    key = context.get("dedupe_key")
+    notice_key = f"notice:{key}" if key else None
+    try:
+        where = notice_of(body) if body.get("type") == "block_actions" else None
+        if where is not None:
+            services.outbox.ephemeral(
+                context.team_id, where[0], user, message, dedupe_key=notice_key
+            )
+        elif _is_dm_answer(body) or body.get("type") == "block_actions":
+            services.outbox.dm(context.team_id, user, message, dedupe_key=notice_key)
+    except AlreadyProcessed:
+        pass
+    except Exception:
+        log.exception("could not tell %s about an error", user)
+        return BoltResponse(status=500, body="")
+    return BoltResponse(status=200, body="")
+
+
+def _is_dm_answer(body: Mapping[str, Any]) -> bool:
+    event = body.get("event") or {}
+    return event.get("type") == "message" and event.get("channel_type") == "im"

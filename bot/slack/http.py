@@ -1,0 +1,104 @@
+"""Slack over HTTP on the FastAPI app: `POST /slack/events` (and the OAuth routes).
+
+The endpoints are plain (sync) functions, so FastAPI runs them in its thread pool: Bolt's
+sync `App.dispatch` (signature check, listener, database work) never blocks the event loop,
+however slow the database is. Only reading the body is async, in a dependency that refuses
+bodies over `MAX_BODY_BYTES` with 413 before anything else happens.
+
+Bolt verifies every request's signature (401 and nothing done on a bad or stale one);
+requests no listener handles (event types we don't subscribe to, say) get 200, so Slack
+does not retry them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import Response
+from slack_bolt import App, BoltRequest, BoltResponse
+
+log = logging.getLogger("bot.slack")
+
+#: Slack's payloads are a few KB; a modal with every answer filled in stays well under this.
+MAX_BODY_BYTES = 1024 * 1024
+EVENTS_PATH = "/slack/events"
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, or 413 once it is over `MAX_BODY_BYTES` (by header or as read)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > MAX_BODY_BYTES:
+                raise HTTPException(status_code=413, detail="Request body too large.")
+        except ValueError:
+            raise HTTPException(status_code=400, detail="Bad Content-Length.") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HTTPException(status_code=413, detail="Request body too large.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def to_bolt_request(request: Request, body: bytes) -> BoltRequest:
+    return BoltRequest(
+        body=body.decode("utf-8"),
+        query=request.url.query,
+        headers={k: v for k, v in request.headers.items()},
+    )
+
+
+def to_response(bolt: BoltResponse) -> Response:
+    response = Response(
+        status_code=bolt.status,
+        content=bolt.body,
+        headers=bolt.first_headers_without_set_cookie(),
+    )
+    for cookie in bolt.cookies():
+        for name, morsel in cookie.items():
+            response.set_cookie(
+                key=name,
+                value=morsel.value,
+                max_age=morsel.get("max-age") or None,
+                expires=morsel.get("expires") or None,
+                path=morsel.get("path") or "/",
+                domain=morsel.get("domain") or None,
+                secure=True,
+                httponly=True,
+            )
+    return response
+
+
+def mount_slack(api: FastAPI, app: App, *, path: str = EVENTS_PATH) -> None:
+    """Serve the Bolt `app` on `api`: `POST path`, and the OAuth install and redirect routes
+    when the app has an OAuth flow."""
+
+    @api.post(path, include_in_schema=False)
+    def slack_events(request: Request, body: bytes = Depends(_body)) -> Response:
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except UnicodeDecodeError:
+            return Response(status_code=400, content="Body is not UTF-8.")
+        bolt_response = app.dispatch(bolt_request)
+        if bolt_response.status == 404:
+            # Signed and well-formed, but nothing here handles it: say OK so Slack does not
+            # retry (a 404 before the signature check is impossible: that is a 401).
+            log.debug("unhandled Slack request: %s", bolt_request.body.get("type"))
+            return Response(status_code=200)
+        return to_response(bolt_response)
+
+    flow = app.oauth_flow
+    if flow is None:
+        return
+
+    @api.get(flow.install_path, include_in_schema=False)
+    def slack_install(request: Request) -> Response:
+        return to_response(flow.handle_installation(to_bolt_request(request, b"")))
+
+    @api.get(flow.redirect_uri_path, include_in_schema=False)
+    def slack_oauth_redirect(request: Request) -> Response:
+        return to_response(flow.handle_callback(to_bolt_request(request, b"")))

@@ -1,0 +1,215 @@
+"""Buttons: answers and navigation under a question (DM), Resume (lists, Home), and the
+handoff notice's Claim / Nurture / Disqualify / View answers; the framework menu of the
+/qualify modal.
+
+Buttons under a question carry the conversation and the question in their block id, so a
+click on an old question (stale message, double click) changes nothing. Nurture, Disqualify
+and View answers open a modal, which `views.open` must do with the click's `trigger_id`
+right away (it expires after 3 s); everything else goes out through the outbox.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+
+from bot.errors import InvalidInput
+from bot.handoff.actions import Notice
+from bot.slack import ids, screens
+from bot.slack.context import SlackServices, notice_of
+from bot.slack.ids import ActionId, InputId
+
+
+def register(app: App) -> None:
+    app.action(ids.ANSWER_CHOICE_PATTERN)(choose)
+    app.action(ActionId.SKIP)(skip)
+    app.action(ActionId.BACK)(back)
+    app.action(ActionId.CANCEL)(cancel)
+    app.action(ActionId.RESUME)(resume)
+    app.action(ActionId.CLAIM)(claim)
+    app.action(ActionId.NURTURE)(ask_reason)
+    app.action(ActionId.DISQUALIFY)(ask_reason)
+    app.action(ActionId.VIEW_ANSWERS)(view_answers)
+    app.action(ActionId.PICK_FRAMEWORK)(pick_framework)
+
+
+def _step(action: dict[str, Any]) -> ids.Step:
+    step = ids.parse_step_block_id(str(action.get("block_id", "")))
+    if step is None or not step.conversation_id.isdigit():
+        raise InvalidInput("That button is out of date.")
+    return step
+
+
+def _number(value: object) -> int:
+    text = str(value or "")
+    if not text.isdigit():
+        raise InvalidInput("That button is out of date.")
+    return int(text)
+
+
+def choose(
+    ack: Ack,
+    action: dict[str, Any],
+    context: BoltContext,
+    services: SlackServices,
+    dedupe_key: str | None,
+) -> None:
+    step = _step(action)
+    value = ids.choice_value_of(action["action_id"]) or str(action.get("value", ""))
+    services.service.choose(
+        int(step.conversation_id),
+        value,
+        by=context.user_id,
+        expected_question=step.question_id,
+        dedupe_key=dedupe_key,
+    )
+    ack()
+
+
+def skip(
+    ack: Ack,
+    action: dict[str, Any],
+    context: BoltContext,
+    services: SlackServices,
+    dedupe_key: str | None,
+) -> None:
+    step = _step(action)
+    services.service.skip(
+        int(step.conversation_id),
+        by=context.user_id,
+        expected_question=step.question_id,
+        dedupe_key=dedupe_key,
+    )
+    ack()
+
+
+def back(
+    ack: Ack,
+    action: dict[str, Any],
+    context: BoltContext,
+    services: SlackServices,
+    dedupe_key: str | None,
+) -> None:
+    step = _step(action)
+    services.service.back(
+        int(step.conversation_id),
+        by=context.user_id,
+        expected_question=step.question_id,
+        dedupe_key=dedupe_key,
+    )
+    ack()
+
+
+def cancel(
+    ack: Ack,
+    action: dict[str, Any],
+    context: BoltContext,
+    services: SlackServices,
+    dedupe_key: str | None,
+) -> None:
+    step = _step(action)
+    services.service.cancel(
+        int(step.conversation_id),
+        by=context.user_id,
+        expected_question=step.question_id,
+        dedupe_key=dedupe_key,
+    )
+    ack()
+
+
+def resume(
+    ack: Ack,
+    action: dict[str, Any],
+    context: BoltContext,
+    services: SlackServices,
+    dedupe_key: str | None,
+) -> None:
+    conversation_id = _number(action.get("value"))
+    services.service.resume(conversation_id, by=context.user_id, dedupe_key=dedupe_key)
+    ack()
+
+
+def claim(
+    ack: Ack,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    context: BoltContext,
+    services: SlackServices,
+    dedupe_key: str | None,
+) -> None:
+    where = notice_of(body)
+    services.handoff.claim(
+        _number(action.get("value")),
+        str(context.user_id),
+        team_id=context.team_id,
+        notice=Notice(*where) if where else None,
+        dedupe_key=dedupe_key,
+    )
+    ack()
+
+
+def ask_reason(
+    ack: Ack,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    context: BoltContext,
+    client: WebClient,
+    services: SlackServices,
+) -> None:
+    lead_id = _number(action.get("value"))
+    status = "nurture" if action["action_id"] == ActionId.NURTURE else "disqualified"
+    channel, ts = notice_of(body) or (None, None)
+    metadata = {"lead": lead_id, "status": status, "channel": channel, "ts": ts}
+    view = screens.reason_modal(
+        services, lead_id, status, team_id=context.team_id, metadata=metadata
+    )
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+    ack()
+
+
+def view_answers(
+    ack: Ack,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    context: BoltContext,
+    client: WebClient,
+    services: SlackServices,
+) -> None:
+    view = screens.answers_modal(services, _number(action.get("value")), team_id=context.team_id)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+    ack()
+
+
+def pick_framework(
+    ack: Ack,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    context: BoltContext,
+    services: SlackServices,
+    dedupe_key: str | None,
+) -> None:
+    """The framework menu changed: show that framework's questions (views.update, via the
+    outbox), keeping the company typed so far."""
+    current = body.get("view") or {}
+    values = (current.get("state") or {}).get("values") or {}
+    company = next(
+        (v.get("value") for block in values.values() for k, v in block.items()
+         if k == InputId.COMPANY),
+        None,
+    )
+    view = screens.qualify_modal(
+        services,
+        (action.get("selected_option") or {}).get("value"),
+        metadata={"channel": None},
+        company=company,
+    )
+    services.outbox.api(
+        context.team_id,
+        "views.update",
+        {"view_id": current.get("id"), "view": view},
+        lane=f"view:{current.get('id')}",
+        dedupe_key=dedupe_key,
+    )
+    ack()

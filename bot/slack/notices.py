@@ -1,0 +1,175 @@
+"""The messages the outbox dispatcher posts, rendered from an outbox row's payload alone.
+
+- `render_reply(payload)` — the rep's DM after a turn (kind `reply`), `reply.json.j2`;
+- `render_handoff(payload)` — the handoff notice in a sales channel (kind `handoff`),
+  `handoff.json.j2`, from `bot.service.handoff_payload(...)`;
+- `render_notice_update(payload)` — the same notice re-rendered with a status line ("Claimed
+  by <@U123>") and, once decided, without its buttons (kind `notice_update`).
+
+Each returns `{"text", "blocks"}` checked with `render.check_limits` (raises `BlockKitError`;
+`check=False` leaves the check to the caller).
+Everything a person typed is escaped by the templates; the only markup added here is a
+mention of a Slack user id that looks like one (`<@U123>`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bot.slack.render import SlackText, check_limits, escape_mrkdwn, mrkdwn, render_blocks
+
+FRAMEWORK_NAMES: dict[str, str] = {
+    "bant": "BANT",
+    "champ": "CHAMP",
+    "meddic": "MEDDIC",
+    "gpctba": "GPCTBA/C&I",
+}
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+#: How a notice's status reads; `{by}` is a mention of whoever acted.
+STATUS_PHRASES: dict[str, str] = {
+    "claimed": "Claimed by {by}",
+    "nurture": "Moved to nurture by {by}",
+    "disqualified": "Disqualified by {by}",
+    "won": "Marked won by {by}",
+    "lost": "Marked lost by {by}",
+    "open": "Reopened by {by}",
+    "reopened": "Reopened by {by}",
+}
+#: Statuses after which the notice keeps its buttons (nobody has decided yet).
+UNDECIDED_STATUSES = frozenset({"open", "reopened", "qualified"})
+
+
+def framework_name(framework_id: object) -> str:
+    text = str(framework_id or "")
+    return FRAMEWORK_NAMES.get(text.lower(), text.upper())
+
+
+def mention(user_id: object) -> SlackText:
+    """`<@U123>` for a well-formed user id; anything else as escaped text."""
+    text = str(user_id or "")
+    return SlackText(f"<@{text}>") if USER_ID.match(text) else escape_mrkdwn(text)
+
+
+def channel_mention(channel_id: object) -> SlackText:
+    """`<#C123>` for a well-formed channel id; anything else as escaped text."""
+    text = str(channel_id or "")
+    return SlackText(f"<#{text}>") if CHANNEL_ID.match(text) else escape_mrkdwn(text)
+
+
+def status_line(status: str, by: str | None = None, reason: str | None = None) -> SlackText:
+    """"Claimed by <@U123>", "Moved to nurture by <@U123>: <reason, escaped>", ..."""
+    phrase = STATUS_PHRASES.get(status)
+    who = mention(by) if by else None
+    if phrase is None:
+        text = f"Status: {escape_mrkdwn(status.replace('_', ' '))}"
+        if who:
+            text += f" (by {who})"
+    elif who:
+        text = phrase.format(by=who)
+    else:
+        text = phrase.replace(" by {by}", "")
+    if reason and reason.strip():
+        text += ": " + mrkdwn(reason.strip(), 1000)
+    return SlackText(text)
+
+
+def _humanize(question_id: str) -> str:
+    return question_id.replace("_", " ").capitalize()
+
+
+def handoff_context(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The `handoff.json.j2` context for a `handoff_payload(...)`: each criterion's answers
+    as given (follow-up questions named), skipped ones said so."""
+    lead = dict(payload["lead"])
+    score = payload.get("score") or {"total": None, "verdict": "not scored", "criteria": []}
+    answers = {a["question_id"]: a for a in payload.get("answers") or []}
+    criteria = []
+    for criterion in score.get("criteria") or []:
+        cid = criterion["criterion"]
+        used = list(criterion.get("answers") or [])
+        if not used and cid in answers:
+            used = [cid]  # a skipped or unreadable main question: show what happened
+        shown: list[dict[str, str]] = []
+        for qid in used:
+            answer = answers.get(qid)
+            if answer is None:
+                continue
+            text = "(skipped)" if answer.get("status") == "skipped" else answer.get("raw", "")
+            item = {"text": text}
+            if qid != cid:
+                item["question"] = _humanize(qid)
+            shown.append(item)
+        criteria.append({**criterion, "answers": shown})
+    return {
+        "lead": lead,
+        "framework_name": framework_name(payload.get("framework") or score.get("framework")),
+        "score": {
+            "total": score.get("total"),
+            "verdict": score.get("verdict"),
+            "max_total": 100,
+            "criteria": criteria,
+        },
+        "engagement_score": lead.get("engagement_score"),
+        "fit_score": lead.get("fit_score"),
+        "owner_mention": mention(lead["owner"]) if lead.get("owner") else None,
+    }
+
+
+def render_handoff(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
+    """The handoff notice for a `handoff` outbox row."""
+    message = render_blocks("handoff.json.j2", **handoff_context(payload))
+    if check:
+        check_limits(message)
+    return message
+
+
+def render_notice_update(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
+    """The notice of a `notice_update` row: `{"handoff": <the original handoff payload>,
+    "status", "by"?, "reason"?}` -> the notice with a status line; without buttons unless
+    the status is undecided (`open`, `reopened`)."""
+    status = str(payload.get("status") or "")
+    context = handoff_context(payload["handoff"])
+    if status:
+        context["status_text"] = status_line(status, payload.get("by"), payload.get("reason"))
+    context["show_actions"] = not status or status in UNDECIDED_STATUSES
+    if payload.get("owner"):
+        context["owner_mention"] = mention(payload["owner"])
+    elif status == "claimed" and payload.get("by"):
+        context["owner_mention"] = mention(payload["by"])
+    message = render_blocks("handoff.json.j2", **context)
+    if check:
+        check_limits(message)
+    return message
+
+
+def render_reply(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
+    """The DM for a `reply` row: `{"conversation_id", "lead_id", "company", "user",
+    "team_id", "messages": [...]}`."""
+    lead = {"id": payload.get("lead_id"), "company": payload.get("company")}
+    message = render_blocks(
+        "reply.json.j2",
+        lead=lead if lead["company"] else None,
+        conversation_id=payload["conversation_id"],
+        messages=list(payload["messages"]),
+    )
+    if check:
+        check_limits(message)
+    return message
+
+
+__all__ = [
+    "FRAMEWORK_NAMES",
+    "STATUS_PHRASES",
+    "channel_mention",
+    "framework_name",
+    "handoff_context",
+    "mention",
+    "render_handoff",
+    "render_notice_update",
+    "render_reply",
+    "status_line",
+]

@@ -1,0 +1,130 @@
+"""The Slack screens Qualibot shows (modals, Home tab, ephemeral lists), rendered from the
+templates with data read through the services. Listeners call these; nothing here writes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.errors import NotFound
+from bot.leads import LeadDetail
+from bot.slack import present
+from bot.slack.context import SlackServices
+from bot.slack.render import check_limits, render_blocks
+
+LIST_LIMIT = 10
+HOME_LIMIT = 20
+
+
+def _checked(payload: dict[str, Any]) -> dict[str, Any]:
+    check_limits(payload)
+    return payload
+
+
+def help_message(services: SlackServices, problem: str | None = None) -> dict[str, Any]:
+    frameworks = present.frameworks_menu(services.flows)
+    return render_blocks("help.json.j2", frameworks=frameworks, problem=problem)
+
+
+def qualify_modal(
+    services: SlackServices,
+    framework: str | None = None,
+    *,
+    metadata: dict[str, Any] | None = None,
+    company: str | None = None,
+) -> dict[str, Any]:
+    """The /qualify modal with `framework`'s questions (default: the first framework), and
+    `company` filled in if given."""
+    menu = present.frameworks_menu(services.flows)
+    selected = framework if framework in services.flows.flows else menu[0]["id"]
+    return _checked(
+        render_blocks(
+            "qualify_modal.json.j2",
+            frameworks=menu,
+            selected=selected,
+            questions=present.modal_questions(services.flows.get(selected)),
+            private_metadata=json.dumps(metadata or {}),
+            company=company or "",
+        )
+    )
+
+
+def reason_modal(
+    services: SlackServices,
+    lead_id: int,
+    status: str,
+    *,
+    team_id: str | None,
+    metadata: dict[str, Any],
+) -> dict[str, Any]:
+    detail = services.leads.detail(lead_id, team_id=team_id)
+    return _checked(
+        render_blocks(
+            "reason_modal.json.j2",
+            lead={"id": lead_id, "company": detail.lead.company},
+            status=status,
+            private_metadata=json.dumps(metadata),
+        )
+    )
+
+
+def answers_modal(
+    services: SlackServices, lead_id: int, *, team_id: str | None
+) -> dict[str, Any]:
+    detail = services.leads.detail(lead_id, team_id=team_id)
+    return _checked(
+        render_blocks("answers_modal.json.j2", lead=present.lead_view(detail, services.flows))
+    )
+
+
+def lead_show(
+    services: SlackServices, ref: str, *, team_id: str | None, user: str
+) -> dict[str, Any]:
+    """`/qualify show <lead>`: `ref` is a lead number, or a company name (the rep's own most
+    recent lead of that name first, then anyone's in the workspace)."""
+    detail = _find_lead(services, ref, team_id=team_id, user=user)
+    return _checked(
+        render_blocks("lead_show.json.j2", lead=present.lead_view(detail, services.flows))
+    )
+
+
+def lead_list(services: SlackServices, *, team_id: str | None, user: str) -> dict[str, Any]:
+    rows = _rows(services, team_id, user, LIST_LIMIT)
+    return _checked(render_blocks("lead_list.json.j2", **rows))
+
+
+def home_view(services: SlackServices, *, team_id: str | None, user: str) -> dict[str, Any]:
+    rows = _rows(services, team_id, user, HOME_LIMIT)
+    return _checked(render_blocks("home.json.j2", **rows))
+
+
+def _rows(
+    services: SlackServices, team_id: str | None, user: str, limit: int
+) -> dict[str, list[dict[str, Any]]]:
+    in_progress = services.leads.in_progress("slack", user, team_id=team_id, limit=limit)
+    open_leads = {item.lead_id for item in in_progress}
+    recent = [
+        lead
+        for lead in services.leads.recent(
+            limit + len(open_leads), created_by=user, team_id=team_id
+        )
+        if lead.id not in open_leads
+    ][:limit]
+    return {
+        "in_progress": present.in_progress_rows(in_progress, services.flows),
+        "recent": present.recent_rows(recent, services.flows),
+    }
+
+
+def _find_lead(
+    services: SlackServices, ref: str, *, team_id: str | None, user: str
+) -> LeadDetail:
+    ref = ref.strip()
+    if ref.isdigit():
+        return services.leads.detail(int(ref), team_id=team_id)
+    wanted = ref.casefold()
+    for created_by in (user, None):
+        for lead in services.leads.recent(200, created_by=created_by, team_id=team_id):
+            if lead.company.casefold() == wanted:
+                return services.leads.detail(lead.id, team_id=team_id)
+    raise NotFound(f"I found no lead called “{ref}”. Try its number from `/qualify list`.")

@@ -1,0 +1,201 @@
+"""The handoff notice's buttons, end to end: Claim (once), Nurture / Disqualify with a
+reason, View answers; and the claim's race between two replicas."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.errors import AlreadyProcessed
+from bot.handoff.actions import HandoffActions, Notice
+from bot.slack.render import check_limits
+from storage.models import Lead
+from tests.bot.slackapp import SALES_CHANNEL, SlackHarness, blocks_text
+from tests.slackreq import actions_from
+
+ANSWERS = [
+    "allocated",
+    "about $80k a year",
+    "I'm the CFO and I sign the contract",
+    "Our reps lose 10 hours a week to manual reporting <!channel>",
+    "this quarter",
+]
+REP, ALICE, BOB = "U0REP0001", "U0ALICE01", "U0BOB0001"
+
+
+def qualified_notice(slack: SlackHarness) -> dict[str, Any]:
+    slack.command("bant Acme")
+    for answer in ANSWERS:
+        slack.say(answer.replace("<", "&lt;").replace(">", "&gt;"))
+    slack.deliver()
+    [notice] = slack.channel_messages(SALES_CHANNEL)
+    return notice
+
+
+def lead(slack: SlackHarness) -> Lead:
+    with slack.runtime.sessions() as session:
+        found = session.scalars(select(Lead)).one()
+        session.expunge(found)
+        return found
+
+
+def test_claim_once_and_a_second_claim_is_refused_politely(slack: SlackHarness) -> None:
+    notice = qualified_notice(slack)
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    assert lead(slack).owner == ALICE
+    [update] = slack.fake.calls("chat.update")
+    assert update.args["ts"] == notice["ts"] and update.args["channel"] == SALES_CHANNEL
+    updated = slack.channel_messages(SALES_CHANNEL)[0]
+    assert f"Claimed by <@{ALICE}>" in blocks_text(updated)
+    check_limits({"text": updated["text"], "blocks": updated["blocks"]})
+
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=BOB)  # from a stale view
+    slack.deliver()
+    assert lead(slack).owner == ALICE
+    assert len(slack.fake.calls("chat.update")) == 1
+    [refusal] = slack.fake.ephemeral_messages()
+    assert refusal["user"] == BOB and refusal["channel"] == SALES_CHANNEL
+    assert f"already taken: its owner is <@{ALICE}>" in refusal["text"]
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)  # the owner again: fine
+    slack.deliver()
+    assert lead(slack).owner == ALICE and len(slack.fake.ephemeral_messages()) == 1
+
+
+def test_nurture_with_a_reason(slack: SlackHarness) -> None:
+    notice = qualified_notice(slack)
+    slack.click(notice, "nurture", channel=SALES_CHANNEL, user=ALICE)
+    [opened] = slack.fake.calls("views.open")
+    view = opened.response["view"]
+    assert view["callback_id"] == "reason_modal"
+    request = slack.requests.view_submission(
+        view, values={"reason": {"reason": "Budget only next year <!here>"}}, user_id=ALICE
+    )
+    response = slack.send(request)
+    assert response.status_code == 200 and response.text == ""
+    slack.deliver()
+    found = lead(slack)
+    assert found.status == "nurture" and found.status_reason == "Budget only next year <!here>"
+    updated = blocks_text(slack.channel_messages(SALES_CHANNEL)[0])
+    assert f"Moved to nurture by <@{ALICE}>" in updated
+    assert "&lt;!here&gt;" in updated and "<!here>" not in updated
+
+
+def test_disqualify_needs_a_reason(slack: SlackHarness) -> None:
+    notice = qualified_notice(slack)
+    slack.click(notice, "disqualify", channel=SALES_CHANNEL, user=ALICE)
+    [opened] = slack.fake.calls("views.open")
+    view = opened.response["view"]
+    empty = slack.send(slack.requests.view_submission(view, values={"reason": {"reason": "  "}}))
+    assert empty.json()["response_action"] == "errors"
+    assert "reason" in empty.json()["errors"]
+    assert lead(slack).status == "qualified"
+    ok = slack.send(
+        slack.requests.view_submission(view, values={"reason": {"reason": "Student project"}})
+    )
+    assert ok.status_code == 200
+    slack.deliver()
+    assert lead(slack).status == "disqualified"
+    assert "Disqualified by" in blocks_text(slack.channel_messages(SALES_CHANNEL)[0])
+
+
+def test_view_answers_opens_a_modal_with_the_answers_as_given(slack: SlackHarness) -> None:
+    notice = qualified_notice(slack)
+    slack.click(notice, "view_answers", channel=SALES_CHANNEL, user=ALICE)
+    [opened] = slack.fake.calls("views.open")
+    assert opened.ok, opened.response
+    view = opened.response["view"]
+    assert view["callback_id"] == "answers_modal"
+    check_limits({k: view[k] for k in ("type", "title", "blocks", "close", "callback_id")})
+    text = blocks_text(view["blocks"])
+    assert "about $80k a year" in text and "I'm the CFO and I sign the contract" in text
+    assert "&lt;!channel&gt;" in text and "<!channel>" not in text
+    assert "Why this score" in text
+
+
+def test_the_app_home_lists_the_reps_qualifications(slack: SlackHarness) -> None:
+    slack.command("bant Acme")
+    slack.command("champ Globex")
+    slack.command("cancel")
+    response = slack.send(slack.requests.app_home_opened(user_id=REP))
+    assert response.status_code == 200
+    slack.deliver()
+    home = slack.fake.home_view(REP)
+    assert home is not None and home["type"] == "home"
+    text = blocks_text(home["blocks"])
+    assert "Acme" in text and "Globex" in text and "paused" in text
+    actions = [b["accessory"]["action_id"] for b in home["blocks"] if b.get("accessory")]
+    assert actions.count("resume") == 2
+    # the Messages tab opening publishes nothing
+    slack.send(slack.requests.app_home_opened(user_id=REP, tab="messages"))
+    slack.deliver()
+    assert len(slack.fake.calls("views.publish")) == 1
+
+
+def test_resume_from_the_home_tab(slack: SlackHarness) -> None:
+    slack.command("bant Acme")
+    slack.say("cancel")
+    slack.send(slack.requests.app_home_opened(user_id=REP))
+    slack.deliver()
+    home = slack.fake.home_view(REP)
+    assert home is not None
+    action = actions_from(home["blocks"], "resume")
+    request = slack.requests.block_actions([action], view=home)
+    assert slack.send(request).status_code == 200
+    slack.deliver()
+    assert slack.current_question() == "budget"
+
+
+def test_two_replicas_claiming_at_once_one_wins(slack: SlackHarness) -> None:
+    qualified_notice(slack)
+    lead_id = lead(slack).id
+    actions = HandoffActions(slack.runtime.sessions)
+    results: dict[str, bool] = {}
+    barrier = threading.Barrier(2)
+
+    def claim(user: str) -> None:
+        barrier.wait()
+        outcome = actions.claim(
+            lead_id, user, team_id="T0QUALI01", notice=Notice(SALES_CHANNEL, "1.1"),
+            dedupe_key=f"test:{user}",
+        )
+        results[user] = outcome.changed
+
+    threads = [threading.Thread(target=claim, args=(u,)) for u in (ALICE, BOB)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results.values()) == [False, True]
+    winner = next(u for u, changed in results.items() if changed)
+    assert lead(slack).owner == winner
+    try:
+        actions.claim(lead_id, winner, team_id="T0QUALI01", notice=None,
+                      dedupe_key=f"test:{winner}")
+    except AlreadyProcessed:
+        pass
+    else:
+        raise AssertionError("a repeated delivery must not be handled twice")
+
+
+def test_a_lead_assigned_by_a_routing_rule_is_claimed_only_by_its_rep(
+    engine: Any, database_url: str, fake_slack: Any, slack_requests: Any, slack_env: Any,
+    monkeypatch: Any, tmp_path: Any,
+) -> None:
+    from tests.bot.slackapp import make_harness, slack_settings
+
+    config = tmp_path / "qualibot.toml"
+    config.write_text(f'[[handoff.rules]]\nchannel = "{SALES_CHANNEL}"\nassign = ["{BOB}"]\n')
+    settings = slack_settings(monkeypatch, database_url, tmp_path, QUALIBOT_CONFIG=str(config))
+    for slack in make_harness(settings, fake_slack, slack_requests):
+        notice = qualified_notice(slack)
+        assert lead(slack).owner == BOB
+        slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+        slack.deliver()
+        assert lead(slack).owner == BOB
+        assert "its owner is <@U0BOB0001>" in slack.fake.ephemeral_messages()[0]["text"]
+        slack.click(notice, "claim", channel=SALES_CHANNEL, user=BOB)  # accepting it
+        slack.deliver()
+        assert f"Claimed by <@{BOB}>" in blocks_text(slack.channel_messages(SALES_CHANNEL)[0])
