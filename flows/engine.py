@@ -46,6 +46,7 @@ COMMAND_WORDS = {
 }
 
 Audience = Literal["rep", "prospect"]
+UNKNOWN_NOTE = "I couldn't read that either, so I've noted it as unknown and moved on."
 Group = Literal["contact", "icp", "framework"]
 
 
@@ -469,6 +470,35 @@ class Flow:
         model.resume_state = None
         return Turn(self._arrival(model, company, audience))
 
+    def replay(
+        self, model: FlowState, *, company: str, audience: Audience
+    ) -> list[BotMessage | str]:
+        """The conversation as it stands, for redrawing a chat (e.g. after a page refresh).
+
+        For each question answered, in order: the question as asked (a `BotMessage`), what the
+        person said (a `str`: the answer as typed, the label of a picked choice, or `skip`)
+        and the bot's acknowledgement; then the current question, or the closing message
+        when done. Re-asks, hints and answers undone with `back` are left out: this is the
+        conversation's current content, not a log. Nothing is changed.
+        """
+        out: list[BotMessage | str] = []
+        for question_id in model.history:
+            question = self.by_id.get(question_id)
+            record = model.answers.get(question_id)
+            if question is None or record is None:
+                continue
+            out.append(self._question_message(question, model, company, audience))
+            if record["status"] == "skipped":
+                out += ["skip", BotMessage("info", "Skipped.")]
+            elif record["status"] == "unknown":
+                out += [record["raw"], BotMessage("info", UNKNOWN_NOTE)]
+            else:
+                label = f"{self._label(question)}: {record['readback']}"
+                out += [record["raw"], BotMessage("readback", label)]
+        if model.state == DONE or model.state in self.by_id:
+            out.extend(self._arrival(model, company, audience))
+        return out
+
     # --- helpers --------------------------------------------------------------------------
 
     def read(self, question: Question, text: str, today: date) -> AnswerRecord | None:
@@ -517,9 +547,7 @@ class Flow:
                 )
             )
         if record is None:
-            first = BotMessage(
-                "info", "I couldn't read that either, so I've noted it as unknown and moved on."
-            )
+            first = BotMessage("info", UNKNOWN_NOTE)
             recorded = (question.id, unknown)
         else:
             first = BotMessage("readback", f"{self._label(question)}: {record['readback']}")

@@ -1,0 +1,1 @@
+"""The website chat widget: the JSON API, the embed script and the demo page."""

@@ -1,0 +1,929 @@
+"""The widget's JSON API over the real ASGI app and the real database (SQLite by default,
+PostgreSQL with TEST_DATABASE_URL): every route and every error path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bot.widget.config import WidgetConfig
+from flows.contact import CONSENT_TEXT
+from storage.models import (
+    Answer,
+    Conversation,
+    EngagementEvent,
+    Lead,
+    OutboxMessage,
+    Score,
+    WidgetSession,
+    utcnow,
+)
+
+from .conftest import API, CONTACT, HANDOFF_CHANNEL, NURTURING, QUALIFYING, Chat, WidgetApi
+
+MakeWidget = Callable[..., WidgetApi]
+CODE = re.compile(r"^[A-HJ-NP-Z]{4}-[0-9]{4}$")
+
+
+def count(db: Session, model: Any) -> int:
+    return int(db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def error_of(response: Any) -> dict[str, str]:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["message"]
+    return dict(body["error"])
+
+
+def conversation_of(db: Session, chat: Chat) -> Conversation:
+    db.expire_all()
+    public_id = uuid.UUID(chat.session_id)
+    return db.scalars(select(Conversation).where(Conversation.public_id == public_id)).one()
+
+
+def widget_session_of(db: Session, chat: Chat) -> WidgetSession:
+    conversation = conversation_of(db, chat)
+    return db.scalars(
+        select(WidgetSession).where(WidgetSession.conversation_id == conversation.id)
+    ).one()
+
+
+def handoffs(db: Session, lead_id: int) -> list[OutboxMessage]:
+    db.expire_all()
+    rows = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == "handoff")).all()
+    return [r for r in rows if r.payload["lead"]["id"] == lead_id]
+
+
+def assert_prospect_safe(messages: list[dict[str, Any]]) -> None:
+    """The widget's message shape, and nothing meant for reps."""
+    for message in messages:
+        assert set(message) <= {"from", "text", "question"}, message
+        assert message["from"] in ("bot", "visitor")
+        assert isinstance(message["text"], str) and message["text"]
+        if "question" in message:
+            assert set(message["question"]) <= {"criterion", "type", "options"}
+            for option in message["question"].get("options", []):
+                assert set(option) == {"label", "value"}
+        text = message["text"].lower()
+        assert "score" not in text and "/100" not in text and "verdict" not in text, message
+
+
+# --- starting -------------------------------------------------------------------------------
+
+
+def test_create_session_greets_and_asks_the_name(widget: WidgetApi, db_session: Session) -> None:
+    response = widget.client.post(
+        f"{API}/sessions", json={"framework": "BANT", "locale": "en-US", "page": "https://x/p"}
+    )
+    assert response.status_code == 201
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert set(body) == {"session_id", "token", "resume_code", "messages"}
+    assert CODE.match(body["resume_code"])
+    assert len(body["token"]) >= 40
+    [ask] = body["messages"]
+    assert ask["from"] == "bot" and "name" in ask["text"].lower()
+    assert ask["question"] == {"criterion": "name", "type": "text"}
+
+    public_id = uuid.UUID(body["session_id"])
+    conversation = db_session.scalars(
+        select(Conversation).where(Conversation.public_id == public_id)
+    ).one()
+    assert (conversation.channel, conversation.state, conversation.locale) == (
+        "widget", "name", "en-US"
+    )
+    lead = db_session.get(Lead, conversation.lead_id)
+    assert lead is not None and lead.source == "widget"
+    stored = db_session.scalars(
+        select(WidgetSession).where(WidgetSession.conversation_id == conversation.id)
+    ).one()
+    # Only the token's SHA-256 is stored.
+    assert stored.token_hash == hashlib.sha256(body["token"].encode()).hexdigest()
+    assert body["token"] not in json.dumps(
+        [stored.token_hash, stored.resume_code, stored.page, stored.visitor_ip]
+    )
+    assert stored.page == "https://x/p" and stored.visitor_ip == "testclient"
+    assert stored.consent_at is None
+
+
+def test_contact_given_up_front_is_not_asked_and_consent_is_recorded(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    chat = widget.start(
+        contact={"name": "Dana Lee", "email": "Dana@Acme.example", "company": "Acme"},
+        consent=True,
+    )
+    assert chat.first[0]["text"].startswith("Hi!")
+    assert chat.first[-1]["question"]["criterion"] == "budget"
+    assert [o["value"] for o in chat.first[-1]["question"]["options"]] == [
+        "allocated", "planned", "none"
+    ]
+    stored = widget_session_of(db_session, chat)
+    assert stored.consent_text == CONSENT_TEXT and stored.consent_at is not None
+    conversation = conversation_of(db_session, chat)
+    lead = db_session.get(Lead, conversation.lead_id)
+    assert lead is not None
+    assert (lead.contact_name, lead.contact_email, lead.company) == (
+        "Dana Lee", "dana@acme.example", "Acme"
+    )
+    answers = db_session.scalars(
+        select(Answer.question_id).where(Answer.conversation_id == conversation.id)
+    ).all()
+    assert sorted(answers) == ["company", "consent", "email", "name"]
+
+
+def test_missing_contact_details_are_asked_first(widget: WidgetApi) -> None:
+    chat = widget.start(contact={"name": "Dana Lee"})
+    assert chat.first[-1]["question"]["criterion"] == "email"
+    chat.say("dana@acme.example")
+    chat.say("Acme")
+    consent = chat.question()
+    assert consent == {
+        "criterion": "consent",
+        "type": "yesno",
+        "options": [{"label": "Yes", "value": "yes"}, {"label": "No", "value": "no"}],
+    }
+    assert chat.shown[-1]["text"] == CONSENT_TEXT
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"framework": "spin"}, 422, "unknown_framework"),
+        ({"contact": {"email": "not an email"}}, 422, "invalid_input"),
+        ({"contact": {"name": "x" * 201}}, 422, "invalid_request"),
+        ({"contact": "Dana"}, 422, "invalid_request"),
+        ({"consent": "perhaps"}, 422, "invalid_request"),
+        ({"framework": 7}, 422, "invalid_request"),
+        ([], 422, "invalid_request"),
+    ],
+)
+def test_create_session_refuses_bad_input(
+    widget: WidgetApi, db_session: Session, body: Any, status: int, code: str
+) -> None:
+    before = count(db_session, Lead)
+    response = widget.client.post(f"{API}/sessions", json=body)
+    assert response.status_code == status, response.text
+    assert error_of(response)["code"] == code
+    assert count(db_session, Lead) == before
+
+
+def test_malformed_json_and_missing_body(widget: WidgetApi) -> None:
+    bad = widget.client.post(
+        f"{API}/sessions", content=b'{"framework": ', headers={"Content-Type": "application/json"}
+    )
+    assert bad.status_code == 400 and error_of(bad)["code"] == "invalid_json"
+    missing = widget.client.post(f"{API}/sessions")
+    assert missing.status_code == 422 and error_of(missing)["code"] == "invalid_request"
+    text = widget.client.post(
+        f"{API}/sessions", content=b"hello", headers={"Content-Type": "text/plain"}
+    )
+    assert text.status_code == 422 and error_of(text)["code"] == "invalid_request"
+
+
+def test_odd_locale_and_long_page_are_tolerated(widget: WidgetApi, db_session: Session) -> None:
+    chat = widget.start(locale="x" * 40, page="https://shop.example/?" + "q" * 5000)
+    stored = widget_session_of(db_session, chat)
+    assert stored.page is not None and len(stored.page) == 2000
+    assert conversation_of(db_session, chat).locale == "en"
+
+
+# --- the conversation -----------------------------------------------------------------------
+
+
+def test_full_bant_qualification_hands_off_once_with_the_answers_as_typed(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    chat = widget.start()
+    for answer in CONTACT:
+        chat.say(answer)
+    chat.say(("choice", "yes"))
+    injection = "Our reps lose 10 hours a week <!channel> <script>alert(1)</script>"
+    answers = [*QUALIFYING]
+    answers[3] = injection
+    last: dict[str, Any] = {}
+    for answer in answers:
+        last = chat.say(answer)
+    assert last["done"] is True
+    closing = last["messages"][-1]["text"]
+    assert "sales" in closing and "reach out" in closing
+    assert_prospect_safe(chat.shown)
+    # Read-back of what was understood, plain text (the markup is data, returned as typed).
+    assert {"from": "bot", "text": f"Need: {injection}"} in chat.shown
+    assert {"from": "bot", "text": "Budget: Yes – budget is allocated"} in chat.shown
+
+    conversation = conversation_of(db_session, chat)
+    assert conversation.state == "done"
+    lead = db_session.get(Lead, conversation.lead_id)
+    assert lead is not None and lead.verdict == "qualified" and lead.source == "widget"
+    [handoff] = handoffs(db_session, lead.id)
+    assert handoff.lane == HANDOFF_CHANNEL
+    payload = handoff.payload
+    assert payload["lead"]["source"] == "widget"
+    assert payload["lead"]["contact_email"] == "dana@acme.example"
+    raw = {a["question_id"]: a["raw"] for a in payload["answers"]}
+    assert raw["need"] == injection
+    assert raw["name"] == "Dana Lee" and raw["company"] == "Acme Logistics"
+    stored = widget_session_of(db_session, chat)
+    assert stored.consent_text == CONSENT_TEXT and stored.consent_at is not None
+
+    # After the end nothing more is taken.
+    late = chat.send({"text": "one more thing"})
+    assert late.status_code == 409 and error_of(late)["code"] == "conversation_closed"
+    assert len(handoffs(db_session, lead.id)) == 1
+
+
+def test_history_redraws_the_conversation(widget: WidgetApi) -> None:
+    chat = widget.start()
+    for answer in [*CONTACT, ("choice", "yes"), *QUALIFYING[:3]]:
+        chat.say(answer)
+    response = chat.history()
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"session_id", "messages", "done", "state", "resume_code"}
+    assert body["session_id"] == chat.session_id and body["resume_code"] == chat.resume_code
+    assert body["state"] == "need" and body["done"] is False
+    assert body["messages"] == chat.shown
+    assert_prospect_safe(body["messages"])
+
+    for answer in QUALIFYING[3:]:
+        chat.say(answer)
+    done = chat.history().json()
+    assert done["done"] is True and done["state"] == "done"
+    assert done["messages"] == chat.shown
+
+
+@pytest.mark.parametrize(
+    ("answers", "verdict", "words"),
+    [
+        (
+            NURTURING,
+            "nurture",
+            "resources",
+        ),
+        (
+            [("choice", "none"), "I'm an analyst looking around", "Just curious what's out there",
+             "no timeline"],
+            "disqualified",
+            "thank you",
+        ),
+    ],
+)
+def test_closing_message_fits_the_verdict_and_never_shows_the_score(
+    widget: WidgetApi,
+    db_session: Session,
+    answers: list[Any],
+    verdict: str,
+    words: str,
+) -> None:
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
+                        consent=True)
+    last: dict[str, Any] = {}
+    for answer in answers:
+        last = chat.say(answer)
+    assert last["done"] is True
+    conversation = conversation_of(db_session, chat)
+    lead = db_session.get(Lead, conversation.lead_id)
+    assert lead is not None and lead.verdict == verdict
+    assert words in last["messages"][-1]["text"].lower()
+    assert_prospect_safe(chat.shown)
+    assert handoffs(db_session, lead.id) == []
+    assert chat.history().json()["messages"][-1] == last["messages"][-1]
+
+
+def test_nurture_lists_configured_resources(make_widget: MakeWidget) -> None:
+    widget = make_widget(resources=[{"label": "Buyer's guide", "url": "https://x.example/g"}])
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
+                        consent=True)
+    for answer in NURTURING:
+        last = chat.say(answer)
+    assert "• Buyer's guide: https://x.example/g" in last["messages"][-1]["text"]
+
+
+def test_back_skip_and_restart_as_words(widget: WidgetApi) -> None:
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
+                        consent=True)
+    chat.say(("choice", "planned"))
+    assert chat.question() == {"criterion": "budget", "type": "money"}
+    skipped = chat.say("skip")
+    assert skipped["messages"][0]["text"] == "Skipped."
+    assert chat.question() == {"criterion": "authority", "type": "authority"}
+    back = chat.say("back")
+    assert back["messages"][-1]["question"]["criterion"] == "budget"
+    back = chat.say("back")
+    assert back["messages"][-1]["question"]["criterion"] == "budget"
+    assert back["messages"][-1]["question"]["type"] == "choice"
+    restarted = chat.say("restart")
+    assert restarted["messages"][0]["text"] == "Starting over."
+    assert restarted["messages"][-1]["question"]["criterion"] == "budget"
+    assert chat.history().json()["state"] == "budget"
+
+
+def test_refusals_of_the_flow_are_422_with_a_reason(widget: WidgetApi) -> None:
+    chat = widget.start()
+    first = chat.send({"text": "back"})
+    assert first.status_code == 422 and "first question" in error_of(first)["message"]
+    skip = chat.send({"text": "skip"})
+    assert skip.status_code == 422 and "can't be skipped" in error_of(skip)["message"]
+    empty = chat.send({"text": "   "})
+    assert empty.status_code == 422 and error_of(empty)["code"] == "invalid_input"
+    choice = chat.send({"choice": "allocated"})
+    assert choice.status_code == 422 and error_of(choice)["code"] == "invalid_input"
+    both = chat.send({"text": "x", "choice": "y"})
+    assert both.status_code == 422 and error_of(both)["code"] == "invalid_request"
+    neither = chat.send({})
+    assert neither.status_code == 422
+    wrong_type = chat.send({"text": 42})
+    assert wrong_type.status_code == 422 and error_of(wrong_type)["message"].startswith("text")
+    assert chat.history().json()["state"] == "name"
+
+
+def test_a_reask_comes_with_a_hint(widget: WidgetApi) -> None:
+    chat = widget.start(contact={"name": "Dana"})
+    reply = chat.say("my email is secret")
+    assert reply["messages"][0]["text"].startswith("Sorry, I didn't quite get that.")
+    assert reply["messages"][-1]["question"]["criterion"] == "email"
+
+
+def test_consent_no_stops_without_contacting(widget: WidgetApi, db_session: Session) -> None:
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)))
+    reply = chat.say(("choice", "no"))
+    assert reply["done"] is True
+    assert "won't contact you" in reply["messages"][-1]["text"]
+    assert not any("question" in m for m in reply["messages"])
+    conversation = conversation_of(db_session, chat)
+    assert conversation.state == "cancelled"
+    assert widget_session_of(db_session, chat).consent_at is None
+    history = chat.history().json()
+    assert history["done"] is True and history["messages"][-1] == reply["messages"][-1]
+    assert chat.send({"text": "restart"}).status_code == 409
+
+
+def test_unclear_consent_is_asked_again(widget: WidgetApi, db_session: Session) -> None:
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)))
+    reply = chat.say("not sure")
+    assert reply["done"] is False
+    assert reply["messages"][-1]["question"]["criterion"] == "consent"
+    assert widget_session_of(db_session, chat).consent_at is None
+    chat.say("yes")
+    assert chat.question() is not None and chat.question()["criterion"] == "budget"  # type: ignore[index]
+    assert widget_session_of(db_session, chat).consent_text == CONSENT_TEXT
+
+
+def test_stop_ends_the_conversation_politely(widget: WidgetApi, db_session: Session) -> None:
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
+                        consent=True)
+    reply = chat.say("stop")
+    assert reply["done"] is True
+    assert reply["messages"] == [{"from": "bot", "text": WidgetConfig().closing.stopped}]
+    assert conversation_of(db_session, chat).state == "cancelled"
+
+
+# --- limits on size ---------------------------------------------------------------------------
+
+
+def test_message_of_more_than_2000_characters_is_413(widget: WidgetApi) -> None:
+    chat = widget.start()
+    ok = chat.send({"text": "Dana " + "x" * 1995})
+    assert ok.status_code == 200
+    too_long = chat.send({"text": "y" * 2001})
+    assert too_long.status_code == 413
+    error = error_of(too_long)
+    assert error["code"] == "message_too_long"
+    assert "2,001 characters" in error["message"] and "2,000" in error["message"]
+
+
+def test_oversized_body_is_413_before_parsing(widget: WidgetApi) -> None:
+    chat = widget.start()
+    huge = json.dumps({"text": "x", "pad": "p" * 20_000})
+    response = chat.send({}, content=huge, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and error_of(response)["code"] == "payload_too_large"
+
+    def chunks() -> Any:
+        yield b'{"text": "'
+        for _ in range(40):
+            yield b"z" * 1000
+        yield b'"}'
+
+    streamed = widget.client.post(
+        f"{API}/sessions/{chat.session_id}/messages",
+        content=chunks(),
+        headers={**chat.auth, "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413
+    bad_length = widget.client.post(
+        f"{API}/sessions", content=b"{}",
+        headers={"Content-Type": "application/json", "Content-Length": "abc"},
+    )
+    assert bad_length.status_code in (400, 413)
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+def test_tokens_keep_sessions_apart(widget: WidgetApi) -> None:
+    mine, theirs = widget.start(), widget.start()
+    url = f"{API}/sessions/{theirs.session_id}"
+
+    missing = widget.client.get(url)
+    assert missing.status_code == 401 and error_of(missing)["code"] == "unauthorized"
+    assert missing.headers["www-authenticate"] == "Bearer"
+    basic = widget.client.get(url, headers={"Authorization": "Basic abc"})
+    assert basic.status_code == 401
+
+    wrong = widget.client.get(url, headers=mine.auth)
+    unknown = widget.client.get(
+        f"{API}/sessions/00000000-0000-4000-8000-000000000000", headers=mine.auth
+    )
+    malformed = widget.client.get(f"{API}/sessions/not-a-session", headers=mine.auth)
+    # Someone else's session looks exactly like one that does not exist.
+    assert wrong.status_code == unknown.status_code == malformed.status_code == 404
+    assert wrong.json() == unknown.json() == malformed.json()
+
+    write = widget.client.post(f"{url}/messages", json={"text": "Mallory"}, headers=mine.auth)
+    assert write.status_code == 404
+    event = widget.client.post(f"{url}/events", json={"event": "page_view"}, headers=mine.auth)
+    assert event.status_code == 404
+    assert theirs.history().json()["state"] == "name"
+
+
+# --- events and engagement --------------------------------------------------------------------
+
+
+def test_events_feed_the_engagement_score(widget: WidgetApi, db_session: Session) -> None:
+    chat = widget.start()
+    assert chat.event("page_view", {"path": "/", "title": "Home"}).status_code == 202
+    response = chat.event("pricing_viewed", {"plan": "growth"})
+    assert response.status_code == 202 and response.content == b""
+    assert chat.event("demo_watched").status_code == 202
+    assert chat.event("newsletter_opened").status_code == 202  # kept, worth nothing
+    conversation = conversation_of(db_session, chat)
+    lead = db_session.get(Lead, conversation.lead_id)
+    assert lead is not None and lead.engagement_score == 2 + 10 + 15
+    events = db_session.scalars(
+        select(EngagementEvent)
+        .where(EngagementEvent.lead_id == lead.id)
+        .order_by(EngagementEvent.id)
+    ).all()
+    assert [e.event for e in events] == [
+        "page_view", "pricing_viewed", "demo_watched", "newsletter_opened"
+    ]
+    assert events[1].props == {"plan": "growth"} and events[1].conversation_id == conversation.id
+
+    for _ in range(10):  # only the first few of a kind count; 100 at most
+        chat.event("demo_watched")
+    db_session.expire_all()
+    lead = db_session.get(Lead, conversation.lead_id)
+    assert lead is not None and lead.engagement_score == 2 + 10 + 15 * 5
+
+
+def test_engagement_weights_are_configurable_and_reach_the_handoff(
+    make_widget: MakeWidget, db_session: Session
+) -> None:
+    widget = make_widget(engagement_weights={"pricing_viewed": 40, "page_view": 1})
+    chat = widget.start()
+    chat.event("pricing_viewed")
+    chat.event("page_view")
+    for answer in [*CONTACT, ("choice", "yes"), *QUALIFYING]:
+        chat.say(answer)
+    lead_id = conversation_of(db_session, chat).lead_id
+    [handoff] = handoffs(db_session, lead_id)
+    assert handoff.payload["lead"]["engagement_score"] == 41
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({}, 422, "invalid_request"),
+        ({"event": ""}, 422, "invalid_request"),
+        ({"event": "<script>"}, 422, "invalid_request"),
+        ({"event": "x" * 65}, 422, "invalid_request"),
+        ({"event": "page_view", "props": [1, 2]}, 422, "invalid_request"),
+        ({"event": "page_view", "props": {"a": {"b": {"c": {"d": {"e": {"f": {}}}}}}}}, 422,
+         "invalid_request"),
+        ({"event": "page_view", "props": {"blob": "x" * 3000}}, 413, "props_too_large"),
+    ],
+)
+def test_bad_events_are_refused(
+    widget: WidgetApi, db_session: Session, body: Any, status: int, code: str
+) -> None:
+    chat = widget.start()
+    response = widget.client.post(
+        f"{API}/sessions/{chat.session_id}/events", json=body, headers=chat.auth
+    )
+    assert response.status_code == status, response.text
+    assert error_of(response)["code"] == code
+    assert count(db_session, EngagementEvent) == 0
+
+
+def test_event_props_are_stored_as_clean_data(widget: WidgetApi, db_session: Session) -> None:
+    chat = widget.start()
+    assert chat.event("page_view", {"title": "Nul\u0000 <b>bold</b>", "n": 3}).status_code == 202
+    event = db_session.scalars(select(EngagementEvent)).one()
+    assert event.props == {"title": "Nul <b>bold</b>", "n": 3}
+
+
+# --- repeat visitors ----------------------------------------------------------------------------
+
+
+def test_a_repeat_visitor_continues_on_their_lead(widget: WidgetApi, db_session: Session) -> None:
+    first = widget.start()
+    first.event("pricing_viewed")
+    for answer in [*CONTACT, ("choice", "yes"), *NURTURING]:
+        first.say(answer)
+    leads_before = count(db_session, Lead)
+    lead_id = conversation_of(db_session, first).lead_id
+
+    again = widget.start()
+    again.event("demo_watched")
+    for answer in ["Dana Lee", "DANA@acme.example", "Acme Logistics Ltd", ("choice", "yes"),
+                   *QUALIFYING]:
+        again.say(answer)
+
+    assert count(db_session, Lead) == leads_before  # no duplicate
+    second = conversation_of(db_session, again)
+    assert second.lead_id == lead_id
+    lead = db_session.get(Lead, lead_id)
+    assert lead is not None
+    assert lead.company == "Acme Logistics Ltd" and lead.verdict == "qualified"
+    assert lead.engagement_score == 10 + 15
+    scores = db_session.scalars(select(Score.verdict).where(Score.lead_id == lead_id)).all()
+    assert scores == ["nurture", "qualified"]
+    answers = db_session.scalars(select(Answer).where(Answer.lead_id == lead_id)).all()
+    first_id = conversation_of(db_session, first).id
+    assert {a.conversation_id for a in answers} == {second.id, first_id}
+    stray = select(func.count()).select_from(Answer).where(
+        Answer.conversation_id == second.id, Answer.lead_id != lead_id
+    )
+    assert db_session.scalar(stray) == 0  # every answer of the visit moved with it
+    [handoff] = handoffs(db_session, lead_id)
+    assert handoff.payload["lead"]["engagement_score"] == 25
+    # The new session keeps working on the lead it moved to.
+    assert again.history().json()["done"] is True
+
+
+def test_a_repeat_visitor_with_contact_up_front(widget: WidgetApi, db_session: Session) -> None:
+    first = widget.start(contact={"name": "Dana Lee", "email": "dana@acme.example"})
+    lead_id = conversation_of(db_session, first).lead_id
+    leads_before = count(db_session, Lead)
+    again = widget.start(contact={"name": "Dana L.", "email": "Dana@ACME.example",
+                                  "company": "Acme"}, consent=True)
+    assert count(db_session, Lead) == leads_before
+    assert conversation_of(db_session, again).lead_id == lead_id
+    lead = db_session.get(Lead, lead_id)
+    assert lead is not None and (lead.contact_name, lead.company) == ("Dana L.", "Acme")
+    assert again.question() is not None
+
+
+def test_changing_the_email_after_a_match_gives_a_lead_of_its_own(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    first = widget.start(contact={"name": "Dana Lee", "email": "dana@acme.example"})
+    lead_id = conversation_of(db_session, first).lead_id
+    again = widget.start()
+    again.say("Sam Roe")
+    again.say("dana@acme.example")
+    assert conversation_of(db_session, again).lead_id == lead_id
+    again.say("back")
+    again.say("sam@other.example")
+    moved = conversation_of(db_session, again).lead_id
+    assert moved != lead_id
+    original = db_session.get(Lead, lead_id)
+    assert original is not None and original.contact_email == "dana@acme.example"
+    own = db_session.get(Lead, moved)
+    assert own is not None and own.contact_email == "sam@other.example"
+    assert own.contact_name == "Sam Roe"
+
+
+# --- resume codes -------------------------------------------------------------------------------
+
+
+def test_resume_with_the_code_on_another_device(widget: WidgetApi) -> None:
+    laptop = widget.start()
+    laptop.say("Dana Lee")
+    code = laptop.resume_code.lower().replace("-", " ")
+    response = widget.client.post(f"{API}/resume", json={"resume_code": f"  {code} "})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"session_id", "token", "resume_code", "messages", "done", "state"}
+    assert body["session_id"] == laptop.session_id and body["token"] != laptop.token
+    assert body["messages"] == laptop.shown and body["state"] == "email"
+
+    phone = Chat(widget, body["session_id"], body["token"], body["resume_code"], [])
+    phone.shown = body["messages"]
+    phone.say("dana@acme.example")
+    # The conversation moved to the phone: the laptop's token no longer opens it.
+    assert laptop.history().status_code == 404
+    assert phone.history().json()["state"] == "company"
+
+
+@pytest.mark.parametrize("code", ["ZZZZ-0000", "nonsense", "ABCD-12345", "ÄBCD-1234"])
+def test_unknown_resume_code_is_404(widget: WidgetApi, code: str) -> None:
+    response = widget.client.post(f"{API}/resume", json={"resume_code": code})
+    assert response.status_code == 404 and error_of(response)["code"] == "not_found"
+
+
+def test_resume_needs_a_code(widget: WidgetApi) -> None:
+    for body in ({}, {"resume_code": ""}, {"resume_code": "x" * 65}, {"resume_code": 5}):
+        response = widget.client.post(f"{API}/resume", json=body)
+        assert response.status_code == 422, body
+
+
+# --- idle expiry --------------------------------------------------------------------------------
+
+
+def age(db: Session, chat: Chat, minutes: float) -> None:
+    stored = widget_session_of(db, chat)
+    db.execute(
+        update(WidgetSession)
+        .where(WidgetSession.id == stored.id)
+        .values(last_seen_at=utcnow() - timedelta(minutes=minutes))
+    )
+    db.commit()
+
+
+def test_an_idle_session_expires_on_access_and_keeps_its_answers(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    chat = widget.start()
+    chat.say("Dana Lee")
+    age(db_session, chat, 31)
+    response = chat.history()
+    assert response.status_code == 410
+    error = error_of(response)
+    assert error["code"] == "session_expired"
+    assert "30 minutes" in error["message"] and "start a new conversation" in error["message"]
+    conversation = conversation_of(db_session, chat)
+    assert conversation.state == "abandoned"
+    assert db_session.scalars(
+        select(Answer.raw_text).where(Answer.conversation_id == conversation.id)
+    ).all() == ["Dana Lee"]
+    assert chat.send({"text": "dana@acme.example"}).status_code == 410
+    assert chat.event("page_view").status_code == 410
+    resumed = widget.client.post(f"{API}/resume", json={"resume_code": chat.resume_code})
+    assert resumed.status_code == 410
+
+
+def test_activity_keeps_a_session_alive(widget: WidgetApi, db_session: Session) -> None:
+    chat = widget.start()
+    age(db_session, chat, 29)
+    assert chat.event("page_view").status_code == 202
+    assert widget_session_of(db_session, chat).last_seen_at > utcnow() - timedelta(minutes=1)
+
+
+def test_the_sweeper_abandons_idle_conversations(
+    make_widget: MakeWidget, db_session: Session
+) -> None:
+    from bot.widget.sweeper import IdleSweeper, create_sweeper
+
+    widget = make_widget(idle_timeout_minutes=5)
+    idle, active, finished = widget.start(), widget.start(), widget.qualified_chat()
+    idle.say("Dana Lee")
+    age(db_session, idle, 6)
+    age(db_session, finished, 60)
+    sweeper = create_sweeper(widget.runtime)
+    assert sweeper.interval == 60
+    sweeper = IdleSweeper(sweeper.backend, interval=0.05)
+    assert sweeper.sweep_once() == 1
+    assert conversation_of(db_session, idle).state == "abandoned"
+    assert conversation_of(db_session, active).state == "name"
+    assert conversation_of(db_session, finished).state == "done"
+    assert sweeper.sweep_once() == 0
+    assert "5 minutes" in error_of(idle.history())["message"]
+
+    # In the background, every `interval` seconds, until stopped.
+    age(db_session, active, 6)
+    sweeper.start()
+    try:
+        for _ in range(100):
+            if conversation_of(db_session, active).state == "abandoned":
+                break
+            time.sleep(0.02)
+    finally:
+        sweeper.stop()
+    assert not sweeper.running
+    assert conversation_of(db_session, active).state == "abandoned"
+
+
+# --- rate limits --------------------------------------------------------------------------------
+
+
+def test_messages_per_session_per_minute(make_widget: MakeWidget) -> None:
+    widget = make_widget(messages_per_minute=3)
+    chat, other = widget.start(), widget.start()
+    for text in ("Dana Lee", "back", "Dana Lee"):
+        assert chat.send({"text": text}).status_code in (200, 422)
+    limited = chat.send({"text": "dana@acme.example"})
+    assert limited.status_code == 429
+    assert error_of(limited)["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 20
+    assert other.send({"text": "Sam Roe"}).status_code == 200  # per session
+
+
+def test_sessions_per_ip_per_hour(make_widget: MakeWidget, db_session: Session) -> None:
+    widget = make_widget(sessions_per_hour=2)
+    widget.start()
+    widget.start()
+    before = count(db_session, Lead)
+    limited = widget.client.post(f"{API}/sessions", json={})
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) > 60  # the next slot is half an hour away
+    assert count(db_session, Lead) == before
+
+
+def test_events_per_session_per_minute(make_widget: MakeWidget) -> None:
+    widget = make_widget(events_per_minute=2)
+    chat = widget.start()
+    assert [chat.event("page_view").status_code for _ in range(3)] == [202, 202, 429]
+
+
+def test_resume_attempts_per_ip(make_widget: MakeWidget) -> None:
+    widget = make_widget(resumes_per_hour=2)
+    codes = ["AAAA-0000", "BBBB-0000", "CCCC-0000"]
+    statuses = [
+        widget.client.post(f"{API}/resume", json={"resume_code": c}).status_code for c in codes
+    ]
+    assert statuses == [404, 404, 429]
+
+
+def test_limits_come_from_qualibot_toml(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import Settings
+
+    config = tmp_path / "qualibot.toml"
+    config.write_text("[widget]\nmessages_per_minute = 7\nidle_timeout_minutes = 10\n"
+                      "[widget.engagement_weights]\nwebinar = 20\n")
+    monkeypatch.setenv("QUALIBOT_CONFIG", str(config))
+    loaded = WidgetConfig.from_file(Settings(_env_file=None).load_file_config().widget)
+    assert loaded.messages_per_minute == 7 and loaded.idle_timeout_seconds == 600
+    assert loaded.engagement_weights == {"webinar": 20}
+    from bot.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"widget\.messages_per_minute"):
+        WidgetConfig.from_file({"messages_per_minute": -1})
+
+
+# --- origins and CORS ---------------------------------------------------------------------------
+
+
+def test_cors_for_allowed_origins(make_widget: MakeWidget) -> None:
+    widget = make_widget(origins="https://www.shop.example, https://shop.example:8443")
+    for origin in ("https://www.shop.example", "https://shop.example:8443", "http://testserver"):
+        preflight = widget.client.options(
+            f"{API}/sessions/abc/messages",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST",
+                     "Access-Control-Request-Headers": "authorization,content-type"},
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == origin
+        assert "Authorization" in preflight.headers["access-control-allow-headers"]
+        assert "Content-Type" in preflight.headers["access-control-allow-headers"]
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        response = widget.client.post(f"{API}/sessions", json={}, headers={"Origin": origin})
+        assert response.status_code == 201
+        assert response.headers["access-control-allow-origin"] == origin
+        assert response.headers["access-control-expose-headers"] == "Retry-After"
+        assert "Origin" in response.headers["vary"]
+        assert "access-control-allow-credentials" not in response.headers
+
+
+def test_other_origins_are_refused(widget: WidgetApi, db_session: Session) -> None:
+    chat = widget.start()
+    before = count(db_session, Lead)
+    evil = {"Origin": "https://evil.example"}
+    preflight = widget.client.options(
+        f"{API}/sessions", headers={**evil, "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 403
+    assert "access-control-allow-origin" not in preflight.headers
+    create = widget.client.post(f"{API}/sessions", json={}, headers=evil)
+    assert create.status_code == 403 and error_of(create)["code"] == "origin_not_allowed"
+    message = chat.send({"text": "Mallory"}, headers={**chat.auth, **evil})
+    assert message.status_code == 403
+    for origin in ("null", "http://testserver.evil.example", "https://testserver"):
+        refused = widget.client.post(f"{API}/sessions", json={}, headers={"Origin": origin})
+        assert refused.status_code == 403, origin
+    assert count(db_session, Lead) == before
+    assert chat.history().json()["state"] == "name"
+
+
+# --- honeypot -----------------------------------------------------------------------------------
+
+
+def test_honeypot_on_create_stores_nothing(widget: WidgetApi, db_session: Session) -> None:
+    before = [count(db_session, m) for m in (Lead, Conversation, WidgetSession, OutboxMessage)]
+    response = widget.client.post(
+        f"{API}/sessions", json={"framework": "bant", "website": "http://spam.example",
+                                 "contact": {"email": "bot@spam.example"}, "consent": True}
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"session_id", "token", "resume_code", "messages"}
+    assert CODE.match(body["resume_code"])
+    assert body["messages"][-1]["question"]["criterion"] == "name"
+    after = [count(db_session, m) for m in (Lead, Conversation, WidgetSession, OutboxMessage)]
+    assert after == before
+    fake = widget.client.post(
+        f"{API}/sessions/{body['session_id']}/messages", json={"text": "x"},
+        headers={"Authorization": f"Bearer {body['token']}"},
+    )
+    assert fake.status_code == 404
+
+
+def test_honeypot_on_a_message_stores_nothing(widget: WidgetApi, db_session: Session) -> None:
+    chat = widget.start()
+    answers = count(db_session, Answer)
+    response = chat.send({"text": "Dana Lee", "website": "http://spam.example"})
+    assert response.status_code == 200 and response.json() == {"messages": [], "done": False}
+    assert count(db_session, Answer) == answers
+    assert chat.history().json()["state"] == "name"
+    assert chat.send({"text": "Dana Lee", "website": ""}).status_code == 200  # empty: a person
+
+
+# --- everything else ------------------------------------------------------------------------------
+
+
+def test_unknown_routes_and_methods(widget: WidgetApi) -> None:
+    missing = widget.client.get(f"{API}/nothing")
+    assert missing.status_code == 404 and error_of(missing)["code"] == "not_found"
+    wrong = widget.client.get(f"{API}/sessions")
+    assert wrong.status_code == 405 and error_of(wrong)["code"] == "method_not_allowed"
+    assert wrong.headers["allow"] == "POST"
+    delete = widget.client.delete(f"{API}/sessions/abc")
+    assert delete.status_code == 405
+
+
+def test_openapi_documents_the_widget_api(widget: WidgetApi) -> None:
+    schema = widget.client.get("/openapi.json").json()
+    paths = schema["paths"]
+    assert set(paths) >= {
+        f"{API}/sessions",
+        f"{API}/sessions/{{session_id}}",
+        f"{API}/sessions/{{session_id}}/messages",
+        f"{API}/sessions/{{session_id}}/events",
+        f"{API}/resume",
+    }
+    create = paths[f"{API}/sessions"]["post"]
+    assert "201" in create["responses"] and "429" in create["responses"]
+    assert create["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorOut"
+    )
+    message = schema["components"]["schemas"]["MessageOut"]
+    assert set(message["properties"]) == {"from", "text", "question"}
+    assert "HTTPBearer" in schema["components"]["securitySchemes"]
+    assert not any("{path}" in p for p in paths)
+
+
+def test_everything_a_prospect_types_comes_back_as_plain_text(widget: WidgetApi) -> None:
+    chat = widget.start()
+    markup = "<img src=x onerror=alert(1)> & <!channel>"
+    reply = chat.say(markup)
+    assert reply["messages"][0] == {"from": "bot", "text": f"Name: {markup}"}
+    assert reply["messages"] is not None
+    raw = widget.client.get(f"{API}/sessions/{chat.session_id}", headers=chat.auth)
+    assert raw.headers["content-type"] == "application/json"
+    assert markup in raw.json()["messages"][1]["text"]
+
+
+def test_demo_page_embeds_the_widget_with_one_tag(widget: WidgetApi) -> None:
+    page = widget.client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    html = page.text
+    assert html.count("<script") == 1
+    assert '<script src="/widget/embed.js" data-framework="bant" async></script>' in html
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "connect-src 'self'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_embed_script_is_served_with_type_and_cache_headers(widget: WidgetApi) -> None:
+    from pathlib import Path
+
+    script = widget.client.get("/widget/embed.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert script.headers["cache-control"] == "public, max-age=300"
+    assert script.headers["x-content-type-options"] == "nosniff"
+    assert script.headers["cross-origin-resource-policy"] == "cross-origin"
+    source = Path(__file__).resolve().parents[2] / "bot" / "widget" / "static" / "embed.js"
+    assert script.content == source.read_bytes()
+    etag = script.headers["etag"]
+    again = widget.client.get("/widget/embed.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag
+    # A page on another site loads the script with a plain <script> tag: no CORS needed, and
+    # the origin check applies to the API only.
+    other = widget.client.get("/widget/embed.js", headers={"Origin": "https://evil.example"})
+    assert other.status_code == 200

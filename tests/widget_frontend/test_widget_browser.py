@@ -1,0 +1,385 @@
+"""The embed script in a real browser (Debian's headless Chromium via Playwright) against the mock
+backend in ``mock_api.py`` — no real server needed.
+
+Run: ``pip install playwright`` (no ``playwright install``: the system Chromium is used), then
+``pytest tests/widget_frontend``. (``docs/widget.png`` is taken against the real back end, in
+``tests/widget/test_browser_e2e.py``.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from .mock_api import CLOSING, MockWidgetApi
+
+XSS = "<img src=x onerror=alert(1)>"
+
+# Playwright's CSS engine pierces open shadow roots, so these reach inside the widget.
+W = "qualibot-widget"
+LAUNCHER = f"{W} .launcher"
+PANEL = f"{W} .panel"
+INPUT = f"{W} #qb-input"
+
+
+def in_shadow(page: Any, expression: str) -> Any:
+    """Evaluate `expression` with `root` bound to the widget's shadow root."""
+    return page.evaluate(
+        f"(() => {{ const root = document.querySelector('{W}').shadowRoot; "
+        f"return {expression}; }})()"
+    )
+
+
+def messages(page: Any) -> list[tuple[str, str]]:
+    """(from, text) for every bubble, without the screen-reader prefix."""
+    rows = in_shadow(
+        page,
+        "[...root.querySelectorAll('.msg')].map(m => ["
+        "m.classList.contains('visitor') ? 'visitor' : 'bot',"
+        "m.querySelector('.bubble').lastChild.textContent])",
+    )
+    return [tuple(row) for row in rows]
+
+
+def wait_for_bot(page: Any, text: str) -> None:
+    page.locator(f"{W} .msg.bot .bubble", has_text=text).last.wait_for()
+
+
+def open_widget(page: Any, url: str) -> None:
+    page.goto(url)
+    page.locator(LAUNCHER).click()
+    page.get_by_role("dialog", name="Chat with us").wait_for()
+    wait_for_bot(page, "Which company are you with?")
+
+
+def type_answer(page: Any, text: str) -> None:
+    page.locator(INPUT).fill(text)
+    page.locator(INPUT).press("Enter")
+
+
+def style(page: Any, selector: str, prop: str) -> str:
+    """A computed style of an element inside the widget."""
+    return str(in_shadow(page, f"getComputedStyle(root.querySelector('{selector}')).{prop}"))
+
+
+def wait_until(page: Any, condition: Callable[[], bool], timeout_ms: int = 5000) -> None:
+    """Poll a condition on the Python side (e.g. on the mock's records), letting the page run."""
+    for _ in range(timeout_ms // 50):
+        if condition():
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("condition not met in time")
+
+
+def stored_session(page: Any) -> dict[str, Any]:
+    keys = page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('qualibot:'))")
+    assert len(keys) == 1, keys
+    session: dict[str, Any] = json.loads(page.evaluate(f"localStorage.getItem({keys[0]!r})"))
+    return session
+
+
+def test_walk_through_reload_and_injection(
+    mock_api: MockWidgetApi, new_page: Any, tmp_path: Any
+) -> None:
+    page = new_page()
+    page.goto(mock_api.url + "/")
+    page.locator(LAUNCHER).wait_for()
+    # Loading the script alone creates nothing on the server.
+    assert mock_api.api_requests() == []
+
+    page.locator(LAUNCHER).click()
+    dialog = page.get_by_role("dialog", name="Chat with us")
+    dialog.wait_for()
+    wait_for_bot(page, "Which company are you with?")
+    assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
+    assert page.locator(LAUNCHER).get_attribute("aria-expanded") == "true"
+    assert in_shadow(page, "root.querySelector('.log').getAttribute('aria-live')") == "polite"
+
+    (create,) = mock_api.api_requests("POST", "/sessions")
+    assert create.body == {"framework": "bant", "locale": "en-US", "page": mock_api.url + "/"}
+    session = stored_session(page)
+    assert session["session_id"] and session["token"] and session["resume_code"]
+
+    # The resume code is on show.
+    code_line = page.locator(f"{W} .code")
+    assert code_line.inner_text() == f"Resume on another device with code {session['resume_code']}"
+
+    # 1. Typed answer.
+    type_answer(page, "Acme Logistics")
+    wait_for_bot(page, "Roughly what budget")
+    sent = mock_api.api_requests("POST", "/messages")[-1]
+    assert sent.body == {"text": "Acme Logistics"}
+    assert sent.headers["Authorization"] == f"Bearer {session['token']}"
+    assert ("visitor", "Acme Logistics") in messages(page)
+
+    # 2. The choice question shows quick replies (a screenshot, to look at when this fails).
+    chips = page.locator(f"{W} .choices button")
+    assert chips.all_inner_texts() == ["Under $10k", "$10k–$50k", "Over $50k"]
+    page.wait_for_timeout(250)  # let the open animation settle
+    page.screenshot(path=str(tmp_path / "widget-mock.png"))
+
+    page.locator(f"{W} .choices button", has_text="$10k–$50k").click()
+    wait_for_bot(page, "What's your work email")
+    assert mock_api.api_requests("POST", "/messages")[-1].body == {"choice": "10k_50k"}
+    assert messages(page)[-2] == ("visitor", "$10k–$50k")
+    assert page.locator(f"{W} .choices").is_hidden()  # only the current question's options
+
+    # 3. Reload mid-way: the panel comes back open with the whole history from the server.
+    before = messages(page)
+    page.reload()
+    dialog.wait_for()
+    wait_for_bot(page, "What's your work email")
+    assert messages(page) == before
+    assert mock_api.api_requests("GET", f"/sessions/{session['session_id']}")
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1  # no second session
+
+    # 4. Markup typed by a visitor and echoed by the bot stays text.
+    type_answer(page, XSS)
+    wait_for_bot(page, "doesn't look like an email address")
+    assert ("visitor", XSS) in messages(page)
+    assert any(who == "bot" and XSS in text for who, text in messages(page))
+    assert in_shadow(page, "root.querySelectorAll('img').length") == 0
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+
+    # 5. Finish: the input goes, the closing message and "Start over" come.
+    type_answer(page, "dana@acme.example")
+    wait_for_bot(page, CLOSING)
+    assert page.locator(f"{W} .composer").is_hidden()
+    assert page.locator(f"{W} .controls").is_hidden()
+    start_over = page.get_by_role("button", name="Start over")
+    assert start_over.is_visible()
+
+    # Tracking: one page_view per page load, sent once the session existed.
+    views = [
+        e
+        for sid, e in mock_api.events
+        if e["event"] == "page_view" and sid == session["session_id"]
+    ]
+    assert len(views) == 2
+    assert views[0]["props"] == {"path": "/", "title": page.title(), "referrer": ""}
+
+    # Escape closes and gives focus back to the launcher.
+    page.keyboard.press("Escape")
+    page.locator(PANEL).wait_for(state="hidden")
+    assert page.locator(LAUNCHER).get_attribute("aria-expanded") == "false"
+    assert in_shadow(page, "root.activeElement && root.activeElement.className") == "launcher"
+
+    # Start over begins a brand-new conversation.
+    page.locator(LAUNCHER).click()
+    start_over.click()
+    wait_for_bot(page, "Which company are you with?")
+    assert len(mock_api.api_requests("POST", "/sessions")) == 2
+    assert stored_session(page)["session_id"] != session["session_id"]
+    assert page.locator(INPUT).is_visible()
+    assert not page.errors
+
+
+def test_site_css_does_not_reach_the_widget_and_widget_css_stays_inside(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page()
+    probe = """(() => {
+      const root = document.querySelector('qualibot-widget').shadowRoot;
+      const pick = (el) => { const s = getComputedStyle(el);
+        return [s.backgroundColor, s.color, s.fontFamily, s.fontSize, s.padding,
+                s.borderTopWidth, s.letterSpacing]; };
+      return ['.launcher', '.send', '.chip', '.ctl', '.close', '.link', '.bubble', '.input']
+        .map(sel => [sel, pick(root.querySelector(sel))]);
+    })()"""
+    open_widget(page, mock_api.url + "/")
+    type_answer(page, "Acme")
+    page.locator(f"{W} .chip").first.wait_for()
+    before = page.evaluate(probe)
+
+    page.add_style_tag(
+        content="""
+      button { background: red !important; color: yellow !important; padding: 30px !important;
+               border: 5px solid lime !important; font-family: serif !important; }
+      * { font-size: 40px !important; letter-spacing: 9px !important; }
+      div, p, input { background: red !important; }
+    """
+    )
+    assert page.evaluate(probe) == before
+    assert style(page, ".launcher", "backgroundColor") == "rgb(79, 70, 229)"
+
+    # And the widget's own rules (e.g. its `button` reset) never touch the page.
+    page.evaluate(
+        "document.body.append(Object.assign(document.createElement('button'), {id: 'b'}))"
+    )
+    assert page.evaluate("getComputedStyle(document.getElementById('b')).backgroundColor") == (
+        "rgb(255, 0, 0)"
+    )
+    light_dom_css = page.evaluate("[...document.querySelectorAll('style')].map(s => s.textContent)")
+    assert not any(".qb" in css for css in light_dom_css)
+    assert not page.errors
+
+
+def test_quick_controls_send_back_skip_restart(mock_api: MockWidgetApi, new_page: Any) -> None:
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    controls = page.get_by_role("button", name="Skip")
+    controls.click()
+    wait_for_bot(page, "Roughly what budget")
+    page.get_by_role("button", name="← Back").click()
+    wait_for_bot(page, "Sure, let's go back.")
+    page.get_by_role("button", name="Restart").click()
+    wait_for_bot(page, "let's start over")
+    bodies = [r.body for r in mock_api.api_requests("POST", "/messages")]
+    assert bodies == [{"text": "skip"}, {"text": "back"}, {"text": "restart"}]
+    assert [t for who, t in messages(page) if who == "visitor"] == ["skip", "back", "restart"]
+
+
+def test_rate_limit_and_network_errors_are_explained(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    shown = messages(page)
+
+    type_answer(page, "too fast")
+    alert = page.locator(f"{W} .alert")
+    alert.wait_for()
+    assert alert.inner_text() in (
+        "You're sending messages too fast, try again in 7 s.",
+        "You're sending messages too fast, try again in 6 s.",  # the notice counts down
+    )
+    assert in_shadow(page, "root.querySelector('.alert').getAttribute('role')") == "alert"
+    # The unsent message is taken back and the text returned to the input.
+    assert messages(page) == shown
+    assert page.locator(INPUT).input_value() == "too fast"
+
+    page.route("**/widget/api/sessions/*/messages", lambda route: route.abort())
+    type_answer(page, "Acme")
+    page.locator(f"{W} .alert", has_text="couldn't reach the server").wait_for()
+    assert page.locator(f"{W} .typing").is_hidden()
+    page.unroute("**/widget/api/sessions/*/messages")
+
+    # Sending again works and clears the notice.
+    page.locator(f"{W} .send").click()
+    wait_for_bot(page, "Nice to meet the Acme team!")
+    assert alert.is_hidden()
+
+
+def test_resume_on_another_device(mock_api: MockWidgetApi, new_page: Any) -> None:
+    laptop = new_page()
+    open_widget(laptop, mock_api.url + "/")
+    type_answer(laptop, "Acme Logistics")
+    wait_for_bot(laptop, "Roughly what budget")
+    code = laptop.locator(f"{W} .code strong").inner_text()
+    laptop_session = stored_session(laptop)
+
+    phone = new_page(viewport={"width": 390, "height": 780})
+    open_widget(phone, mock_api.url + "/")
+    phone.get_by_role("button", name="Resume a conversation").click()
+    assert (
+        phone.evaluate("document.querySelector('qualibot-widget').shadowRoot.activeElement.id")
+        == "qb-code"
+    )
+    phone.locator(f"{W} #qb-code").fill(code)
+    phone.get_by_role("button", name="Resume", exact=True).click()
+    wait_for_bot(phone, "Nice to meet the Acme Logistics team!")
+    assert messages(phone) == messages(laptop)
+    assert mock_api.api_requests("POST", "/resume")[-1].body == {"resume_code": code}
+    assert stored_session(phone)["session_id"] == laptop_session["session_id"]
+    assert phone.locator(f"{W} .resume").is_hidden()
+    # On a phone the panel fills the screen.
+    box = phone.locator(PANEL).bounding_box()
+    assert box and box["width"] == 390
+
+    phone.get_by_role("button", name="Resume a conversation").click()
+    phone.locator(f"{W} #qb-code").fill("ZZZZ-0000")
+    phone.get_by_role("button", name="Resume", exact=True).click()
+    phone.locator(f"{W} .alert", has_text="couldn't find a conversation").wait_for()
+
+
+@pytest.mark.parametrize("status", ["unknown session", "wrong token"])
+def test_a_stale_stored_session_is_dropped_and_a_new_one_started(
+    mock_api: MockWidgetApi, new_page: Any, status: str
+) -> None:
+    page = new_page()
+    page.goto(mock_api.url + "/")
+    real = mock_api.new_session()
+    stale = {
+        "session_id": "0" * 32 if status == "unknown session" else real.session_id,
+        "token": "not-a-token",
+        "resume_code": "OLD-0000",
+    }
+    key = f"qualibot:v1:session:127.0.0.1:{mock_api.port}"
+    page.evaluate("([k, v]) => localStorage.setItem(k, v)", [key, json.dumps(stale)])
+    page.reload()
+    page.locator(LAUNCHER).click()
+    wait_for_bot(page, "Which company are you with?")
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1
+    fresh = stored_session(page)
+    assert fresh["session_id"] != stale["session_id"]
+    assert page.locator(f"{W} .code strong").inner_text() == fresh["resume_code"]
+    assert page.locator(f"{W} .alert").is_hidden()
+
+
+def test_cross_origin_embed_with_options_and_tracking_api(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page()
+    # The page is on http://localhost:<port>, the script and API on http://127.0.0.1:<port>;
+    # the page's CSP allows neither inline scripts nor inline styles.
+    page.goto(
+        f"http://localhost:{mock_api.port}/cross-origin?framework=CHAMP&locale=de-DE"
+        "&greeting=Welcome+to+Contoso&color=%23f59e0b&position=left"
+    )
+    page.locator(LAUNCHER).wait_for()
+    # Events before a session exists are queued, not lost.
+    page.evaluate("window.Qualibot.track('pricing_viewed', {plan: 'growth'})")
+    assert mock_api.events == []
+
+    page.evaluate("window.Qualibot.open()")
+    page.get_by_role("dialog", name="Chat with us").wait_for()
+    wait_for_bot(page, "Which company are you with?")
+    assert page.locator(f"{W} .title").inner_text() == "Welcome to Contoso"
+    create = mock_api.api_requests("POST", "/sessions")[0]
+    assert create.body["framework"] == "champ"
+    assert create.body["locale"] == "de-DE"
+    assert create.headers["Origin"] == f"http://localhost:{mock_api.port}"
+
+    # Left-hand side, the site's colour, and dark text on a light accent.
+    assert page.locator(LAUNCHER).bounding_box()["x"] < 100
+    assert style(page, ".launcher", "backgroundColor") == "rgb(245, 158, 11)"
+    assert style(page, ".launcher", "color") == "rgb(15, 23, 42)"
+
+    wait_until(page, lambda: len(mock_api.events) >= 2)
+    # Sent together with keepalive fetches: they may arrive in either order.
+    assert sorted(e["event"] for _, e in mock_api.events) == ["page_view", "pricing_viewed"]
+    pricing = next(e for _, e in mock_api.events if e["event"] == "pricing_viewed")
+    assert pricing["props"] == {"plan": "growth"}
+    page.evaluate("window.Qualibot.track('demo_watched')")
+    wait_until(page, lambda: len(mock_api.events) >= 3)
+    assert mock_api.events[-1][1] == {"event": "demo_watched", "props": {}}
+
+    page.evaluate("window.Qualibot.close()")
+    page.locator(PANEL).wait_for(state="hidden")
+    assert not page.errors
+
+
+def test_honeypot_is_hidden_and_its_value_is_sent(mock_api: MockWidgetApi, new_page: Any) -> None:
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    hp = page.locator(f"{W} input[name=website]")
+    assert hp.get_attribute("tabindex") == "-1"
+    assert hp.get_attribute("autocomplete") == "off"
+    assert hp.get_attribute("aria-hidden") == "true"
+    box = hp.bounding_box()
+    assert box is None or box["x"] < 0
+
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
+    assert "website" not in mock_api.api_requests("POST", "/messages")[-1].body
+
+    in_shadow(page, "root.querySelector('input[name=website]').value = 'http://spam.example'")
+    page.locator(f"{W} .chip").first.click()
+    wait_for_bot(page, "What's your work email")
+    assert mock_api.api_requests("POST", "/messages")[-1].body == {
+        "choice": "under_10k",
+        "website": "http://spam.example",
+    }
