@@ -739,7 +739,9 @@ class QualificationService:
         result: ScoreResult,
         answers: Mapping[str, AnswerRecord],
     ) -> None:
-        dedupe_key = f"handoff:{conversation.id}:{conversation.version}"
+        # One notice per conversation: a re-score never posts again, and a lead qualified
+        # again later does so in a new conversation, which gets its own notice.
+        dedupe_key = f"handoff:{conversation.id}"
         if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
             return  # already handed off (e.g. a re-score): route, assign and notify once
         if self._router is not None:

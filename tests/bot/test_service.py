@@ -258,3 +258,16 @@ def test_concurrent_answers_lose_nothing(
     assert len(successes) + len(errors) == 3
     assert len(successes) >= 1
     assert len(conversation.data["history"]) == len(successes)
+
+
+def test_rescoring_a_handed_off_lead_does_not_post_again(
+    service: QualificationService, db_session: Session
+) -> None:
+    result = run(service, start_bant(service), BANT_QUALIFIED)
+    service.score(result.lead_id)
+    service.score(result.lead_id)
+    handoffs = [m for m in db_session.scalars(select(OutboxMessage).where(
+        OutboxMessage.kind == "handoff")) if m.payload["lead"]["id"] == result.lead_id]
+    assert len(handoffs) == 1
+    scores = db_session.scalars(select(Score).where(Score.lead_id == result.lead_id)).all()
+    assert len(scores) == 3  # the history keeps every scoring
