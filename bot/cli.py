@@ -235,6 +235,9 @@ def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # transitions logs every callback of every turn at INFO: keep it for --log-level debug.
+    if log_level != "debug":
+        logging.getLogger("transitions").setLevel(logging.WARNING)
     with _runtime() as rt:
         slack = build_slack(rt, socket_mode=socket_mode)
         api = create_server(
