@@ -231,6 +231,7 @@ def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
 
     from bot.server import create_server
     from bot.slack.app import build_slack
+    from bot.widget.sweeper import create_sweeper
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -243,7 +244,8 @@ def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
         api = create_server(
             rt,
             slack_app=slack.app if slack is not None and slack.serve_http else None,
-            background=[slack] if slack is not None else [],
+            # The idle sweeper marks widget sessions left too long as abandoned.
+            background=[*([slack] if slack is not None else []), create_sweeper(rt)],
         )
         uvicorn.run(api, host=host, port=port, log_level=log_level)
 

@@ -9,6 +9,7 @@ Slack, marked `widget`, with the answers as typed. Also refreshes `docs/widget.p
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.runtime import Runtime
+from bot.slack.app import build_slack
 from storage.models import Conversation, EngagementEvent, Lead, OutboxMessage, WidgetSession
+from tests.fakeslack import FakeSlack
 
 from .live import HANDOFF_CHANNEL, LiveServer, live_server
 
@@ -71,8 +75,29 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 @pytest.fixture
-def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
-    with live_server(tmp_path, monkeypatch) as server:
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_slack: FakeSlack
+) -> Iterator[LiveServer]:
+    """The server as `qualibot serve` runs it, with Slack on (a fake Slack on loopback): the
+    outbox dispatcher delivers handoff notices while the browser test runs."""
+    env = {
+        "SLACK_API_URL": fake_slack.api_url,
+        "SLACK_BOT_TOKEN": fake_slack.bot_token,
+        "SLACK_SIGNING_SECRET": "widget-e2e-signing-secret",
+    }
+
+    def slack_stack(runtime: Runtime) -> list[Any]:
+        stack = build_slack(runtime)
+        assert stack is not None, "Slack should be on in this test"
+        return [stack]
+
+    with live_server(tmp_path, monkeypatch, env=env, background=slack_stack) as server:
         yield server
 
 
@@ -89,8 +114,8 @@ def handoff_rows(live: LiveServer, lead_id: int) -> list[OutboxMessage]:
 
 
 def assert_handed_off(live: LiveServer, lead_id: int, typed: dict[str, str]) -> OutboxMessage:
-    """Exactly one handoff for the lead, for the sales channel, marked widget, answers as typed.
-    (Once the Slack dispatcher runs here too, also check the notice the fake Slack received.)"""
+    """Exactly one handoff row for the lead, for the sales channel, marked widget, answers as
+    typed (what Slack then receives is checked against the fake Slack)."""
     [row] = handoff_rows(live, lead_id)
     assert row.channel == "slack" and row.lane == HANDOFF_CHANNEL
     payload = row.payload
@@ -102,7 +127,9 @@ def assert_handed_off(live: LiveServer, lead_id: int, typed: dict[str, str]) -> 
     return row
 
 
-def test_prospect_qualifies_in_the_browser(live: LiveServer, new_page: Any) -> None:
+def test_prospect_qualifies_in_the_browser(
+    live: LiveServer, new_page: Any, fake_slack: FakeSlack
+) -> None:
     page = new_page()
     page.goto(live.url + "/")
     assert page.evaluate("document.querySelectorAll('script').length") == 1
@@ -179,6 +206,16 @@ def test_prospect_qualifies_in_the_browser(live: LiveServer, new_page: Any) -> N
         },
     )
     assert row.payload["lead"]["engagement_score"] == 4
+
+    # Slack received exactly one notice, with the prospect's text escaped: no live
+    # <!channel>, no markup.
+    wait_until(lambda: len(fake_slack.messages(HANDOFF_CHANNEL)) >= 1)
+    time.sleep(0.5)  # a second notice, if there were one, would have been sent by now
+    [notice] = fake_slack.messages(HANDOFF_CHANNEL)
+    posted = json.dumps(notice)
+    assert "website widget" in posted and "Acme Logistics" in posted
+    assert "&lt;!channel&gt;" in posted and "&lt;script&gt;" in posted
+    assert "<!channel>" not in posted and "<script>" not in posted
     assert not page.errors
 
 
