@@ -17,6 +17,9 @@ from bot.widget.pages import create_pages_router
 
 log = logging.getLogger(__name__)
 
+#: Slack requests dispatched at once on SQLite (measured with benchmarks/bench_slack.py).
+SQLITE_SLACK_THREADS = 4
+
 
 def create_server(
     runtime: Runtime, *, slack_app: Any = None, background: Sequence[Any] = ()
@@ -63,7 +66,9 @@ def create_server(
     if slack_app is not None:
         from bot.slack.http import mount_slack
 
-        mount_slack(api, slack_app)
+        # SQLite serializes writers: a few dispatch threads are faster than many (see there).
+        sqlite = runtime.engine.dialect.name == "sqlite"
+        mount_slack(api, slack_app, max_concurrency=SQLITE_SLACK_THREADS if sqlite else None)
     else:
 
         @api.post("/slack/events", include_in_schema=False)
