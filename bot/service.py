@@ -59,6 +59,7 @@ Source = Literal["rep", "widget"]
 OUTBOX_CHANNELS = frozenset({"slack"})
 MAX_COMPANY_LENGTH = 200
 MAX_CONFLICT_RETRIES = 5
+ERASED = "(erased: no consent)"
 
 
 def utcnow() -> datetime:
@@ -412,6 +413,30 @@ class QualificationService:
             return Turn(())
 
         return self._turn(conversation_id, act, None)
+
+    def erase_contact(self, conversation_id: int, question_ids: tuple[str, ...]) -> None:
+        """Erase what a person typed for `question_ids` (their name and email when they
+        decline consent to be stored and contacted): the answers' text, the conversation's
+        copy and the lead's contact fields. The one exception to append-only answers."""
+        with self._sessions.begin() as session:
+            conversation = ConversationRepository(session).get(conversation_id)
+            if conversation is None:
+                raise NotFound(f"There is no conversation {conversation_id}.")
+            AnswerRepository(session).erase(conversation_id, question_ids, ERASED)
+            model = FlowState.from_data(conversation.state, conversation.data)
+            for question_id in question_ids:
+                if question_id in model.answers:
+                    model.answers[question_id] = AnswerRecord(
+                        raw=ERASED, parsed={"erased": True}, status="skipped",
+                        readback=ERASED, at=model.answers[question_id]["at"],
+                    )
+            conversation.data = model.to_data()
+            lead = session.get(Lead, conversation.lead_id)
+            if lead is not None and lead.source == "widget":
+                if "name" in question_ids:
+                    lead.contact_name = None
+                if "email" in question_ids:
+                    lead.contact_email = None
 
     # --- scoring ----------------------------------------------------------------------------
 

@@ -389,6 +389,18 @@ class AnswerRepository:
         hot path; the row is part of the caller's transaction)."""
         self.session.connection().execute(_INSERT_ANSWER, values)
 
+    def erase(self, conversation_id: int, question_ids: Iterable[str], marker: str) -> int:
+        """Replace what was typed for these questions with `marker` (erasure on request; the
+        only change ever made to stored answers). Returns how many rows were erased."""
+        stmt = (
+            update(Answer)
+            .where(Answer.conversation_id == conversation_id,
+                   Answer.question_id.in_(list(question_ids)))
+            .values(raw_text=marker, parsed={"erased": True})
+            .execution_options(synchronize_session=False)
+        )
+        return int(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
     def list_for_lead(self, lead_id: int) -> list[Answer]:
         """Oldest first (the latest answer to a question is the last one)."""
         stmt = select(Answer).where(Answer.lead_id == lead_id).order_by(Answer.id)

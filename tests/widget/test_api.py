@@ -369,6 +369,18 @@ def test_consent_no_stops_without_contacting(widget: WidgetApi, db_session: Sess
     history = chat.history().json()
     assert history["done"] is True and history["messages"][-1] == reply["messages"][-1]
     assert chat.send({"text": "restart"}).status_code == 409
+    # Nothing they typed for their name or email is kept.
+    db_session.expire_all()
+    lead = db_session.get(Lead, conversation.lead_id)
+    assert lead is not None and lead.contact_name is None and lead.contact_email is None
+    stored = [a.raw_text for a in db_session.scalars(
+        select(Answer).where(Answer.conversation_id == conversation.id))]
+    refreshed = db_session.get(Conversation, conversation.id)
+    assert refreshed is not None
+    for name_or_email in CONTACT[:2]:
+        assert not any(name_or_email in text for text in stored)
+        assert name_or_email not in json.dumps(refreshed.data)
+        assert name_or_email not in json.dumps(history)
 
 
 def test_unclear_consent_is_asked_again(widget: WidgetApi, db_session: Session) -> None:
