@@ -356,7 +356,11 @@ def _criterion(
             value, part = main.unknown, "skipped" + main.unknown_note
         elif status != "answered" or record["parsed"].get("unknown"):
             value = main.unknown
-            part = f"{_quote(record['raw'])} — not understood{main.unknown_note}"
+            parsed = record["parsed"]
+            # "not sure" and "never" are answers, not misreadings: say what they were.
+            what = ("not sure yet" if parsed.get("unsure") else
+                    "none" if parsed.get("none") else "not understood")
+            part = f"{_quote(record['raw'])} — {what}{main.unknown_note}"
         else:
             read = _read(main, record["parsed"], as_of)
             if read is None:

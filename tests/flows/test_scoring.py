@@ -476,3 +476,19 @@ def test_total_is_rounded_to_one_decimal(frameworks: dict[str, Framework]) -> No
     result = score(gpctba, answers, as_of=AS_OF)
     assert result.total == round(result.total, 1)
     assert result.total == pytest.approx(15 * 0.6 + 15 * 0.45, abs=0.06)
+
+
+def test_reasons_name_explicit_non_answers_for_what_they_are() -> None:
+    framework = load_frameworks()["bant"]
+    today = date(2026, 11, 22)
+
+    def reason(parsed: dict[str, object], raw: str) -> str:
+        answers = {"timeline": AnswerRecord(raw=raw, parsed=parsed, status="answered",
+                                            readback="", at=today.isoformat())}
+        result = score(framework, answers, as_of=today)
+        return next(c.reason for c in result.criteria if c.criterion == "timeline")
+
+    unsure = reason({"unknown": True, "unsure": True}, "not sure")
+    assert unsure.endswith('"not sure" — not sure yet')
+    assert reason({"unknown": True, "none": True}, "never").endswith('"never" — none')
+    assert reason({"unknown": True}, "purple").endswith('"purple" — not understood')
