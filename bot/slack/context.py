@@ -69,9 +69,32 @@ class PrepareContext(Middleware):
     def process(
         self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
     ) -> BoltResponse | None:
+        if not well_formed(req.body):
+            return BoltResponse(status=400, body="")
         req.context["services"] = self.services
         req.context["dedupe_key"] = delivery_key(req.body)
         return next()
+
+
+def well_formed(body: Mapping[str, Any]) -> bool:
+    """False for an interactivity payload that is not the shape Slack sends (a click whose
+    `actions` are not objects, a view event whose `view` is not one or has no `type`):
+    refused with 400 rather than failing in a listener and telling the person something
+    went wrong."""
+    kind = body.get("type")
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if actions is not None and not (
+            isinstance(actions, list) and all(isinstance(a, Mapping) for a in actions)
+        ):
+            return False
+    if kind in ("view_submission", "view_closed"):
+        view = body.get("view")
+        if view is not None and not (
+            isinstance(view, Mapping) and isinstance(view.get("type"), str)
+        ):
+            return False
+    return True
 
 
 def provide(services: SlackServices) -> PrepareContext:

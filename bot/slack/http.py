@@ -47,6 +47,14 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def _is_integer(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
 def to_bolt_request(request: Request, body: bytes) -> BoltRequest:
     return BoltRequest(
         body=body.decode("utf-8"),
@@ -91,10 +99,18 @@ def mount_slack(
 
     @api.post(path, include_in_schema=False)
     async def slack_events(request: Request, body: bytes = Depends(_body)) -> Response:
+        if not _is_integer(request.headers.get("x-slack-request-timestamp", "0")):
+            # Bolt's verifier calls int() on it and raises: the error handler would answer
+            # an unsigned request 200 and tell the user "something went wrong".
+            return Response(status_code=401, content='{"error": "invalid request"}')
         try:
             bolt_request = to_bolt_request(request, body)
         except UnicodeDecodeError:
             return Response(status_code=400, content="Body is not UTF-8.")
+        except (ValueError, AttributeError, TypeError):
+            # Bolt parses the body before checking the signature and raises on a `payload=`
+            # that is not JSON, or a body that is JSON but not an object.
+            return Response(status_code=400, content="Malformed request body.")
         # Bolt's dispatch is sync (signature check, listener, database work): run it in a
         # worker thread so it never blocks the event loop.
         bolt_response = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
