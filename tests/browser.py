@@ -89,3 +89,34 @@ def page_factory(browser: Any) -> Iterator[Callable[..., Any]]:
         for context in contexts:
             context.close()
     assert not errors, errors
+
+
+# --- the widget on a page ---------------------------------------------------------------------
+# Playwright's CSS engine pierces open shadow roots, so these selectors reach inside the widget.
+W = "qualibot-widget"
+LAUNCHER = f"{W} .launcher"
+PANEL = f"{W} .panel"
+INPUT = f"{W} #qb-input"
+
+
+def in_shadow(page: Any, expression: str) -> Any:
+    """Evaluate `expression` with `root` bound to the widget's shadow root."""
+    return page.evaluate(
+        f"(() => {{ const root = document.querySelector('{W}').shadowRoot; "
+        f"return {expression}; }})()"
+    )
+
+
+def messages(page: Any) -> list[tuple[str, str]]:
+    """(from, text) for every bubble, without the screen-reader prefix."""
+    rows = in_shadow(
+        page,
+        "[...root.querySelectorAll('.msg')].map(m => ["
+        "m.classList.contains('visitor') ? 'visitor' : 'bot',"
+        "m.querySelector('.bubble').lastChild.textContent])",
+    )
+    return [tuple(row) for row in rows]
+
+
+def wait_for_bot(page: Any, text: str) -> None:
+    page.locator(f"{W} .msg.bot .bubble", has_text=text).last.wait_for()

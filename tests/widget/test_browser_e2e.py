@@ -21,6 +21,7 @@ from sqlalchemy import select
 from bot.runtime import Runtime
 from bot.slack.app import build_slack
 from storage.models import Conversation, EngagementEvent, Lead, OutboxMessage, WidgetSession
+from tests.browser import INPUT, LAUNCHER, W, in_shadow, messages, wait_for_bot
 from tests.fakeslack import FakeSlack
 
 from .live import HANDOFF_CHANNEL, LiveServer, live_server
@@ -28,32 +29,6 @@ from .live import HANDOFF_CHANNEL, LiveServer, live_server
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "widget.png"
 INJECTION = "Our reps lose 10 hours a week on reports <!channel> <script>alert(1)</script>"
-
-W = "qualibot-widget"
-LAUNCHER = f"{W} .launcher"
-INPUT = f"{W} #qb-input"
-
-
-def in_shadow(page: Any, expression: str) -> Any:
-    return page.evaluate(
-        f"(() => {{ const root = document.querySelector('{W}').shadowRoot; "
-        f"return {expression}; }})()"
-    )
-
-
-def messages(page: Any) -> list[tuple[str, str]]:
-    rows = in_shadow(
-        page,
-        "[...root.querySelectorAll('.msg')].map(m => ["
-        "m.classList.contains('visitor') ? 'visitor' : 'bot',"
-        "m.querySelector('.bubble').lastChild.textContent])",
-    )
-    return [tuple(row) for row in rows]
-
-
-def wait_for_bot(page: Any, text: str) -> None:
-    page.locator(f"{W} .msg.bot .bubble", has_text=text).last.wait_for()
-
 
 def type_answer(page: Any, text: str, then: str) -> None:
     page.locator(INPUT).fill(text)

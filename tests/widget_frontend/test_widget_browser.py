@@ -14,39 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.browser import INPUT, LAUNCHER, PANEL, W, in_shadow, messages, wait_for_bot
+
 from .mock_api import CLOSING, MockWidgetApi
 
 XSS = "<img src=x onerror=alert(1)>"
-
-# Playwright's CSS engine pierces open shadow roots, so these reach inside the widget.
-W = "qualibot-widget"
-LAUNCHER = f"{W} .launcher"
-PANEL = f"{W} .panel"
-INPUT = f"{W} #qb-input"
-
-
-def in_shadow(page: Any, expression: str) -> Any:
-    """Evaluate `expression` with `root` bound to the widget's shadow root."""
-    return page.evaluate(
-        f"(() => {{ const root = document.querySelector('{W}').shadowRoot; "
-        f"return {expression}; }})()"
-    )
-
-
-def messages(page: Any) -> list[tuple[str, str]]:
-    """(from, text) for every bubble, without the screen-reader prefix."""
-    rows = in_shadow(
-        page,
-        "[...root.querySelectorAll('.msg')].map(m => ["
-        "m.classList.contains('visitor') ? 'visitor' : 'bot',"
-        "m.querySelector('.bubble').lastChild.textContent])",
-    )
-    return [tuple(row) for row in rows]
-
-
-def wait_for_bot(page: Any, text: str) -> None:
-    page.locator(f"{W} .msg.bot .bubble", has_text=text).last.wait_for()
-
 
 def open_widget(page: Any, url: str) -> None:
     page.goto(url)
