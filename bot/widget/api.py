@@ -346,6 +346,20 @@ class DatabaseThreads:
 
 def _route_class(origins: OriginPolicy, config: WidgetConfig) -> type[APIRoute]:
     class WidgetRoute(APIRoute):
+        async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+            # A method no route takes (TRACE, QUERY, ...): our 405, not Starlette's `detail`.
+            if self.methods and scope["method"] not in self.methods:
+                origin = Request(scope).headers.get("origin")
+                response = error_response(
+                    405,
+                    "method_not_allowed",
+                    f"{scope['method']} is not allowed here.",
+                    {"Allow": ", ".join(sorted(self.methods))},
+                )
+                await add_cors(response, origin)(scope, receive, send)
+                return
+            await super().handle(scope, receive, send)
+
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handle = super().get_route_handler()
 
@@ -425,7 +439,7 @@ def create_widget_router(
         "/sessions",
         status_code=201,
         response_model=SessionCreated,
-        responses=_errors(403, 413, 422, 429),
+        responses=_errors(400, 403, 413, 422, 429),
         summary="Start a conversation",
         description="Starts a qualification conversation. Returns the session's id, its "
         "bearer token (keep it: it is shown once), a resume code for another device and "
@@ -461,7 +475,7 @@ def create_widget_router(
     @router.post(
         "/sessions/{session_id}/messages",
         response_model=TurnOut,
-        responses=_errors(401, 403, 404, 409, 410, 413, 422, 429),
+        responses=_errors(400, 401, 403, 404, 409, 410, 413, 422, 429),
         summary="Send the visitor's message",
         description='`{"text": ...}` (typed; `back`, `skip` and `restart` work as words) '
         'or `{"choice": value}` (a quick reply). The bot\'s reply comes in the response.',
@@ -495,7 +509,10 @@ def create_widget_router(
         "/sessions/{session_id}/events",
         status_code=202,
         response_class=Response,
-        responses={202: {"description": "Recorded"}, **_errors(401, 403, 404, 410, 413, 422, 429)},
+        responses={
+            202: {"description": "Recorded"},
+            **_errors(400, 401, 403, 404, 410, 413, 422, 429),
+        },
         summary="Record website behaviour",
         description="An engagement event (e.g. page_view, pricing_viewed, demo_watched) for "
         "the conversation's lead; it feeds the lead's engagement score.",
@@ -523,7 +540,7 @@ def create_widget_router(
     @router.post(
         "/resume",
         response_model=ResumedOut,
-        responses=_errors(403, 404, 410, 413, 422, 429),
+        responses=_errors(400, 403, 404, 410, 413, 422, 429),
         summary="Continue on another device",
         description="Opens the conversation of a resume code (case-insensitive) with a new "
         "token; the previous token stops working.",
