@@ -24,9 +24,8 @@ from bot.slack.ids import ActionId, InputId
 
 def register(app: App) -> None:
     app.action(ids.ANSWER_CHOICE_PATTERN)(choose)
-    app.action(ActionId.SKIP)(skip)
-    app.action(ActionId.BACK)(back)
-    app.action(ActionId.CANCEL)(cancel)
+    for step_action in (ActionId.SKIP, ActionId.BACK, ActionId.CANCEL):
+        app.action(step_action)(step_button)
     app.action(ActionId.RESUME)(resume)
     app.action(ActionId.CLAIM)(claim)
     app.action(ActionId.NURTURE)(ask_reason)
@@ -68,49 +67,18 @@ def choose(
     ack()
 
 
-def skip(
+def step_button(
     ack: Ack,
     action: dict[str, Any],
     context: BoltContext,
     services: SlackServices,
     dedupe_key: str | None,
 ) -> None:
+    """Skip, Back and Cancel under a question: the service method of the same name (the
+    action id), guarded against a click under an old question."""
     step = _step(action)
-    services.service.skip(
-        int(step.conversation_id),
-        by=context.user_id,
-        expected_question=step.question_id,
-        dedupe_key=dedupe_key,
-    )
-    ack()
-
-
-def back(
-    ack: Ack,
-    action: dict[str, Any],
-    context: BoltContext,
-    services: SlackServices,
-    dedupe_key: str | None,
-) -> None:
-    step = _step(action)
-    services.service.back(
-        int(step.conversation_id),
-        by=context.user_id,
-        expected_question=step.question_id,
-        dedupe_key=dedupe_key,
-    )
-    ack()
-
-
-def cancel(
-    ack: Ack,
-    action: dict[str, Any],
-    context: BoltContext,
-    services: SlackServices,
-    dedupe_key: str | None,
-) -> None:
-    step = _step(action)
-    services.service.cancel(
+    turn = getattr(services.service, ActionId(action["action_id"]).value)
+    turn(
         int(step.conversation_id),
         by=context.user_id,
         expected_question=step.question_id,
