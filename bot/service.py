@@ -414,29 +414,31 @@ class QualificationService:
 
         return self._turn(conversation_id, act, None)
 
-    def erase_contact(self, conversation_id: int, question_ids: tuple[str, ...]) -> None:
-        """Erase what a person typed for `question_ids` (their name and email when they
-        decline consent to be stored and contacted): the answers' text, the conversation's
-        copy and the lead's contact fields. The one exception to append-only answers."""
-        with self._sessions.begin() as session:
-            conversation = ConversationRepository(session).get(conversation_id)
-            if conversation is None:
-                raise NotFound(f"There is no conversation {conversation_id}.")
-            AnswerRepository(session).erase(conversation_id, question_ids, ERASED)
-            model = FlowState.from_data(conversation.state, conversation.data)
-            for question_id in question_ids:
-                if question_id in model.answers:
-                    model.answers[question_id] = AnswerRecord(
+    def decline_consent(
+        self, conversation_id: int, *, by: str | None = None, erase: tuple[str, ...]
+    ) -> TurnResult:
+        """The person declined to have their details stored and be contacted: cancel the
+        conversation and, in the same transaction, erase what they typed for `erase` (their
+        name and email): the answers' text, the conversation's copy and the lead's contact
+        fields. The one exception to append-only answers."""
+
+        def act(ctx: _TurnContext) -> Turn:
+            turn = ctx.flow.cancel(ctx.model)
+            AnswerRepository(ctx.session).erase(ctx.conversation.id, erase, ERASED)
+            for question_id in erase:
+                if question_id in ctx.model.answers:
+                    ctx.model.answers[question_id] = AnswerRecord(
                         raw=ERASED, parsed={"erased": True}, status="skipped",
-                        readback=ERASED, at=model.answers[question_id]["at"],
+                        readback=ERASED, at=ctx.model.answers[question_id]["at"],
                     )
-            conversation.data = model.to_data()
-            lead = session.get(Lead, conversation.lead_id)
-            if lead is not None and lead.source == "widget":
-                if "name" in question_ids:
-                    lead.contact_name = None
-                if "email" in question_ids:
-                    lead.contact_email = None
+            if ctx.lead.source == "widget":
+                if "name" in erase:
+                    ctx.lead.contact_name = None
+                if "email" in erase:
+                    ctx.lead.contact_email = None
+            return turn
+
+        return self._turn(conversation_id, act, by)
 
     # --- scoring ----------------------------------------------------------------------------
 

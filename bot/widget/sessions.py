@@ -347,10 +347,11 @@ class WidgetBackend:
             widget_session.consent_at = None
         try:
             if value is False:
-                stopped = self.service.cancel(opened.conversation_id, by=opened.participant)
                 # They declined to have their details stored: erase the name and email
                 # they typed (the company and the conversation stay, anonymous).
-                self.service.erase_contact(opened.conversation_id, ("name", "email"))
+                stopped = self.service.decline_consent(
+                    opened.conversation_id, by=opened.participant, erase=("name", "email")
+                )
                 readback = [m for m in shown if not m.get("question")][:1]
                 return [*readback, msg.bot(self.config.closing.no_consent)], stopped.state
             again = self.service.back(opened.conversation_id, by=opened.participant)
