@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from bot.handoff.routing import HandoffRouter
 from bot.registry import FlowRegistry
 from bot.service import QualificationService
 from flows.definitions import load_frameworks
@@ -49,7 +50,7 @@ def fresh_service(folder: Path, name: str) -> tuple[QualificationService, Any]:
     upgrade(engine)
     flows = FlowRegistry(load_frameworks())
     service = QualificationService(make_session_factory(engine), flows,
-                                   handoff_lane=lambda lead, result: "C0SALES")
+                                   router=HandoffRouter(default_channel="C0SALES"))
     return service, engine
 
 

@@ -151,7 +151,6 @@ class QualificationService:
         *,
         clock: Callable[[], datetime] = utcnow,
         handoff_verdicts: frozenset[str] = frozenset({"qualified"}),
-        handoff_lane: Callable[[Lead, ScoreResult], str | None] | None = None,
         on_outbox: Callable[[], None] | None = None,
         router: HandoffRouterFn | None = None,
     ) -> None:
@@ -160,13 +159,12 @@ class QualificationService:
 
         `router` (see `bot.handoff.routing.HandoffRouter`) picks the channel of a handoff
         notice from the lead, the score and the answers, in the turn's transaction (it may
-        assign an owner and enqueue more rows); it wins over the simpler `handoff_lane`."""
+        assign an owner and enqueue more rows). Without a router no handoff notice is sent."""
         self._sessions = session_factory
         self._on_outbox = on_outbox
         self._flows = flows
         self._clock = clock
         self._handoff_verdicts = handoff_verdicts
-        self._handoff_lane = handoff_lane
         self._router = router
 
     # --- starting ---------------------------------------------------------------------------
@@ -771,10 +769,9 @@ class QualificationService:
         dedupe_key = f"handoff:{conversation.id}"
         if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
             return  # already handed off (e.g. a re-score): route, assign and notify once
+        lane = None
         if self._router is not None:
             lane = self._router(HandoffContext(session, lead, conversation, result, answers))
-        else:
-            lane = self._handoff_lane(lead, result) if self._handoff_lane else None
         if lane is None:
             log.info("lead %s is %s but no handoff channel is configured", lead.id, result.verdict)
             return

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, delete, text
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot.cli
+from bot.handoff.routing import HandoffRouter
 from bot.registry import FlowRegistry
 from bot.service import QualificationService
 from bot.slack.clients import SlackClients, normalize_api_url
@@ -71,7 +72,7 @@ def dispatcher(
 @pytest.fixture
 def service(session_factory: sessionmaker[Session], flows: FlowRegistry) -> QualificationService:
     return QualificationService(session_factory, flows,
-                                handoff_lane=lambda lead, result: "C0SALES")
+                                router=HandoffRouter(default_channel="C0SALES"))
 
 
 def start(service: QualificationService, company: str = "Acme") -> int:

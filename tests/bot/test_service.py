@@ -11,6 +11,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import Conflict, InvalidInput, NotFound
+from bot.handoff.routing import HandoffRouter
 from bot.registry import FlowRegistry
 from bot.service import QualificationService, TurnResult
 from flows.definitions import load_frameworks
@@ -33,7 +34,7 @@ def flows() -> FlowRegistry:
 @pytest.fixture
 def service(session_factory: sessionmaker[Session], flows: FlowRegistry) -> QualificationService:
     return QualificationService(session_factory, flows, clock=lambda: NOW,
-                                handoff_lane=lambda lead, result: "C0SALES")
+                                router=HandoffRouter(default_channel="C0SALES"))
 
 
 def run(service: QualificationService, first: TurnResult, answers: list[str]) -> TurnResult:

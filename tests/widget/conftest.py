@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import FileConfig, Settings
+from bot.handoff.routing import HandoffRouter
 from bot.leads import LeadQueries
 from bot.registry import FlowRegistry
 from bot.runtime import Runtime
@@ -161,7 +162,7 @@ def build_runtime_on(
         env["QUALIBOT_WIDGET_ORIGINS"] = origins
     settings = Settings(_env_file=None, **env)  # type: ignore[call-arg]
     service = QualificationService(
-        session_factory, flows, handoff_lane=lambda lead, result: handoff_channel
+        session_factory, flows, router=HandoffRouter(default_channel=handoff_channel)
     )
     return Runtime(
         settings,
