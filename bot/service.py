@@ -11,37 +11,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from bot.errors import (
-    AlreadyProcessed,
-    Conflict,
-    InvalidFields,
-    InvalidInput,
-    NotFound,
-    QualibotError,
-)
+from bot.contacts import MAX_COMPANY_LENGTH
+from bot.errors import Conflict, InvalidInput, NotFound, QualibotError
+from bot.handoff.notice import HandoffRouterFn, enqueue_handoff
 from bot.registry import FlowRegistry
-from flows.answers import AnswerRecord
-from flows.engine import (
-    DONE,
-    Audience,
-    BotMessage,
-    Flow,
-    FlowError,
-    FlowState,
-    Turn,
-    command_for,
+from bot.turns import (
+    TurnContext,
+    TurnResult,
+    answer_action,
+    answer_ahead,
+    claim_delivery,
+    clean,
+    email_of,
+    expecting,
+    latest_open,
+    read_answers,
+    store_answer,
 )
+from flows.answers import AnswerRecord
+from flows.engine import DONE, BotMessage, Flow, FlowError, FlowState, Turn
 from flows.scoring import ScoreResult
-from storage.dedupe import ProcessedEventRepository
-from storage.models import Conversation, Lead, OutboxMessage
+from storage.models import Conversation, Lead
 from storage.repositories import (
     AnswerRepository,
     ConversationRepository,
@@ -57,90 +53,12 @@ Source = Literal["rep", "widget"]
 # Channels whose replies are delivered later by the outbox dispatcher rather than returned
 # in the response (Slack: the ack must not wait for the Web API).
 OUTBOX_CHANNELS = frozenset({"slack"})
-MAX_COMPANY_LENGTH = 200
 MAX_CONFLICT_RETRIES = 5
 ERASED = "(erased: no consent)"
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class TurnResult:
-    """What a channel needs after a turn: the bot's messages and where the conversation is."""
-
-    conversation_id: int
-    public_id: str
-    lead_id: int
-    company: str
-    framework: str
-    state: str
-    messages: list[dict[str, Any]]
-    done: bool
-    score: dict[str, Any] | None = None
-
-    @property
-    def text(self) -> str:
-        return "\n".join(m["text"] for m in self.messages)
-
-
-@dataclass
-class _TurnContext:
-    """What an action may use and what it leaves for the commit step.
-
-    `conversation` is the conversation's row as loaded for the turn (a Core row, or the new
-    ORM object in `start`); the ORM `Lead` is loaded only when the turn changes the lead.
-    """
-
-    session: Session
-    conversation: Any
-    company: str
-    flow: Flow
-    model: FlowState
-    today: date
-    now: datetime
-    by: str | None
-    wrote_outbox: bool = False
-    loaded_lead: Lead | None = None
-
-    @property
-    def lead(self) -> Lead:
-        if self.loaded_lead is None:
-            self.loaded_lead = self.session.get(Lead, self.conversation.lead_id)
-            assert self.loaded_lead is not None  # guarded by the foreign key
-        return self.loaded_lead
-
-    @property
-    def audience(self) -> Audience:
-        return "prospect" if self.conversation.channel == "widget" else "rep"
-
-
-class _Relinked:
-    """A loaded conversation (row or object) seen as belonging to another lead."""
-
-    def __init__(self, conversation: Any, lead_id: int) -> None:
-        self._conversation = conversation
-        self.lead_id = lead_id
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conversation, name)
-
-
-@dataclass(frozen=True)
-class HandoffContext:
-    """What a handoff router sees: the turn's session (its transaction), the lead, the
-    conversation (a loaded row or object), the score and the conversation's answers."""
-
-    session: Session
-    lead: Lead
-    conversation: Any
-    result: ScoreResult
-    answers: Mapping[str, AnswerRecord]
-
-
-#: Picks the channel of a handoff notice (None: no notice). See `bot.handoff.routing`.
-HandoffRouterFn = Callable[[HandoffContext], str | None]
 
 
 class QualificationService:
@@ -197,7 +115,7 @@ class QualificationService:
         (a delivery id) is recorded in the same transaction: a second delivery raises
         `AlreadyProcessed` and changes nothing."""
         flow = self._flows.get(framework)
-        company = _clean(company)
+        company = clean(company)
         if not company and not ask_contact:
             raise InvalidInput("Please name the company you are qualifying.")
         if len(company) > MAX_COMPANY_LENGTH:
@@ -208,7 +126,7 @@ class QualificationService:
         now = self._clock()
         today = now.date()
         model = FlowState(ask_contact=ask_contact, ask_icp=self._flows.icp_enabled)
-        prepared = _read_answers(flow, answers, today) if answers else {}
+        prepared = read_answers(flow, answers, today) if answers else {}
         for key, value in (contact or {}).items():
             if value and key in flow.by_id:
                 record = flow.read(flow.by_id[key], value, today)
@@ -217,12 +135,12 @@ class QualificationService:
                 model.answers[key] = record
                 model.prefilled.append(key)
         with self._sessions.begin() as session:
-            _claim(session, dedupe_key)
+            claim_delivery(session, dedupe_key)
             lead = Lead(
                 team_id=team_id,
                 company=company or "(unknown company)",
                 contact_name=(contact or {}).get("name"),
-                contact_email=_email_of(model),
+                contact_email=email_of(model),
                 source=source,
                 status="open",
                 created_by=participant,
@@ -248,7 +166,7 @@ class QualificationService:
             )
             ConversationRepository(session).add(conversation)
             session.flush()
-            ctx = _TurnContext(
+            ctx = TurnContext(
                 session,
                 conversation,
                 lead.company,
@@ -260,7 +178,7 @@ class QualificationService:
                 loaded_lead=lead,
             )
             for key in model.prefilled:
-                self._store_answer(ctx, key, model.answers[key])
+                store_answer(ctx, key, model.answers[key])
             if on_start is not None:
                 on_start(session, conversation, ctx.lead)
             turn = flow.begin(model, company=ctx.company, audience=ctx.audience)
@@ -280,7 +198,7 @@ class QualificationService:
         by: str | None = None,
         dedupe_key: str | None = None,
     ) -> TurnResult:
-        return self._turn(conversation_id, _answer_action(text), by, dedupe_key=dedupe_key)
+        return self._turn(conversation_id, answer_action(text), by, dedupe_key=dedupe_key)
 
     def answer_latest(
         self,
@@ -295,8 +213,8 @@ class QualificationService:
         """An answer to the participant's most recently active open conversation (a rep's
         reply in the Slack DM), found in the same transaction as the turn; `NotFound` if the
         participant has none open."""
-        locate = _latest_open(channel, participant, team_id)
-        return self._turn(None, _answer_action(text), by, dedupe_key=dedupe_key, locate=locate)
+        locate = latest_open(channel, participant, team_id)
+        return self._turn(None, answer_action(text), by, dedupe_key=dedupe_key, locate=locate)
 
     def cancel_latest(
         self,
@@ -308,7 +226,7 @@ class QualificationService:
         dedupe_key: str | None = None,
     ) -> TurnResult:
         """Cancel the participant's most recently active open conversation."""
-        locate = _latest_open(channel, participant, team_id)
+        locate = latest_open(channel, participant, team_id)
         return self._turn(
             None, lambda ctx: ctx.flow.cancel(ctx.model), by, dedupe_key=dedupe_key, locate=locate
         )
@@ -325,7 +243,7 @@ class QualificationService:
         """A choice by button. `expected_question` guards against a stale or double click:
         a click on a question that is no longer the current one changes nothing."""
 
-        def act(ctx: _TurnContext) -> Turn:
+        def act(ctx: TurnContext) -> Turn:
             if expected_question is not None and ctx.model.state != expected_question:
                 raise Conflict("That question has already been answered.")
             return ctx.flow.choose(
@@ -345,7 +263,7 @@ class QualificationService:
         """`expected_question`: as for `choose` (a button under an old question does nothing)."""
         return self._turn(
             conversation_id,
-            _expecting(
+            expecting(
                 expected_question,
                 lambda ctx: ctx.flow.skip(
                     ctx.model, today=ctx.today, company=ctx.company, audience=ctx.audience
@@ -365,7 +283,7 @@ class QualificationService:
     ) -> TurnResult:
         return self._turn(
             conversation_id,
-            _expecting(
+            expecting(
                 expected_question,
                 lambda ctx: ctx.flow.back(ctx.model, company=ctx.company, audience=ctx.audience),
             ),
@@ -383,7 +301,7 @@ class QualificationService:
     ) -> TurnResult:
         return self._turn(
             conversation_id,
-            _expecting(expected_question, lambda ctx: ctx.flow.cancel(ctx.model)),
+            expecting(expected_question, lambda ctx: ctx.flow.cancel(ctx.model)),
             by,
             dedupe_key=dedupe_key,
         )
@@ -406,7 +324,7 @@ class QualificationService:
         )
 
     def abandon(self, conversation_id: int) -> TurnResult:
-        def act(ctx: _TurnContext) -> Turn:
+        def act(ctx: TurnContext) -> Turn:
             ctx.flow.abandon(ctx.model)
             return Turn(())
 
@@ -420,7 +338,7 @@ class QualificationService:
         name and email): the answers' text, the conversation's copy and the lead's contact
         fields. The one exception to append-only answers."""
 
-        def act(ctx: _TurnContext) -> Turn:
+        def act(ctx: TurnContext) -> Turn:
             turn = ctx.flow.cancel(ctx.model)
             AnswerRepository(ctx.session).erase(ctx.conversation.id, erase, ERASED)
             for question_id in erase:
@@ -505,7 +423,7 @@ class QualificationService:
     def _turn(
         self,
         conversation_id: int | None,
-        action: Callable[[_TurnContext], Turn],
+        action: Callable[[TurnContext], Turn],
         by: str | None,
         *,
         dedupe_key: str | None = None,
@@ -516,7 +434,7 @@ class QualificationService:
         for attempt in range(MAX_CONFLICT_RETRIES):
             try:
                 with self._sessions.begin() as session:
-                    _claim(session, dedupe_key)
+                    claim_delivery(session, dedupe_key)
                     if locate is not None:
                         ctx = self._load(session, None, by, row=locate(session))
                     else:
@@ -538,9 +456,9 @@ class QualificationService:
         raise Conflict("This conversation is being updated from elsewhere; please try again.")
 
     def _apply_answers(
-        self, ctx: _TurnContext, turn: Turn, prepared: dict[str, tuple[str, bool]]
+        self, ctx: TurnContext, turn: Turn, prepared: dict[str, tuple[str, bool]]
     ) -> Turn:
-        """Record answers given up front (checked by `_read_answers`), in the flow's order:
+        """Record answers given up front (checked by `read_answers`), in the flow's order:
         a question left empty before a later answer is skipped, and the conversation goes
         on at the first question after the last one answered (or ends with the summary).
         The reply says how many answers were noted and asks the next question."""
@@ -557,7 +475,7 @@ class QualificationService:
                     text, is_choice = prepared.pop(question.id)
                     take = ctx.flow.choose if is_choice else ctx.flow.answer
                     turn = take(ctx.model, text, **kwargs)  # type: ignore[arg-type]
-                elif question.skippable and _answer_ahead(ctx, prepared, order, here):
+                elif question.skippable and answer_ahead(ctx, prepared, order, here):
                     turn = ctx.flow.skip(ctx.model, **kwargs)  # type: ignore[arg-type]
                 else:
                     break
@@ -565,7 +483,7 @@ class QualificationService:
                 raise InvalidInput(str(exc)) from exc
             if turn.recorded is None:
                 break
-            self._store_answer(ctx, *turn.recorded)
+            store_answer(ctx, *turn.recorded)
             if turn.recorded[1]["status"] == "skipped":
                 skipped += 1
             else:
@@ -577,13 +495,13 @@ class QualificationService:
         rest = tuple(m for m in turn.messages if m.kind in ("question", "done", "hint"))
         return Turn((BotMessage("info", text), *rest))
 
-    def _outbox_written(self, ctx: _TurnContext) -> None:
+    def _outbox_written(self, ctx: TurnContext) -> None:
         if self._on_outbox is not None and ctx.wrote_outbox:
             self._on_outbox()
 
     def _load(
         self, session: Session, conversation_id: int | None, by: str | None, *, row: Any = None
-    ) -> _TurnContext:
+    ) -> TurnContext:
         """The turn's context, from the conversation's row (`row`: already loaded)."""
         conversation = (
             row
@@ -595,16 +513,16 @@ class QualificationService:
         flow = self._flows.get(conversation.framework)
         model = FlowState.from_data(conversation.state, conversation.data)
         now = self._clock()
-        return _TurnContext(
+        return TurnContext(
             session, conversation, conversation.company, flow, model, now.date(), now, by
         )
 
-    def _commit_turn(self, ctx: _TurnContext, turn: Turn, was_done: bool) -> TurnResult:
+    def _commit_turn(self, ctx: TurnContext, turn: Turn, was_done: bool) -> TurnResult:
         conversation, model = ctx.conversation, ctx.model
         completed_at = conversation.completed_at if model.state == DONE else None
         if turn.recorded is not None:
             question_id, record = turn.recorded
-            self._store_answer(ctx, question_id, record)
+            store_answer(ctx, question_id, record)
             conversation = ctx.conversation  # a repeat visitor's email may move it to their lead
         messages = [m.to_dict() for m in turn.messages]
         score: ScoreResult | None = None
@@ -659,71 +577,6 @@ class QualificationService:
             score=score.to_dict() if score else None,
         )
 
-    def _store_answer(self, ctx: _TurnContext, question_id: str, record: AnswerRecord) -> None:
-        question = ctx.flow.by_id[question_id]
-        AnswerRepository(ctx.session).append(
-            conversation_id=ctx.conversation.id,
-            lead_id=ctx.conversation.lead_id,
-            question_id=question_id,
-            criterion=question.criterion,
-            raw_text=record["raw"],
-            parsed=record["parsed"],
-            status=record["status"],
-            answered_by=ctx.by,
-            created_at=ctx.now,
-        )
-        if question_id == "email" and record["status"] == "answered":
-            if ctx.conversation.channel == "widget":
-                self._link_by_email(ctx, record["parsed"]["email"])
-            ctx.lead.contact_email = record["parsed"]["email"]
-        elif question_id == "name" and record["status"] == "answered":
-            ctx.lead.contact_name = record["raw"][:200]
-        elif question_id == "company" and record["status"] == "answered":
-            ctx.lead.company = ctx.company = record["raw"][:MAX_COMPANY_LENGTH]
-
-    def _link_by_email(self, ctx: _TurnContext, email: str) -> None:
-        """A widget visitor whose work email is already on a lead continues on that lead: the
-        conversation, its answers, scores and engagement events move to it (no duplicate
-        lead), and the lead created for this conversation is deleted once empty. Changing
-        the email after such a match gives the conversation a lead of its own again."""
-        session, conversation, current = ctx.session, ctx.conversation, ctx.lead
-        leads = LeadRepository(session)
-        owned = current.created_by == conversation.participant
-        target = leads.find_by_email(email, conversation.team_id, exclude_id=current.id)
-        if target is None:
-            if owned or current.contact_email in (None, email.strip().lower()):
-                return
-            target = Lead(
-                team_id=conversation.team_id,
-                company="(unknown company)",
-                source=current.source,
-                status="open",
-                created_by=conversation.participant,
-                framework=conversation.framework,
-                created_at=ctx.now,
-                updated_at=ctx.now,
-            )
-            leads.add(target)
-        for key, attribute, limit in (
-            ("name", "contact_name", 200),
-            ("company", "company", MAX_COMPANY_LENGTH),
-        ):
-            record = ctx.model.answers.get(key)
-            if record is not None and record["status"] == "answered":
-                setattr(target, attribute, record["raw"][:limit])
-        target.framework = conversation.framework
-        target.updated_at = ctx.now
-        if owned:
-            session.expunge(current)  # about to be deleted: nothing of it may be flushed
-        session.flush()
-        ConversationRepository(session).move_to_lead(conversation.id, target.id)
-        if owned:
-            leads.delete_if_unused(current.id)
-        ctx.conversation = _Relinked(conversation, target.id)
-        ctx.loaded_lead = target
-        ctx.company = target.company
-        log.info("conversation %s continues on lead %s (same email)", conversation.id, target.id)
-
     def _record_score(
         self,
         session: Session,
@@ -753,179 +606,9 @@ class QualificationService:
             lead.status = result.verdict
         lead.updated_at = now
         if result.verdict in self._handoff_verdicts:
-            self._enqueue_handoff(session, lead, conversation, result, model.answers)
+            enqueue_handoff(session, lead, conversation, result, model.answers, self._router)
         return result
 
-    def _enqueue_handoff(
-        self,
-        session: Session,
-        lead: Lead,
-        conversation: Any,
-        result: ScoreResult,
-        answers: Mapping[str, AnswerRecord],
-    ) -> None:
-        # One notice per conversation: a re-score never posts again, and a lead qualified
-        # again later does so in a new conversation, which gets its own notice.
-        dedupe_key = f"handoff:{conversation.id}"
-        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
-            return  # already handed off (e.g. a re-score): route, assign and notify once
-        lane = None
-        if self._router is not None:
-            lane = self._router(HandoffContext(session, lead, conversation, result, answers))
-        if lane is None:
-            log.info("lead %s is %s but no handoff channel is configured", lead.id, result.verdict)
-            return
-        OutboxRepository(session).enqueue(
-            kind="handoff",
-            channel="slack",
-            lane=lane,
-            payload=handoff_payload(lead, conversation, result, lane, answers),
-            dedupe_key=dedupe_key,
-        )
-
-
-def handoff_payload(
-    lead: Lead,
-    conversation: Any,
-    result: ScoreResult,
-    channel: str,
-    answers: Mapping[str, AnswerRecord],
-) -> dict[str, Any]:
-    """Everything the handoff notice shows, frozen at the moment of the verdict."""
-    return {
-        "channel": channel,
-        "team_id": conversation.team_id,
-        "lead": {
-            "id": lead.id,
-            "company": lead.company,
-            "contact_name": lead.contact_name,
-            "contact_email": lead.contact_email,
-            "source": lead.source,
-            "created_by": lead.created_by,
-            "engagement_score": lead.engagement_score,
-            "fit_score": lead.fit_score,
-            "owner": lead.owner,
-        },
-        "conversation_id": conversation.id,
-        "framework": conversation.framework,
-        "answers": [
-            {
-                "question_id": qid,
-                "raw": record["raw"],
-                "readback": record["readback"],
-                "status": record["status"],
-            }
-            for qid, record in answers.items()
-        ],
-        "score": result.to_dict(),
-    }
-
-
-def _claim(session: Session, dedupe_key: str | None) -> None:
-    """Record a delivery's key in this transaction; `AlreadyProcessed` if it is there."""
-    if dedupe_key is not None and not ProcessedEventRepository(session).claim(dedupe_key):
-        raise AlreadyProcessed(dedupe_key)
-
-
-def _answer_action(text: str) -> Callable[[_TurnContext], Turn]:
-    text = _clean(text)
-    if not text:
-        raise InvalidInput("The answer is empty.")
-
-    def act(ctx: _TurnContext) -> Turn:
-        return ctx.flow.answer(
-            ctx.model, text, today=ctx.today, company=ctx.company, audience=ctx.audience
-        )
-
-    return act
-
-
-def _expecting(
-    expected_question: str | None, action: Callable[[_TurnContext], Turn]
-) -> Callable[[_TurnContext], Turn]:
-    """`action`, refused with `Conflict` unless the conversation is at `expected_question`."""
-    if expected_question is None:
-        return action
-
-    def act(ctx: _TurnContext) -> Turn:
-        if ctx.model.state != expected_question:
-            raise Conflict("That button is out of date: this qualification has moved on.")
-        return action(ctx)
-
-    return act
-
-
-def _latest_open(
-    channel: str, participant: str, team_id: str | None
-) -> Callable[[Session], Any]:
-    """Finds and loads the participant's latest open conversation (one query)."""
-
-    def locate(session: Session) -> Any:
-        found = ConversationRepository(session).load_latest_open_for_turn(
-            channel, participant, team_id
-        )
-        if found is None:
-            raise NotFound("You have no qualification in progress.")
-        return found
-
-    return locate
-
-
-def _answer_ahead(
-    ctx: _TurnContext, prepared: Mapping[str, Any], order: Mapping[str, int], here: int
-) -> bool:
-    """Whether an answer given up front is for a question after position `here` that may
-    still be asked (unconditional, or its condition's question answered or given)."""
-    for question_id in prepared:
-        if order.get(question_id, -1) <= here:
-            continue
-        condition = ctx.flow.by_id[question_id].ask_if
-        if condition is None or condition.question in prepared:
-            return True
-        if condition.question in ctx.model.answers and ctx.flow.applies(question_id, ctx.model):
-            return True
-    return False
-
-
-def _read_answers(
-    flow: Flow, answers: Mapping[str, str], today: date
-) -> dict[str, tuple[str, bool]]:
-    """Answers given up front, checked: question id -> (text or choice value, is a choice).
-    Empty ones are left out; `InvalidFields` names every one that can't be read."""
-    prepared: dict[str, tuple[str, bool]] = {}
-    problems: dict[str, str] = {}
-    for question_id, raw in answers.items():
-        text = _clean(raw or "")
-        if not text:
-            continue
-        question = flow.by_id.get(question_id)
-        if question is None:
-            problems[question_id] = "This is not a question of this framework."
-        elif command_for(text):
-            problems[question_id] = "Leave the field empty to skip the question."
-        elif len(text) > question.validation.max_length:
-            problems[question_id] = (
-                f"Please keep it under {question.validation.max_length:,} characters."
-            )
-        elif any(c.value == text for c in question.choices):
-            prepared[question_id] = (text, True)
-        elif flow.read(question, text, today) is None:
-            problems[question_id] = f"Sorry, I can't read that. {question.hint}"
-        else:
-            prepared[question_id] = (text, False)
-    if problems:
-        raise InvalidFields(problems)
-    return prepared
-
-
-def _clean(text: str) -> str:
-    """Drop control characters (keeping newlines and tabs) and surrounding blanks."""
-    return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
-
-
-def _email_of(model: FlowState) -> str | None:
-    record = model.answers.get("email")
-    return str(record["parsed"]["email"]) if record else None
 
 
 __all__ = ["QualibotError", "QualificationService", "TurnResult"]

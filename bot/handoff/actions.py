@@ -20,7 +20,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import AlreadyProcessed, InvalidInput, NotFound
-from bot.service import handoff_payload
+from bot.handoff.notice import handoff_payload
 from flows.engine import FlowState
 from flows.scoring import ScoreResult
 from storage.dedupe import ProcessedEventRepository

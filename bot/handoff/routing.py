@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.handoff.config import HandoffConfig, HandoffRule, band_of_choice
-from bot.service import HandoffContext
+from bot.handoff.notice import HandoffContext
 from bot.slack.notices import channel_mention, framework_name
 from bot.slack.render import mrkdwn, number
 from flows.answers import AnswerRecord

@@ -2,7 +2,7 @@
 
 - `render_reply(payload)` — the rep's DM after a turn (kind `reply`), `reply.json.j2`;
 - `render_handoff(payload)` — the handoff notice in a sales channel (kind `handoff`),
-  `handoff.json.j2`, from `bot.service.handoff_payload(...)`;
+  `handoff.json.j2`, from `bot.handoff.notice.handoff_payload(...)`;
 - `render_notice_update(payload)` — the same notice re-rendered with a status line ("Claimed
   by <@U123>") and, once decided, without its buttons (kind `notice_update`).
 

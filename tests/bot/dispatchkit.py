@@ -111,7 +111,7 @@ def handoff_payload(
     team_id: str | None = TEAM,
     lead_id: int = 7,
 ) -> dict[str, Any]:
-    """A handoff payload as `bot.service.handoff_payload` writes it."""
+    """A handoff payload as `bot.handoff.notice.handoff_payload` writes it."""
     answers = answers if answers is not None else [
         {"question_id": "budget", "raw": "allocated", "readback": "Allocated",
          "status": "answered"},

@@ -1,0 +1,104 @@
+"""Handing a qualified lead to sales: the handoff notice's outbox row, written in the turn's
+transaction once per conversation.
+
+The router (see `bot.handoff.routing.HandoffRouter`) picks the channel; `handoff_payload`
+freezes what the notice shows at the moment of the verdict, so the dispatcher can render it
+from the row alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flows.answers import AnswerRecord
+from flows.scoring import ScoreResult
+from storage.models import Lead, OutboxMessage
+from storage.repositories import OutboxRepository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HandoffContext:
+    """What a handoff router sees: the turn's session (its transaction), the lead, the
+    conversation (a loaded row or object), the score and the conversation's answers."""
+
+    session: Session
+    lead: Lead
+    conversation: Any
+    result: ScoreResult
+    answers: Mapping[str, AnswerRecord]
+
+
+#: Picks the channel of a handoff notice (None: no notice). See `bot.handoff.routing`.
+HandoffRouterFn = Callable[[HandoffContext], str | None]
+
+
+def enqueue_handoff(
+    session: Session,
+    lead: Lead,
+    conversation: Any,
+    result: ScoreResult,
+    answers: Mapping[str, AnswerRecord],
+    router: HandoffRouterFn | None,
+) -> None:
+    """Route the lead and enqueue its notice, unless this conversation was handed off already."""
+    # One notice per conversation: a re-score never posts again, and a lead qualified
+    # again later does so in a new conversation, which gets its own notice.
+    dedupe_key = f"handoff:{conversation.id}"
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
+        return  # already handed off (e.g. a re-score): route, assign and notify once
+    lane = router(HandoffContext(session, lead, conversation, result, answers)) if router else None
+    if lane is None:
+        log.info("lead %s is %s but no handoff channel is configured", lead.id, result.verdict)
+        return
+    OutboxRepository(session).enqueue(
+        kind="handoff",
+        channel="slack",
+        lane=lane,
+        payload=handoff_payload(lead, conversation, result, lane, answers),
+        dedupe_key=dedupe_key,
+    )
+
+
+def handoff_payload(
+    lead: Lead,
+    conversation: Any,
+    result: ScoreResult,
+    channel: str,
+    answers: Mapping[str, AnswerRecord],
+) -> dict[str, Any]:
+    """Everything the handoff notice shows, frozen at the moment of the verdict."""
+    return {
+        "channel": channel,
+        "team_id": conversation.team_id,
+        "lead": {
+            "id": lead.id,
+            "company": lead.company,
+            "contact_name": lead.contact_name,
+            "contact_email": lead.contact_email,
+            "source": lead.source,
+            "created_by": lead.created_by,
+            "engagement_score": lead.engagement_score,
+            "fit_score": lead.fit_score,
+            "owner": lead.owner,
+        },
+        "conversation_id": conversation.id,
+        "framework": conversation.framework,
+        "answers": [
+            {
+                "question_id": qid,
+                "raw": record["raw"],
+                "readback": record["readback"],
+                "status": record["status"],
+            }
+            for qid, record in answers.items()
+        ],
+        "score": result.to_dict(),
+    }
