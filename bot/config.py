@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     slack_app_token: str | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str | None = Field(default=None, validation_alias="SLACK_API_URL")
     widget_origins: str | None = Field(default=None, validation_alias="QUALIBOT_WIDGET_ORIGINS")
+    #: Seconds a dispatcher owns an outbox row it claimed. A process killed mid-delivery
+    #: leaves its rows leased: after the lease, any dispatcher checks Slack (history +
+    #: metadata) and posts only what is missing. Keep it well above the longest delivery
+    #: (a few Web API calls, 10 s timeout each), or a slow delivery may be checked too early.
+    outbox_lease_seconds: float = Field(
+        default=120.0, ge=1.0, validation_alias="QUALIBOT_OUTBOX_LEASE_SECONDS"
+    )
 
     @property
     def widget_origin_list(self) -> list[str]:

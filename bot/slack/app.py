@@ -268,7 +268,9 @@ def build_slack(runtime: Runtime, *, socket_mode: bool = False) -> SlackStack | 
     from bot.slack.dispatch import OutboxDispatcher
 
     clients = SlackClients.from_settings(settings, runtime.engine)
-    dispatcher = OutboxDispatcher(runtime.sessions, clients)
+    dispatcher = OutboxDispatcher(
+        runtime.sessions, clients, lease_seconds=settings.outbox_lease_seconds
+    )
     runtime.outbox_hooks.append(dispatcher.notify)
     handler = None
     if socket_mode:

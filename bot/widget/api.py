@@ -38,7 +38,7 @@ from starlette.routing import Match
 
 from bot.runtime import Runtime
 from bot.widget.config import WidgetConfig
-from bot.widget.sessions import NewSession, WidgetBackend, WidgetError
+from bot.widget.sessions import MESSAGE_ID_PATTERN, NewSession, WidgetBackend, WidgetError
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,17 @@ class MessageIn(_Body):
         default=None,
         max_length=100,
         description="The `value` of a quick reply of the current question.",
+    )
+    message_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=MESSAGE_ID_PATTERN,
+        description="An id the client makes up for this message (e.g. a UUID), so that "
+        "sending it again after a network failure is safe: a message id already handled "
+        "in this session changes nothing and gets 200 with the current prompt (the "
+        "question now asked, or the closing message). Letters, digits and `.`, `_`, `:`, "
+        "`-`; at most 64 characters.",
+        examples=["6f1c2a8e-1b1e-4d6c-9a53-0f5b3c1d2e4f"],
     )
     website: str | None = Field(default=None, description="Honeypot (see sessions).")
 
@@ -478,7 +489,8 @@ def create_widget_router(
         responses=_errors(400, 401, 403, 404, 409, 410, 413, 422, 429),
         summary="Send the visitor's message",
         description='`{"text": ...}` (typed; `back`, `skip` and `restart` work as words) '
-        'or `{"choice": value}` (a quick reply). The bot\'s reply comes in the response.',
+        'or `{"choice": value}` (a quick reply). The bot\'s reply comes in the response. '
+        'With a `message_id`, sending the same message again is safe (see the field).',
     )
     async def post_message(
         session_id: str,
@@ -502,6 +514,7 @@ def create_widget_router(
             text=body.text,
             choice=body.choice,
             honeypot=bool(body.website and body.website.strip()),
+            message_id=body.message_id,
         )
         return JSONResponse(turn, headers=NO_STORE)
 

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.errors import Conflict, InvalidInput, NotFound, QualibotError
+from bot.errors import AlreadyProcessed, Conflict, InvalidInput, NotFound, QualibotError
 from bot.registry import FlowRegistry
 from bot.service import QualificationService, TurnResult
 from bot.widget import messages as msg
@@ -36,7 +36,7 @@ from bot.widget.engagement import refresh_engagement
 from bot.widget.limits import RateLimiter
 from flows.contact import CONSENT_TEXT
 from flows.engine import ABANDONED, CANCELLED, DONE, END_STATES, FlowState
-from storage.models import Conversation, Lead, Score, WidgetSession
+from storage.models import Conversation, Lead, ProcessedEvent, Score, WidgetSession
 from storage.repositories import EngagementRepository, WidgetSessionRepository
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ _CODE_INPUT = re.compile(r"^([A-Z]{4})-?([0-9]{4})$")
 _LOCALE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*$")
 _DUMMY_HASH = hashlib.sha256(b"no such session").hexdigest()
 MAX_PAGE_CHARS = 2000
+#: A visitor message's idempotency key (`message_id`): what embed.js sends (a UUID) fits.
+MESSAGE_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
 TOUCH_EVERY_SECONDS = 15.0
 
 
@@ -125,6 +127,8 @@ class _Opened:
     framework: str
     lead_id: int
     participant: str
+    #: The request's `message_id` was already handled (a re-sent message).
+    seen: bool = False
 
 
 class _Expired(Exception):
@@ -274,9 +278,18 @@ class WidgetBackend:
         text: str | None = None,
         choice: str | None = None,
         honeypot: bool = False,
+        message_id: str | None = None,
     ) -> dict[str, Any]:
-        """One visitor message (typed text, command words included, or a quick reply)."""
-        opened = self._open(public_id, token, "messages", self.config.messages_per_minute)
+        """One visitor message (typed text, command words included, or a quick reply).
+
+        `message_id` (the browser's idempotency key) is recorded in the turn's transaction:
+        the same message sent again (its response was lost) changes nothing and gets the
+        conversation's current prompt (the question now asked, or the closing message)."""
+        opened = self._open(
+            public_id, token, "messages", self.config.messages_per_minute, message_id=message_id
+        )
+        if opened.seen:
+            return self._current_prompt(opened)
         if opened.state in END_STATES:
             if opened.state == ABANDONED:
                 raise self._expire(_Expired(opened.conversation_id, opened.state))
@@ -288,7 +301,10 @@ class WidgetBackend:
         if honeypot:
             log.info("widget: honeypot filled in on %s; message dropped", opened.public_id)
             return {"messages": [], "done": False}
-        result = self._turn(opened, text, choice)
+        try:
+            result = self._turn(opened, text, choice, _message_key(opened, message_id))
+        except AlreadyProcessed:  # the same message, handled meanwhile by another request
+            return self._current_prompt(opened)
         state = result.state
         shown = msg.from_service(result.messages, None)
         if result.done:
@@ -302,19 +318,29 @@ class WidgetBackend:
             self._refresh_engagement(result.lead_id, opened.lead_id)
         return {"messages": shown, "done": state in END_STATES}
 
-    def _turn(self, opened: _Opened, text: str | None, choice: str | None) -> TurnResult:
+    def _turn(
+        self, opened: _Opened, text: str | None, choice: str | None, key: str | None = None
+    ) -> TurnResult:
         who = opened.participant
         try:
             if choice is None:
-                return self.service.answer(opened.conversation_id, text or "", by=who)
+                return self.service.answer(
+                    opened.conversation_id, text or "", by=who, dedupe_key=key
+                )
             question = self._flow(opened.framework).by_id.get(opened.state)
             if question is not None and question.type == "yesno" and not question.choices:
                 labels = {o["value"]: o["label"] for o in msg.YES_NO_OPTIONS}
                 if choice not in labels:
                     raise WidgetError(422, "invalid_choice", "Please answer yes or no.")
-                return self.service.answer(opened.conversation_id, labels[choice], by=who)
+                return self.service.answer(
+                    opened.conversation_id, labels[choice], by=who, dedupe_key=key
+                )
             return self.service.choose(
-                opened.conversation_id, choice, by=who, expected_question=opened.state
+                opened.conversation_id,
+                choice,
+                by=who,
+                expected_question=opened.state,
+                dedupe_key=key,
             )
         except InvalidInput as exc:
             raise WidgetError(422, "invalid_input", str(exc)) from exc
@@ -462,14 +488,26 @@ class WidgetBackend:
         if (now - row.last_seen_at).total_seconds() >= every:
             WidgetSessionRepository(session).touch(row.id, now)
 
-    def _open(self, public_id: str, token: str | None, bucket: str, limit: int) -> _Opened:
-        """Authenticate, count the request against the session's limit, mark it seen."""
+    def _open(
+        self,
+        public_id: str,
+        token: str | None,
+        bucket: str,
+        limit: int,
+        *,
+        message_id: str | None = None,
+    ) -> _Opened:
+        """Authenticate, count the request against the session's limit, mark it seen, and
+        say whether `message_id` was already handled."""
         now = self.clock()
         try:
             with self.sessions.begin() as session:
                 row = self._authenticate(session, public_id, token, now)
                 self._limit(bucket, str(row.id), limit, 60.0, "messages")
                 self._touch(session, row, now)
+                seen = message_id is not None and (
+                    session.get(ProcessedEvent, _key(row.id, message_id)) is not None
+                )
                 return _Opened(
                     row.id,
                     row.conversation_id,
@@ -478,9 +516,25 @@ class WidgetBackend:
                     row.framework,
                     row.lead_id,
                     row.participant,
+                    seen,
                 )
         except _Expired as expired:
             raise self._expire(expired) from None
+
+    def _current_prompt(self, opened: _Opened) -> dict[str, Any]:
+        """What the bot says last in the conversation as it stands (the current question
+        with its acknowledgement, or the closing message): the answer to a re-sent message."""
+        with self.sessions.begin() as session:
+            conversation = session.get(Conversation, opened.conversation_id)
+            if conversation is None:  # pragma: no cover - guarded by the foreign key
+                raise WidgetError(404, "not_found", "There is no such conversation.")
+            state = self._state(session, conversation, "")
+        shown: list[msg.Message] = []
+        for message in reversed(state["messages"]):
+            if message["from"] != "bot":
+                break
+            shown.insert(0, message)
+        return {"messages": shown, "done": state["done"]}
 
     def _expire(self, expired: _Expired) -> WidgetError:
         """Abandon an idle conversation (answers kept) and say so."""
@@ -531,3 +585,12 @@ class WidgetBackend:
             "state": conversation.state,
             "resume_code": resume_code,
         }
+
+
+def _key(session_pk: int, message_id: str) -> str:
+    """The dedupe key of a visitor message: per widget session, so ids never collide."""
+    return f"widget:{session_pk}:{message_id}"
+
+
+def _message_key(opened: _Opened, message_id: str | None) -> str | None:
+    return _key(opened.session_pk, message_id) if message_id is not None else None

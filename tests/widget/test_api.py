@@ -939,3 +939,91 @@ def test_embed_script_is_served_with_type_and_cache_headers(widget: WidgetApi) -
     # the origin check applies to the API only.
     other = widget.client.get("/widget/embed.js", headers={"Origin": "https://evil.example"})
     assert other.status_code == 200
+
+
+# --- re-sent messages (message_id) -----------------------------------------------------------
+
+
+KNOWN_CONTACT = dict(zip(("name", "email", "company"), CONTACT, strict=True))
+
+
+def answers_of(db: Session, chat: Chat) -> list[tuple[str, str]]:
+    conversation = conversation_of(db, chat)
+    rows = db.scalars(
+        select(Answer).where(Answer.conversation_id == conversation.id).order_by(Answer.id)
+    ).all()
+    return [(a.question_id, a.raw_text) for a in rows]
+
+
+def test_a_resent_message_is_stored_once_and_gets_the_current_question(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    """The browser re-sends a message whose response was lost: the answer must not become
+    the answer to the next question."""
+    chat = widget.start(contact=KNOWN_CONTACT, consent=True)
+    first = chat.send({"choice": "allocated", "message_id": "m-1"})
+    assert first.status_code == 200, first.text
+    asked = first.json()["messages"][-1]
+    assert asked["question"]["criterion"] == "budget" and asked["question"]["type"] == "money"
+
+    again = chat.send({"choice": "allocated", "message_id": "m-1"})
+    assert again.status_code == 200, again.text
+    assert again.json()["done"] is False
+    assert again.json()["messages"][-1] == asked  # the question now asked, asked again
+
+    typed = chat.send({"text": "about $80k a year", "message_id": "m-2"})
+    assert typed.status_code == 200
+    for _ in range(2):
+        assert chat.send({"text": "about $80k a year", "message_id": "m-2"}).status_code == 200
+    stored = answers_of(db_session, chat)
+    assert [q for q, _ in stored if q.startswith("budget")] == ["budget", "budget_amount"]
+    assert conversation_of(db_session, chat).state == "authority"
+
+
+def test_message_ids_are_per_session(widget: WidgetApi, db_session: Session) -> None:
+    contact = KNOWN_CONTACT
+    one = widget.start(contact=contact, consent=True)
+    other = widget.start(contact={**contact, "email": "other@acme.example"}, consent=True)
+    for chat in (one, other):
+        response = chat.send({"choice": "planned", "message_id": "same-id"})
+        assert response.status_code == 200, response.text
+    assert conversation_of(db_session, one).state == "budget_amount"
+    assert conversation_of(db_session, other).state == "budget_amount"
+
+
+def test_a_resent_last_message_gets_the_closing_message_not_409(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    chat = widget.start(contact=KNOWN_CONTACT, consent=True)
+    last: Any = None
+    for number, answer in enumerate(QUALIFYING):
+        body = {"choice": answer[1]} if isinstance(answer, tuple) else {"text": answer}
+        last = chat.send({**body, "message_id": f"m{number}"})
+        assert last.status_code == 200, last.text
+    assert last.json()["done"] is True
+    closing = last.json()["messages"][-1]
+
+    again = chat.send({"text": QUALIFYING[-1], "message_id": f"m{len(QUALIFYING) - 1}"})
+    assert again.status_code == 200, again.text
+    assert again.json()["done"] is True and again.json()["messages"][-1] == closing
+    conversation = conversation_of(db_session, chat)
+    assert count(db_session, Score) == 1
+    assert len(handoffs(db_session, conversation.lead_id)) == 1
+    # A new message (another id) after the end is still refused.
+    late = chat.send({"text": "one more thing", "message_id": "m-late"})
+    assert late.status_code == 409 and error_of(late)["code"] == "conversation_closed"
+
+
+@pytest.mark.parametrize("message_id", ["", "x" * 65, "has space", "é", "a/b", "<script>"])
+def test_bad_message_ids_are_422(widget: WidgetApi, message_id: str) -> None:
+    chat = widget.start()
+    response = chat.send({"text": "Dana Lee", "message_id": message_id})
+    assert response.status_code == 422 and error_of(response)["code"] == "invalid_request"
+    assert "message_id" in error_of(response)["message"]
+
+
+def test_openapi_documents_message_id(widget: WidgetApi) -> None:
+    schema = widget.client.get("/openapi.json").json()
+    field = schema["components"]["schemas"]["MessageIn"]["properties"]["message_id"]
+    assert "again" in field["description"]
+    assert any(s.get("maxLength") == 64 for s in [field, *field.get("anyOf", [])])

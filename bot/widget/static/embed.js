@@ -129,6 +129,7 @@
     done: false,
     busy: false,
     open: false,
+    unsent: null, // { key, id } of a message whose sending failed without a clear answer
   };
 
   // ---------------------------------------------------------------------------------------------
@@ -181,6 +182,35 @@
     try { json = await res.json(); } catch (_) { /* empty body (202) or not JSON */ }
     if (!res.ok) throw apiError(res.status, json, res.headers.get("Retry-After"));
     return json || {};
+  }
+
+  // A visitor message's idempotency key: sent again with the same id, the server changes
+  // nothing and answers with the current question (see "message_id" in docs/WIDGET.md).
+  function newMessageId() {
+    const c = window.crypto;
+    if (c && typeof c.randomUUID === "function") return c.randomUUID();
+    const bytes = new Uint8Array(16);
+    if (c && c.getRandomValues) c.getRandomValues(bytes);
+    else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // The request may or may not have reached the server: safe to repeat with the same id.
+  const isUncertain = (e) => e.status === 0 || e.status === 502 || e.status === 503 || e.status === 504;
+  const RESEND_DELAYS_MS = [400, 1200];
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // POST a visitor message; on a network failure or a gateway error, send it again (same
+  // message_id) a couple of times after a short delay before giving up.
+  async function postMessage(body) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await api("POST", `/sessions/${sid()}/messages`, body, state.session.token);
+      } catch (e) {
+        if (!isUncertain(e) || attempt >= RESEND_DELAYS_MS.length) throw e;
+        await pause(RESEND_DELAYS_MS[attempt]);
+      }
+    }
   }
 
   // The stored session is gone for good (expired, deleted, or the token was revoked).
@@ -262,6 +292,10 @@
       return;
     }
     hideAlert();
+    // The same message typed or clicked again after a failure keeps its id: if the first
+    // attempt did reach the server, it is not taken as the answer to the next question.
+    const key = JSON.stringify(body);
+    body.message_id = state.unsent && state.unsent.key === key ? state.unsent.id : newMessageId();
     if (ui.hp.value) body.website = ui.hp.value;
     // Draw the visitor's bubble at once; take it back if the server never got it, so the
     // screen keeps matching the stored conversation.
@@ -269,10 +303,12 @@
     refresh();
     setBusy(true);
     try {
-      const res = await api("POST", `/sessions/${sid()}/messages`, body, state.session.token);
+      const res = await postMessage(body);
+      state.unsent = null;
       for (const m of list(res.messages)) if (m.from !== "visitor") addMessage(m);
       state.done = !!res.done;
     } catch (e) {
+      state.unsent = isUncertain(e) ? { key, id: body.message_id } : null;
       state.messages.splice(state.messages.indexOf(mine), 1);
       mine.node.remove();
       if (typed && !ui.input.value) ui.input.value = shown;
