@@ -22,24 +22,25 @@ from bot.errors import Conflict, InvalidInput, NotFound, QualibotError
 from bot.handoff.notice import HandoffRouterFn, enqueue_handoff
 from bot.registry import FlowRegistry
 from bot.turns import (
+    FollowUp,
     TurnContext,
     TurnResult,
     answer_action,
     answer_ahead,
     claim_delivery,
     clean,
+    decline,
     email_of,
     expecting,
+    followed_by,
     latest_open,
     read_answers,
     store_answer,
 )
-from flows.answers import AnswerRecord
 from flows.engine import DONE, BotMessage, Flow, FlowError, FlowState, Turn
 from flows.scoring import ScoreResult
 from storage.models import Conversation, Lead
 from storage.repositories import (
-    AnswerRepository,
     ConversationRepository,
     LeadRepository,
     OutboxRepository,
@@ -54,7 +55,6 @@ Source = Literal["rep", "widget"]
 # in the response (Slack: the ack must not wait for the Web API).
 OUTBOX_CHANNELS = frozenset({"slack"})
 MAX_CONFLICT_RETRIES = 5
-ERASED = "(erased: no consent)"
 
 
 def utcnow() -> datetime:
@@ -197,8 +197,13 @@ class QualificationService:
         *,
         by: str | None = None,
         dedupe_key: str | None = None,
+        then: FollowUp | None = None,
     ) -> TurnResult:
-        return self._turn(conversation_id, answer_action(text), by, dedupe_key=dedupe_key)
+        """A typed answer (or command word). `then` runs in the same transaction after the
+        flow has taken the answer (see `FollowUp`)."""
+        return self._turn(
+            conversation_id, followed_by(answer_action(text), then), by, dedupe_key=dedupe_key
+        )
 
     def answer_latest(
         self,
@@ -239,9 +244,11 @@ class QualificationService:
         by: str | None = None,
         expected_question: str | None = None,
         dedupe_key: str | None = None,
+        then: FollowUp | None = None,
     ) -> TurnResult:
         """A choice by button. `expected_question` guards against a stale or double click:
-        a click on a question that is no longer the current one changes nothing."""
+        a click on a question that is no longer the current one changes nothing. `then`: as
+        for `answer`."""
 
         def act(ctx: TurnContext) -> Turn:
             if expected_question is not None and ctx.model.state != expected_question:
@@ -250,7 +257,7 @@ class QualificationService:
                 ctx.model, value, today=ctx.today, company=ctx.company, audience=ctx.audience
             )
 
-        return self._turn(conversation_id, act, by, dedupe_key=dedupe_key)
+        return self._turn(conversation_id, followed_by(act, then), by, dedupe_key=dedupe_key)
 
     def skip(
         self,
@@ -337,24 +344,7 @@ class QualificationService:
         conversation and, in the same transaction, erase what they typed for `erase` (their
         name and email): the answers' text, the conversation's copy and the lead's contact
         fields. The one exception to append-only answers."""
-
-        def act(ctx: TurnContext) -> Turn:
-            turn = ctx.flow.cancel(ctx.model)
-            AnswerRepository(ctx.session).erase(ctx.conversation.id, erase, ERASED)
-            for question_id in erase:
-                if question_id in ctx.model.answers:
-                    ctx.model.answers[question_id] = AnswerRecord(
-                        raw=ERASED, parsed={"erased": True}, status="skipped",
-                        readback=ERASED, at=ctx.model.answers[question_id]["at"],
-                    )
-            if ctx.lead.source == "widget":
-                if "name" in erase:
-                    ctx.lead.contact_name = None
-                if "email" in erase:
-                    ctx.lead.contact_email = None
-            return turn
-
-        return self._turn(conversation_id, act, by)
+        return self._turn(conversation_id, lambda ctx: decline(ctx, erase), by)
 
     # --- scoring ----------------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ from storage.dedupe import ProcessedEventRepository
 from storage.models import Lead
 from storage.repositories import AnswerRepository, ConversationRepository
 
+ERASED = "(erased: no consent)"
+
 
 @dataclass(frozen=True)
 class TurnResult:
@@ -196,3 +198,38 @@ def clean(text: str) -> str:
 def email_of(model: FlowState) -> str | None:
     record = model.answers.get("email")
     return str(record["parsed"]["email"]) if record else None
+
+
+#: Runs after the flow took a turn, in the same transaction: gets the context and the flow's
+#: `Turn`, returns the turn to commit (e.g. the widget records consent, or stops on a "no",
+#: atomically with the answer).
+FollowUp = Callable[[TurnContext, Turn], Turn]
+
+
+def followed_by(
+    action: Callable[[TurnContext], Turn], then: FollowUp | None
+) -> Callable[[TurnContext], Turn]:
+    if then is None:
+        return action
+    return lambda ctx: then(ctx, action(ctx))
+
+
+def decline(ctx: TurnContext, erase: tuple[str, ...]) -> Turn:
+    """The person declined to have their details stored and be contacted: cancel the
+    conversation and erase what they typed for `erase` (their name and email): the answers'
+    text, the conversation's copy and the lead's contact fields. The one exception to
+    append-only answers."""
+    turn = ctx.flow.cancel(ctx.model)
+    AnswerRepository(ctx.session).erase(ctx.conversation.id, erase, ERASED)
+    for question_id in erase:
+        if question_id in ctx.model.answers:
+            ctx.model.answers[question_id] = AnswerRecord(
+                raw=ERASED, parsed={"erased": True}, status="skipped",
+                readback=ERASED, at=ctx.model.answers[question_id]["at"],
+            )
+    if ctx.lead.source == "widget":
+        if "name" in erase:
+            ctx.lead.contact_name = None
+        if "email" in erase:
+            ctx.lead.contact_email = None
+    return turn

@@ -30,12 +30,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import AlreadyProcessed, Conflict, InvalidInput, NotFound, QualibotError
 from bot.registry import FlowRegistry
 from bot.service import QualificationService, TurnResult
+from bot.turns import FollowUp, TurnContext, decline
 from bot.widget import messages as msg
 from bot.widget.config import WidgetConfig
 from bot.widget.engagement import refresh_engagement
 from bot.widget.limits import RateLimiter
 from flows.contact import CONSENT_TEXT
-from flows.engine import ABANDONED, CANCELLED, DONE, END_STATES, FlowState
+from flows.engine import ABANDONED, CANCELLED, DONE, END_STATES, BotMessage, FlowState, Turn
 from storage.models import Conversation, Lead, ProcessedEvent, Score, WidgetSession
 from storage.repositories import EngagementRepository, WidgetSessionRepository
 
@@ -301,8 +302,14 @@ class WidgetBackend:
         if honeypot:
             log.info("widget: honeypot filled in on %s; message dropped", opened.public_id)
             return {"messages": [], "done": False}
+        consent_step = (
+            _ConsentStep(opened.session_pk, self.config.closing.no_consent)
+            if opened.state == "consent"
+            else None
+        )
         try:
-            result = self._turn(opened, text, choice, _message_key(opened, message_id))
+            key = _message_key(opened, message_id)
+            result = self._turn(opened, text, choice, key, consent_step)
         except AlreadyProcessed:  # the same message, handled meanwhile by another request
             return self._current_prompt(opened)
         state = result.state
@@ -310,22 +317,26 @@ class WidgetBackend:
         if result.done:
             verdict = (result.score or {}).get("verdict")
             shown = msg.from_service(result.messages, msg.closing_text(verdict, self.config))
-        elif state == CANCELLED:  # "stop" / "cancel": the rep's "resume later" does not apply
+        elif state == CANCELLED and not (consent_step and consent_step.declined):
+            # "stop" / "cancel": the rep's "resume later" does not apply
             shown = [msg.bot(self.config.closing.stopped)]
-        if opened.state == "consent" and state not in ("consent", CANCELLED):
-            shown, state = self._after_consent(opened, result, shown)
         if result.lead_id != opened.lead_id:  # a repeat visitor: now on their existing lead
             self._refresh_engagement(result.lead_id, opened.lead_id)
         return {"messages": shown, "done": state in END_STATES}
 
     def _turn(
-        self, opened: _Opened, text: str | None, choice: str | None, key: str | None = None
+        self,
+        opened: _Opened,
+        text: str | None,
+        choice: str | None,
+        key: str | None = None,
+        then: FollowUp | None = None,
     ) -> TurnResult:
         who = opened.participant
         try:
             if choice is None:
                 return self.service.answer(
-                    opened.conversation_id, text or "", by=who, dedupe_key=key
+                    opened.conversation_id, text or "", by=who, dedupe_key=key, then=then
                 )
             question = self._flow(opened.framework).by_id.get(opened.state)
             if question is not None and question.type == "yesno" and not question.choices:
@@ -333,7 +344,7 @@ class WidgetBackend:
                 if choice not in labels:
                     raise WidgetError(422, "invalid_choice", "Please answer yes or no.")
                 return self.service.answer(
-                    opened.conversation_id, labels[choice], by=who, dedupe_key=key
+                    opened.conversation_id, labels[choice], by=who, dedupe_key=key, then=then
                 )
             return self.service.choose(
                 opened.conversation_id,
@@ -341,6 +352,7 @@ class WidgetBackend:
                 by=who,
                 expected_question=opened.state,
                 dedupe_key=key,
+                then=then,
             )
         except InvalidInput as exc:
             raise WidgetError(422, "invalid_input", str(exc)) from exc
@@ -348,42 +360,6 @@ class WidgetBackend:
             raise WidgetError(409, "conflict", str(exc)) from exc
         except NotFound as exc:  # pragma: no cover - deleted between the two transactions
             raise WidgetError(404, "not_found", "There is no such conversation.") from exc
-
-    def _after_consent(
-        self, opened: _Opened, result: TurnResult, shown: list[msg.Message]
-    ) -> tuple[list[msg.Message], str]:
-        """The visitor answered the consent question: record it with its text and time; on
-        a no, stop (nobody will contact them); on anything unclear, ask again."""
-        now = self.clock()
-        with self.sessions.begin() as session:
-            conversation = session.get(Conversation, opened.conversation_id)
-            widget_session = session.get(WidgetSession, opened.session_pk)
-            if conversation is None or widget_session is None:  # pragma: no cover
-                return shown, result.state
-            model = FlowState.from_data(conversation.state, conversation.data)
-            if "consent" not in model.history:  # went back or started over
-                return shown, result.state
-            record = model.answers.get("consent")
-            value = record["parsed"].get("value") if record else None
-            if value is True:
-                widget_session.consent_text = CONSENT_TEXT
-                widget_session.consent_at = now
-                return shown, result.state
-            widget_session.consent_text = None
-            widget_session.consent_at = None
-        try:
-            if value is False:
-                # They declined to have their details stored: erase the name and email
-                # they typed (the company and the conversation stay, anonymous).
-                stopped = self.service.decline_consent(
-                    opened.conversation_id, by=opened.participant, erase=("name", "email")
-                )
-                readback = [m for m in shown if not m.get("question")][:1]
-                return [*readback, msg.bot(self.config.closing.no_consent)], stopped.state
-            again = self.service.back(opened.conversation_id, by=opened.participant)
-        except QualibotError as exc:  # pragma: no cover - a concurrent turn got there first
-            raise WidgetError(409, "conflict", str(exc)) from exc
-        return [msg.bot(msg.UNCLEAR_CONSENT), *msg.from_service(again.messages, None)], again.state
 
     # --- behaviour ------------------------------------------------------------------------
 
@@ -594,3 +570,34 @@ def _key(session_pk: int, message_id: str) -> str:
 
 def _message_key(opened: _Opened, message_id: str | None) -> str | None:
     return _key(opened.session_pk, message_id) if message_id is not None else None
+
+
+class _ConsentStep:
+    """The follow-up of the turn that answers the consent question, in its transaction (so a
+    crash cannot leave it half done): a yes is recorded with its text and time on the widget
+    session; a no stops the conversation and erases the name and email (nobody will contact
+    them); anything unclear asks again."""
+
+    def __init__(self, session_pk: int, no_consent_text: str) -> None:
+        self.session_pk = session_pk
+        self.no_consent_text = no_consent_text
+        self.declined = False
+
+    def __call__(self, ctx: TurnContext, turn: Turn) -> Turn:
+        if turn.recorded is None or turn.recorded[0] != "consent":
+            return turn  # re-asked with a hint, or a command word
+        widget_session = ctx.session.get(WidgetSession, self.session_pk)
+        if widget_session is None:  # pragma: no cover - guarded by the foreign key
+            return turn
+        value = turn.recorded[1]["parsed"].get("value")
+        widget_session.consent_text = CONSENT_TEXT if value is True else None
+        widget_session.consent_at = ctx.now if value is True else None
+        if value is True:
+            return turn
+        if value is False:
+            decline(ctx, ("name", "email"))
+            self.declined = True
+            readback = tuple(m for m in turn.messages if m.kind != "question")[:1]
+            return Turn((*readback, BotMessage("info", self.no_consent_text)), turn.recorded)
+        again = ctx.flow.back(ctx.model, company=ctx.company, audience=ctx.audience)
+        return Turn((BotMessage("info", msg.UNCLEAR_CONSENT), *again.messages), turn.recorded)

@@ -28,6 +28,7 @@ from storage.models import (
     WidgetSession,
     utcnow,
 )
+from storage.repositories import AnswerRepository
 
 from .conftest import API, CONTACT, HANDOFF_CHANNEL, NURTURING, QUALIFYING, Chat, WidgetApi
 
@@ -383,6 +384,28 @@ def test_consent_no_stops_without_contacting(widget: WidgetApi, db_session: Sess
         assert name_or_email not in json.dumps(history)
 
 
+def test_a_no_to_consent_is_all_or_nothing(
+    widget: WidgetApi, db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer, the stop and the erasure are one transaction: if erasing fails (or the
+    process dies) the "no" is not half applied (stored, but the name and email kept)."""
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)))
+
+    def disk_gone(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(AnswerRepository, "erase", disk_gone)
+    assert chat.send({"choice": "no"}).status_code == 500
+    db_session.expire_all()
+    assert conversation_of(db_session, chat).state == "consent"
+    consent_answers = select(func.count()).select_from(Answer).where(
+        Answer.question_id == "consent"
+    )
+    assert db_session.scalar(consent_answers) == 0
+    monkeypatch.undo()
+    assert chat.say(("choice", "no"))["done"] is True  # the visitor's retry goes through
+
+
 def test_unclear_consent_is_asked_again(widget: WidgetApi, db_session: Session) -> None:
     chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)))
     reply = chat.say("not sure")
@@ -526,6 +549,8 @@ def test_engagement_weights_are_configurable_and_reach_the_handoff(
         ({"event": "page_view", "props": {"a": {"b": {"c": {"d": {"e": {"f": {}}}}}}}}, 422,
          "invalid_request"),
         ({"event": "page_view", "props": {"blob": "x" * 3000}}, 413, "props_too_large"),
+        ({"event": "page_view", "props": {"n": 2**64}}, 422, "invalid_request"),
+        ({"event": "page_view", "props": {"n": [-(2**63) - 1]}}, 422, "invalid_request"),
     ],
 )
 def test_bad_events_are_refused(
