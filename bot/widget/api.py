@@ -70,6 +70,9 @@ register_url_convertor("widget_any", _AnyPath())
 # --- request and response bodies -----------------------------------------------------------
 
 
+INT64 = range(-(2**63), 2**63)
+
+
 def clean_text(value: str, *, newlines: bool = True) -> str:
     """Text as data: no NULs or other control characters (tabs and, optionally, newlines
     aside), no lone surrogates; surrounding blanks removed."""
@@ -91,6 +94,9 @@ def clean_json(value: Any, depth: int = 0) -> Any:
         return [clean_json(v, depth + 1) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, int) and value not in INT64:
+        # JSON allows any integer; the database's JSON (and most readers) stop at 64 bits.
+        raise ValueError("numbers in props must fit in 64 bits")
     return value
 
 
