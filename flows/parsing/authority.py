@@ -377,7 +377,10 @@ def _mentions(t: str) -> list[_Mention]:
         marker = None
         for mark in _MARKER.finditer(t, max(0, start - 40), start):
             marker = mark
-        other = _OTHER_AFTER.match(t, end) is not None
+        # "the CFO signs off" is someone else; "CFO, signs the contract" (a title opening
+        # the answer, then a comma) describes the person asked about.
+        opens_answer = not t[:start].strip() and t[end:].lstrip().startswith(",")
+        other = _OTHER_AFTER.match(t, end) is not None and not opens_answer
         if marker is not None and _GAP.match(t[marker.end():start]):
             other = marker.lastgroup == "other"
         if found and found[-1].other and _JOINED.match(t[found[-1].end:start]):
