@@ -78,8 +78,8 @@ class HandoffActions:
     ) -> HandoffOutcome:
         """Make `user` the lead's owner, unless someone else already is (claimed it, or was
         assigned it by a routing rule). On success the notice is updated ("Claimed by ...";
-        the owner clicking again, or the assigned rep accepting, just updates it again);
-        otherwise the clicker is told who has it (ephemeral)."""
+        the assigned rep accepting updates it too; the owner clicking again changes
+        nothing); otherwise the clicker is told who has it (ephemeral)."""
         now = self._clock()
         with self._sessions.begin() as session:
             _claim_key(session, dedupe_key)
@@ -97,11 +97,15 @@ class HandoffActions:
             outbox = OutboxRepository(session)
             if claimed:
                 if notice is not None:
+                    # Once per notice and rep: a double click (two deliveries, maybe on two
+                    # replicas) updates the notice once, and a stale Claim button does not
+                    # paint "Claimed by" over a later decision.
                     outbox.enqueue(
                         kind="notice_update",
                         channel="slack",
                         lane=notice.channel,
                         payload=_notice_update(session, lead, team_id, notice, "claimed", user),
+                        dedupe_key=f"notice:{notice.channel}:{notice.ts}:claimed:{user}",
                     )
                 owner: str | None = user
             else:

@@ -62,6 +62,7 @@ def test_claim_once_and_a_second_claim_is_refused_politely(slack: SlackHarness) 
     slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)  # the owner again: fine
     slack.deliver()
     assert lead(slack).owner == ALICE and len(slack.fake.ephemeral_messages()) == 1
+    assert len(slack.fake.calls("chat.update")) == 1  # a double click updates the notice once
 
 
 def test_nurture_with_a_reason(slack: SlackHarness) -> None:
