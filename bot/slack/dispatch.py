@@ -116,6 +116,8 @@ IDEMPOTENT_METHODS = frozenset(
 #: Seconds of history before the first uncertain attempt searched for the message (clock
 #: skew between us and Slack).
 RECONCILE_MARGIN = 120.0
+#: DM channel ids remembered per process (bot token, user) before the cache starts over.
+MAX_CACHED_DM_CHANNELS = 10_000
 
 
 class _Permanent(Exception):
@@ -201,6 +203,7 @@ class OutboxDispatcher:
         self.workers = max(1, workers)
         self.lane_interval = lane_interval
         self.lease_seconds = lease_seconds
+        self._dm_channels: dict[tuple[str, str], str] = {}  # (token, user) -> D...
         self.max_attempts = max_attempts
         self.max_rate_limited = max_rate_limited
         self.base_backoff = base_backoff
@@ -559,8 +562,17 @@ class OutboxDispatcher:
             )
 
     def _open_dm(self, client: WebClient, user: str) -> str:
-        response = _call(lambda: client.conversations_open(users=user), posting=False)
-        return str(response["channel"]["id"])
+        """The bot's DM channel with `user`. It never changes, so it is asked for once per
+        process (a rep's every question would otherwise cost two Web API calls)."""
+        key = (client.token or "", user)
+        channel = self._dm_channels.get(key)
+        if channel is None:
+            response = _call(lambda: client.conversations_open(users=user), posting=False)
+            channel = str(response["channel"]["id"])
+            if len(self._dm_channels) >= MAX_CACHED_DM_CHANNELS:
+                self._dm_channels.clear()
+            self._dm_channels[key] = channel
+        return channel
 
     def _post(
         self,

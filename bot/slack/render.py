@@ -179,6 +179,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,  # packaged templates: don't stat the file on every render
     )
     env.filters.update(
         mrkdwn=mrkdwn,

@@ -24,6 +24,7 @@ def template_environment() -> Environment:
     return Environment(
         loader=PackageLoader("bot.widget", "templates"),
         autoescape=select_autoescape(["html", "htm", "j2"]),
+        auto_reload=False,  # packaged templates: don't stat the file on every render
     )
 
 

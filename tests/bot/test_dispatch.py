@@ -144,6 +144,18 @@ def test_reply_combines_readback_and_next_question_in_one_message(
     assert second["text"].startswith("Budget: Yes")
 
 
+def test_the_dm_channel_is_opened_once_per_rep(
+    service: QualificationService, dispatcher: OutboxDispatcher, fake_slack: FakeSlack,
+    clock: FakeClock,
+) -> None:
+    conversation_id = start(service)
+    service.answer(conversation_id, "allocated", by=REP)
+    start(service, company="Globex")
+    drain(dispatcher, clock)
+    assert len(posts(fake_slack, dm_channel(REP))) == 3
+    assert len(fake_slack.calls("conversations.open")) == 1
+
+
 def test_reply_escapes_everything_a_person_typed(
     service: QualificationService, dispatcher: OutboxDispatcher, fake_slack: FakeSlack,
     clock: FakeClock,
