@@ -96,7 +96,16 @@ _LATEST_OPEN = (
 )
 _LATEST_OPEN_IN_TEAM = _LATEST_OPEN.where(_CONVERSATIONS.c.team_id == bindparam("team_id"))
 _INSERT_ANSWER = insert(cast(Table, Answer.__table__))
-_INSERT_OUTBOX = insert(cast(Table, OutboxMessage.__table__))
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_INSERT_OUTBOX = insert(_OUTBOX)
+_OUTBOX_ID_BY_KEY = select(_OUTBOX.c.id).where(_OUTBOX.c.dedupe_key == bindparam("dedupe_key"))
+#: `INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`, per dialect.
+_INSERT_OUTBOX_ONCE = {
+    name: dialect_insert(_OUTBOX)
+    .on_conflict_do_nothing(index_elements=[_OUTBOX.c.dedupe_key])
+    .returning(_OUTBOX.c.id)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 _INSERT_SCORE = insert(cast(Table, Score.__table__))
 
 
@@ -540,6 +549,36 @@ class OutboxRepository:
             "created_at": now,
         }
         self.session.connection().execute(_INSERT_OUTBOX, values)
+
+    def has(self, dedupe_key: str) -> bool:
+        """Whether a message with this dedupe key was ever enqueued (one indexed lookup)."""
+        found = self.session.connection().execute(_OUTBOX_ID_BY_KEY, {"dedupe_key": dedupe_key})
+        return found.first() is not None
+
+    def append_once(
+        self, kind: str, channel: str, lane: str, payload: dict[str, Any], dedupe_key: str
+    ) -> bool:
+        """`enqueue` with a dedupe key, as one Core statement (no ORM object): True if the
+        row was added, False if the key was already there."""
+        connection = self.session.connection()
+        stmt = _INSERT_OUTBOX_ONCE.get(connection.dialect.name)
+        if stmt is None:  # pragma: no cover - other dialects
+            before = self.has(dedupe_key)
+            self.enqueue(kind, channel, lane, payload, dedupe_key)
+            return not before
+        now = utcnow()
+        values = {
+            "kind": kind,
+            "channel": channel,
+            "lane": lane,
+            "payload": payload,
+            "dedupe_key": dedupe_key,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        return connection.execute(stmt, values).first() is not None
 
     def _by_dedupe_key(self, dedupe_key: str) -> OutboxMessage | None:
         stmt = select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)

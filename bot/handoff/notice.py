@@ -13,12 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flows.answers import AnswerRecord
 from flows.scoring import ScoreResult
-from storage.models import Lead, OutboxMessage
+from storage.models import Lead
 from storage.repositories import OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -52,13 +51,14 @@ def enqueue_handoff(
     # One notice per conversation: a re-score never posts again, and a lead qualified
     # again later does so in a new conversation, which gets its own notice.
     dedupe_key = f"handoff:{conversation.id}"
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
+    outbox = OutboxRepository(session)
+    if outbox.has(dedupe_key):
         return  # already handed off (e.g. a re-score): route, assign and notify once
     lane = router(HandoffContext(session, lead, conversation, result, answers)) if router else None
     if lane is None:
         log.info("lead %s is %s but no handoff channel is configured", lead.id, result.verdict)
         return
-    OutboxRepository(session).enqueue(
+    outbox.append_once(
         kind="handoff",
         channel="slack",
         lane=lane,

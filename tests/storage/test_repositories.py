@@ -481,6 +481,18 @@ def test_enqueue_dedupes_and_keeps_the_transaction_usable(db_session: Session) -
     assert db_session.get(Lead, lead.id) is not None
 
 
+def test_append_once_adds_a_key_once_and_has_sees_it(db_session: Session) -> None:
+    repo = OutboxRepository(db_session)
+    key = f"handoff:{uuid.uuid4()}"
+    assert not repo.has(key)
+    assert repo.append_once("handoff", "slack", "C1", {"n": 1}, key) is True
+    assert repo.append_once("handoff", "slack", "C1", {"n": 2}, key) is False
+    assert repo.has(key)
+    [row] = db_session.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key == key))
+    assert (row.payload, row.status, row.attempts) == ({"n": 1}, "pending", 0)
+    assert row.next_attempt_at is not None and row.created_at is not None
+
+
 def test_enqueue_dedupe_conflict_path(db_session: Session) -> None:
     """A second enqueue with the same key hits the unique constraint (ON CONFLICT DO NOTHING),
     returns the existing row, and leaves the transaction usable."""
