@@ -14,18 +14,24 @@ field; a field with nothing accepted is neither asked nor scored) are asked befo
 framework's questions, and `fit_score` rates the answers 0..100 apart from the framework's
 score: an accepted answer earns the field's weight, any other answer nothing, and a skipped or
 unreadable answer `unknown_score` of it.
+
+The questions' phrasing and their choices (labels, synonyms, the size bands' head-count
+ranges, the industry catalogue) are data, in `flows/icp.yaml`, loaded and validated once at
+import; a bad file raises `DefinitionError` naming the file, the field and the problem.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flows.answers import AnswerRecord
-from flows.definitions import Choice, Phrasing, Question
+from flows.definitions import Choice, DefinitionError, Phrasing, Question
 
 IcpField = Literal["size", "industry", "region"]
 SizeBand = Literal["1-10", "11-50", "51-200", "201-1000", "1000+"]
@@ -34,483 +40,153 @@ Region = Literal["north_america", "europe", "uk", "apac", "latam", "mea"]
 SIZE_BANDS: tuple[SizeBand, ...] = ("1-10", "11-50", "51-200", "201-1000", "1000+")
 REGIONS: tuple[Region, ...] = ("north_america", "europe", "uk", "apac", "latam", "mea")
 
-# Choice values must be identifiers, so each size band has one.
-_SIZE_CHOICES: dict[SizeBand, Choice] = {
-    "1-10": Choice(
-        value="size_1_10",
-        between=(1, 10),
-        label="1–10 employees",
-        synonyms=(
-            "1-10",
-            "1 to 10",
-            "under 10",
-            "less than 10",
-            "fewer than 10",
-            "just me",
-            "solo",
-            "a handful",
-            "tiny",
-            "micro",
-            "very small",
-            "a few of us",
-        ),
-    ),
-    "11-50": Choice(
-        value="size_11_50",
-        between=(11, 50),
-        label="11–50 employees",
-        synonyms=(
-            "11-50",
-            "11 to 50",
-            "10-50",
-            "under 50",
-            "a few dozen",
-            "a couple of dozen",
-            "small",
-            "small business",
-            "startup",
-            "start-up",
-        ),
-    ),
-    "51-200": Choice(
-        value="size_51_200",
-        between=(51, 200),
-        label="51–200 employees",
-        synonyms=(
-            "51-200",
-            "51 to 200",
-            "50-200",
-            "about 100",
-            "around 100",
-            "over 50",
-            "under 200",
-            "a hundred or so",
-            "scale-up",
-            "scaleup",
-        ),
-    ),
-    "201-1000": Choice(
-        value="size_201_1000",
-        between=(201, 1000),
-        label="201–1,000 employees",
-        synonyms=(
-            "201-1000",
-            "201 to 1000",
-            "200-1000",
-            "a few hundred",
-            "several hundred",
-            "hundreds",
-            "under 1000",
-            "mid-size",
-            "midsize",
-            "mid-market",
-            "mid market",
-        ),
-    ),
-    "1000+": Choice(
-        value="size_1000_plus",
-        between=(1001, 10**9),
-        label="More than 1,000 employees",
-        synonyms=(
-            "1000+",
-            "over 1000",
-            "more than 1000",
-            "1000 plus",
-            "thousands",
-            "a few thousand",
-            "10,000+",
-            "enterprise",
-            "large",
-            "large enterprise",
-            "corporate",
-            "multinational",
-            "fortune 500",
-            "fortune 1000",
-            "global 2000",
-        ),
-    ),
-}
-
-_REGION_CHOICES: dict[Region, Choice] = {
-    "north_america": Choice(
-        value="north_america",
-        label="North America",
-        synonyms=(
-            "us",
-            "usa",
-            "u.s.",
-            "united states",
-            "america",
-            "canada",
-            "us and canada",
-            "new york",
-            "california",
-            "texas",
-            "toronto",
-        ),
-    ),
-    "europe": Choice(
-        value="europe",
-        label="Europe (outside the UK)",
-        synonyms=(
-            "eu",
-            "europe",
-            "continental europe",
-            "germany",
-            "france",
-            "netherlands",
-            "spain",
-            "italy",
-            "ireland",
-            "nordics",
-            "sweden",
-            "denmark",
-            "norway",
-            "finland",
-            "poland",
-            "switzerland",
-            "austria",
-            "belgium",
-            "portugal",
-            "dach",
-            "benelux",
-        ),
-    ),
-    "uk": Choice(
-        value="uk",
-        label="United Kingdom",
-        synonyms=(
-            "uk",
-            "u.k.",
-            "united kingdom",
-            "britain",
-            "great britain",
-            "gb",
-            "england",
-            "scotland",
-            "wales",
-            "northern ireland",
-            "london",
-        ),
-    ),
-    "apac": Choice(
-        value="apac",
-        label="Asia-Pacific",
-        synonyms=(
-            "apac",
-            "asia",
-            "asia pacific",
-            "australia",
-            "new zealand",
-            "anz",
-            "japan",
-            "singapore",
-            "india",
-            "china",
-            "hong kong",
-            "south korea",
-            "korea",
-            "indonesia",
-            "philippines",
-            "vietnam",
-            "malaysia",
-            "thailand",
-            "sydney",
-        ),
-    ),
-    "latam": Choice(
-        value="latam",
-        label="Latin America",
-        synonyms=(
-            "latam",
-            "latin america",
-            "south america",
-            "central america",
-            "brazil",
-            "mexico",
-            "argentina",
-            "colombia",
-            "chile",
-            "peru",
-            "caribbean",
-        ),
-    ),
-    "mea": Choice(
-        value="mea",
-        label="Middle East & Africa",
-        synonyms=(
-            "mea",
-            "middle east",
-            "africa",
-            "uae",
-            "dubai",
-            "saudi arabia",
-            "qatar",
-            "israel",
-            "turkey",
-            "egypt",
-            "south africa",
-            "nigeria",
-            "kenya",
-            "morocco",
-            "gcc",
-        ),
-    ),
-}
-
-# The industry catalogue. `[icp] industries` names values from it.
-_INDUSTRY_CHOICES: tuple[Choice, ...] = (
-    Choice(
-        value="software",
-        label="Software & SaaS",
-        synonyms=(
-            "software",
-            "saas",
-            "tech",
-            "technology",
-            "internet",
-            "app",
-            "platform",
-            "cloud",
-            "dev tools",
-            "cybersecurity",
-            "security software",
-        ),
-    ),
-    Choice(
-        value="financial_services",
-        label="Financial services & insurance",
-        synonyms=(
-            "finance",
-            "financial services",
-            "fintech",
-            "bank",
-            "banking",
-            "insurance",
-            "insurtech",
-            "payments",
-            "asset management",
-            "wealth management",
-            "investment",
-            "lending",
-            "accounting",
-        ),
-    ),
-    Choice(
-        value="healthcare",
-        label="Healthcare & life sciences",
-        synonyms=(
-            "health",
-            "healthcare",
-            "health care",
-            "medical",
-            "hospital",
-            "clinic",
-            "pharma",
-            "pharmaceutical",
-            "biotech",
-            "life sciences",
-            "medtech",
-            "medical devices",
-        ),
-    ),
-    Choice(
-        value="manufacturing",
-        label="Manufacturing & industrial",
-        synonyms=(
-            "manufacturing",
-            "manufacturer",
-            "industrial",
-            "factory",
-            "automotive",
-            "aerospace",
-            "chemicals",
-            "engineering",
-            "electronics",
-            "machinery",
-        ),
-    ),
-    Choice(
-        value="retail",
-        label="Retail, e-commerce & consumer goods",
-        synonyms=(
-            "retail",
-            "e-commerce",
-            "ecommerce",
-            "online shop",
-            "consumer goods",
-            "cpg",
-            "fmcg",
-            "fashion",
-            "d2c",
-            "dtc",
-            "wholesale",
-            "grocery",
-        ),
-    ),
-    Choice(
-        value="professional_services",
-        label="Professional services & consulting",
-        synonyms=(
-            "consulting",
-            "consultancy",
-            "agency",
-            "marketing agency",
-            "legal",
-            "law firm",
-            "professional services",
-            "staffing",
-            "recruitment",
-            "advisory",
-            "architecture",
-        ),
-    ),
-    Choice(
-        value="education",
-        label="Education",
-        synonyms=(
-            "education",
-            "edtech",
-            "school",
-            "university",
-            "college",
-            "training",
-            "e-learning",
-            "higher education",
-        ),
-    ),
-    Choice(
-        value="public_sector",
-        label="Government & public sector",
-        synonyms=(
-            "government",
-            "public sector",
-            "local government",
-            "council",
-            "federal",
-            "municipal",
-            "defense",
-            "defence",
-            "military",
-            "public administration",
-        ),
-    ),
-    Choice(
-        value="media",
-        label="Media, entertainment & publishing",
-        synonyms=(
-            "media",
-            "entertainment",
-            "publishing",
-            "news",
-            "gaming",
-            "games",
-            "advertising",
-            "broadcasting",
-            "music",
-            "film",
-            "sports",
-        ),
-    ),
-    Choice(
-        value="telecom",
-        label="Telecommunications",
-        synonyms=(
-            "telecom",
-            "telecoms",
-            "telecommunications",
-            "telco",
-            "isp",
-            "mobile operator",
-            "carrier",
-            "networking",
-        ),
-    ),
-    Choice(
-        value="energy",
-        label="Energy & utilities",
-        synonyms=(
-            "energy",
-            "utilities",
-            "utility",
-            "oil and gas",
-            "oil & gas",
-            "renewables",
-            "solar",
-            "power",
-            "mining",
-            "water",
-        ),
-    ),
-    Choice(
-        value="logistics",
-        label="Transport & logistics",
-        synonyms=(
-            "logistics",
-            "transport",
-            "transportation",
-            "shipping",
-            "freight",
-            "supply chain",
-            "delivery",
-            "trucking",
-            "airline",
-            "travel",
-        ),
-    ),
-    Choice(
-        value="real_estate",
-        label="Real estate & construction",
-        synonyms=(
-            "real estate",
-            "property",
-            "proptech",
-            "construction",
-            "facilities",
-            "property management",
-            "building",
-        ),
-    ),
-    Choice(
-        value="hospitality",
-        label="Hospitality & food",
-        synonyms=(
-            "hospitality",
-            "hotel",
-            "hotels",
-            "restaurant",
-            "restaurants",
-            "food",
-            "food and drink",
-            "catering",
-            "leisure",
-            "tourism",
-        ),
-    ),
-    Choice(
-        value="nonprofit",
-        label="Non-profit & charity",
-        synonyms=(
-            "nonprofit",
-            "non-profit",
-            "not for profit",
-            "charity",
-            "ngo",
-            "foundation",
-            "association",
-        ),
-    ),
-    Choice(value="other", label="Other", synonyms=("other", "something else", "none of these")),
-)
-
-INDUSTRIES: tuple[str, ...] = tuple(c.value for c in _INDUSTRY_CHOICES)
-
 QUESTION_IDS: dict[IcpField, str] = {
     "size": "icp_size",
     "industry": "icp_industry",
     "region": "icp_region",
 }
-_LABELS: dict[IcpField, str] = {"size": "Size", "industry": "Industry", "region": "Region"}
+
+#: The questions' phrasing and choices (size bands, the industry catalogue, regions).
+DATA_FILE = Path(__file__).with_name("icp.yaml")
+
+
+def _distinct_choices(choices: Iterable[Choice]) -> None:
+    """No two choices of a question share a value or a synonym."""
+    owner: dict[str, str] = {}
+    values: set[str] = set()
+    for c in choices:
+        if c.value in values:
+            raise ValueError(f"duplicate choice value {c.value!r}")
+        values.add(c.value)
+        for synonym in c.synonyms:
+            if owner.setdefault(synonym, c.value) != c.value:
+                raise ValueError(
+                    f"synonym {synonym!r} names two choices, {owner[synonym]!r} and {c.value!r}"
+                )
+
+
+class _IcpQuestion(BaseModel):
+    """A field's question in `flows/icp.yaml`: its label in the fit score's reasons, its
+    phrasing and the hint to re-ask with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: str = Field(min_length=1, max_length=40)
+    ask: Phrasing
+    hint: str = Field(min_length=1, max_length=500)
+
+
+class _ChoiceQuestion(_IcpQuestion):
+    """The industry or the region question, with its choices in the order offered."""
+
+    choices: tuple[Choice, ...] = Field(min_length=1)
+
+    @field_validator("choices")
+    @classmethod
+    def _distinct(cls, value: tuple[Choice, ...]) -> tuple[Choice, ...]:
+        _distinct_choices(value)
+        return value
+
+
+class _SizeQuestion(_IcpQuestion):
+    """The size question, with a choice per size band (keyed by band, in band order)."""
+
+    bands: dict[SizeBand, Choice]
+
+    @field_validator("bands")
+    @classmethod
+    def _every_band(cls, value: dict[SizeBand, Choice]) -> dict[SizeBand, Choice]:
+        if tuple(value) != SIZE_BANDS:
+            raise ValueError(
+                f"give exactly the bands {list(SIZE_BANDS)}, in that order, not {list(value)}"
+            )
+        for band, choice in value.items():
+            # bot/handoff/config.py (size_choice_value) derives the value from the band so.
+            expected = "size_" + band.replace("-", "_").replace("+", "_plus")
+            if choice.value != expected:
+                raise ValueError(f"band {band!r} must have the value {expected!r}")
+        _distinct_choices(value.values())
+        return value
+
+
+class IcpData(BaseModel):
+    """`flows/icp.yaml`: the ICP questions and their choices."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: _SizeQuestion
+    industry: _ChoiceQuestion
+    region: _ChoiceQuestion
+
+    @field_validator("region")
+    @classmethod
+    def _every_region(cls, value: _ChoiceQuestion) -> _ChoiceQuestion:
+        values = [c.value for c in value.choices]
+        if tuple(values) != REGIONS:
+            raise ValueError(
+                f"give exactly the choices {list(REGIONS)}, in that order, not {values}"
+            )
+        return value
+
+    def questions(self) -> dict[IcpField, Question]:
+        """Each field's question with all its choices (`[icp]` decides which are accepted,
+        not which are offered)."""
+        parts: dict[IcpField, tuple[_IcpQuestion, tuple[Choice, ...]]] = {
+            "size": (self.size, tuple(self.size.bands.values())),
+            "industry": (self.industry, self.industry.choices),
+            "region": (self.region, self.region.choices),
+        }
+        return {
+            field: Question(
+                id=QUESTION_IDS[field],
+                criterion=QUESTION_IDS[field],
+                type="choice",
+                ask=question.ask,
+                hint=question.hint,
+                choices=choices,
+                skippable=True,
+            )
+            for field, (question, choices) in parts.items()
+        }
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid ICP data"]
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {location}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_icp_data(path: Path = DATA_FILE) -> IcpData:
+    """Read and validate the ICP data file; a bad file raises `DefinitionError` naming the
+    file, the field and the problem."""
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DefinitionError(f"{path}: cannot read the ICP data: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise DefinitionError(f"{path}: the ICP data must be a mapping at the top level")
+    try:
+        return IcpData.model_validate(raw)
+    except ValidationError as exc:
+        raise DefinitionError(_format_validation_error(path, exc)) from exc
+
+
+# Loaded once, at import.
+_DATA = load_icp_data()
+_QUESTIONS = _DATA.questions()
+_SIZE_CHOICES: dict[SizeBand, Choice] = dict(_DATA.size.bands)
+_LABELS: dict[IcpField, str] = {
+    "size": _DATA.size.label,
+    "industry": _DATA.industry.label,
+    "region": _DATA.region.label,
+}
+
+# The industry catalogue. `[icp] industries` names values from it.
+INDUSTRIES: tuple[str, ...] = tuple(c.value for c in _DATA.industry.choices)
 
 
 class IcpWeights(BaseModel):
@@ -591,59 +267,14 @@ class IcpConfig(BaseModel):
 
 
 def _choices(field: IcpField) -> tuple[Choice, ...]:
-    if field == "size":
-        return tuple(_SIZE_CHOICES[s] for s in SIZE_BANDS)
-    if field == "industry":
-        return _INDUSTRY_CHOICES
-    return tuple(_REGION_CHOICES[r] for r in REGIONS)
-
-
-_PHRASING: dict[IcpField, tuple[Phrasing, str]] = {
-    "size": (
-        Phrasing(
-            rep="Roughly how many employees does {company} have?",
-            prospect="Roughly how many people work at your company?",
-        ),
-        'Pick the closest band; a rough number is fine, for example "about 120 people" is '
-        '51–200 and "a few thousand" is more than 1,000.',
-    ),
-    "industry": (
-        Phrasing(
-            rep="Which industry is {company} in?",
-            prospect="Which industry best describes your company?",
-        ),
-        'Pick the closest, for example "Software & SaaS" for a software company or "Other" '
-        "if none fits.",
-    ),
-    "region": (
-        Phrasing(
-            rep="Where is {company} mainly based?", prospect="Where is your company mainly based?"
-        ),
-        'The region of your headquarters, for example "North America" for a US company or '
-        '"Europe (outside the UK)" for one in Germany.',
-    ),
-}
+    return _QUESTIONS[field].choices
 
 
 def icp_questions(config: IcpConfig) -> list[Question]:
     """The pre-filter questions for the configured fields: `icp_size`, `icp_industry`,
-    `icp_region` (choice questions, each its own criterion)."""
-    out: list[Question] = []
-    for field in config.fields():
-        phrasing, hint = _PHRASING[field]
-        qid = QUESTION_IDS[field]
-        out.append(
-            Question(
-                id=qid,
-                criterion=qid,
-                type="choice",
-                ask=phrasing,
-                hint=hint,
-                choices=_choices(field),
-                skippable=True,
-            )
-        )
-    return out
+    `icp_region` (choice questions, each its own criterion; the same immutable objects every
+    call)."""
+    return [_QUESTIONS[field] for field in config.fields()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from flows.answers import AnswerRecord, AnswerStatus
-from flows.icp import INDUSTRIES, REGIONS, SIZE_BANDS, IcpConfig, fit_score, icp_questions
+from flows.definitions import DefinitionError
+from flows.icp import (
+    DATA_FILE,
+    INDUSTRIES,
+    REGIONS,
+    SIZE_BANDS,
+    IcpConfig,
+    fit_score,
+    icp_questions,
+    load_icp_data,
+)
 
 TOML = """
 [icp]
@@ -156,3 +169,71 @@ def test_fit_is_scored_apart_from_the_framework(config: IcpConfig) -> None:
     answers = {"budget": rec("approved", {"value": "allocated"})}
     assert fit_score(config, answers).score == 50
     assert all(q.id.startswith("icp_") for q in icp_questions(config))
+
+
+# --- the data file (flows/icp.yaml) ------------------------------------------------------------
+
+
+def test_data_file_loads_and_feeds_the_questions() -> None:
+    assert DATA_FILE.name == "icp.yaml" and DATA_FILE.parent.name == "flows"
+    data = load_icp_data()
+    assert [c.value for c in data.industry.choices] == list(INDUSTRIES)
+    assert tuple(data.size.bands) == SIZE_BANDS
+    full = IcpConfig(enabled=True, sizes=SIZE_BANDS, industries=INDUSTRIES, regions=REGIONS)
+    assert list(data.questions().values()) == icp_questions(full)
+    size = data.size.bands["51-200"]
+    assert size.value == "size_51_200" and size.between == (51, 200)
+
+
+def _broken_copy(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> Path:
+    data = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    mutate(data)
+    path = tmp_path / "icp.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "problem"),
+    [
+        pytest.param(lambda d: d["industry"]["choices"][2].update(label="x" * 76),
+                     "industry.choices.2.label", "at most 75", id="label-too-long"),
+        pytest.param(lambda d: d["region"]["ask"].pop("prospect"),
+                     "region.ask.prospect", "Field required", id="missing-phrasing"),
+        pytest.param(lambda d: d["size"]["bands"]["1-10"].update(between=[10, 1]),
+                     "size.bands.1-10.between", "low end", id="bad-range"),
+        pytest.param(lambda d: d["size"]["bands"].pop("11-50"),
+                     "size.bands", "exactly the bands", id="missing-band"),
+        pytest.param(lambda d: d["size"]["bands"]["1-10"].update(value="tiny"),
+                     "size.bands", "'size_1_10'", id="band-value"),
+        pytest.param(lambda d: d["region"]["choices"].pop(),
+                     "region", "exactly the choices", id="missing-region"),
+        pytest.param(lambda d: d["industry"]["choices"][1]["synonyms"].append("saas"),
+                     "industry.choices", "'saas' names two choices", id="shared-synonym"),
+        pytest.param(lambda d: d["industry"]["choices"][0].update(colour="red"),
+                     "industry.choices.0.colour", "Extra inputs", id="unknown-field"),
+    ],
+)
+def test_broken_data_file_names_file_field_and_problem(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], field: str, problem: str
+) -> None:
+    path = _broken_copy(tmp_path, mutate)
+    with pytest.raises(DefinitionError) as caught:
+        load_icp_data(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: invalid ICP data")
+    assert field in message and problem in message
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("size: [unclosed", "not valid YAML"), ("- a list", "a mapping at the top level")],
+)
+def test_unreadable_data_file(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "icp.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DefinitionError, match=problem) as caught:
+        load_icp_data(path)
+    assert str(path) in str(caught.value)
+    with pytest.raises(DefinitionError, match="cannot read"):
+        load_icp_data(tmp_path / "missing.yaml")
