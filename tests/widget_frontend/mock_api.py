@@ -94,6 +94,7 @@ class Session:
     messages: list[Message] = field(default_factory=list)
     step: int = 0
     done: bool = False
+    answered: dict[str, list[Message]] = field(default_factory=dict)  # message_id -> replies
 
     def reply(self, visitor_text: str) -> list[Message]:
         """Advance the scripted conversation by one visitor message; returns the bot's replies."""
@@ -342,6 +343,9 @@ class MockWidgetApi:
             return 202, None, None
 
         if method == "POST" and m.group(2) == "/messages":
+            message_id = body.get("message_id")
+            if message_id in session.answered:  # sent again: as the real API, nothing changes
+                return 200, {"messages": session.answered[message_id], "done": session.done}, None
             if session.done:
                 return error(409, "done", "This conversation is finished.")
             if "choice" in body:
@@ -359,6 +363,8 @@ class MockWidgetApi:
                 return status, payload, {"Retry-After": "7"}
             replies = session.reply(text)
             session.messages += [{"from": "visitor", "text": text}, *replies]
+            if isinstance(message_id, str):
+                session.answered[message_id] = replies
             return 200, {"messages": replies, "done": session.done}, None
 
         return error(405, "method_not_allowed", "Method not allowed.")

@@ -9,6 +9,7 @@ Run: ``pip install playwright`` (no ``playwright install``: the system Chromium 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.browser import INPUT, LAUNCHER, PANEL, W, in_shadow, messages, wait_f
 from .mock_api import CLOSING, MockWidgetApi
 
 XSS = "<img src=x onerror=alert(1)>"
+MESSAGE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 
 def open_widget(page: Any, url: str) -> None:
     page.goto(url)
@@ -44,6 +46,16 @@ def wait_until(page: Any, condition: Callable[[], bool], timeout_ms: int = 5000)
             return
         page.wait_for_timeout(50)
     raise AssertionError("condition not met in time")
+
+
+def sent_messages(mock_api: MockWidgetApi) -> list[dict[str, Any]]:
+    """The message bodies the widget posted, without their `message_id`s (each a fresh,
+    well-formed idempotency key: checked here)."""
+    bodies = [dict(r.body) for r in mock_api.api_requests("POST", "/messages")]
+    ids = [body.pop("message_id", None) for body in bodies]
+    assert all(isinstance(i, str) and MESSAGE_ID.fullmatch(i) for i in ids), ids
+    assert len(set(ids)) == len(ids)
+    return bodies
 
 
 def stored_session(page: Any) -> dict[str, Any]:
@@ -83,7 +95,7 @@ def test_walk_through_reload_and_injection(
     type_answer(page, "Acme Logistics")
     wait_for_bot(page, "Roughly what budget")
     sent = mock_api.api_requests("POST", "/messages")[-1]
-    assert sent.body == {"text": "Acme Logistics"}
+    assert sent_messages(mock_api)[-1] == {"text": "Acme Logistics"}
     assert sent.headers["Authorization"] == f"Bearer {session['token']}"
     assert ("visitor", "Acme Logistics") in messages(page)
 
@@ -95,7 +107,7 @@ def test_walk_through_reload_and_injection(
 
     page.locator(f"{W} .choices button", has_text="$10k–$50k").click()
     wait_for_bot(page, "What's your work email")
-    assert mock_api.api_requests("POST", "/messages")[-1].body == {"choice": "10k_50k"}
+    assert sent_messages(mock_api)[-1] == {"choice": "10k_50k"}
     assert messages(page)[-2] == ("visitor", "$10k–$50k")
     assert page.locator(f"{W} .choices").is_hidden()  # only the current question's options
 
@@ -199,8 +211,7 @@ def test_quick_controls_send_back_skip_restart(mock_api: MockWidgetApi, new_page
     wait_for_bot(page, "Sure, let's go back.")
     page.get_by_role("button", name="Restart").click()
     wait_for_bot(page, "let's start over")
-    bodies = [r.body for r in mock_api.api_requests("POST", "/messages")]
-    assert bodies == [{"text": "skip"}, {"text": "back"}, {"text": "restart"}]
+    assert sent_messages(mock_api) == [{"text": "skip"}, {"text": "back"}, {"text": "restart"}]
     assert [t for who, t in messages(page) if who == "visitor"] == ["skip", "back", "restart"]
 
 
@@ -233,6 +244,34 @@ def test_rate_limit_and_network_errors_are_explained(
     page.locator(f"{W} .send").click()
     wait_for_bot(page, "Nice to meet the Acme team!")
     assert alert.is_hidden()
+
+
+def test_a_message_whose_answer_was_lost_is_sent_again_with_the_same_id(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """The server got the message but the answer never arrived (a dropped connection): the
+    widget sends it again with the same `message_id`, so the server can tell it is the
+    same message and store it once."""
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    lost: list[str] = []
+
+    def lose_the_first_answer(route: Any) -> None:
+        if lost:
+            route.continue_()
+            return
+        lost.append(route.request.url)
+        route.fetch()  # the server handles it ...
+        route.abort("connectionreset")  # ... and the answer is lost on the way back
+
+    page.route("**/widget/api/sessions/*/messages", lose_the_first_answer)
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Nice to meet the Acme team!")
+    first, again = mock_api.api_requests("POST", "/messages")
+    assert first.body == again.body and first.body["text"] == "Acme"
+    assert MESSAGE_ID.fullmatch(first.body["message_id"])
+    assert page.locator(f"{W} .alert").is_hidden()
+    assert [t for who, t in messages(page) if who == "visitor"] == ["Acme"]
 
 
 def test_resume_on_another_device(mock_api: MockWidgetApi, new_page: Any) -> None:
@@ -351,7 +390,4 @@ def test_honeypot_is_hidden_and_its_value_is_sent(mock_api: MockWidgetApi, new_p
     in_shadow(page, "root.querySelector('input[name=website]').value = 'http://spam.example'")
     page.locator(f"{W} .chip").first.click()
     wait_for_bot(page, "What's your work email")
-    assert mock_api.api_requests("POST", "/messages")[-1].body == {
-        "choice": "under_10k",
-        "website": "http://spam.example",
-    }
+    assert sent_messages(mock_api)[-1] == {"choice": "under_10k", "website": "http://spam.example"}
