@@ -285,16 +285,22 @@ def outbox(ctx: click.Context, failed: bool, limit: int) -> None:
     """The Slack outbox: how many messages are pending, sent and failed."""
     if ctx.invoked_subcommand is not None:
         return
+    from bot.slack.clients import InactiveWorkspaces
     from storage.repositories import OutboxRepository
 
     with _runtime() as rt, rt.sessions() as session:
         repo = OutboxRepository(session)
+        inactive = InactiveWorkspaces(rt.sessions, single=False).all()
         if not failed:
             counts = repo.count_by_status()
             click.echo("  ".join(f"{status}: {n}" for status, n in counts.items()))
-            if counts.get("failed"):
+            if inactive:
+                click.echo(f"Inactive Slack workspaces: {len(inactive)}")
+            if counts.get("failed") or inactive:
                 click.echo("See them with: qualibot outbox --failed")
             return
+        for mark in inactive:
+            click.echo(f"Inactive: {mark.describe()}.")
         rows = repo.list_failed(limit)
         if not rows:
             click.echo("No failed messages.")

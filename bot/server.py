@@ -68,7 +68,12 @@ def create_server(
 
         # SQLite serializes writers: a few dispatch threads are faster than many (see there).
         sqlite = runtime.engine.dialect.name == "sqlite"
-        mount_slack(api, slack_app, max_concurrency=SQLITE_SLACK_THREADS if sqlite else None)
+        mount_slack(
+            api,
+            slack_app,
+            max_concurrency=SQLITE_SLACK_THREADS if sqlite else None,
+            signing_secret=runtime.settings.slack_signing_secret or "",
+        )
     else:
 
         @api.post("/slack/events", include_in_schema=False)

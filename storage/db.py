@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
     ("journal_mode", "WAL"),
     ("synchronous", "NORMAL"),
-    ("busy_timeout", "5000"),
+    ("busy_timeout", "15000"),  # a turn waits out a lock (Slack is answered at 2 s anyway)
     ("foreign_keys", "ON"),
 )
 
@@ -68,7 +68,7 @@ def create_engine_for(
     """Create an engine for ``url``.
 
     SQLite: every new connection gets ``journal_mode=WAL``, ``synchronous=NORMAL``,
-    ``busy_timeout=5000`` and ``foreign_keys=ON``. Transactions are started by SQLAlchemy
+    ``busy_timeout=15000`` and ``foreign_keys=ON``. Transactions are started by SQLAlchemy
     (``BEGIN IMMEDIATE`` by default, so concurrent writers queue on ``busy_timeout`` instead of
     failing with "database is locked" when upgrading a read to a write), which also makes
     SAVEPOINTs work correctly with pysqlite. ``sqlite://`` (in-memory) uses a single shared

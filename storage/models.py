@@ -409,6 +409,21 @@ class RoundRobin(Base):
     position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class InactiveWorkspace(Base):
+    """A Slack workspace whose installation stopped working (token revoked or expired, app
+    uninstalled): nothing is posted there, and its requests are refused, until it is
+    reinstalled (OAuth) or, with one workspace, the server starts with a token that works.
+    `team_id` is `(SLACK_BOT_TOKEN)` for the single-workspace install."""
+
+    __tablename__ = "slack_inactive_workspaces"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+
+
 # Slack's OAuth installation and state stores (multi-workspace installs), as slack_sdk defines
 # them, so that Alembic manages them with everything else.
 slack_installations_table = SQLAlchemyInstallationStore.build_installations_table(

@@ -41,9 +41,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.handoff.actions import HandoffActions
-from bot.slack.clients import BOTS_TABLE, INSTALLATIONS_TABLE, normalize_api_url
+from bot.slack.clients import (
+    BOTS_TABLE,
+    INSTALLATIONS_TABLE,
+    inactive_workspaces,
+    normalize_api_url,
+)
 from bot.slack.context import SlackServices, provide
-from bot.slack.failures import UnknownWorkspace, handle_error
+from bot.slack.failures import RefuseInactive, UnknownWorkspace, handle_error
 from bot.slack.listeners import register_listeners
 from bot.slack.outbox import SlackOutbox
 from storage.dedupe import ProcessedEventRepository
@@ -175,12 +180,17 @@ def create_bolt_app(
             client_id=settings.slack_client_id,
             client_secret=settings.slack_client_secret,
             client=client,
+            # auth.test once per token, not on every request: a Web API call on the ack path
+            # costs the 3 s budget (a revoked token is caught by the inactive-workspace mark)
+            cache_enabled=True,
         )
         # Bolt takes an `Authorize` instance here (its type hint only names callables)
         app = App(oauth_settings=oauth, authorize=authorize, **common)  # type: ignore[arg-type]
     if services is None:
         services = slack_services(runtime, store)
     app.use(provide(services))
+    if services.workspaces is not None:
+        app.use(RefuseInactive(services.workspaces))
     register_listeners(app)
     app.error(handle_error)
     return app
@@ -198,6 +208,7 @@ def slack_services(
         revocations=(
             TokenRevocationListeners(installation_store) if installation_store is not None else None
         ),
+        workspaces=inactive_workspaces(runtime.sessions, installation_store),
     )
 
 

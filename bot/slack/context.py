@@ -24,6 +24,7 @@ from bot.handoff.actions import HandoffActions
 from bot.leads import LeadQueries
 from bot.registry import FlowRegistry
 from bot.service import QualificationService
+from bot.slack.clients import InactiveWorkspaces
 from bot.slack.outbox import SlackOutbox
 
 
@@ -37,6 +38,8 @@ class SlackServices:
     handoff: HandoffActions
     outbox: SlackOutbox
     revocations: TokenRevocationListeners | None = None
+    #: Workspaces whose token stopped working (marked by the dispatcher and the events).
+    workspaces: InactiveWorkspaces | None = None
 
 
 def delivery_key(body: Mapping[str, Any]) -> str | None:

@@ -40,6 +40,9 @@ Errors:
   saying why, and the problem is logged at ERROR. If the plain text is rejected too, the row
   fails. (`chat.update` has no such fallback: Slack would keep the old buttons.)
 - A workspace we have no token for (`SlackClients.for_team` is None): failed at once.
+- A token error (`invalid_auth`, `token_revoked`, ...) marks the workspace inactive (see
+  `bot.slack.clients`): its further rows fail at once, without calling Slack, with an error
+  saying to reinstall, until the mark is cleared.
 
 Pacing: Slack takes about one message per second per channel. Each lane (the row's `lane`:
 a channel id, `dm:<user>`) sends at most one message every `lane_interval` seconds, and
@@ -77,7 +80,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.slack.clients import SlackClients
+from bot.slack.clients import SlackClients, WorkspaceInactive
 from bot.slack.notices import render_handoff, render_notice_update, render_reply
 from bot.slack.render import LIMITS, POST_DEFAULTS, BlockKitError, check_limits, truncate_to
 from storage.models import OutboxMessage, utcnow
@@ -297,6 +300,7 @@ class OutboxDispatcher:
         return len(jobs)
 
     def _loop(self) -> None:
+        self._clients.recheck()  # one workspace marked inactive: does the token work now?
         while not self._stopping.is_set():
             self._wake.clear()
             try:
@@ -454,9 +458,12 @@ class OutboxDispatcher:
         except _Transient as exc:
             job.uncertain = job.uncertain or exc.uncertain
             return Outcome("retry", error=exc.error)
+        except WorkspaceInactive as exc:  # marked earlier: fail at once, no call to Slack
+            return Outcome("failed", error=str(exc))
         except _Permanent as exc:
             if exc.error.split(":", 1)[0] in TOKEN_ERRORS:
-                self._clients.invalidate(job.payload.get("team_id"))
+                # marks the workspace inactive: its further rows fail at once (see clients)
+                self._clients.token_failed(job.payload.get("team_id"), exc.error)
             return Outcome("failed", error=exc.error)
         except (KeyError, TypeError, ValueError, AttributeError, jinja2.TemplateError) as exc:
             return Outcome("failed", error=f"cannot render the message: {exc!r}")

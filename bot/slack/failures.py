@@ -11,7 +11,13 @@ Domain errors (`QualibotError`) become a message that fits where the person is:
 `AlreadyProcessed` (a retried or duplicated delivery) is answered 200 with nothing said.
 `UnknownWorkspace` (OAuth: a workspace without an installation) is answered 200 and nothing
 is changed or posted. Anything else is logged with a correlation id, which the person is
-told; a delivery whose error could not even be reported gets a 500 so Slack retries it.
+told; a delivery whose error could not even be reported gets a 500 so Slack retries it (at
+most 3 times: Slack never retries for ever, and a retry that finds its dedupe key recorded
+changes nothing).
+
+`RefuseInactive` (middleware): a request from a workspace marked inactive (its token stopped
+working, see `bot.slack.clients`) changes nothing: a slash command is told, in its own HTTP
+response, that Qualibot lost access and must be reinstalled; anything else gets 200.
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from slack_bolt import BoltContext, BoltResponse
+from slack_bolt import BoltContext, BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 
 from bot.errors import AlreadyProcessed, InvalidFields, NotFound, QualibotError
 from bot.slack import texts
+from bot.slack.clients import InactiveWorkspaces
 from bot.slack.context import SlackServices, notice_of
 
 log = logging.getLogger("bot.slack")
@@ -34,6 +42,34 @@ JSON_HEADERS: dict[str, str | Sequence[str]] = {"content-type": "application/jso
 
 class UnknownWorkspace(Exception):
     """A request from a workspace Qualibot has no installation for (OAuth mode)."""
+
+
+#: Events that must reach their listeners even from an inactive workspace.
+_ALWAYS = frozenset({"app_uninstalled", "tokens_revoked"})
+
+
+class RefuseInactive(Middleware):
+    """Requests from a workspace marked inactive change nothing (see the module docstring).
+    On the ack path: one cached dict lookup per request."""
+
+    def __init__(self, workspaces: InactiveWorkspaces) -> None:
+        self.workspaces = workspaces
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        mark = self.workspaces.get(req.context.team_id)
+        if mark is None or (req.body.get("event") or {}).get("type") in _ALWAYS:
+            return next()
+        log.info("refused a Slack request: %s", mark.describe())
+        if req.body.get("command"):
+            return _json({
+                "response_type": "ephemeral",
+                "text": f"Qualibot has lost access to this workspace ({mark.reason}, since "
+                f"{mark.since:%Y-%m-%d %H:%M} UTC), so nothing was done. Please ask a Slack "
+                "admin to reinstall it.",
+            })
+        return BoltResponse(status=200, body="")
 
 
 def handle_error(

@@ -9,23 +9,47 @@ before anything else happens.
 Bolt verifies every request's signature (401 and nothing done on a bad or stale one);
 requests no listener handles (event types we don't subscribe to, say) get 200, so Slack
 does not retry them.
+
+Slack gives up on a request after 3 s (and retries events). The dispatch therefore has a
+deadline (`ACK_DEADLINE`, 2 s): when the database is locked or a Web API call made while
+Slack waits (`views.open`) is slow, Slack gets its answer at the deadline anyway: 200 with an
+empty body, or for a slash command a short ephemeral "Working on it". The dispatch is never
+cancelled: it goes on in its worker thread, the state change commits when the lock frees
+(with the delivery's dedupe key, so a Slack retry that arrives meanwhile has effect once),
+and a slash command's late reply is sent to its `response_url`. The fast path adds one
+task and one timer per request, no extra thread hop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+from functools import partial
+from typing import Any
 
 import anyio
 import anyio.to_thread
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
 
 log = logging.getLogger("bot.slack")
 
 #: Slack's payloads are a few KB; a modal with every answer filled in stays well under this.
 MAX_BODY_BYTES = 1024 * 1024
 EVENTS_PATH = "/slack/events"
+#: Seconds Bolt's dispatch may take before Slack is answered anyway (Slack waits 3 s).
+ACK_DEADLINE = 2.0
+#: The interim reply to a slash command whose work outlives the deadline.
+WORKING_ON_IT = "Working on it… the answer will follow here in a moment."
+#: Seconds a late slash-command reply may take to reach its response_url.
+LATE_REPLY_TIMEOUT = 10
+_JSON = {"content-type": "application/json;charset=utf-8"}
+#: Dispatches that outlived their deadline (asyncio keeps only weak references to tasks).
+_late: set[asyncio.Task[BoltResponse]] = set()
 
 
 async def _body(request: Request) -> bytes:
@@ -85,7 +109,13 @@ def to_response(bolt: BoltResponse) -> Response:
 
 
 def mount_slack(
-    api: FastAPI, app: App, *, path: str = EVENTS_PATH, max_concurrency: int | None = None
+    api: FastAPI,
+    app: App,
+    *,
+    path: str = EVENTS_PATH,
+    max_concurrency: int | None = None,
+    ack_deadline: float = ACK_DEADLINE,
+    signing_secret: str = "",
 ) -> None:
     """Serve the Bolt `app` on `api`: `POST path`, and the OAuth install and redirect routes
     when the app has an OAuth flow.
@@ -94,8 +124,15 @@ def mount_slack(
     thread pool's 40). On SQLite, whose writes are serialized anyway, a few threads keep the
     ack latency down: 40 threads only fight over the GIL and the writer lock, and starve the
     event loop that reads the requests (measured: p99 of `/qualify` acks 60-90 ms -> ~45 ms
-    at 16 connections, same throughput)."""
+    at 16 connections, same throughput).
+
+    `ack_deadline`: seconds after which Slack is answered even though the dispatch goes on
+    (see the module docstring); the slow path checks the request with `signing_secret` (the
+    one Bolt verifies with) before it answers."""
     limiter = anyio.CapacityLimiter(max_concurrency) if max_concurrency is not None else None
+    # The slow path checks the signature itself before it answers 200 for a dispatch that
+    # has not got that far yet (no secret: every such request is refused).
+    verifier = SignatureVerifier(signing_secret)
 
     @api.post(path, include_in_schema=False)
     async def slack_events(request: Request, body: bytes = Depends(_body)) -> Response:
@@ -112,8 +149,17 @@ def mount_slack(
             # that is not JSON, or a body that is JSON but not an object.
             return Response(status_code=400, content="Malformed request body.")
         # Bolt's dispatch is sync (signature check, listener, database work): run it in a
-        # worker thread so it never blocks the event loop.
-        bolt_response = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
+        # worker thread so it never blocks the event loop, in a task that a missed deadline
+        # does not cancel (the limiter may still be queueing it: it must run all the same).
+        task = asyncio.ensure_future(
+            anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
+        )
+        try:
+            bolt_response = await asyncio.wait_for(asyncio.shield(task), ack_deadline)
+        except TimeoutError:
+            if not signing_secret or not verifier.is_valid_request(body, dict(request.headers)):
+                return Response(status_code=401, content='{"error": "invalid request"}')
+            return _answer_in_time(task, bolt_request, ack_deadline)
         if bolt_response.status == 404:
             # Signed and well-formed, but nothing here handles it: say OK so Slack does not
             # retry (a 404 before the signature check is impossible: that is a 401).
@@ -132,3 +178,69 @@ def mount_slack(
     @api.get(flow.redirect_uri_path, include_in_schema=False)
     def slack_oauth_redirect(request: Request) -> Response:
         return to_response(flow.handle_callback(to_bolt_request(request, b"")))
+
+
+def _answer_in_time(
+    task: asyncio.Task[BoltResponse], request: BoltRequest, deadline: float
+) -> Response:
+    """Slack's answer when the dispatch missed the deadline: the dispatch goes on, and what
+    it says in the end is handled by `_after_deadline`.
+
+    The caller has checked the request's signature (the dispatch may not have got that far:
+    it can be queued behind other requests)."""
+    _late.add(task)
+    task.add_done_callback(partial(_after_deadline, request))
+    kind = _kind(request.body)
+    log.warning("Slack %s not done after %gs: answered now, finishing in the background",
+                kind, deadline)
+    if request.body.get("command"):
+        reply = {"response_type": "ephemeral", "text": WORKING_ON_IT}
+        return Response(status_code=200, content=json.dumps(reply), headers=_JSON)
+    return Response(status_code=200)
+
+
+def _after_deadline(request: BoltRequest, task: asyncio.Task[BoltResponse]) -> None:
+    """A dispatch that outlived its deadline ended: log how, and send a slash command's
+    reply (the HTTP response is long gone) to its `response_url`."""
+    _late.discard(task)
+    kind = _kind(request.body)
+    if task.cancelled():  # pragma: no cover - only at shutdown
+        log.error("Slack %s: the late dispatch was cancelled", kind)
+        return
+    error = task.exception()
+    if error is not None:
+        log.error("Slack %s failed after the deadline", kind, exc_info=error)
+        return
+    response = task.result()
+    log.info("Slack %s done after the deadline (status %s)", kind, response.status)
+    url = request.body.get("response_url")
+    if not (request.body.get("command") and response.status == 200 and response.body and url):
+        return
+    try:
+        reply = json.loads(response.body)
+    except ValueError:
+        reply = {"text": response.body}
+    if not isinstance(reply, dict):
+        return
+    reply.setdefault("response_type", "ephemeral")
+    reply["replace_original"] = True
+    asyncio.get_running_loop().run_in_executor(None, _send_late_reply, str(url), reply, kind)
+
+
+def _send_late_reply(url: str, reply: dict[str, Any], kind: str) -> None:
+    try:
+        sent = WebhookClient(url, timeout=LATE_REPLY_TIMEOUT).send_dict(reply)
+    except Exception:
+        log.exception("Slack %s: could not send the late reply to its response_url", kind)
+        return
+    if sent.status_code != 200:
+        log.error("Slack %s: the response_url refused the late reply (%s %s)", kind,
+                  sent.status_code, sent.body)
+
+
+def _kind(body: dict[str, Any]) -> str:
+    if body.get("command"):
+        return f"command {body['command']}"
+    if body.get("type") == "event_callback":
+        return f"event {(body.get('event') or {}).get('type')}"
+    return str(body.get("type") or "request")

@@ -229,6 +229,12 @@ def test_oauth_install_then_each_workspace_uses_its_own_token(oauth_slack: Slack
     with oauth_slack.runtime.sessions() as session:
         teams = dict(session.execute(select(Lead.company, Lead.team_id)).all())
     assert teams == {"Acme": "T0ACME001", "Initech": "T0GLOBEX1"}
+    # Each workspace's token is checked once (auth.test), not on every request: a Web API
+    # call on the ack path would spend Slack's 3 s.
+    checks = len(oauth_slack.fake.calls("auth.test"))
+    oauth_slack.command("bant Acme Two")
+    oauth_slack.command("bant Acme Three")
+    assert len(oauth_slack.fake.calls("auth.test")) == checks
 
 
 def test_oauth_a_workspace_without_an_installation_is_refused(oauth_slack: SlackHarness) -> None:

@@ -40,7 +40,7 @@ def test_sqlite_pragmas_are_set_on_every_connection(sqlite_file_engine: Engine) 
             pragma = connection.exec_driver_sql
             assert pragma("PRAGMA journal_mode").scalar() == "wal"
             assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL
-            assert pragma("PRAGMA busy_timeout").scalar() == 5000
+            assert pragma("PRAGMA busy_timeout").scalar() == 15000
             assert pragma("PRAGMA foreign_keys").scalar() == 1
             connection.rollback()  # BEGIN IMMEDIATE: end it before using the other one
 

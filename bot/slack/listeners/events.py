@@ -39,11 +39,15 @@ def publish_home(
 
 def uninstalled(context: BoltContext, services: SlackServices) -> None:
     log.warning("Qualibot was uninstalled from workspace %s", context.team_id)
+    if services.workspaces is not None:
+        services.workspaces.mark(context.team_id, "app_uninstalled")
     if services.revocations is not None:
         services.revocations.handle_app_uninstalled_events(context)
 
 
 def tokens_revoked(event: dict[str, Any], context: BoltContext, services: SlackServices) -> None:
     log.warning("tokens revoked in workspace %s: %s", context.team_id, event.get("tokens"))
+    if services.workspaces is not None and (event.get("tokens") or {}).get("bot"):
+        services.workspaces.mark(context.team_id, "tokens_revoked")
     if services.revocations is not None:
         services.revocations.handle_tokens_revoked_events(event, context)
