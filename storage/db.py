@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -126,6 +127,50 @@ def _merge(kwargs: dict[str, Any], overrides: dict[str, Any]) -> None:
             kwargs[key] = value
 
 
+class FairGate:
+    """A re-entrant lock handed over in arrival order.
+
+    `threading.RLock` is not fair: the thread that releases it, or any other, may take it
+    again at once, so under steady load (request threads and the outbox dispatcher's all
+    writing) an unlucky thread waited seconds while others went round and round. Here each
+    waiter gets its own ticket and the releasing thread passes ownership to the oldest one.
+    As with `RLock`, releasing a gate this thread does not hold raises `RuntimeError`."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._owner: int | None = None
+        self._depth = 0
+        self._waiting: deque[tuple[int, threading.Lock]] = deque()
+
+    def acquire(self) -> None:
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return
+            if self._owner is None:
+                self._owner, self._depth = me, 1
+                return
+            ticket = threading.Lock()
+            ticket.acquire()
+            self._waiting.append((me, ticket))
+        ticket.acquire()  # released by the previous owner once it made us the owner
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("cannot release a gate this thread does not hold")
+            self._depth -= 1
+            if self._depth:
+                return
+            if self._waiting:
+                self._owner, ticket = self._waiting.popleft()
+                self._depth = 1
+                ticket.release()
+            else:
+                self._owner = None
+
+
 def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -141,11 +186,12 @@ def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
     # One writer at a time, queued in this process. SQLite lets one transaction write; a
     # second `BEGIN IMMEDIATE` gets SQLITE_BUSY and its busy handler *sleeps* (1, 2, 5, 10 ...
     # up to 100 ms) before trying again, so under concurrency (16 Slack requests at once)
-    # waits pile up to a second. Taking this lock before BEGIN and releasing it right after
-    # COMMIT/ROLLBACK hands the database from one thread to the next without sleeping;
-    # `busy_timeout` still covers other processes. Re-entrant: a thread that opens a second
-    # connection inside a transaction gets what it got before (SQLite's busy wait).
-    gate = threading.RLock()
+    # waits pile up to a second. Taking this gate before BEGIN and releasing it right after
+    # COMMIT/ROLLBACK hands the database from one thread to the next without sleeping, in
+    # arrival order; `busy_timeout` still covers other processes. Re-entrant: a thread that
+    # opens a second connection inside a transaction gets what it got before (SQLite's busy
+    # wait).
+    gate = FairGate()
     holders: set[int] = set()  # id() of DBAPI connections whose transaction holds the gate
 
     @event.listens_for(engine, "begin")

@@ -20,7 +20,7 @@ from storage import (
     prepare_database,
     upgrade,
 )
-from storage.db import normalize_url, one_line, redact_url
+from storage.db import FairGate, normalize_url, one_line, redact_url
 
 UNREACHABLE = "postgresql+psycopg://nobody:s3cret@127.0.0.1:1/x"
 
@@ -189,3 +189,34 @@ def test_db_session_fixture_uses_the_rolled_back_connection(
 ) -> None:
     assert db_session.connection() is db_connection
     assert db_connection.in_transaction()
+
+
+def test_the_sqlite_writer_gate_is_handed_over_in_arrival_order() -> None:
+    """Under steady load every writer gets its turn: waiters are served first come, first
+    served (an unfair lock let some requests wait seconds while others went round)."""
+    gate = FairGate()
+    gate.acquire()
+    gate.acquire()  # re-entrant
+    order: list[int] = []
+
+    def writer(n: int) -> None:
+        gate.acquire()
+        order.append(n)
+        gate.release()
+
+    threads = []
+    for n in range(5):
+        thread = threading.Thread(target=writer, args=(n,))
+        thread.start()
+        threads.append(thread)
+        deadline = time.monotonic() + 5
+        while len(gate._waiting) < n + 1 and time.monotonic() < deadline:  # queued in order
+            time.sleep(0.001)
+    gate.release()
+    assert order == []  # still held once
+    gate.release()
+    for thread in threads:
+        thread.join(5)
+    assert order == [0, 1, 2, 3, 4]
+    with pytest.raises(RuntimeError):
+        gate.release()  # not held: as with threading.RLock
