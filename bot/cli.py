@@ -247,7 +247,16 @@ def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
             # The idle sweeper marks widget sessions left too long as abandoned.
             background=[*([slack] if slack is not None else []), create_sweeper(rt)],
         )
-        uvicorn.run(api, host=host, port=port, log_level=log_level)
+        uvicorn.run(
+            api, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS
+        )
+
+
+#: Seconds an idle keep-alive connection stays open. Longer than a balancer's or client's own
+#: idle timeout (nginx keeps upstream connections 60 s; httpx 5 s, like uvicorn's default):
+#: otherwise a request sent just as the server closes the connection is lost on the way
+#: (the soak test saw it as a read error).
+KEEP_ALIVE_SECONDS = 75
 
 
 @main.group()

@@ -350,6 +350,9 @@ def test_qualibot_serve_wires_slack_and_the_dispatcher(
         result = CliRunner().invoke(main, ["serve", "--port", "3999"])
         assert result.exit_code == 0, result.output
         assert seen["port"] == 3999 and seen["host"] == "127.0.0.1"
+        # Idle connections outlive a balancer's (nginx: 60 s), so no request is sent on a
+        # connection the server is just closing.
+        assert seen["timeout_keep_alive"] == 75
         assert seen["health"] == {"status": "ok", "database": "ok", "slack": "on"}
     finally:
         wipe(engine)
