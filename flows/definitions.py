@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -308,28 +308,33 @@ def _no_duplicates(ids: list[str], what: str) -> None:
         raise ValueError(f"duplicate {what}: {dupes}")
 
 
-def _format_validation_error(path: Path, error: ValidationError) -> str:
-    lines = [f"{path}: invalid framework definition"]
-    for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {location}: {item['msg']}")
-    return "\n".join(lines)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[ModelT], what: str) -> ModelT:
+    """Read a YAML file and validate it as `model`. Any problem raises `DefinitionError`
+    naming the file, `what` it should be, and for invalid data each field and its problem."""
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DefinitionError(f"{path}: cannot read the {what}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise DefinitionError(f"{path}: the {what} must be a mapping at the top level")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: invalid {what}"]
+        for item in exc.errors():
+            location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+            lines.append(f"  {location}: {item['msg']}")
+        raise DefinitionError("\n".join(lines)) from exc
 
 
 def load_framework(path: Path) -> Framework:
     """Read and validate one definition file."""
-    try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DefinitionError(f"{path}: cannot read framework definition: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise DefinitionError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise DefinitionError(f"{path}: a framework definition must be a mapping at the top level")
-    try:
-        return Framework.model_validate(raw)
-    except ValidationError as exc:
-        raise DefinitionError(_format_validation_error(path, exc)) from exc
+    return load_yaml_model(path, Framework, "framework definition")
 
 
 def load_frameworks(

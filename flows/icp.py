@@ -27,11 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from flows.answers import AnswerRecord
-from flows.definitions import Choice, DefinitionError, Phrasing, Question
+from flows.definitions import Choice, Phrasing, Question, load_yaml_model
 
 IcpField = Literal["size", "industry", "region"]
 SizeBand = Literal["1-10", "11-50", "51-200", "201-1000", "1000+"]
@@ -150,29 +149,10 @@ class IcpData(BaseModel):
         }
 
 
-def _format_validation_error(path: Path, error: ValidationError) -> str:
-    lines = [f"{path}: invalid ICP data"]
-    for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {location}: {item['msg']}")
-    return "\n".join(lines)
-
-
 def load_icp_data(path: Path = DATA_FILE) -> IcpData:
     """Read and validate the ICP data file; a bad file raises `DefinitionError` naming the
     file, the field and the problem."""
-    try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DefinitionError(f"{path}: cannot read the ICP data: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise DefinitionError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise DefinitionError(f"{path}: the ICP data must be a mapping at the top level")
-    try:
-        return IcpData.model_validate(raw)
-    except ValidationError as exc:
-        raise DefinitionError(_format_validation_error(path, exc)) from exc
+    return load_yaml_model(path, IcpData, "ICP data")
 
 
 # Loaded once, at import.

@@ -460,6 +460,21 @@ class ScoreRepository:
         return self.session.scalars(stmt).first()
 
 
+def _pending(kind: str, channel: str, lane: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A new outbox row's values for a Core INSERT, due now."""
+    now = utcnow()
+    return {
+        "kind": kind,
+        "channel": channel,
+        "lane": lane,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
 class OutboxRepository:
     """The transactional outbox.
 
@@ -537,18 +552,7 @@ class OutboxRepository:
 
     def append(self, kind: str, channel: str, lane: str, payload: dict[str, Any]) -> None:
         """INSERT a pending message without building an ORM object (the per-turn hot path)."""
-        now = utcnow()
-        values = {
-            "kind": kind,
-            "channel": channel,
-            "lane": lane,
-            "payload": payload,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        self.session.connection().execute(_INSERT_OUTBOX, values)
+        self.session.connection().execute(_INSERT_OUTBOX, _pending(kind, channel, lane, payload))
 
     def has(self, dedupe_key: str) -> bool:
         """Whether a message with this dedupe key was ever enqueued (one indexed lookup)."""
@@ -566,18 +570,7 @@ class OutboxRepository:
             before = self.has(dedupe_key)
             self.enqueue(kind, channel, lane, payload, dedupe_key)
             return not before
-        now = utcnow()
-        values = {
-            "kind": kind,
-            "channel": channel,
-            "lane": lane,
-            "payload": payload,
-            "dedupe_key": dedupe_key,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
+        values = {**_pending(kind, channel, lane, payload), "dedupe_key": dedupe_key}
         return connection.execute(stmt, values).first() is not None
 
     def _by_dedupe_key(self, dedupe_key: str) -> OutboxMessage | None:

@@ -89,7 +89,7 @@ def handle_error(
         ref = uuid.uuid4().hex[:10]
         log.error(
             "error handling a Slack %s (ref %s, team %s, user %s)",
-            _kind(body), ref, context.team_id, context.user_id, exc_info=error,
+            request_kind(body), ref, context.team_id, context.user_id, exc_info=error,
         )
         message = texts.unexpected(ref)
 
@@ -100,7 +100,8 @@ def handle_error(
     return _notify(body, context, message)
 
 
-def _kind(body: Mapping[str, Any]) -> str:
+def request_kind(body: Mapping[str, Any]) -> str:
+    """What a Slack request is, for logs: "command /qualify", "event message", "block_actions"."""
     if body.get("command"):
         return f"command {body['command']}"
     if body.get("type") == "event_callback":

@@ -36,6 +36,8 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
+from bot.slack.failures import request_kind
+
 log = logging.getLogger("bot.slack")
 
 #: Slack's payloads are a few KB; a modal with every answer filled in stays well under this.
@@ -190,7 +192,7 @@ def _answer_in_time(
     it can be queued behind other requests)."""
     _late.add(task)
     task.add_done_callback(partial(_after_deadline, request))
-    kind = _kind(request.body)
+    kind = request_kind(request.body)
     log.warning("Slack %s not done after %gs: answered now, finishing in the background",
                 kind, deadline)
     if request.body.get("command"):
@@ -203,7 +205,7 @@ def _after_deadline(request: BoltRequest, task: asyncio.Task[BoltResponse]) -> N
     """A dispatch that outlived its deadline ended: log how, and send a slash command's
     reply (the HTTP response is long gone) to its `response_url`."""
     _late.discard(task)
-    kind = _kind(request.body)
+    kind = request_kind(request.body)
     if task.cancelled():  # pragma: no cover - only at shutdown
         log.error("Slack %s: the late dispatch was cancelled", kind)
         return
@@ -236,11 +238,3 @@ def _send_late_reply(url: str, reply: dict[str, Any], kind: str) -> None:
     if sent.status_code != 200:
         log.error("Slack %s: the response_url refused the late reply (%s %s)", kind,
                   sent.status_code, sent.body)
-
-
-def _kind(body: dict[str, Any]) -> str:
-    if body.get("command"):
-        return f"command {body['command']}"
-    if body.get("type") == "event_callback":
-        return f"event {(body.get('event') or {}).get('type')}"
-    return str(body.get("type") or "request")

@@ -63,6 +63,22 @@ from tests.fakeslack import FakeSlack
 from tests.slackreq import SIGNING_SECRET, SignedRequest
 
 DEFAULT_HANDOFF_CHANNEL = "C0SALES01"
+#: BANT answers, in the order asked (budget, amount, authority, need, timeline), that
+#: qualify the lead, and ones that make it a nurture lead.
+BANT_QUALIFYING = (
+    "allocated",
+    "about $80k a year",
+    "I'm the CFO and I sign the contract",
+    "Our reps lose 10 hours a week to manual reporting",
+    "this quarter",
+)
+BANT_NURTURE = (
+    "planned",
+    "about 20k a year",
+    "I'm an analyst, I'll use it day to day",
+    "We want better forecasts across our regional teams",
+    "in about six months",
+)
 WIDGET_PREFIX = "/widget/api"
 
 

@@ -46,7 +46,7 @@ from sqlalchemy import Engine, func, select
 from storage.models import Answer, Conversation, Lead, OutboxMessage
 from tests.bot.slackapp import wipe
 from tests.fakeslack import FakeSlack
-from tests.reliability.procs import ServeProcess
+from tests.reliability.procs import BANT_NURTURE, BANT_QUALIFYING, ServeProcess
 from tests.slackreq import SignedRequest, SlackRequests, actions_from
 
 SLACK_CONVERSATIONS = 100
@@ -65,20 +65,6 @@ source = "widget"
 channel = "{WEB_CHANNEL}"
 """
 QUESTIONS = ["budget", "budget_amount", "authority", "need", "timeline"]
-QUALIFY = [
-    "allocated",
-    "about $80k a year",
-    "I'm the CFO and I sign the contract",
-    "Our reps lose 10 hours a week to manual reporting",
-    "this quarter",
-]
-NURTURE = [
-    "planned",
-    "about 20k a year",
-    "I'm an analyst, I'll use it day to day",
-    "We want better forecasts across our regional teams",
-    "in about six months",
-]
 RACE_AT = 2  # a racing conversation sends its authority answer twice at once (-> need too)
 CLAIMS = 8  # notices that get a double-clicked Claim
 DRAIN_SECONDS = 120.0
@@ -99,7 +85,7 @@ class Plan:
 
     @property
     def script(self) -> list[str]:
-        return QUALIFY if self.qualified else NURTURE
+        return BANT_QUALIFYING if self.qualified else BANT_NURTURE
 
     def expected_answers(self) -> dict[str, str]:
         texts = list(self.script)

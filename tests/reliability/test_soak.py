@@ -49,7 +49,7 @@ from storage.db import create_engine_for
 from storage.models import OutboxMessage
 from tests.bot.slackapp import wipe
 from tests.fakeslack import FakeSlack
-from tests.reliability.procs import ServeProcess
+from tests.reliability.procs import BANT_NURTURE, ServeProcess
 from tests.slackreq import SignedRequest, SlackRequests
 
 pytestmark = pytest.mark.slow
@@ -71,13 +71,6 @@ sessions_per_hour = 0
 messages_per_minute = 0
 events_per_minute = 0
 """
-NURTURE = [
-    "planned",
-    "about 20k a year",
-    "I'm an analyst, I'll use it day to day",
-    "We want better forecasts across our regional teams",
-    "in about six months",
-]
 
 
 @dataclass
@@ -151,7 +144,7 @@ class Load:
             await self._signed(
                 self.slack.command("/qualify", f"bant Soak Co {next(self.leads)}", user_id=user)
             )
-            for text in NURTURE:
+            for text in BANT_NURTURE:
                 await think()
                 await self._signed(self.slack.message_im(text, user_id=user))
 
@@ -170,7 +163,7 @@ class Load:
             data = created.json()
             path = f"/widget/api/sessions/{data['session_id']}/messages"
             headers = {"Authorization": f"Bearer {data['token']}"}
-            for i, text in enumerate(NURTURE):
+            for i, text in enumerate(BANT_NURTURE):
                 await think()
                 await self._widget_message(path, headers, {"choice" if i == 0 else "text": text})
 
