@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.browser import INPUT, LAUNCHER, PANEL, W, in_shadow, messages, wait_for_bot
 
@@ -391,3 +393,60 @@ def test_honeypot_is_hidden_and_its_value_is_sent(mock_api: MockWidgetApi, new_p
     page.locator(f"{W} .chip").first.click()
     wait_for_bot(page, "What's your work email")
     assert sent_messages(mock_api)[-1] == {"choice": "under_10k", "website": "http://spam.example"}
+
+
+# Any text a visitor might type, with markup-like pieces mixed in. Control characters, lone
+# surrogates and line breaks cannot be typed into the one-line input; the widget trims.
+TYPED = (
+    st.lists(
+        st.one_of(
+            st.text(
+                st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1,
+                max_size=40,
+            ),
+            st.sampled_from([XSS, "<script>alert(2)</script>", "&amp;", "&lt;b&gt;", "<!--",
+                             "</div><div>", '"', "'", "&", "<", ">"]),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+    .map(lambda parts: "".join(parts).strip())
+    .filter(lambda text: text and text.lower() not in ("back", "skip", "restart"))
+)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(typed=TYPED)
+def test_whatever_a_visitor_types_is_shown_as_text_never_markup(
+    mock_api: MockWidgetApi, new_page: Any, typed: str
+) -> None:
+    """The visitor's words, and the bot's reply quoting them, appear as exactly those
+    characters in text nodes: nothing is parsed as HTML (an injected alert() would fail the
+    test through the page's dialog handler)."""
+    page = shared_page(mock_api, new_page)
+    before = len(messages(page))
+    type_answer(page, typed)
+    wait_until(page, lambda: len(messages(page)) >= before + 3)
+    visitor, reply = messages(page)[before:before + 2]
+    assert visitor == ("visitor", typed)
+    assert reply == ("bot", f"Nice to meet the {typed} team!")
+    # Every bubble is its screen-reader label and one text node: no element came from text.
+    assert in_shadow(page, "[...root.querySelectorAll('.bubble')].every(b => "
+                           "b.lastChild.nodeType === Node.TEXT_NODE "
+                           "&& b.querySelectorAll('*').length <= 1)")
+    type_answer(page, "restart")
+    wait_until(page, lambda: len(messages(page)) >= before + 6)
+
+
+_PAGES: dict[int, Any] = {}
+
+
+def shared_page(mock_api: MockWidgetApi, new_page: Any) -> Any:
+    """One open widget for all of a property test's examples (opening one takes a second)."""
+    key = id(mock_api)
+    if key not in _PAGES:
+        _PAGES.clear()
+        _PAGES[key] = page = new_page()
+        open_widget(page, mock_api.url + "/")
+    return _PAGES[key]
