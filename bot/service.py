@@ -251,13 +251,12 @@ class QualificationService:
         for `answer`."""
 
         def act(ctx: TurnContext) -> Turn:
-            if expected_question is not None and ctx.model.state != expected_question:
-                raise Conflict("That question has already been answered.")
             return ctx.flow.choose(
                 ctx.model, value, today=ctx.today, company=ctx.company, audience=ctx.audience
             )
 
-        return self._turn(conversation_id, followed_by(act, then), by, dedupe_key=dedupe_key)
+        guarded = expecting(expected_question, act, "That question has already been answered.")
+        return self._turn(conversation_id, followed_by(guarded, then), by, dedupe_key=dedupe_key)
 
     def skip(
         self,
@@ -268,17 +267,13 @@ class QualificationService:
         dedupe_key: str | None = None,
     ) -> TurnResult:
         """`expected_question`: as for `choose` (a button under an old question does nothing)."""
-        return self._turn(
-            conversation_id,
-            expecting(
-                expected_question,
-                lambda ctx: ctx.flow.skip(
-                    ctx.model, today=ctx.today, company=ctx.company, audience=ctx.audience
-                ),
-            ),
-            by,
-            dedupe_key=dedupe_key,
-        )
+
+        def act(ctx: TurnContext) -> Turn:
+            return ctx.flow.skip(
+                ctx.model, today=ctx.today, company=ctx.company, audience=ctx.audience
+            )
+
+        return self._button(conversation_id, act, by, expected_question, dedupe_key)
 
     def back(
         self,
@@ -288,15 +283,10 @@ class QualificationService:
         expected_question: str | None = None,
         dedupe_key: str | None = None,
     ) -> TurnResult:
-        return self._turn(
-            conversation_id,
-            expecting(
-                expected_question,
-                lambda ctx: ctx.flow.back(ctx.model, company=ctx.company, audience=ctx.audience),
-            ),
-            by,
-            dedupe_key=dedupe_key,
-        )
+        def act(ctx: TurnContext) -> Turn:
+            return ctx.flow.back(ctx.model, company=ctx.company, audience=ctx.audience)
+
+        return self._button(conversation_id, act, by, expected_question, dedupe_key)
 
     def cancel(
         self,
@@ -306,12 +296,10 @@ class QualificationService:
         expected_question: str | None = None,
         dedupe_key: str | None = None,
     ) -> TurnResult:
-        return self._turn(
-            conversation_id,
-            expecting(expected_question, lambda ctx: ctx.flow.cancel(ctx.model)),
-            by,
-            dedupe_key=dedupe_key,
-        )
+        def act(ctx: TurnContext) -> Turn:
+            return ctx.flow.cancel(ctx.model)
+
+        return self._button(conversation_id, act, by, expected_question, dedupe_key)
 
     def restart(self, conversation_id: int, *, by: str | None = None) -> TurnResult:
         return self._turn(
@@ -444,6 +432,19 @@ class QualificationService:
                     attempt + 1,
                 )
         raise Conflict("This conversation is being updated from elsewhere; please try again.")
+
+    def _button(
+        self,
+        conversation_id: int,
+        action: Callable[[TurnContext], Turn],
+        by: str | None,
+        expected_question: str | None,
+        dedupe_key: str | None,
+    ) -> TurnResult:
+        """A turn from a button under a question: refused if that question is not current."""
+        return self._turn(
+            conversation_id, expecting(expected_question, action), by, dedupe_key=dedupe_key
+        )
 
     def _apply_answers(
         self, ctx: TurnContext, turn: Turn, prepared: dict[str, tuple[str, bool]]

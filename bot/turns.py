@@ -113,15 +113,18 @@ def answer_action(text: str) -> Callable[[TurnContext], Turn]:
 
 
 def expecting(
-    expected_question: str | None, action: Callable[[TurnContext], Turn]
+    expected_question: str | None,
+    action: Callable[[TurnContext], Turn],
+    refusal: str = "That button is out of date: this qualification has moved on.",
 ) -> Callable[[TurnContext], Turn]:
-    """`action`, refused with `Conflict` unless the conversation is at `expected_question`."""
+    """`action`, refused with `Conflict(refusal)` unless the conversation is at
+    `expected_question` (a stale or double click changes nothing)."""
     if expected_question is None:
         return action
 
     def act(ctx: TurnContext) -> Turn:
         if ctx.model.state != expected_question:
-            raise Conflict("That button is out of date: this qualification has moved on.")
+            raise Conflict(refusal)
         return action(ctx)
 
     return act

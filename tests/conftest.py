@@ -21,6 +21,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, MetaData
@@ -110,3 +111,23 @@ def empty_engine(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
         empty.dispose()
         with engine.begin() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium, one for the whole run, started by the first browser test
+    (the browser tests fail, never skip, without it: see `tests/browser.py`)."""
+    from tests.browser import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture()
+def new_page(browser: Any) -> Iterator[Any]:
+    """Factory: a page in a fresh browser context (its own localStorage, like another
+    device); page errors and dialogs fail the test."""
+    from tests.browser import page_factory
+
+    with page_factory(browser) as make:
+        yield make

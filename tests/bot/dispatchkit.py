@@ -156,9 +156,9 @@ def blocks_by_id(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {b["block_id"]: b for b in message.get("blocks") or [] if "block_id" in b}
 
 
-def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
-    """The fallback text and every mrkdwn text object of a posted message."""
-    out = [message.get("text") or ""]
+def mrkdwn_texts(payload: dict[str, Any]) -> list[str]:
+    """The fallback `text` of a message and every mrkdwn text object in it (or in a view)."""
+    out = [payload["text"]] if isinstance(payload.get("text"), str) else []
 
     def walk(value: Any) -> None:
         if isinstance(value, dict):
@@ -170,5 +170,5 @@ def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
             for item in value:
                 walk(item)
 
-    walk(message.get("blocks") or [])
+    walk(payload.get("blocks") or [])
     return out

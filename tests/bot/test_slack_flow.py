@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from bot.slack.render import check_limits
 from storage.models import Answer, Conversation, Lead, OutboxMessage, ProcessedEvent
+from tests.bot.dispatchkit import mrkdwn_texts
 from tests.bot.slackapp import SALES_CHANNEL, SlackHarness, blocks_text
 from tests.slackreq import DEFAULT_USER, actions_from
 
@@ -187,7 +188,7 @@ def test_channel_mentions_typed_by_anyone_never_notify(slack: SlackHarness) -> N
     assert posted
     for message in posted:
         check_limits({"text": message["text"], "blocks": message.get("blocks") or []})
-        for text in _mrkdwn_texts(message):
+        for text in mrkdwn_texts(message):
             assert "<!channel>" not in text and "<@U0BOSS>" not in text
             assert "<https://evil" not in text
     with slack.runtime.sessions() as session:
@@ -210,20 +211,3 @@ def test_an_answer_with_nothing_in_progress_gets_a_hint(slack: SlackHarness) -> 
     slack.deliver()
     text = slack.last_dm()["text"]
     assert "no qualification in progress" in text and "/qualify bant" in text
-
-
-def _mrkdwn_texts(message: dict) -> list[str]:
-    out = [message.get("text") or ""]
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "mrkdwn":
-                out.append(str(node.get("text")))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(message.get("blocks") or [])
-    return out

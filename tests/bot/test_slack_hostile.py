@@ -27,7 +27,7 @@ from bot.slack.render import check_limits
 from bot.slack.screens import answers_modal
 from flows.definitions import load_frameworks
 from storage.models import Answer, Conversation, Lead, OutboxMessage, ProcessedEvent
-from tests.bot.dispatchkit import handoff_payload
+from tests.bot.dispatchkit import handoff_payload, mrkdwn_texts
 from tests.bot.slackapp import SlackHarness
 from tests.slackreq import DEFAULT_USER, FORM, SignedRequest, actions_from, dm_channel
 
@@ -227,24 +227,6 @@ long_markup = st.builds(
 )
 user_text = st.one_of(st.text(), markup, long_markup, st.text(max_size=40).map(lambda t: t * 400))
 ENTITIES = ("&amp;", "&lt;", "&gt;")
-
-
-def mrkdwn_texts(payload: Any) -> list[str]:
-    """The fallback `text` of a message and every mrkdwn text object in it (or in a view)."""
-    out = [payload["text"]] if isinstance(payload.get("text"), str) else []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            if value.get("type") == "mrkdwn":
-                out.append(value["text"])
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(payload.get("blocks"))
-    return out
 
 
 def unescape_once(text: str) -> str:

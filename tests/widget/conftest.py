@@ -196,21 +196,3 @@ def make_widget(
 @pytest.fixture
 def widget(make_widget: Callable[..., WidgetApi]) -> WidgetApi:
     return make_widget()
-
-
-@pytest.fixture(scope="package")
-def browser() -> Iterator[Any]:
-    """Debian's headless Chromium (the browser tests fail, never skip, without it)."""
-    from tests.browser import chromium
-
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture()
-def new_page(browser: Any) -> Iterator[Any]:
-    """Factory: a page in a fresh browser context; page errors and dialogs fail the test."""
-    from tests.browser import page_factory
-
-    with page_factory(browser) as make:
-        yield make
