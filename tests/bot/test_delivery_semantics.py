@@ -38,7 +38,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
@@ -50,6 +49,7 @@ from bot.slack.outbox import SlackOutbox
 from storage.db import create_engine_for
 from storage.models import Answer, Conversation, Lead, OutboxMessage, ProcessedEvent
 from tests.bot.slackapp import SALES_CHANNEL, SlackHarness, blocks_text, slack_settings
+from tests.loopback import serve_in_thread
 from tests.slackreq import SignedRequest, actions_from
 
 ANSWERS = [
@@ -262,20 +262,8 @@ def test_an_error_that_cannot_even_be_reported_gets_500_so_slack_retries(
 def served(slack: SlackHarness) -> Iterator[str]:
     """The harness's runtime and Bolt app under uvicorn on loopback; yields the base URL."""
     api = create_server(slack.runtime, slack_app=slack.app)
-    server = uvicorn.Server(
-        uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="slack-live", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
+    with serve_in_thread(api, name="slack-live") as (url, _port):
+        yield url
 
 
 def timed(url: str, request: SignedRequest) -> tuple[httpx.Response, float]:

@@ -14,8 +14,6 @@ To also deliver the outbox to a fake Slack, pass its environment (`SLACK_API_URL
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from bot.config import Settings
 from bot.runtime import Runtime, build_runtime
 from bot.server import create_server
+from tests.loopback import serve_in_thread
 
 HANDOFF_CHANNEL = "C0WIDGETSALES"
 SLACK_VARIABLES = (
@@ -71,20 +69,8 @@ def live_server(
 
     runtime = build_runtime(Settings(_env_file=None))  # type: ignore[call-arg]
     app = create_server(runtime, background=background(runtime))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the live server did not start")
-            time.sleep(0.01)
-        port = int(server.servers[0].sockets[0].getsockname()[1])
-        yield LiveServer(f"http://127.0.0.1:{port}", port, runtime, database)
+        with serve_in_thread(app) as (url, port):
+            yield LiveServer(url, port, runtime, database)
     finally:
-        server.should_exit = True
-        thread.join(10)
         runtime.close()
