@@ -55,6 +55,8 @@ Source = Literal["rep", "widget"]
 # in the response (Slack: the ack must not wait for the Web API).
 OUTBOX_CHANNELS = frozenset({"slack"})
 MAX_CONFLICT_RETRIES = 5
+#: Lead statuses a new score replaces with its verdict (a won or lost lead keeps its status).
+SCORED_STATUSES = frozenset({"open", "qualified", "nurture", "disqualified"})
 
 
 def utcnow() -> datetime:
@@ -590,12 +592,15 @@ class QualificationService:
             fit_score=fit,
             created_at=now,
         )
-        lead.score_total = result.total
-        lead.verdict = result.verdict
-        lead.fit_score = fit
-        if lead.status in ("open", "qualified", "nurture", "disqualified"):
-            lead.status = result.verdict
-        lead.updated_at = now
+        status = result.verdict if lead.status in SCORED_STATUSES else lead.status
+        LeadRepository(session).record_score(
+            lead,
+            score_total=result.total,
+            verdict=result.verdict,
+            fit_score=fit,
+            status=status,
+            updated_at=now,
+        )
         if result.verdict in self._handoff_verdicts:
             enqueue_handoff(session, lead, conversation, result, model.answers, self._router)
         return result

@@ -20,7 +20,7 @@ from flows.answers import AnswerRecord
 from flows.engine import Audience, Flow, FlowState, Turn, command_for
 from storage.dedupe import ProcessedEventRepository
 from storage.models import Lead
-from storage.repositories import AnswerRepository, ConversationRepository
+from storage.repositories import AnswerRepository, ConversationRepository, LeadRepository
 
 ERASED = "(erased: no consent)"
 
@@ -66,7 +66,8 @@ class TurnContext:
     @property
     def lead(self) -> Lead:
         if self.loaded_lead is None:
-            self.loaded_lead = self.session.get(Lead, self.conversation.lead_id)
+            lead_id = self.conversation.lead_id
+            self.loaded_lead = LeadRepository(self.session).get_for_turn(lead_id)
             assert self.loaded_lead is not None  # guarded by the foreign key
         return self.loaded_lead
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -192,17 +193,23 @@ def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
     # opens a second connection inside a transaction gets what it got before (SQLite's busy
     # wait).
     gate = FairGate()
+    begin_sql = f"BEGIN {begin}"
     holders: set[int] = set()  # id() of DBAPI connections whose transaction holds the gate
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         gate.acquire()
+        dbapi_connection = connection.connection.dbapi_connection
         try:
-            connection.exec_driver_sql(f"BEGIN {begin}")
+            # on the DBAPI connection: `exec_driver_sql` costs ~90 µs more, on every turn
+            dbapi_connection.execute(begin_sql)
+        except sqlite3.Error as error:
+            gate.release()
+            raise exc.OperationalError(begin_sql, (), error) from error
         except BaseException:
             gate.release()
             raise
-        holders.add(id(connection.connection.dbapi_connection))
+        holders.add(id(dbapi_connection))
 
     def _release(dbapi_connection: Any) -> None:
         key = id(dbapi_connection)

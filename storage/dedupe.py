@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.models import ProcessedEvent, utcnow
+from storage.prepared import Prepared
 
 MAX_KEY_LENGTH = 200
 
@@ -20,10 +21,12 @@ MAX_KEY_LENGTH = 200
 _TABLE = cast(Table, ProcessedEvent.__table__)
 #: One prebuilt `INSERT ... ON CONFLICT DO NOTHING RETURNING key` per dialect.
 _CLAIM = {
-    name: dialect_insert(_TABLE)
-    .values(key=bindparam("key"), created_at=bindparam("created_at"))
-    .on_conflict_do_nothing()
-    .returning(_TABLE.c.key)
+    name: Prepared(
+        dialect_insert(_TABLE)
+        .values(key=bindparam("key"), created_at=bindparam("created_at"))
+        .on_conflict_do_nothing()
+        .returning(_TABLE.c.key)
+    )
     for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
 
@@ -49,7 +52,7 @@ class ProcessedEventRepository:
             except IntegrityError:
                 return False
             return True
-        return connection.execute(stmt, values).first() is not None
+        return stmt.first(connection, values) is not None
 
     def prune(self, before: datetime) -> int:
         """Forget keys recorded before `before` (Slack retries within an hour; keep a day or

@@ -29,8 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from storage.models import (
     CLOSED_STATES,
@@ -44,6 +46,7 @@ from storage.models import (
     WidgetSession,
     utcnow,
 )
+from storage.prepared import Prepared
 
 #: Rows per INSERT/UPDATE round trip in the bulk helpers.
 BULK_CHUNK = 5000
@@ -58,12 +61,12 @@ def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mappi
 # The per-turn statements, built once: constructing a statement (and its cache key) costs more
 # than running it on SQLite, so the hot path only binds values.
 _CONVERSATIONS = cast(Table, Conversation.__table__)
-_LOAD_TURN = (
+_LOAD_TURN = Prepared(
     select(*_CONVERSATIONS.c, Lead.company)
     .join(Lead, Lead.id == _CONVERSATIONS.c.lead_id)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
 )
-_SAVE_TURN = (
+_SAVE_TURN = Prepared(
     update(_CONVERSATIONS)
     .where(
         _CONVERSATIONS.c.id == bindparam("_id"),
@@ -80,7 +83,7 @@ _SAVE_TURN = (
         completed_at=bindparam("_completed_at", type_=_CONVERSATIONS.c.completed_at.type),
     )
 )
-_LATEST_OPEN = (
+_LATEST_OPEN_SELECT = (
     select(*_CONVERSATIONS.c, Lead.company)
     .join(Lead, Lead.id == _CONVERSATIONS.c.lead_id)
     .where(
@@ -94,19 +97,36 @@ _LATEST_OPEN = (
     .order_by(_CONVERSATIONS.c.last_activity_at.desc(), _CONVERSATIONS.c.id.desc())
     .limit(1)
 )
-_LATEST_OPEN_IN_TEAM = _LATEST_OPEN.where(_CONVERSATIONS.c.team_id == bindparam("team_id"))
-_INSERT_ANSWER = insert(cast(Table, Answer.__table__))
+_LATEST_OPEN = Prepared(_LATEST_OPEN_SELECT)
+_LATEST_OPEN_IN_TEAM = Prepared(
+    _LATEST_OPEN_SELECT.where(_CONVERSATIONS.c.team_id == bindparam("team_id"))
+)
+_INSERT_ANSWER = Prepared(insert(cast(Table, Answer.__table__)))
 _OUTBOX = cast(Table, OutboxMessage.__table__)
-_INSERT_OUTBOX = insert(_OUTBOX)
-_OUTBOX_ID_BY_KEY = select(_OUTBOX.c.id).where(_OUTBOX.c.dedupe_key == bindparam("dedupe_key"))
+_INSERT_OUTBOX = Prepared(insert(_OUTBOX))
+_OUTBOX_ID_BY_KEY = Prepared(
+    select(_OUTBOX.c.id).where(_OUTBOX.c.dedupe_key == bindparam("dedupe_key"))
+)
 #: `INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`, per dialect.
 _INSERT_OUTBOX_ONCE = {
-    name: dialect_insert(_OUTBOX)
-    .on_conflict_do_nothing(index_elements=[_OUTBOX.c.dedupe_key])
-    .returning(_OUTBOX.c.id)
+    name: Prepared(
+        dialect_insert(_OUTBOX)
+        .on_conflict_do_nothing(index_elements=[_OUTBOX.c.dedupe_key])
+        .returning(_OUTBOX.c.id)
+    )
     for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
-_INSERT_SCORE = insert(cast(Table, Score.__table__))
+_INSERT_SCORE = Prepared(insert(cast(Table, Score.__table__)))
+_LEADS = cast(Table, Lead.__table__)
+_LOAD_LEAD = Prepared(select(*_LEADS.c).where(_LEADS.c.id == bindparam("id")))
+_RECORD_LEAD_SCORE = Prepared(
+    update(_LEADS)
+    .where(_LEADS.c.id == bindparam("_id"))
+    .values({
+        name: bindparam(name, type_=_LEADS.c[name].type)
+        for name in ("score_total", "verdict", "fit_score", "status", "updated_at")
+    })
+)
 
 
 class LeadRepository:
@@ -120,6 +140,28 @@ class LeadRepository:
 
     def get(self, lead_id: int) -> Lead | None:
         return self.session.get(Lead, lead_id)
+
+    def get_for_turn(self, lead_id: int) -> Lead | None:
+        """`get`, for the hot path (a turn that changes the lead): one prepared SELECT, and
+        the ORM object built from its row and attached as if loaded (`Session.get` costs
+        several times more). One already in the session is returned as it is."""
+        existing = self.session.identity_map.get(identity_key(Lead, lead_id))
+        if existing is not None:
+            return existing
+        row = _LOAD_LEAD.first(self.session.connection(), {"id": lead_id})
+        if row is None:
+            return None
+        lead = Lead(**row._asdict())
+        make_transient_to_detached(lead)  # persistent once added, with no pending changes
+        self.session.add(lead)
+        return lead
+
+    def record_score(self, lead: Lead, **values: Any) -> None:
+        """Set score columns (`score_total`, `verdict`, `fit_score`, `status`, `updated_at`)
+        of a loaded lead with one prepared UPDATE; the object shows them without a flush."""
+        _RECORD_LEAD_SCORE.run(self.session.connection(), {"_id": lead.id, **values})
+        for key, value in values.items():
+            set_committed_value(lead, key, value)
 
     def list_recent(
         self,
@@ -234,7 +276,7 @@ class ConversationRepository:
             "_last_activity_at": last_activity_at,
             "_completed_at": completed_at,
         }
-        if self.session.connection().execute(_SAVE_TURN, params).rowcount != 1:
+        if _SAVE_TURN.rowcount(self.session.connection(), params) != 1:
             raise StaleDataError(
                 f"conversation {conversation.id} changed since version {conversation.version}"
             )
@@ -242,8 +284,10 @@ class ConversationRepository:
     def load_for_turn(self, conversation_id: int) -> Row[Any] | None:
         """What one turn needs, in one Core query: the conversation's columns (same names as
         the model's) and its lead's `company`. No ORM objects are built on this hot path."""
-        result = self.session.connection().execute(_LOAD_TURN, {"conversation_id": conversation_id})
-        return cast("Row[Any] | None", result.first())
+        return cast(
+            "Row[Any] | None",
+            _LOAD_TURN.first(self.session.connection(), {"conversation_id": conversation_id}),
+        )
 
     def get(self, conversation_id: int) -> Conversation | None:
         return self.session.get(Conversation, conversation_id)
@@ -257,8 +301,7 @@ class ConversationRepository:
         stmt = _LATEST_OPEN
         if team_id is not None:
             stmt, params["team_id"] = _LATEST_OPEN_IN_TEAM, team_id
-        result = self.session.connection().execute(stmt, params)
-        return cast("Row[Any] | None", result.first())
+        return cast("Row[Any] | None", stmt.first(self.session.connection(), params))
 
     def move_to_lead(self, conversation_id: int, lead_id: int) -> None:
         """Move a conversation and everything recorded in it (answers, scores, engagement
@@ -396,7 +439,7 @@ class AnswerRepository:
     def append(self, **values: Any) -> None:
         """INSERT one answer from column values, without building an ORM object (the per-turn
         hot path; the row is part of the caller's transaction)."""
-        self.session.connection().execute(_INSERT_ANSWER, values)
+        _INSERT_ANSWER.run(self.session.connection(), values)
 
     def erase(self, conversation_id: int, question_ids: Iterable[str], marker: str) -> int:
         """Replace what was typed for these questions with `marker` (erasure on request; the
@@ -434,7 +477,7 @@ class ScoreRepository:
 
     def append(self, **values: Any) -> None:
         """INSERT one score row from column values, without building an ORM object."""
-        self.session.connection().execute(_INSERT_SCORE, values)
+        _INSERT_SCORE.run(self.session.connection(), values)
 
     def add_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Bulk INSERT score rows given as dicts of column values: ``lead_id``, ``framework``,
@@ -552,12 +595,12 @@ class OutboxRepository:
 
     def append(self, kind: str, channel: str, lane: str, payload: dict[str, Any]) -> None:
         """INSERT a pending message without building an ORM object (the per-turn hot path)."""
-        self.session.connection().execute(_INSERT_OUTBOX, _pending(kind, channel, lane, payload))
+        _INSERT_OUTBOX.run(self.session.connection(), _pending(kind, channel, lane, payload))
 
     def has(self, dedupe_key: str) -> bool:
         """Whether a message with this dedupe key was ever enqueued (one indexed lookup)."""
-        found = self.session.connection().execute(_OUTBOX_ID_BY_KEY, {"dedupe_key": dedupe_key})
-        return found.first() is not None
+        connection = self.session.connection()
+        return _OUTBOX_ID_BY_KEY.first(connection, {"dedupe_key": dedupe_key}) is not None
 
     def append_once(
         self, kind: str, channel: str, lane: str, payload: dict[str, Any], dedupe_key: str
@@ -571,7 +614,7 @@ class OutboxRepository:
             self.enqueue(kind, channel, lane, payload, dedupe_key)
             return not before
         values = {**_pending(kind, channel, lane, payload), "dedupe_key": dedupe_key}
-        return connection.execute(stmt, values).first() is not None
+        return stmt.first(connection, values) is not None
 
     def _by_dedupe_key(self, dedupe_key: str) -> OutboxMessage | None:
         stmt = select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
@@ -696,7 +739,7 @@ class OutboxRepository:
 
 # The widget's per-request statements, built once (see the per-turn statements above).
 _WIDGET_SESSIONS = cast(Table, WidgetSession.__table__)
-_LOAD_WIDGET_REQUEST = (
+_LOAD_WIDGET_REQUEST = Prepared(
     select(
         _WIDGET_SESSIONS.c.id,
         _WIDGET_SESSIONS.c.token_hash,
@@ -715,7 +758,7 @@ _LOAD_WIDGET_REQUEST = (
         == bindparam("public_id", type_=_CONVERSATIONS.c.public_id.type)
     )
 )
-_TOUCH_WIDGET_SESSION = (
+_TOUCH_WIDGET_SESSION = Prepared(
     update(_WIDGET_SESSIONS)
     .where(_WIDGET_SESSIONS.c.id == bindparam("_id"))
     .values(last_seen_at=bindparam("_seen", type_=_WIDGET_SESSIONS.c.last_seen_at.type))
@@ -738,13 +781,15 @@ class WidgetSessionRepository:
                 public_id = uuid.UUID(public_id)
             except ValueError:
                 return None
-        result = self.session.connection().execute(_LOAD_WIDGET_REQUEST, {"public_id": public_id})
-        return cast("Row[Any] | None", result.first())
+        connection = self.session.connection()
+        return cast(
+            "Row[Any] | None", _LOAD_WIDGET_REQUEST.first(connection, {"public_id": public_id})
+        )
 
     def touch(self, session_id: int, seen_at: datetime) -> None:
         """Record the visitor's latest activity (one Core UPDATE)."""
         params = {"_id": session_id, "_seen": seen_at}
-        self.session.connection().execute(_TOUCH_WIDGET_SESSION, params)
+        _TOUCH_WIDGET_SESSION.run(self.session.connection(), params)
 
     def add(self, widget_session: WidgetSession) -> WidgetSession:
         self.session.add(widget_session)
