@@ -52,6 +52,19 @@ BANT_ANSWERS = [
 ]
 
 
+def _placement() -> tuple[set[int], set[int]]:
+    """(server cores, load generator cores): one core for the servers and the rest for the
+    load generator when there are two or more, so that neither takes the other's CPU and
+    the server's threads do not hand the GIL across cores; nothing pinned on one core."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < 2 or os.environ.get("BENCH_NO_PIN"):
+        return set(), set()
+    return {cores[-1]}, set(cores[:-1])
+
+
+SERVER_CORES, LOADGEN_CORES = _placement()
+
+
 def user_id(n: int) -> str:
     return f"U{n:09d}"
 
@@ -62,6 +75,10 @@ def user_id(n: int) -> str:
 def serve(kind: str) -> None:
     """Run one server on a free loopback port; print the port on stdout, then serve."""
     import logging
+
+    if SERVER_CORES:
+        # before any thread starts: every thread of the server inherits it
+        os.sched_setaffinity(0, SERVER_CORES)
 
     import uvicorn
     from slack_bolt import Ack, App
@@ -110,6 +127,14 @@ class Server:
         )
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the server has used so far (Linux /proc; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -182,6 +207,8 @@ async def _connection(
 
 
 def loadgen(spec_path: str) -> None:
+    if LOADGEN_CORES:
+        os.sched_setaffinity(0, LOADGEN_CORES)
     spec = json.loads(Path(spec_path).read_text())
     per_connection = build_requests(spec)
     latencies: list[float] = []
@@ -342,10 +369,14 @@ def main() -> None:
                         users = answer_users if conc > 1 else answer_users_1
                     else:
                         users = (cmd_users if conc > 1 else cmd_users_1)[kind]
-                    results[f"{kind} {label}"] = run_load(
+                    cpu_before = server.cpu_seconds()
+                    result = run_load(
                         server.port, kind_, users, conc, args.time_limit,
                         BANT_ANSWERS if kind_ == "answer" else None,
                     )
+                    cpu = server.cpu_seconds() - cpu_before
+                    result["cpu_ms"] = cpu * 1000 / result["count"] if result["count"] else 0.0
+                    results[f"{kind} {label}"] = result
         finally:
             for server in servers.values():
                 server.stop()
@@ -356,10 +387,10 @@ def main() -> None:
                                            "command x1") for k in ("bare", "qualibot")]
     results = {name: results[name] for name in order}
     print(f"{'phase':<28}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'max ms':>9}{'non-200':>9}")
+          f"{'max ms':>9}{'non-200':>9}{'CPU ms/req':>11}")
     for name, r in results.items():
         print(f"{name:<28}{r['count']:>9}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}"
-              f"{r['max']:>9.1f}{r['errors']:>9}")
+              f"{r['max']:>9.1f}{r['errors']:>9}{r['cpu_ms']:>11.2f}")
     print()
     for label in ("answer x16", "answer x1", "command x16", "command x1"):
         ours, bare = results[f"qualibot {label}"], results[f"bare {label}"]
