@@ -14,7 +14,9 @@ a new, correctly signed Slack request:
   the first question, ack with an ephemeral text).
 
 The bare app gets the same requests (and acks them without doing anything). The outbox
-dispatcher is not running (the ack path is measured; delivery happens after the ack).
+dispatcher is not running (the ack path is measured; delivery happens after the ack). With
+two or more cores, both servers run on one core and the load generator on the others
+(`BENCH_NO_PIN=1` turns that off); each phase also reports the server's CPU time per request.
 Bounded: at most `--requests` per phase and `--time-limit` seconds per phase. Prints the
 throughputs, their ratio (target >= 0.4), p50/p99 (target p99 < 60 ms at 16 connections;
 slash-command ack p99 < 50 ms), at 16 connections and at 1.
