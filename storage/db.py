@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -22,6 +21,8 @@ from sqlalchemy import create_engine as _sa_create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+from storage.prepared import driver_error
 
 SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
     ("journal_mode", "WAL"),
@@ -203,9 +204,9 @@ def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
         try:
             # on the DBAPI connection: `exec_driver_sql` costs ~90 µs more, on every turn
             dbapi_connection.execute(begin_sql)
-        except sqlite3.Error as error:
+        except connection.dialect.loaded_dbapi.Error as error:
             gate.release()
-            raise exc.OperationalError(begin_sql, (), error) from error
+            raise driver_error(connection, error, begin_sql, ()) from error
         except BaseException:
             gate.release()
             raise

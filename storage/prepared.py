@@ -120,22 +120,8 @@ class Prepared:
             cursor.execute(plan.sql, bound)
         except dialect.loaded_dbapi.Error as error:
             cursor.close()
-            raise self._wrap(connection, error, plan.sql, bound) from error
+            raise driver_error(connection, error, plan.sql, bound) from error
         return plan, cursor
-
-    @staticmethod
-    def _wrap(connection: Connection, error: Any, sql: str, bound: Any) -> exc.StatementError:
-        """The driver's error as SQLAlchemy raises it; a lost connection is invalidated."""
-        dialect = connection.dialect
-        dbapi_connection = connection.connection.dbapi_connection
-        lost = dialect.is_disconnect(error, dbapi_connection, None)
-        if lost:
-            connection.invalidate(error)
-        wrapped: exc.StatementError = exc.DBAPIError.instance(
-            sql, bound, error, dialect.loaded_dbapi.Error,
-            connection_invalidated=lost, dialect=dialect,
-        )
-        return wrapped
 
     def _plan(self, dialect: Dialect, params: Mapping[str, Any]) -> _Plan:
         plans = self._plans.get(dialect)
@@ -189,6 +175,22 @@ class Prepared:
             row=row,
             result_types=tuple(column.type for column in columns),
         )
+
+
+def driver_error(
+    connection: Connection, error: Any, sql: str, params: Any
+) -> exc.StatementError:
+    """A DBAPI error raised outside `Connection.execute`, as SQLAlchemy would raise it
+    (`IntegrityError`, `OperationalError`, ...); a lost connection is invalidated."""
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, None)
+    if lost:
+        connection.invalidate(error)
+    wrapped: exc.StatementError = exc.DBAPIError.instance(
+        sql, params, error, dialect.loaded_dbapi.Error,
+        connection_invalidated=lost, dialect=dialect,
+    )
+    return wrapped
 
 
 def _result_processors(

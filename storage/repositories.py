@@ -58,8 +58,9 @@ def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mappi
         yield chunk
 
 
-# The per-turn statements, built once: constructing a statement (and its cache key) costs more
-# than running it on SQLite, so the hot path only binds values.
+# The per-turn statements, built once and prepared (`storage.prepared`): building a statement,
+# and running it through `Connection.execute`, costs more than SQLite takes to run it, so the
+# hot path only binds values.
 _CONVERSATIONS = cast(Table, Conversation.__table__)
 _LOAD_TURN = Prepared(
     select(*_CONVERSATIONS.c, Lead.company)

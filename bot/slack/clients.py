@@ -69,6 +69,13 @@ TOKEN_ERRORS = frozenset(
 )
 
 
+def workspace_label(key: str) -> str:
+    """How logs name a workspace (its key in `slack_inactive_workspaces`)."""
+    if key == SINGLE_WORKSPACE:
+        return "the workspace of SLACK_BOT_TOKEN"
+    return f"workspace {key}"
+
+
 @dataclass(frozen=True)
 class Inactive:
     """Why and since when a workspace is inactive."""
@@ -79,9 +86,7 @@ class Inactive:
 
     @property
     def who(self) -> str:
-        if self.team_id == SINGLE_WORKSPACE:
-            return "the workspace of SLACK_BOT_TOKEN"
-        return f"workspace {self.team_id}"
+        return workspace_label(self.team_id)
 
     @property
     def remedy(self) -> str:
@@ -205,7 +210,7 @@ class InactiveWorkspaces:
             self._marks.pop(key, None)
         InactiveWorkspaces._generation += 1
         if cleared:
-            log.warning("Slack: %s is active again: %s", Inactive(key, "", utcnow()).who, why)
+            log.warning("Slack: %s is active again: %s", workspace_label(key), why)
         return bool(cleared)
 
     def _reload(self, now: float) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 import storage
@@ -73,6 +75,25 @@ def test_sqlite_write_transactions_queue_instead_of_failing(tmp_path: Path) -> N
         assert companies in (["a0", "b1"], ["a1", "b0"])  # serialised, no lost update
     finally:
         engine.dispose()
+
+
+def test_sqlite_begin_that_times_out_raises_operational_error_and_frees_the_gate(
+    sqlite_file_engine: Engine, tmp_path: Path
+) -> None:
+    """Another process holds the write lock past busy_timeout: SQLAlchemy's error, and the
+    next transaction in this process is not stuck behind the writer gate."""
+    other = sqlite3.connect(tmp_path / "pragmas.db", isolation_level=None)
+    try:
+        with sqlite_file_engine.connect() as connection:
+            connection.connection.dbapi_connection.execute("PRAGMA busy_timeout=50")
+            other.execute("BEGIN EXCLUSIVE")
+            with pytest.raises(OperationalError, match="database is locked"):
+                connection.begin()
+            other.execute("COMMIT")
+            with connection.begin():
+                assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        other.close()
 
 
 def test_sqlite_savepoints_work(sqlite_file_engine: Engine) -> None:
