@@ -150,8 +150,7 @@ class QualificationService:
                 created_at=now,
                 updated_at=now,
             )
-            LeadRepository(session).add(lead)
-            session.flush()  # assigns lead.id
+            LeadRepository(session).add(lead)  # assigns lead.id
             conversation = Conversation(
                 lead_id=lead.id,
                 framework=flow.framework.id,
@@ -167,7 +166,6 @@ class QualificationService:
                 last_activity_at=now,
             )
             ConversationRepository(session).add(conversation)
-            session.flush()
             ctx = TurnContext(
                 session,
                 conversation,

@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
@@ -52,6 +53,27 @@ from storage.prepared import Prepared
 BULK_CHUNK = 5000
 
 
+def _insert_now(session: Session, obj: Base, statement: Prepared) -> None:
+    """`session.add(obj)` and `flush()` for one new object, without the unit of work: its row
+    is INSERTed with a prepared `statement` (`INSERT ... RETURNING` every column), and the
+    object is attached as if loaded from that row (persistent, id and server-side values set,
+    nothing pending). An object with related objects set goes through the unit of work,
+    which cascades to them."""
+    mapper = sa_inspect(type(obj))
+    state = obj.__dict__
+    if any(relation.key in state for relation in mapper.relationships):
+        session.add(obj)
+        session.flush()
+        return
+    values = {attr.key: state[attr.key] for attr in mapper.column_attrs if attr.key in state}
+    row = statement.first(session.connection(), values)
+    # the stored values, straight into the instance dict (no attribute events: they are
+    # what the database holds, and the next line commits them as the loaded state)
+    state.update(row._asdict())
+    make_transient_to_detached(obj)  # persistent once added, with no pending changes
+    session.add(obj)
+
+
 def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
@@ -62,6 +84,7 @@ def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mappi
 # and running it through `Connection.execute`, costs more than SQLite takes to run it, so the
 # hot path only binds values.
 _CONVERSATIONS = cast(Table, Conversation.__table__)
+_INSERT_CONVERSATION = Prepared(insert(_CONVERSATIONS).returning(*_CONVERSATIONS.c))
 _LOAD_TURN = Prepared(
     select(*_CONVERSATIONS.c, Lead.company)
     .join(Lead, Lead.id == _CONVERSATIONS.c.lead_id)
@@ -119,6 +142,7 @@ _INSERT_OUTBOX_ONCE = {
 }
 _INSERT_SCORE = Prepared(insert(cast(Table, Score.__table__)))
 _LEADS = cast(Table, Lead.__table__)
+_INSERT_LEAD = Prepared(insert(_LEADS).returning(*_LEADS.c))
 _LOAD_LEAD = Prepared(select(*_LEADS.c).where(_LEADS.c.id == bindparam("id")))
 _RECORD_LEAD_SCORE = Prepared(
     update(_LEADS)
@@ -135,8 +159,8 @@ class LeadRepository:
         self.session = session
 
     def add(self, lead: Lead) -> Lead:
-        self.session.add(lead)
-        self.session.flush()
+        """Add a new lead and INSERT it now (its `id` is set)."""
+        _insert_now(self.session, lead, _INSERT_LEAD)
         return lead
 
     def get(self, lead_id: int) -> Lead | None:
@@ -249,8 +273,10 @@ class ConversationRepository:
         self.session = session
 
     def add(self, conversation: Conversation) -> Conversation:
-        self.session.add(conversation)
-        self.session.flush()
+        """Add a new conversation and INSERT it now (its `id` is set; version 1)."""
+        if conversation.version is None:
+            conversation.version = 1  # what the mapper's version counter starts at
+        _insert_now(self.session, conversation, _INSERT_CONVERSATION)
         return conversation
 
     def save_turn(

@@ -93,6 +93,54 @@ def test_lead_add_sets_id_and_defaults(db_session: Session) -> None:
     assert repo.get(lead.id) is lead
 
 
+def test_added_lead_is_stored_and_attached_with_nothing_pending(db_session: Session) -> None:
+    lead = LeadRepository(db_session).add(
+        Lead(company="Acme", contact_email=" Ann@Acme.COM ", source="rep", framework="bant")
+    )
+    # attached as if loaded: nothing left to flush, unset columns read None without a query
+    assert lead in db_session and not db_session.new and not db_session.dirty
+    assert lead.owner is None and lead.verdict is None
+    row = db_session.execute(
+        select(Lead.company, Lead.contact_email, Lead.status, Lead.created_at)
+        .where(Lead.id == lead.id)
+    ).one()
+    assert tuple(row) == ("Acme", "ann@acme.com", "open", lead.created_at)
+    # later changes go through the unit of work as usual
+    lead.owner = "U1"
+    db_session.flush()
+    assert db_session.scalar(select(Lead.owner).where(Lead.id == lead.id)) == "U1"
+
+
+def test_added_conversation_keeps_optimistic_locking(db_session: Session) -> None:
+    lead = make_lead(db_session)
+    repo = ConversationRepository(db_session)
+    conversation = repo.add(
+        Conversation(lead_id=lead.id, framework="bant", framework_version=1,
+                     channel="slack", participant="U1", state="ask_budget")
+    )
+    assert conversation.version == 1
+    assert not db_session.new and not db_session.dirty
+    conversation.state = "ask_authority"
+    db_session.flush()
+    assert conversation.version == 2
+    assert db_session.scalar(
+        select(Conversation.version).where(Conversation.id == conversation.id)
+    ) == 2
+
+
+def test_adding_a_lead_with_related_objects_cascades(db_session: Session) -> None:
+    lead = Lead(company="Acme", source="rep", framework="bant")
+    lead.conversations = [
+        Conversation(framework="bant", framework_version=1, channel="slack",
+                     participant="U1", state="ask_budget")
+    ]
+    LeadRepository(db_session).add(lead)
+    stored = db_session.scalars(
+        select(Conversation).where(Conversation.lead_id == lead.id)
+    ).all()
+    assert [c.participant for c in stored] == ["U1"]
+
+
 def test_lead_get_unknown_is_none(db_session: Session) -> None:
     assert LeadRepository(db_session).get(999_999) is None
 
