@@ -9,11 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from bot.runtime import Runtime
 from bot.widget.api import create_widget_router
 from bot.widget.pages import create_pages_router
+from storage.db import ping
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,7 @@ def create_server(
     @api.get("/healthz", tags=["health"], summary="Liveness and database reachability")
     def healthz() -> JSONResponse:
         try:
-            with runtime.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            ping(runtime.engine)  # no transaction: never waits for the SQLite writer
         except Exception as exc:
             log.warning("health check: database unreachable: %s", exc)
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)

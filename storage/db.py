@@ -252,6 +252,22 @@ def one_line(error: BaseException) -> str:
     return text or type(source).__name__
 
 
+def ping(engine: Engine) -> None:
+    """`SELECT 1` on a pooled connection, outside any transaction: on SQLite it takes no lock
+    (no `BEGIN IMMEDIATE`, no writer gate), so a health probe never queues behind writers.
+    Raises the driver's error when the database cannot be reached."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+        finally:
+            cursor.close()
+    finally:
+        connection.close()  # back to the pool, which rolls back what the driver began
+
+
 def check_connection(engine: Engine) -> None:
     """Open a connection and run ``SELECT 1``; raise :class:`DatabaseUnavailable` on failure."""
     try:
