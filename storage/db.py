@@ -269,9 +269,8 @@ def ping(engine: Engine) -> None:
 
 
 def check_connection(engine: Engine) -> None:
-    """Open a connection and run ``SELECT 1``; raise :class:`DatabaseUnavailable` on failure."""
+    """:func:`ping` the database; raise :class:`DatabaseUnavailable` on failure."""
     try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-    except (exc.DBAPIError, OSError) as error:
+        ping(engine)
+    except (engine.dialect.loaded_dbapi.Error, exc.DBAPIError, OSError) as error:
         raise DatabaseUnavailable(redact_url(engine.url), one_line(error)) from error

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import islice
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     Row,
@@ -49,6 +49,8 @@ from storage.models import (
 )
 from storage.prepared import Prepared
 
+_Model = TypeVar("_Model", bound=Base)
+
 #: Rows per INSERT/UPDATE round trip in the bulk helpers.
 BULK_CHUNK = 5000
 
@@ -66,12 +68,18 @@ def _insert_now(session: Session, obj: Base, statement: Prepared) -> None:
         session.flush()
         return
     values = {attr.key: state[attr.key] for attr in mapper.column_attrs if attr.key in state}
-    row = statement.first(session.connection(), values)
-    # the stored values, straight into the instance dict (no attribute events: they are
-    # what the database holds, and the next line commits them as the loaded state)
-    state.update(row._asdict())
-    make_transient_to_detached(obj)  # persistent once added, with no pending changes
+    _attach_loaded(session, obj, statement.first(session.connection(), values))
+
+
+def _attach_loaded(session: Session, obj: _Model, row: Any) -> _Model:
+    """`obj` (new, not in a session) given `row`'s values and attached to `session` as if
+    loaded from it: persistent, nothing pending."""
+    # straight into the instance dict (no attribute events: they are what the database
+    # holds, and the next line commits them as the loaded state)
+    obj.__dict__.update(row._asdict())
+    make_transient_to_detached(obj)
     session.add(obj)
+    return obj
 
 
 def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
@@ -174,12 +182,7 @@ class LeadRepository:
         if existing is not None:
             return existing
         row = _LOAD_LEAD.first(self.session.connection(), {"id": lead_id})
-        if row is None:
-            return None
-        lead = Lead(**row._asdict())
-        make_transient_to_detached(lead)  # persistent once added, with no pending changes
-        self.session.add(lead)
-        return lead
+        return None if row is None else _attach_loaded(self.session, Lead(), row)
 
     def record_score(self, lead: Lead, **values: Any) -> None:
         """Set score columns (`score_total`, `verdict`, `fit_score`, `status`, `updated_at`)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from bot.runtime import build_runtime
+from bot.runtime import Runtime, build_runtime
 from bot.server import create_server
 from tests.bot.slackapp import slack_settings
 
@@ -19,15 +20,20 @@ SLACK_OFF = {name: None for name in (
 )}
 
 
-def test_healthz_answers_while_a_writer_holds_the_database(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A load balancer's probe must not queue behind a long write (a migration, a locked
-    # SQLite file): the probe reads without a write transaction.
+@pytest.fixture
+def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """A runtime on its own SQLite file (`tmp_path / "server.db"`), Slack off."""
     settings = slack_settings(
-        monkeypatch, f"sqlite:///{tmp_path / 'health.db'}", tmp_path, **SLACK_OFF
+        monkeypatch, f"sqlite:///{tmp_path / 'server.db'}", tmp_path, **SLACK_OFF
     )
     runtime = build_runtime(settings)
+    yield runtime
+    runtime.close()
+
+
+def test_healthz_answers_while_a_writer_holds_the_database(runtime: Runtime) -> None:
+    # A load balancer's probe must not queue behind a long write (a migration, a locked
+    # SQLite file): the probe reads without a write transaction.
     writing, release, written = threading.Event(), threading.Event(), threading.Event()
 
     def long_write() -> None:
@@ -50,23 +56,15 @@ def test_healthz_answers_while_a_writer_holds_the_database(
     finally:
         release.set()
         writer.join()
-        runtime.close()
 
 
 def test_healthz_says_when_the_database_is_unreachable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, tmp_path: Path
 ) -> None:
-    settings = slack_settings(
-        monkeypatch, f"sqlite:///{tmp_path / 'gone.db'}", tmp_path, **SLACK_OFF
-    )
-    runtime = build_runtime(settings)
-    try:
-        with TestClient(create_server(runtime)) as http:
-            (tmp_path / "gone.db").unlink()
-            (tmp_path / "gone.db").mkdir()  # the file is now a directory: unopenable
-            runtime.engine.dispose()
-            health = http.get("/healthz")
-        assert health.status_code == 503
-        assert health.json() == {"status": "error", "database": "unreachable"}
-    finally:
-        runtime.close()
+    with TestClient(create_server(runtime)) as http:
+        (tmp_path / "server.db").unlink()
+        (tmp_path / "server.db").mkdir()  # the file is now a directory: unopenable
+        runtime.engine.dispose()
+        health = http.get("/healthz")
+    assert health.status_code == 503
+    assert health.json() == {"status": "error", "database": "unreachable"}
