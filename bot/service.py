@@ -39,6 +39,7 @@ from bot.turns import (
 )
 from flows.engine import DONE, BotMessage, Flow, FlowError, FlowState, Turn
 from flows.scoring import ScoreResult
+from storage.db import transaction
 from storage.models import Conversation, Lead
 from storage.repositories import (
     ConversationRepository,
@@ -136,7 +137,7 @@ class QualificationService:
                     raise InvalidInput(f"The {key} {value!r} does not look right.")
                 model.answers[key] = record
                 model.prefilled.append(key)
-        with self._sessions.begin() as session:
+        with transaction(self._sessions) as session:
             claim_delivery(session, dedupe_key)
             lead = Lead(
                 team_id=team_id,
@@ -411,7 +412,7 @@ class QualificationService:
         it was already); `locate` finds the conversation in it (instead of `conversation_id`)."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             try:
-                with self._sessions.begin() as session:
+                with transaction(self._sessions) as session:
                     claim_delivery(session, dedupe_key)
                     if locate is not None:
                         ctx = self._load(session, None, by, row=locate(session))

@@ -4,12 +4,13 @@ import ast
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 import storage
@@ -22,7 +23,10 @@ from storage import (
     prepare_database,
     upgrade,
 )
-from storage.db import FairGate, normalize_url, one_line, redact_url
+from storage.db import FairGate, normalize_url, one_line, redact_url, transaction
+from storage.dedupe import ProcessedEventRepository
+from storage.models import ProcessedEvent
+from storage.repositories import LeadRepository
 
 UNREACHABLE = "postgresql+psycopg://nobody:s3cret@127.0.0.1:1/x"
 
@@ -126,6 +130,54 @@ def test_session_factory_keeps_objects_usable_after_commit(engine: Engine) -> No
     factory = make_session_factory(engine)
     assert factory.kw["expire_on_commit"] is False
     assert factory.kw["bind"] is engine
+
+
+def _companies(engine: Engine, team_id: str) -> list[str]:
+    """The companies of the leads of `team_id` (the test's own, in a shared database)."""
+    with make_session_factory(engine)() as session:
+        return sorted(session.scalars(select(Lead.company).where(Lead.team_id == team_id)))
+
+
+def _lead(company: str, team_id: str) -> Lead:
+    return Lead(company=company, source="rep", framework="bant", team_id=team_id)
+
+
+def test_transaction_commits_prepared_and_orm_work_together(engine: Engine) -> None:
+    sessions, team = make_session_factory(engine), f"T{uuid.uuid4().hex[:10]}"
+    with transaction(sessions) as session:
+        added = LeadRepository(session).add(_lead("Prepared", team))
+        session.add(_lead("Unit of work", team))  # flushed at the end
+        # the ORM runs on the transaction's connection: it sees the prepared INSERT
+        assert session.get(Lead, added.id) is added
+        assert session.connection() is session.connection()
+    assert _companies(engine, team) == ["Prepared", "Unit of work"]
+    assert added.company == "Prepared"  # still usable after the commit
+
+
+def test_transaction_rolls_back_everything_on_error(engine: Engine) -> None:
+    sessions, team = make_session_factory(engine), f"T{uuid.uuid4().hex[:10]}"
+    with pytest.raises(RuntimeError), transaction(sessions) as session:
+        LeadRepository(session).add(_lead("Prepared", team))
+        session.add(_lead("Unit of work", team))
+        session.flush()
+        raise RuntimeError("the turn failed")
+    assert _companies(engine, team) == []
+
+
+def test_transaction_whose_flush_fails_writes_nothing_and_frees_the_database(
+    engine: Engine,
+) -> None:
+    sessions, team = make_session_factory(engine), f"T{uuid.uuid4().hex[:10]}"
+    with transaction(sessions) as session:
+        assert ProcessedEventRepository(session).claim(f"Ev-{team}")
+    with pytest.raises(IntegrityError), transaction(sessions) as session:
+        LeadRepository(session).add(_lead("Lost", team))
+        session.add(ProcessedEvent(key=f"Ev-{team}"))  # a duplicate key: the final flush fails
+    # nothing of the failed transaction is kept, and the next one runs (SQLite's writer
+    # gate was given back)
+    with transaction(sessions) as session:
+        LeadRepository(session).add(_lead("Next", team))
+    assert _companies(engine, team) == ["Next"]
 
 
 def test_postgres_urls_use_psycopg3() -> None:
