@@ -556,7 +556,6 @@ class QualificationService:
             last_activity_at=ctx.now,
             completed_at=completed_at,
         )
-        ctx.session.flush()
         return TurnResult(
             conversation_id=conversation.id,
             public_id=str(conversation.public_id),
