@@ -113,10 +113,12 @@ def empty_engine(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
             connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's headless Chromium, one for the whole run, started by the first browser test
-    (the browser tests fail, never skip, without it: see `tests/browser.py`)."""
+    """Debian's headless Chromium, one per test module, started by its first browser test
+    (the browser tests fail, never skip, without it: see `tests/browser.py`). Not one per
+    run: Playwright's sync API keeps an event loop running on the main thread while it is
+    open, and a later module's `asyncio.run` would fail."""
     from tests.browser import chromium
 
     with chromium() as launched:
