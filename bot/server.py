@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from bot.runtime import Runtime
 from bot.widget.api import create_widget_router
 from bot.widget.pages import create_pages_router
+from storage.checkpoints import WalCheckpointer, uses_wal_file
 from storage.db import ping
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,10 @@ def create_server(
 ) -> FastAPI:
     """Build the ASGI app. `slack_app` is a Bolt `App` (None when Slack is not configured).
     `background`: things with `start()`/`stop()` run for the server's lifetime (the Slack
-    outbox dispatcher, Socket Mode), started in the lifespan and stopped in reverse order."""
+    outbox dispatcher, Socket Mode), started in the lifespan and stopped in reverse order.
+    On a SQLite file the WAL checkpoints run in the background too (`storage.checkpoints`)."""
+    if uses_wal_file(runtime.engine):
+        background = [WalCheckpointer(runtime.engine), *background]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -26,11 +26,16 @@ from sqlalchemy.pool import StaticPool
 
 from storage.prepared import driver_error
 
+#: WAL pages after which a COMMIT checkpoints (SQLite's default: 1,000). The server
+#: checkpoints in the background (`storage.checkpoints`); this is the safety net.
+SQLITE_AUTOCHECKPOINT_PAGES = 10_000
+
 SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
     ("journal_mode", "WAL"),
     ("synchronous", "NORMAL"),
     ("busy_timeout", "15000"),  # a turn waits out a lock (Slack is answered at 2 s anyway)
     ("foreign_keys", "ON"),
+    ("wal_autocheckpoint", str(SQLITE_AUTOCHECKPOINT_PAGES)),
 )
 
 SQLiteBegin = Literal["DEFERRED", "IMMEDIATE"]
@@ -73,7 +78,8 @@ def create_engine_for(
     """Create an engine for ``url``.
 
     SQLite: every new connection gets ``journal_mode=WAL``, ``synchronous=NORMAL``,
-    ``busy_timeout=15000`` and ``foreign_keys=ON``. Transactions are started by SQLAlchemy
+    ``busy_timeout=15000``, ``foreign_keys=ON`` and ``wal_autocheckpoint=10000`` (the server
+    checkpoints in the background: `storage.checkpoints`). Transactions are started by SQLAlchemy
     (``BEGIN IMMEDIATE`` by default, so concurrent writers queue on ``busy_timeout`` instead of
     failing with "database is locked" when upgrading a read to a write), which also makes
     SAVEPOINTs work correctly with pysqlite. ``sqlite://`` (in-memory) uses a single shared

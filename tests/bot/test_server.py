@@ -31,6 +31,18 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime
     runtime.close()
 
 
+def test_the_server_checkpoints_sqlite_in_the_background_while_it_runs(
+    runtime: Runtime,
+) -> None:
+    def checkpointing() -> bool:
+        return any(t.name == "sqlite-checkpoint" and t.is_alive() for t in threading.enumerate())
+
+    with TestClient(create_server(runtime)) as http:
+        assert http.get("/healthz").status_code == 200
+        assert checkpointing()
+    assert not checkpointing()
+
+
 def test_healthz_answers_while_a_writer_holds_the_database(runtime: Runtime) -> None:
     # A load balancer's probe must not queue behind a long write (a migration, a locked
     # SQLite file): the probe reads without a write transaction.

@@ -23,7 +23,14 @@ from storage import (
     prepare_database,
     upgrade,
 )
-from storage.db import FairGate, normalize_url, one_line, redact_url, transaction
+from storage.db import (
+    SQLITE_AUTOCHECKPOINT_PAGES,
+    FairGate,
+    normalize_url,
+    one_line,
+    redact_url,
+    transaction,
+)
 from storage.dedupe import ProcessedEventRepository
 from storage.models import ProcessedEvent
 from storage.repositories import LeadRepository
@@ -48,6 +55,8 @@ def test_sqlite_pragmas_are_set_on_every_connection(sqlite_file_engine: Engine) 
             assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL
             assert pragma("PRAGMA busy_timeout").scalar() == 15000
             assert pragma("PRAGMA foreign_keys").scalar() == 1
+            # the server checkpoints in the background; this is only the safety net
+            assert pragma("PRAGMA wal_autocheckpoint").scalar() == SQLITE_AUTOCHECKPOINT_PAGES
             connection.rollback()  # BEGIN IMMEDIATE: end it before using the other one
 
 
