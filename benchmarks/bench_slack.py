@@ -88,7 +88,7 @@ def serve(kind: str) -> None:
 
     from bot.config import Settings
     from bot.runtime import build_runtime
-    from bot.server import create_server
+    from bot.server import create_server, freeze_startup_heap
     from bot.slack.app import create_bolt_app
 
     logging.basicConfig(level=logging.WARNING)
@@ -111,6 +111,7 @@ def serve(kind: str) -> None:
         app.event("message")(ack_only)
         app.command("/qualify")(ack_only)
     api = create_server(runtime, slack_app=app)
+    freeze_startup_heap()  # as `qualibot serve` does
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

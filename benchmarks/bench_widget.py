@@ -83,10 +83,12 @@ def serve(port: int) -> None:
 
     from bot.config import Settings
     from bot.runtime import build_runtime
-    from bot.server import create_server
+    from bot.server import create_server, freeze_startup_heap
 
     runtime = build_runtime(Settings(_env_file=None))  # type: ignore[call-arg]
-    uvicorn.run(create_server(runtime), host="127.0.0.1", port=port, log_level="warning")
+    api = create_server(runtime)
+    freeze_startup_heap()  # as `qualibot serve` does
+    uvicorn.run(api, host="127.0.0.1", port=port, log_level="warning")
 
 
 def percentile(samples: list[float], q: float) -> float:

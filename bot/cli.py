@@ -229,7 +229,7 @@ def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
 
     import uvicorn
 
-    from bot.server import create_server
+    from bot.server import create_server, freeze_startup_heap
     from bot.slack.app import build_slack
     from bot.widget.sweeper import create_sweeper
 
@@ -247,6 +247,7 @@ def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
             # The idle sweeper marks widget sessions left too long as abandoned.
             background=[*([slack] if slack is not None else []), create_sweeper(rt)],
         )
+        freeze_startup_heap()
         uvicorn.run(
             api, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS
         )
