@@ -11,7 +11,7 @@ The server runs them here instead:
     checkpointer = WalCheckpointer(engine)
     checkpointer.start()     # in the server's lifespan
     ...
-    checkpointer.stop()
+    checkpointer.stop()      # a last checkpoint, and the WAL emptied
 
 Every `interval` seconds it runs `PRAGMA wal_checkpoint(PASSIVE)` on a connection of its own:
 it copies what it can without waiting for readers or writers and without the writer gate,
@@ -82,10 +82,17 @@ class WalCheckpointer:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread, then checkpoint everything and empty the WAL (TRUNCATE), so that
+        a stopped server leaves the whole database in its file."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        if self._thread is None:
+            return
+        self._thread.join(timeout)
+        self._thread = None
+        try:
+            self.checkpoint("TRUNCATE")
+        except Exception:  # the data is safe in the WAL; SQLite replays it on the next open
+            log.warning("SQLite: the final checkpoint failed", exc_info=True)
 
     @property
     def running(self) -> bool:

@@ -75,6 +75,20 @@ def test_the_checkpointer_thread_checkpoints_while_writes_go_on(
     assert not checkpointer.running
 
 
+def test_stopping_leaves_everything_in_the_database_file_and_the_wal_empty(
+    file_engine: Engine, tmp_path: Path
+) -> None:
+    checkpointer = WalCheckpointer(file_engine, interval=60)  # no periodic pass in this test
+    checkpointer.start()
+    write_rows(file_engine)
+    assert rows_in_database_file(tmp_path / "wal.db") == 0
+
+    checkpointer.stop()
+
+    assert rows_in_database_file(tmp_path / "wal.db") == ROWS
+    assert (tmp_path / "wal.db-wal").stat().st_size == 0
+
+
 def test_only_sqlite_files_have_a_wal(tmp_path: Path) -> None:
     assert uses_wal_file(create_engine_for(f"sqlite:///{tmp_path / 'x.db'}"))
     assert not uses_wal_file(create_engine_for("sqlite://"))
