@@ -11,10 +11,11 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from bot.background import WalCheckpoints
 from bot.runtime import Runtime
 from bot.widget.api import create_widget_router
 from bot.widget.pages import create_pages_router
-from storage.checkpoints import WalCheckpointer, uses_wal_file
+from storage.checkpoints import uses_wal_file
 from storage.db import ping
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,9 @@ def create_server(
     """Build the ASGI app. `slack_app` is a Bolt `App` (None when Slack is not configured).
     `background`: things with `start()`/`stop()` run for the server's lifetime (the Slack
     outbox dispatcher, Socket Mode), started in the lifespan and stopped in reverse order.
-    On a SQLite file the WAL checkpoints run in the background too (`storage.checkpoints`)."""
+    On a SQLite file the WAL checkpoints run in the background too (`WalCheckpoints`)."""
     if uses_wal_file(runtime.engine):
-        background = [WalCheckpointer(runtime.engine), *background]
+        background = [WalCheckpoints(runtime.engine), *background]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

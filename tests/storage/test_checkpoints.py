@@ -1,10 +1,10 @@
-"""Background WAL checkpoints (SQLite): what a turn commits reaches the database file without
-a COMMIT doing the checkpoint (the server runs the checkpointer: tests/bot/test_server.py)."""
+"""WAL checkpoints (SQLite): what a transaction commits stays in the WAL, not in the database
+file, until a checkpoint; no COMMIT does one below the safety net. The thread that runs them
+for the server is tested in tests/bot/test_background.py."""
 
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from storage import create_engine_for
-from storage.checkpoints import WalCheckpointer, uses_wal_file
+from storage.checkpoints import checkpoint, uses_wal_file
 
 ROWS = 500
 
@@ -50,43 +50,22 @@ def test_commits_stay_in_the_wal_until_a_checkpoint(file_engine: Engine, tmp_pat
     # far below the safety net (10,000 pages): no COMMIT checkpointed
     assert rows_in_database_file(tmp_path / "wal.db") == 0
 
-    result = WalCheckpointer(file_engine).checkpoint()
+    result = checkpoint(file_engine)
 
     assert result.wal_pages > 0
     assert result.copied_pages == result.wal_pages
+    assert not result.busy
     assert rows_in_database_file(tmp_path / "wal.db") == ROWS
 
 
-def test_the_checkpointer_thread_checkpoints_while_writes_go_on(
-    file_engine: Engine, tmp_path: Path
-) -> None:
-    checkpointer = WalCheckpointer(file_engine, interval=0.01)
-    checkpointer.start()
-    try:
-        assert checkpointer.running
-        for _ in range(5):
-            write_rows(file_engine, ROWS // 5)
-        deadline = time.monotonic() + 10
-        while rows_in_database_file(tmp_path / "wal.db") < ROWS:
-            assert time.monotonic() < deadline, "the background checkpoint never ran"
-            time.sleep(0.02)
-    finally:
-        checkpointer.stop()
-    assert not checkpointer.running
-
-
-def test_stopping_leaves_everything_in_the_database_file_and_the_wal_empty(
-    file_engine: Engine, tmp_path: Path
-) -> None:
-    checkpointer = WalCheckpointer(file_engine, interval=60)  # no periodic pass in this test
-    checkpointer.start()
+def test_a_truncate_checkpoint_empties_the_wal_file(file_engine: Engine, tmp_path: Path) -> None:
     write_rows(file_engine)
-    assert rows_in_database_file(tmp_path / "wal.db") == 0
+    assert (tmp_path / "wal.db-wal").stat().st_size > 0
 
-    checkpointer.stop()
+    checkpoint(file_engine, "TRUNCATE")
 
-    assert rows_in_database_file(tmp_path / "wal.db") == ROWS
     assert (tmp_path / "wal.db-wal").stat().st_size == 0
+    assert rows_in_database_file(tmp_path / "wal.db") == ROWS
 
 
 def test_only_sqlite_files_have_a_wal(tmp_path: Path) -> None:
