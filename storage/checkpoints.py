@@ -21,6 +21,8 @@ from typing import Literal, NamedTuple
 
 from sqlalchemy import Engine
 
+from storage.db import fetch_outside_transaction, is_sqlite_in_memory
+
 CheckpointMode = Literal["PASSIVE", "FULL", "RESTART", "TRUNCATE"]
 
 
@@ -34,24 +36,13 @@ class CheckpointResult(NamedTuple):
 
 def uses_wal_file(engine: Engine) -> bool:
     """True for a SQLite database in a file (in-memory databases have no WAL)."""
-    if engine.dialect.name != "sqlite":
-        return False
-    database = engine.url.database or ""
-    return database not in ("", ":memory:") and not database.startswith("file::memory:")
+    return engine.dialect.name == "sqlite" and not is_sqlite_in_memory(engine.url.database)
 
 
 def checkpoint(engine: Engine, mode: CheckpointMode = "PASSIVE") -> CheckpointResult:
-    """One checkpoint of `engine`'s SQLite database, now."""
-    connection = engine.raw_connection()  # outside any transaction: no writer gate
-    try:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA wal_checkpoint({mode})")
-            row = cursor.fetchone()
-            assert row is not None  # the pragma always returns its one row
-        finally:
-            cursor.close()
-    finally:
-        connection.close()
-    busy, wal_pages, copied_pages = row
+    """One checkpoint of `engine`'s SQLite database, now (outside any transaction: no writer
+    gate)."""
+    busy, wal_pages, copied_pages = fetch_outside_transaction(
+        engine, f"PRAGMA wal_checkpoint({mode})"
+    )
     return CheckpointResult(bool(busy), wal_pages, copied_pages)

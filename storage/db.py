@@ -102,9 +102,7 @@ def create_engine_for(
     }
 
     if backend == "sqlite":
-        database = parsed.database or ""
-        in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
-        if in_memory:
+        if is_sqlite_in_memory(parsed.database):
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         _merge(kwargs, engine_kwargs)
         engine = _sa_create_engine(parsed, **kwargs)
@@ -122,6 +120,13 @@ def create_engine_for(
         )
     _merge(kwargs, engine_kwargs)
     return _sa_create_engine(parsed, **kwargs)
+
+
+def is_sqlite_in_memory(database: str | None) -> bool:
+    """True for the database part of an in-memory SQLite URL (``sqlite://``, ``:memory:``,
+    ``file::memory:...``)."""
+    database = database or ""
+    return database in ("", ":memory:") or database.startswith("file::memory:")
 
 
 def _json_dumps(value: Any) -> str:
@@ -315,20 +320,26 @@ def one_line(error: BaseException) -> str:
     return text or type(source).__name__
 
 
-def ping(engine: Engine) -> None:
-    """`SELECT 1` on a pooled connection, outside any transaction: on SQLite it takes no lock
-    (no `BEGIN IMMEDIATE`, no writer gate), so a health probe never queues behind writers.
-    Raises the driver's error when the database cannot be reached."""
+def fetch_outside_transaction(engine: Engine, sql: str) -> Any:
+    """The first row of `sql` (or None), run on a pooled DBAPI connection outside any
+    transaction: on SQLite it takes no lock (no `BEGIN IMMEDIATE`, no writer gate), so it
+    never queues behind writers. Raises the driver's error."""
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         try:
-            cursor.execute("SELECT 1")
-            cursor.fetchall()
+            cursor.execute(sql)
+            return cursor.fetchone()
         finally:
             cursor.close()
     finally:
         connection.close()  # back to the pool, which rolls back what the driver began
+
+
+def ping(engine: Engine) -> None:
+    """`SELECT 1` outside any transaction (a health probe never queues behind writers).
+    Raises the driver's error when the database cannot be reached."""
+    fetch_outside_transaction(engine, "SELECT 1")
 
 
 def check_connection(engine: Engine) -> None:

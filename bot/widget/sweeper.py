@@ -28,12 +28,11 @@ class IdleSweeper(PeriodicThread):
         )
         self.backend = backend
 
-    def sweep_once(self) -> int:
+    def run_once(self) -> int:
         """One pass; returns how many conversations were abandoned."""
         return self.backend.expire_idle()
 
-    def run_once(self) -> int:
-        return self.sweep_once()
+    sweep_once = run_once
 
 
 def create_sweeper(runtime: Runtime, config: WidgetConfig | None = None) -> IdleSweeper:
