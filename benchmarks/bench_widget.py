@@ -6,9 +6,9 @@ an asyncio client in this process driving 50 concurrent widget sessions, each on
 keep-alive connection (a lean HTTP/1.1 client: httpx spends ~2-3 ms of client CPU per request
 with 50 connections in one event loop, and would measure itself). Each session types its way
 through contact details and a BANT qualification (9 messages: name, email, company, consent,
-budget, amount, authority, need, timeline); then the visitor takes a fresh session. Sessions
-are opened before the clock starts; only message round trips are timed. Bounded by a message
-count per run.
+budget, amount, authority, need, timeline), each with a `message_id` as embed.js sends it;
+then the visitor takes a fresh session. Sessions are opened before the clock starts; only
+message round trips are timed. Bounded by a message count per run.
 
 Runs:
 
@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,8 @@ async def visitor(port: int, run: Run, think: float, number: int) -> None:
                 if run.remaining <= 0:
                     return
                 run.remaining -= 1
-                body = {kind: value.format(n=session_id)}
+                # as embed.js sends it: every message carries its idempotency key
+                body = {kind: value.format(n=session_id), "message_id": str(uuid.uuid4())}
                 started = time.perf_counter()
                 status, reply = await connection.request(
                     "POST", f"{API}/sessions/{session_id}/messages", body, token
