@@ -4,7 +4,8 @@
 * :func:`make_session_factory` returns the ``sessionmaker`` the service layer uses as
   ``with session_factory.begin() as session: ...`` (commit on success, rollback on error).
 * :func:`transaction` is the same for the hot paths (a conversation's turn), at a third of
-  the cost when the work is mostly prepared statements.
+  the cost when the work is mostly prepared statements; :func:`reading` is for their reads
+  outside any transaction (no SQLite writer lock).
 * :func:`check_connection` raises :class:`DatabaseUnavailable` with a readable message when
   the database cannot be reached.
 """
@@ -296,6 +297,28 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
         try:
             yield session
             session.flush()
+        finally:
+            session.close()
+
+
+@contextlib.contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """``with reading(sessions) as session:`` for a hot path's reads (prepared SELECTs on
+    ``session.connection()``) outside any transaction: no BEGIN, so on SQLite no writer lock
+    and no queueing behind writers; each statement sees what is committed when it runs.
+    Nothing is committed here: write in a `transaction`. On a connection given as the bind
+    (the tests' connection in an outer transaction), the reads run in that transaction."""
+    options = {
+        name: value
+        for name, value in sessions.kw.items()
+        if name not in ("bind", "join_transaction_mode")
+    }
+    bind = sessions.kw["bind"]
+    with contextlib.ExitStack() as stack:
+        connection = bind if isinstance(bind, Connection) else stack.enter_context(bind.connect())
+        session = _JoinedSession(connection, **options)
+        try:
+            yield session
         finally:
             session.close()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,6 +29,8 @@ _CLAIM = {
     )
     for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
+#: Whether a key is recorded (one prebuilt SELECT).
+_SEEN = Prepared(select(_TABLE.c.key).where(_TABLE.c.key == bindparam("key")))
 
 
 class ProcessedEventRepository:
@@ -53,6 +55,11 @@ class ProcessedEventRepository:
                 return False
             return True
         return stmt.first(connection, values) is not None
+
+    def seen(self, key: str) -> bool:
+        """Whether `key` is recorded (by a committed transaction, or by the caller's)."""
+        found = _SEEN.first(self.session.connection(), {"key": key[:MAX_KEY_LENGTH]})
+        return found is not None
 
     def prune(self, before: datetime) -> int:
         """Forget keys recorded before `before` (Slack retries within an hour; keep a day or

@@ -37,7 +37,9 @@ from bot.widget.engagement import refresh_engagement
 from bot.widget.limits import RateLimiter
 from flows.contact import CONSENT_TEXT
 from flows.engine import ABANDONED, CANCELLED, DONE, END_STATES, BotMessage, FlowState, Turn
-from storage.models import Conversation, Lead, ProcessedEvent, Score, WidgetSession
+from storage.db import reading, transaction
+from storage.dedupe import ProcessedEventRepository
+from storage.models import Conversation, Lead, Score, WidgetSession
 from storage.repositories import EngagementRepository, WidgetSessionRepository
 
 log = logging.getLogger(__name__)
@@ -457,11 +459,14 @@ class WidgetBackend:
         if now - last_seen_at > idle or state == ABANDONED:
             raise _Expired(conversation_id, state)
 
-    def _touch(self, session: Session, row: Row[Any], now: datetime) -> None:
-        """Note the visitor's activity; at most every few seconds (a write saved per message
-        when they type fast; idle expiry counts in minutes)."""
+    def _touch_due(self, row: Row[Any], now: datetime) -> bool:
+        """Whether to note the visitor's activity now: at most every few seconds (a write
+        saved per message when they type fast; idle expiry counts in minutes)."""
         every = min(TOUCH_EVERY_SECONDS, self.config.idle_timeout_seconds / 4)
-        if (now - row.last_seen_at).total_seconds() >= every:
+        return (now - row.last_seen_at).total_seconds() >= every
+
+    def _touch(self, session: Session, row: Row[Any], now: datetime) -> None:
+        if self._touch_due(row, now):
             WidgetSessionRepository(session).touch(row.id, now)
 
     def _open(
@@ -474,28 +479,36 @@ class WidgetBackend:
         message_id: str | None = None,
     ) -> _Opened:
         """Authenticate, count the request against the session's limit, mark it seen, and
-        say whether `message_id` was already handled."""
+        say whether `message_id` was already handled.
+
+        The reads run outside any transaction (`reading`: on SQLite no writer lock, so a
+        message queues for the database once, for its turn, not twice); the rare write (the
+        visitor's "last seen", at most every few seconds) gets a short transaction of its
+        own. A message id recorded between this check and the turn is caught by the turn
+        itself (`AlreadyProcessed`)."""
         now = self.clock()
         try:
-            with self.sessions.begin() as session:
+            with reading(self.sessions) as session:
                 row = self._authenticate(session, public_id, token, now)
                 self._limit(bucket, str(row.id), limit, 60.0, "messages")
-                self._touch(session, row, now)
-                seen = message_id is not None and (
-                    session.get(ProcessedEvent, _key(row.id, message_id)) is not None
-                )
-                return _Opened(
-                    row.id,
-                    row.conversation_id,
-                    str(row.public_id),
-                    row.state,
-                    row.framework,
-                    row.lead_id,
-                    row.participant,
-                    seen,
+                seen = message_id is not None and ProcessedEventRepository(session).seen(
+                    _key(row.id, message_id)
                 )
         except _Expired as expired:
             raise self._expire(expired) from None
+        if self._touch_due(row, now):
+            with transaction(self.sessions) as session:
+                WidgetSessionRepository(session).touch(row.id, now)
+        return _Opened(
+            row.id,
+            row.conversation_id,
+            str(row.public_id),
+            row.state,
+            row.framework,
+            row.lead_id,
+            row.participant,
+            seen,
+        )
 
     def _current_prompt(self, opened: _Opened) -> dict[str, Any]:
         """What the bot says last in the conversation as it stands (the current question

@@ -28,6 +28,7 @@ from storage.db import (
     FairGate,
     normalize_url,
     one_line,
+    reading,
     redact_url,
     transaction,
 )
@@ -187,6 +188,52 @@ def test_transaction_whose_flush_fails_writes_nothing_and_frees_the_database(
     with transaction(sessions) as session:
         LeadRepository(session).add(_lead("Next", team))
     assert _companies(engine, team) == ["Next"]
+
+
+def test_reading_sees_committed_data_and_writes_nothing(engine: Engine) -> None:
+    sessions, key = make_session_factory(engine), f"Ev-{uuid.uuid4().hex}"
+    with reading(sessions) as session:
+        assert not ProcessedEventRepository(session).seen(key)
+    with transaction(sessions) as session:
+        assert ProcessedEventRepository(session).claim(key)
+        assert ProcessedEventRepository(session).seen(key)  # the caller's own write
+    with reading(sessions) as session:
+        assert ProcessedEventRepository(session).seen(key)
+        # nothing here is committed: a write made in a read is gone with it
+        session.add(ProcessedEvent(key=key + "-lost"))
+        session.flush()
+    with reading(sessions) as session:
+        assert not ProcessedEventRepository(session).seen(key + "-lost")
+
+
+def test_reading_does_not_wait_for_a_writer(sqlite_file_engine: Engine) -> None:
+    # The widget authenticates a message with `reading`: it must not queue behind the
+    # writer (SQLite's lock and the in-process writer gate), only the turn itself does.
+    upgrade(sqlite_file_engine)
+    sessions, key = make_session_factory(sqlite_file_engine), "Ev-read-during-write"
+    with transaction(sessions) as session:
+        ProcessedEventRepository(session).claim(key)
+    writing, release = threading.Event(), threading.Event()
+
+    def long_write() -> None:
+        with transaction(sessions) as session:
+            ProcessedEventRepository(session).claim("Ev-being-written")
+            writing.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=long_write)
+    writer.start()
+    try:
+        assert writing.wait(10)
+        with reading(sessions) as session:
+            seen = ProcessedEventRepository(session).seen(key)
+            unseen = ProcessedEventRepository(session).seen("Ev-being-written")
+        still_writing = writer.is_alive()  # read during the write, not after it
+    finally:
+        release.set()
+        writer.join()
+    assert seen and not unseen  # the committed key; the open write is not visible yet
+    assert still_writing
 
 
 def test_postgres_urls_use_psycopg3() -> None:
