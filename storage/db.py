@@ -278,6 +278,15 @@ class _JoinedSession(Session):
         return super().connection(bind_arguments, execution_options)
 
 
+def _joined_options(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """The factory's session options, less those a `_JoinedSession` sets itself."""
+    return {
+        name: value
+        for name, value in sessions.kw.items()
+        if name not in ("bind", "join_transaction_mode")
+    }
+
+
 @contextlib.contextmanager
 def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """``with transaction(sessions) as session:`` does what ``sessions.begin()`` does:
@@ -287,11 +296,7 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     ``session.connection()``: the transaction is a Core connection's, and the ORM session
     joins it only when ORM work is done. Measured: ~40 µs per transaction against ~100 µs
     for ``sessions.begin()`` with the same statements."""
-    options = {
-        name: value
-        for name, value in sessions.kw.items()
-        if name not in ("bind", "join_transaction_mode")
-    }
+    options = _joined_options(sessions)
     with _begin(sessions.kw["bind"]) as connection:
         session = _JoinedSession(connection, **options)
         try:
@@ -308,11 +313,7 @@ def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
     and no queueing behind writers; each statement sees what is committed when it runs.
     Nothing is committed here: write in a `transaction`. On a connection given as the bind
     (the tests' connection in an outer transaction), the reads run in that transaction."""
-    options = {
-        name: value
-        for name, value in sessions.kw.items()
-        if name not in ("bind", "join_transaction_mode")
-    }
+    options = _joined_options(sessions)
     bind = sessions.kw["bind"]
     with contextlib.ExitStack() as stack:
         connection = bind if isinstance(bind, Connection) else stack.enter_context(bind.connect())
