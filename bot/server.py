@@ -79,14 +79,17 @@ def create_server(
 
     if slack_app is not None:
         from bot.slack.http import mount_slack
+        from bot.slack.outbox import SlackOutbox
 
         # SQLite serializes writers: a few dispatch threads are faster than many (see there).
         sqlite = runtime.engine.dialect.name == "sqlite"
+        outbox = SlackOutbox(runtime.sessions, on_outbox=runtime.notify_outbox)
         mount_slack(
             api,
             slack_app,
             max_concurrency=SQLITE_SLACK_THREADS if sqlite else None,
             signing_secret=runtime.settings.slack_signing_secret or "",
+            late_notice=outbox.dm,
         )
     else:
 

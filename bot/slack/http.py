@@ -16,8 +16,10 @@ Slack waits (`views.open`) is slow, Slack gets its answer at the deadline anyway
 empty body, or for a slash command a short ephemeral "Working on it". The dispatch is never
 cancelled: it goes on in its worker thread, the state change commits when the lock frees
 (with the delivery's dedupe key, so a Slack retry that arrives meanwhile has effect once),
-and a slash command's late reply is sent to its `response_url`. The fast path adds one
-task and one timer per request, no extra thread hop.
+and a slash command's late reply is sent to its `response_url`. A modal submission answered
+at the deadline has closed; if its dispatch then finds field errors, the person gets them in
+a DM (`late_notice`, through the outbox) instead of never hearing of them. The fast path adds
+one task and one timer per request, no extra thread hop.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -36,7 +39,9 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
+from bot.errors import AlreadyProcessed
 from bot.slack.failures import request_kind
+from bot.slack.render import mrkdwn
 
 log = logging.getLogger("bot.slack")
 
@@ -52,6 +57,10 @@ LATE_REPLY_TIMEOUT = 10
 _JSON = {"content-type": "application/json;charset=utf-8"}
 #: Dispatches that outlived their deadline (asyncio keeps only weak references to tasks).
 _late: set[asyncio.Task[BoltResponse]] = set()
+
+#: Sends a person a DM after Slack was answered: `(team_id, user, text, dedupe_key=...)`
+#: (`SlackOutbox.dm`: blocking, a database write).
+LateNotice = Callable[..., None]
 
 
 async def _body(request: Request) -> bytes:
@@ -118,6 +127,7 @@ def mount_slack(
     max_concurrency: int | None = None,
     ack_deadline: float = ACK_DEADLINE,
     signing_secret: str = "",
+    late_notice: LateNotice | None = None,
 ) -> None:
     """Serve the Bolt `app` on `api`: `POST path`, and the OAuth install and redirect routes
     when the app has an OAuth flow.
@@ -130,7 +140,8 @@ def mount_slack(
 
     `ack_deadline`: seconds after which Slack is answered even though the dispatch goes on
     (see the module docstring); the slow path checks the request with `signing_secret` (the
-    one Bolt verifies with) before it answers."""
+    one Bolt verifies with) before it answers; `late_notice` tells a person the field errors
+    of a modal submission that were found after the deadline (None: they are only logged)."""
     limiter = anyio.CapacityLimiter(max_concurrency) if max_concurrency is not None else None
     # The slow path checks the signature itself before it answers 200 for a dispatch that
     # has not got that far yet (no secret: every such request is refused).
@@ -161,7 +172,7 @@ def mount_slack(
         except TimeoutError:
             if not signing_secret or not verifier.is_valid_request(body, dict(request.headers)):
                 return Response(status_code=401, content='{"error": "invalid request"}')
-            return _answer_in_time(task, bolt_request, ack_deadline)
+            return _answer_in_time(task, bolt_request, ack_deadline, late_notice)
         if bolt_response.status == 404:
             # Signed and well-formed, but nothing here handles it: say OK so Slack does not
             # retry (a 404 before the signature check is impossible: that is a 401).
@@ -183,7 +194,10 @@ def mount_slack(
 
 
 def _answer_in_time(
-    task: asyncio.Task[BoltResponse], request: BoltRequest, deadline: float
+    task: asyncio.Task[BoltResponse],
+    request: BoltRequest,
+    deadline: float,
+    late_notice: LateNotice | None = None,
 ) -> Response:
     """Slack's answer when the dispatch missed the deadline: the dispatch goes on, and what
     it says in the end is handled by `_after_deadline`.
@@ -191,7 +205,7 @@ def _answer_in_time(
     The caller has checked the request's signature (the dispatch may not have got that far:
     it can be queued behind other requests)."""
     _late.add(task)
-    task.add_done_callback(partial(_after_deadline, request))
+    task.add_done_callback(partial(_after_deadline, request, late_notice))
     kind = request_kind(request.body)
     log.warning("Slack %s not done after %gs: answered now, finishing in the background",
                 kind, deadline)
@@ -201,9 +215,11 @@ def _answer_in_time(
     return Response(status_code=200)
 
 
-def _after_deadline(request: BoltRequest, task: asyncio.Task[BoltResponse]) -> None:
-    """A dispatch that outlived its deadline ended: log how, and send a slash command's
-    reply (the HTTP response is long gone) to its `response_url`."""
+def _after_deadline(
+    request: BoltRequest, late_notice: LateNotice | None, task: asyncio.Task[BoltResponse]
+) -> None:
+    """A dispatch that outlived its deadline ended: log how, send a slash command's reply
+    (the HTTP response is long gone) to its `response_url`, and DM a modal's field errors."""
     _late.discard(task)
     kind = request_kind(request.body)
     if task.cancelled():  # pragma: no cover - only at shutdown
@@ -215,6 +231,9 @@ def _after_deadline(request: BoltRequest, task: asyncio.Task[BoltResponse]) -> N
         return
     response = task.result()
     log.info("Slack %s done after the deadline (status %s)", kind, response.status)
+    if request.body.get("type") == "view_submission":
+        _tell_late_view_errors(request.body, response, late_notice)
+        return
     url = request.body.get("response_url")
     if not (request.body.get("command") and response.status == 200 and response.body and url):
         return
@@ -238,3 +257,63 @@ def _send_late_reply(url: str, reply: dict[str, Any], kind: str) -> None:
     if sent.status_code != 200:
         log.error("Slack %s: the response_url refused the late reply (%s %s)", kind,
                   sent.status_code, sent.body)
+
+
+def late_view_errors(body: Mapping[str, Any], response: BoltResponse) -> str | None:
+    """The message for a person whose modal submission got `response_action: errors` after
+    Slack had been answered (so the modal closed without them): each field's label and
+    problem, escaped for mrkdwn. None when the response has no errors."""
+    try:
+        reply = json.loads(response.body) if response.status == 200 and response.body else None
+    except ValueError:
+        return None
+    if not isinstance(reply, dict) or reply.get("response_action") != "errors":
+        return None
+    errors = reply.get("errors")
+    if not isinstance(errors, dict) or not errors:
+        return None
+    view = body.get("view") or {}
+    labels = {
+        block.get("block_id"): (block.get("label") or {}).get("text")
+        for block in view.get("blocks") or []
+        if isinstance(block, dict) and block.get("type") == "input"
+    }
+    title = (view.get("title") or {}).get("text") or "form"
+    lines = [
+        f"• *{mrkdwn(labels.get(block_id) or block_id, 100)}*: {mrkdwn(problem, 300)}"
+        for block_id, problem in errors.items()
+    ]
+    return (
+        f"Your “{mrkdwn(title, 30)}” form was not saved: checking it took too long, and it "
+        "closed before I could show you what to fix.\n" + "\n".join(lines[:20])
+        + "\nPlease open it again and correct this."
+    )
+
+
+def _tell_late_view_errors(
+    body: Mapping[str, Any], response: BoltResponse, late_notice: LateNotice | None
+) -> None:
+    text = late_view_errors(body, response)
+    if text is None:
+        return
+    user = (body.get("user") or {}).get("id")
+    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+    view = body.get("view") or {}
+    if late_notice is None or not user:
+        log.error("a late modal submission's errors could not be told to %s: %s", user, text)
+        return
+    key = f"late-errors:{view.get('id', '')}:{view.get('hash', '')}"
+    asyncio.get_running_loop().run_in_executor(
+        None, partial(_send_late_notice, late_notice, team, str(user), text, key)
+    )
+
+
+def _send_late_notice(
+    late_notice: LateNotice, team: str | None, user: str, text: str, key: str
+) -> None:
+    try:
+        late_notice(team, user, text, dedupe_key=key)
+    except AlreadyProcessed:
+        pass  # told once already (the same submission handled twice)
+    except Exception:
+        log.exception("could not tell %s about a late modal submission's errors", user)

@@ -39,16 +39,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from slack_bolt import BoltResponse
 from sqlalchemy import Engine, func, select
 
 from bot.runtime import build_runtime
 from bot.server import create_server
 from bot.slack.app import create_bolt_app
-from bot.slack.http import WORKING_ON_IT
+from bot.slack.http import WORKING_ON_IT, late_view_errors
 from bot.slack.outbox import SlackOutbox
 from storage.db import create_engine_for
 from storage.models import Answer, Conversation, Lead, OutboxMessage, ProcessedEvent
 from tests.bot.slackapp import SALES_CHANNEL, SlackHarness, blocks_text, slack_settings
+from tests.bot.test_slack_handoff import qualified_notice
 from tests.loopback import serve_in_thread
 from tests.slackreq import SignedRequest, actions_from
 
@@ -350,6 +352,59 @@ def test_acks_stay_under_3s_while_the_database_is_locked_and_nothing_is_lost_or_
     assert len(replies) == 1
     assert len(slack.fake.calls("response_url")) == 1
     assert count(slack, ProcessedEvent) >= 2
+
+
+def test_modal_errors_found_after_the_deadline_reach_the_rep_in_a_dm(
+    slack: SlackHarness, engine: Engine, database_url: str
+) -> None:
+    # A modal submission answered at the deadline has closed; errors its dispatch finds
+    # later (here: the lead is gone, found once the locked database frees) are DMed.
+    notice = qualified_notice(slack)
+    slack.click(notice, "nurture", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    [opened] = slack.fake.calls("views.open")
+    view = dict(opened.response["view"])
+    metadata = json.loads(view["private_metadata"])
+    view["private_metadata"] = json.dumps({**metadata, "lead": 999_999})
+    submission = slack.requests.view_submission(
+        view, values={"reason": {"reason": "Budget <!here> next year"}}, user_id=ALICE
+    )
+    queued = count(slack, OutboxMessage)
+    with served(slack) as url:
+        with database_locked(engine, database_url, LOCK_SECONDS):
+            response, took = timed(url, submission)
+            assert response.status_code == 200 and took < SLACK_WAITS, took
+            assert response.text == ""  # Slack closes the modal: nothing more can show there
+        wait_until(lambda: count(slack, OutboxMessage) > queued,
+                   lambda: count(slack, OutboxMessage))
+    slack.deliver()
+    [told] = slack.dm_messages(ALICE)
+    assert "was not saved" in told["text"] and "There is no lead 999999" in told["text"]
+    assert "Please open it again" in told["text"]
+    assert count(slack, Lead) == 1
+    with slack.runtime.sessions() as session:
+        assert session.scalars(select(Lead.status)).one() == "qualified"  # nothing changed
+
+
+def test_late_modal_errors_name_each_field_and_are_escaped() -> None:
+    body = {"view": {"title": {"type": "plain_text", "text": "Qualify <a> lead"}, "blocks": [
+        {"type": "section", "block_id": "intro", "text": {"type": "mrkdwn", "text": "Hi"}},
+        {"type": "input", "block_id": "question:budget",
+         "label": {"type": "plain_text", "text": "Budget"}},
+    ]}}
+    errors = {"question:budget": "Can't read <!channel> & co", "question:other": "Too long"}
+    response = BoltResponse(
+        status=200, body=json.dumps({"response_action": "errors", "errors": errors})
+    )
+    text = late_view_errors(body, response)
+    assert text is not None
+    assert "*Budget*: Can't read &lt;!channel&gt; &amp; co" in text
+    assert "*question:other*: Too long" in text  # a block without a label: its id
+    assert "<!channel>" not in text and "Qualify &lt;a&gt; lead" in text
+    # a submission that succeeded (or got no errors) tells nothing
+    assert late_view_errors(body, BoltResponse(status=200, body="")) is None
+    closed = BoltResponse(status=200, body=json.dumps({"response_action": "clear"}))
+    assert late_view_errors(body, closed) is None
 
 
 def test_acks_stay_under_3s_while_the_web_api_is_slow(slack: SlackHarness) -> None:
