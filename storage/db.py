@@ -104,7 +104,14 @@ def create_engine_for(
 
     if backend == "sqlite":
         if is_sqlite_in_memory(parsed.database):
-            kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+            # one connection for every thread; no rollback when one thread hands it back to
+            # the pool, which would end another thread's transaction on it (every transaction
+            # is ended by its own Connection anyway)
+            kwargs.update(
+                poolclass=StaticPool,
+                connect_args={"check_same_thread": False},
+                pool_reset_on_return=None,
+            )
         _merge(kwargs, engine_kwargs)
         engine = _sa_create_engine(parsed, **kwargs)
         _install_sqlite_hooks(engine, begin=sqlite_begin)
@@ -209,7 +216,9 @@ def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
     # wait).
     gate = FairGate()
     begin_sql = f"BEGIN {begin}"
-    holders: set[int] = set()  # id() of DBAPI connections whose transaction holds the gate
+    # (DBAPI connection, thread) of each transaction holding the gate: by thread too, since
+    # on in-memory SQLite every thread's transaction is on the one connection
+    holders: set[tuple[int, int]] = set()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -224,10 +233,12 @@ def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
         except BaseException:
             gate.release()
             raise
-        holders.add(id(dbapi_connection))
+        holders.add((id(dbapi_connection), threading.get_ident()))
 
-    def _release(dbapi_connection: Any) -> None:
-        key = id(dbapi_connection)
+    def _release(connection: Any) -> None:
+        # the pool's events pass the DBAPI connection; do_commit/do_rollback its proxy
+        dbapi_connection = getattr(connection, "dbapi_connection", connection)
+        key = (id(dbapi_connection), threading.get_ident())
         if key in holders:
             holders.discard(key)
             with contextlib.suppress(RuntimeError):  # ended on another thread: nothing held
@@ -316,7 +327,13 @@ def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
     options = _joined_options(sessions)
     bind = sessions.kw["bind"]
     with contextlib.ExitStack() as stack:
-        connection = bind if isinstance(bind, Connection) else stack.enter_context(bind.connect())
+        if isinstance(bind, Connection):
+            connection = bind
+        else:
+            connection = stack.enter_context(bind.connect())
+            if shares_one_connection(bind):
+                # in a transaction after all (the writer gate's turn), rolled back
+                stack.callback(connection.begin().rollback)
         session = _JoinedSession(connection, **options)
         try:
             yield session
@@ -344,10 +361,22 @@ def one_line(error: BaseException) -> str:
     return text or type(source).__name__
 
 
+def shares_one_connection(engine: Engine) -> bool:
+    """True for in-memory SQLite, where every thread uses the one DBAPI connection
+    (`StaticPool`). Work outside a transaction would run inside another thread's open one,
+    and handing the connection back to the pool rolls that transaction back, silently: on
+    such an engine, reads go through the writer gate like any transaction."""
+    return isinstance(engine.pool, StaticPool)
+
+
 def fetch_outside_transaction(engine: Engine, sql: str) -> Any:
     """The first row of `sql` (or None), run on a pooled DBAPI connection outside any
     transaction: on SQLite it takes no lock (no `BEGIN IMMEDIATE`, no writer gate), so it
-    never queues behind writers. Raises the driver's error."""
+    never queues behind writers (in-memory SQLite aside: `shares_one_connection`). Raises
+    the driver's error."""
+    if shares_one_connection(engine):
+        with engine.connect() as shared, shared.begin():
+            return shared.exec_driver_sql(sql).first()
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()

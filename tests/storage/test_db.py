@@ -28,6 +28,7 @@ from storage.db import (
     FairGate,
     normalize_url,
     one_line,
+    ping,
     reading,
     redact_url,
     transaction,
@@ -234,6 +235,78 @@ def test_reading_does_not_wait_for_a_writer(sqlite_file_engine: Engine) -> None:
         writer.join()
     assert seen and not unseen  # the committed key; the open write is not visible yet
     assert still_writing
+
+
+@pytest.mark.parametrize("read", ["reading", "ping"])
+def test_reads_on_in_memory_sqlite_never_undo_another_threads_transaction(read: str) -> None:
+    # In-memory SQLite has one connection for every thread: a read outside a transaction
+    # would hand it back to the pool, which rolls back whatever transaction is open on it
+    # (another thread's), and that thread's COMMIT then saves nothing, without an error.
+    engine = create_engine_for("sqlite://")
+    try:
+        upgrade(engine)
+        sessions = make_session_factory(engine)
+        in_transaction, finish = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                with transaction(sessions) as session:
+                    ProcessedEventRepository(session).claim("Ev-kept")
+                    in_transaction.set()
+                    finish.wait(10)
+            except BaseException as error:  # pragma: no cover - reported below
+                errors.append(error)
+
+        def read_once() -> None:
+            if read == "reading":
+                with reading(sessions) as session:
+                    ProcessedEventRepository(session).seen("Ev-kept")
+            else:
+                ping(engine)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert in_transaction.wait(10)
+        reader = threading.Thread(target=read_once)
+        reader.start()
+        reader.join(0.5)  # it waits for the writer (the gate), or is done at once (the bug)
+        finish.set()
+        writer.join(10)
+        reader.join(10)
+        assert not errors
+        with reading(sessions) as session:
+            assert ProcessedEventRepository(session).seen("Ev-kept")
+    finally:
+        engine.dispose()
+
+
+def test_threads_take_turns_on_in_memory_sqlite() -> None:
+    # One connection shared by every thread: the writer gate must still be handed from one
+    # transaction to the next (it once stayed with a thread that had finished).
+    engine = create_engine_for("sqlite://")
+    try:
+        upgrade(engine)
+        sessions = make_session_factory(engine)
+
+        def work(n: int) -> None:
+            for i in range(50):
+                with transaction(sessions) as session:
+                    ProcessedEventRepository(session).claim(f"Ev-{n}-{i}")
+                with reading(sessions) as session:
+                    assert ProcessedEventRepository(session).seen(f"Ev-{n}-{i}")
+
+        threads = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert not any(thread.is_alive() for thread in threads)
+        with reading(sessions) as session:
+            count = session.connection().exec_driver_sql("SELECT count(*) FROM processed_events")
+            assert count.scalar() == 150
+    finally:
+        engine.dispose()
 
 
 def test_postgres_urls_use_psycopg3() -> None:
