@@ -100,6 +100,8 @@ def serve(kind: str) -> None:
     if kind == "qualibot":
         app = create_bolt_app(settings, runtime)
     else:
+        # Bolt would also read the token from the environment, then warn that `client` wins
+        os.environ.pop("SLACK_BOT_TOKEN", None)
         app = App(
             name="bare",
             signing_secret=SECRET,
