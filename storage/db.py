@@ -241,7 +241,7 @@ def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
         key = (id(dbapi_connection), threading.get_ident())
         if key in holders:
             holders.discard(key)
-            with contextlib.suppress(RuntimeError):  # ended on another thread: nothing held
+            with contextlib.suppress(RuntimeError):  # defensive: the key names this thread
                 gate.release()
 
     dialect = engine.dialect  # this engine's own instance
@@ -324,17 +324,13 @@ def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
     and no queueing behind writers; each statement sees what is committed when it runs.
     Nothing is committed here: write in a `transaction`. On a connection given as the bind
     (the tests' connection in an outer transaction), the reads run in that transaction."""
-    options = _joined_options(sessions)
     bind = sessions.kw["bind"]
     with contextlib.ExitStack() as stack:
         if isinstance(bind, Connection):
             connection = bind
         else:
-            connection = stack.enter_context(bind.connect())
-            if shares_one_connection(bind):
-                # in a transaction after all (the writer gate's turn), rolled back
-                stack.callback(connection.begin().rollback)
-        session = _JoinedSession(connection, **options)
+            connection = stack.enter_context(_outside_transaction(bind))
+        session = _JoinedSession(connection, **_joined_options(sessions))
         try:
             yield session
         finally:
@@ -364,29 +360,39 @@ def one_line(error: BaseException) -> str:
 def shares_one_connection(engine: Engine) -> bool:
     """True for in-memory SQLite, where every thread uses the one DBAPI connection
     (`StaticPool`). Work outside a transaction would run inside another thread's open one,
-    and handing the connection back to the pool rolls that transaction back, silently: on
-    such an engine, reads go through the writer gate like any transaction."""
+    and handing the connection back to the pool rolls that transaction back, silently."""
     return isinstance(engine.pool, StaticPool)
 
 
+@contextlib.contextmanager
+def _outside_transaction(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection for statements run on its DBAPI cursor outside any transaction:
+    on SQLite no lock (no `BEGIN IMMEDIATE`, no writer gate), so they never queue behind
+    writers. On in-memory SQLite (`shares_one_connection`) they run in a transaction after
+    all, rolled back, which takes the writer gate like any other."""
+    with engine.connect() as connection:
+        if not shares_one_connection(engine):
+            yield connection  # back to the pool after, which rolls back what the driver began
+            return
+        transaction = connection.begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
+
+
 def fetch_outside_transaction(engine: Engine, sql: str) -> Any:
-    """The first row of `sql` (or None), run on a pooled DBAPI connection outside any
-    transaction: on SQLite it takes no lock (no `BEGIN IMMEDIATE`, no writer gate), so it
-    never queues behind writers (in-memory SQLite aside: `shares_one_connection`). Raises
-    the driver's error."""
-    if shares_one_connection(engine):
-        with engine.connect() as shared, shared.begin():
-            return shared.exec_driver_sql(sql).first()
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
+    """The first row of `sql` (or None), run outside any transaction (`_outside_transaction`:
+    never queues behind writers). Raises the driver's error."""
+    with _outside_transaction(engine) as connection:
+        dbapi_connection = connection.connection.dbapi_connection
+        assert dbapi_connection is not None
+        cursor = dbapi_connection.cursor()
         try:
             cursor.execute(sql)
             return cursor.fetchone()
         finally:
             cursor.close()
-    finally:
-        connection.close()  # back to the pool, which rolls back what the driver began
 
 
 def ping(engine: Engine) -> None:

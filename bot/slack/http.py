@@ -40,6 +40,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from bot.errors import AlreadyProcessed
+from bot.slack.context import delivery_key
 from bot.slack.failures import request_kind
 from bot.slack.render import mrkdwn
 
@@ -232,7 +233,7 @@ def _after_deadline(
     response = task.result()
     log.info("Slack %s done after the deadline (status %s)", kind, response.status)
     if request.body.get("type") == "view_submission":
-        _tell_late_view_errors(request.body, response, late_notice)
+        _tell_late_view_errors(request, response, late_notice)
         return
     url = request.body.get("response_url")
     if not (request.body.get("command") and response.status == 200 and response.body and url):
@@ -291,20 +292,18 @@ def late_view_errors(body: Mapping[str, Any], response: BoltResponse) -> str | N
 
 
 def _tell_late_view_errors(
-    body: Mapping[str, Any], response: BoltResponse, late_notice: LateNotice | None
+    request: BoltRequest, response: BoltResponse, late_notice: LateNotice | None
 ) -> None:
-    text = late_view_errors(body, response)
+    text = late_view_errors(request.body, response)
     if text is None:
         return
-    user = (body.get("user") or {}).get("id")
-    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
-    view = body.get("view") or {}
+    user, team = request.context.user_id, request.context.team_id
     if late_notice is None or not user:
         log.error("a late modal submission's errors could not be told to %s: %s", user, text)
         return
-    key = f"late-errors:{view.get('id', '')}:{view.get('hash', '')}"
+    key = f"late-errors:{delivery_key(request.body)}"
     asyncio.get_running_loop().run_in_executor(
-        None, partial(_send_late_notice, late_notice, team, str(user), text, key)
+        None, partial(_send_late_notice, late_notice, team, user, text, key)
     )
 
 

@@ -463,7 +463,8 @@ class WidgetBackend:
         """Whether to note the visitor's activity now: at most every few seconds (a write
         saved per message when they type fast; idle expiry counts in minutes)."""
         every = min(TOUCH_EVERY_SECONDS, self.config.idle_timeout_seconds / 4)
-        return (now - row.last_seen_at).total_seconds() >= every
+        seen_at: datetime = row.last_seen_at
+        return (now - seen_at).total_seconds() >= every
 
     def _touch(self, session: Session, row: Row[Any], now: datetime) -> None:
         if self._touch_due(row, now):
