@@ -19,6 +19,8 @@ from storage.repositories import (
 )
 
 DONE_STATE = "done"
+#: The largest id a lead can have (a 64-bit integer column on both databases).
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class LeadQueries:
 
     def detail(self, lead_id: int, *, team_id: str | None = None) -> LeadDetail:
         """With `team_id`, a lead of another workspace is `NotFound` too."""
+        if not 0 < lead_id <= MAX_ID:  # the database would refuse it with an overflow error
+            raise NotFound(f"There is no lead {lead_id}.")
         with self._sessions() as session:
             lead = LeadRepository(session).get(lead_id)
             if lead is None or (team_id is not None and lead.team_id not in (None, team_id)):

@@ -120,7 +120,7 @@ def _find_lead(
     services: SlackServices, ref: str, *, team_id: str | None, user: str
 ) -> LeadDetail:
     ref = ref.strip()
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():  # not "²" or "٣", which isdigit() accepts
         return services.leads.detail(int(ref), team_id=team_id)
     wanted = ref.casefold()
     for created_by in (user, None):

@@ -89,6 +89,9 @@ def test_show_an_unknown_lead(workdir: Path) -> None:
     code, out = run("show", "42")
     assert code == 1
     assert "There is no lead 42" in out
+    code, out = run("show", "99999999999999999999999")  # past the id column's range
+    assert code == 1
+    assert "There is no lead 99999999999999999999999" in out
 
 
 def test_frameworks_lists_builtins_and_a_teams_own(workdir: Path) -> None:

@@ -118,6 +118,14 @@ def test_list_show_and_cancel(slack: SlackHarness) -> None:
     assert "no lead 99999" in missing["text"]
 
 
+def test_show_with_a_number_no_lead_can_have(slack: SlackHarness) -> None:
+    # past the 64-bit id column, and digits that are not 0-9: a clear "no such lead",
+    # not "something went wrong" (the database raised an overflow, int() a ValueError)
+    huge = "99999999999999999999999"
+    assert f"no lead {huge}" in slack.command(f"show {huge}").json()["text"]
+    assert "no lead called “²”" in slack.command("show ²").json()["text"]
+
+
 def test_cancel_with_nothing_in_progress(slack: SlackHarness) -> None:
     payload = slack.command("cancel").json()
     assert "no qualification in progress" in payload["text"]
