@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot.contacts import MAX_COMPANY_LENGTH
-from bot.errors import Conflict, InvalidInput, NotFound, QualibotError
+from bot.errors import Conflict, InvalidFields, InvalidInput, NotFound, QualibotError
 from bot.handoff.notice import HandoffRouterFn, enqueue_handoff
 from bot.registry import FlowRegistry
 from bot.turns import (
@@ -119,13 +119,14 @@ class QualificationService:
         `AlreadyProcessed` and changes nothing."""
         flow = self._flows.get(framework)
         company = clean(company)
+        # InvalidFields: a form shows these on its company field
         if not company and not ask_contact:
-            raise InvalidInput("Please name the company you are qualifying.")
+            raise InvalidFields({"company": "Please name the company you are qualifying."})
         if len(company) > MAX_COMPANY_LENGTH:
-            raise InvalidInput(
+            raise InvalidFields({"company": (
                 f"The company name is too long ({len(company)} characters; "
                 f"the limit is {MAX_COMPANY_LENGTH})."
-            )
+            )})
         now = self._clock()
         today = now.date()
         model = FlowState(ask_contact=ask_contact, ask_icp=self._flows.icp_enabled)

@@ -234,6 +234,25 @@ def test_modal_field_errors(slack: SlackHarness) -> None:
     assert slack.fake.calls("chat.postMessage") == []
 
 
+def test_modal_company_errors_show_on_the_company_field(slack: SlackHarness) -> None:
+    view = _open_modal(slack, "bant")
+    for company, problem in (("   ", "name the company"), ("x" * 201, "too long")):
+        payload = _submit(slack, view, {**BANT_FORM, "qualify_company": {"company": company}})
+        errors = payload.json()["errors"]
+        assert list(errors) == ["qualify_company"] and problem in errors["qualify_company"]
+    assert _count(slack, Lead) == 0
+
+
+def test_a_long_field_error_is_cut_visibly_at_slacks_limit(slack: SlackHarness) -> None:
+    view = _open_modal(slack, "bant")
+    payload = _submit(slack, view, {
+        **BANT_FORM, "question:budget:budget_amount": {"budget_amount": "purple"},
+    }).json()
+    error = payload["errors"]["question:budget:budget_amount"]
+    assert error.startswith("Sorry, I can't read that.")
+    assert len(error) <= 150 and error.endswith("…")  # Slack refuses longer ones
+
+
 def test_picking_another_framework_swaps_the_questions(slack: SlackHarness) -> None:
     view = _open_modal(slack)
     request = slack.requests.block_actions(
