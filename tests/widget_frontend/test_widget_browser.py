@@ -248,6 +248,27 @@ def test_rate_limit_and_network_errors_are_explained(
     assert alert.is_hidden()
 
 
+def test_an_answer_typed_while_the_chat_cannot_connect_stays_in_the_input(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page()
+    page.route("**/widget/api/sessions", lambda route: route.abort())  # creating one fails
+    page.goto(mock_api.url + "/")
+    page.locator(LAUNCHER).click()
+    unreachable = page.locator(f"{W} .alert", has_text="couldn't reach the server")
+    unreachable.wait_for()
+    type_answer(page, "Acme")  # tries to connect again first (and fails again) ...
+    unreachable.wait_for()
+    assert page.locator(INPUT).input_value() == "Acme"  # ... and keeps the answer
+    page.unroute("**/widget/api/sessions")
+    page.locator(INPUT).press("Enter")  # connects; the answer is still there ...
+    wait_for_bot(page, "Which company are you with?")
+    assert page.locator(INPUT).input_value() == "Acme"
+    page.locator(INPUT).press("Enter")  # ... and goes out once the question is on screen
+    wait_for_bot(page, "Nice to meet the Acme team!")
+    assert sent_messages(mock_api) == [{"text": "Acme"}]
+
+
 def test_a_message_whose_answer_was_lost_is_sent_again_with_the_same_id(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

@@ -288,6 +288,7 @@
   async function send(body, shown, typed) {
     if (state.busy || state.done) return;
     if (!state.session || !state.synced) {
+      if (typed && !ui.input.value) ui.input.value = shown; // the composer emptied it
       start(); // (re)connect first; a typed answer stays in the input
       return;
     }
