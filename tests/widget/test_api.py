@@ -966,6 +966,33 @@ def test_embed_script_is_served_with_type_and_cache_headers(widget: WidgetApi) -
     assert other.status_code == 200
 
 
+def test_embed_script_goes_out_gzipped_to_browsers_that_accept_it(widget: WidgetApi) -> None:
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "bot" / "widget" / "static" / "embed.js")
+    gzipped = widget.client.get("/widget/embed.js", headers={"Accept-Encoding": "gzip, br"})
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert int(gzipped.headers["content-length"]) < 20_000  # what the site's visitors download
+    assert gzipped.content == source.read_bytes()  # (the client unzipped it)
+    assert gzipped.headers["vary"] == "Accept-Encoding"
+    for refused in ("identity", "gzip;q=0, identity", ""):
+        plain = widget.client.get("/widget/embed.js", headers={"Accept-Encoding": refused})
+        assert "content-encoding" not in plain.headers, refused
+        assert plain.content == source.read_bytes()
+    # each variant has its own ETag: a cache never answers 304 for the other one
+    assert gzipped.headers["etag"] != plain.headers["etag"]
+    stale = widget.client.get("/widget/embed.js", headers={
+        "Accept-Encoding": "gzip", "If-None-Match": plain.headers["etag"]})
+    assert stale.status_code == 200
+
+
+def test_head_requests_for_the_pages(widget: WidgetApi) -> None:
+    for path in ("/", "/widget/embed.js"):
+        head = widget.client.head(path)
+        assert head.status_code == 200, path
+        assert head.content == b""
+
+
 # --- re-sent messages (message_id) -----------------------------------------------------------
 
 
