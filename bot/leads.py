@@ -173,6 +173,7 @@ class LeadQueries:
                     state=c.state,
                     paused=c.state in CLOSED_STATES,
                     last_activity_at=c.last_activity_at,
+                    version=c.version,
                 )
                 for c, company in session.execute(stmt)
             ]
@@ -189,6 +190,8 @@ class InProgress:
     state: str
     paused: bool
     last_activity_at: datetime
+    #: The conversation's version when listed (every turn raises it by one).
+    version: int = 1
 
 
 def _summary(lead: Any) -> LeadSummary:

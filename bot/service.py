@@ -56,6 +56,10 @@ Source = Literal["rep", "widget"]
 # in the response (Slack: the ack must not wait for the Web API).
 OUTBOX_CHANNELS = frozenset({"slack"})
 MAX_CONFLICT_RETRIES = 5
+ALREADY_RESUMED = (
+    "Already resumed: the qualification has moved on since this button was listed. "
+    "List your qualifications again for a fresh Resume button."
+)
 #: Lead statuses a new score replaces with its verdict (a won or lost lead keeps its status).
 SCORED_STATUSES = frozenset({"open", "qualified", "nurture", "disqualified"})
 
@@ -311,14 +315,23 @@ class QualificationService:
         )
 
     def resume(
-        self, conversation_id: int, *, by: str | None = None, dedupe_key: str | None = None
+        self,
+        conversation_id: int,
+        *,
+        by: str | None = None,
+        dedupe_key: str | None = None,
+        listed_at_version: int | None = None,
     ) -> TurnResult:
-        return self._turn(
-            conversation_id,
-            lambda ctx: ctx.flow.resume(ctx.model, company=ctx.company, audience=ctx.audience),
-            by,
-            dedupe_key=dedupe_key,
-        )
+        """Continue a conversation: ask its current question again. With `listed_at_version`
+        (the conversation's version when its Resume button was drawn), `Conflict` if a turn
+        was taken since: a second click on that button (a double click) asks nothing twice."""
+
+        def act(ctx: TurnContext) -> Turn:
+            if listed_at_version is not None and ctx.conversation.version != listed_at_version:
+                raise Conflict(ALREADY_RESUMED)
+            return ctx.flow.resume(ctx.model, company=ctx.company, audience=ctx.audience)
+
+        return self._turn(conversation_id, act, by, dedupe_key=dedupe_key)
 
     def abandon(self, conversation_id: int) -> TurnResult:
         def act(ctx: TurnContext) -> Turn:

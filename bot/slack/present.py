@@ -129,6 +129,7 @@ def in_progress_rows(items: Iterable[InProgress], flows: FlowRegistry) -> list[d
                 "framework_name": framework_name(flows, item.framework),
                 "where": at,
                 "paused": item.paused,
+                "version": item.version,
             }
         )
     return rows

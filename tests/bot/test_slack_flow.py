@@ -146,6 +146,40 @@ def test_cancel_by_word_and_resume_from_the_list(slack: SlackHarness) -> None:
     assert slack.current_question() == "budget"
 
 
+def test_a_double_clicked_resume_asks_the_question_once(slack: SlackHarness) -> None:
+    slack.command("bant Acme")
+    slack.deliver()
+    slack.say("cancel")
+    slack.deliver()
+    listing = slack.ephemeral_response(slack.command("list"))
+    message = {"ts": "1.000001", "blocks": listing["blocks"]}
+    posted_before = len(slack.dm_messages())
+    slack.click(message, "resume", channel="C0SALES01")
+    slack.click(message, "resume", channel="C0SALES01")  # the same button, a moment later
+    slack.deliver()
+    [asked] = slack.dm_messages()[posted_before:]
+    assert "Acme" in asked["text"] and slack.current_question() == "budget"
+    [refusal] = slack.fake.calls("chat.postEphemeral")
+    assert refusal.args["channel"] == "C0SALES01" and "Already resumed" in refusal.args["text"]
+    # a fresh list's button works: the question is asked again
+    listing = slack.ephemeral_response(slack.command("list"))
+    slack.click({"ts": "1.000002", "blocks": listing["blocks"]}, "resume", channel="C0SALES01")
+    slack.deliver()
+    assert len(slack.dm_messages()) == posted_before + 2
+
+
+def test_a_resume_button_drawn_before_versions_still_works(slack: SlackHarness) -> None:
+    slack.command("bant Acme")
+    slack.deliver()
+    listing = slack.ephemeral_response(slack.command("list"))
+    [row] = [b for b in listing["blocks"] if (b.get("accessory") or {}).get("action_id")]
+    row["accessory"]["value"] = row["accessory"]["value"].partition(":")[0]  # the id only
+    posted_before = len(slack.dm_messages())
+    slack.click({"ts": "1.000001", "blocks": [row]}, "resume", channel="C0SALES01")
+    slack.deliver()
+    assert len(slack.dm_messages()) == posted_before + 1
+
+
 def test_several_open_qualifications_answers_go_to_the_latest_one(slack: SlackHarness) -> None:
     slack.command("bant Acme")
     slack.deliver()

@@ -94,8 +94,14 @@ def resume(
     services: SlackServices,
     dedupe_key: str | None,
 ) -> None:
-    conversation_id = _number(action.get("value"))
-    services.service.resume(conversation_id, by=context.user_id, dedupe_key=dedupe_key)
+    # "<conversation id>:<version when listed>"; buttons posted before versions: the id only
+    conversation_id, _, version = str(action.get("value") or "").partition(":")
+    services.service.resume(
+        _number(conversation_id),
+        by=context.user_id,
+        dedupe_key=dedupe_key,
+        listed_at_version=_number(version) if version else None,
+    )
     ack()
 
 
