@@ -223,8 +223,9 @@ class QualificationService:
     ) -> TurnResult:
         """An answer to the participant's most recently active open conversation (a rep's
         reply in the Slack DM), found in the same transaction as the turn; `NotFound` if the
-        participant has none open."""
-        locate = latest_open(channel, participant, team_id)
+        participant has none open (naming the latest paused one, which a typed "resume"
+        continues)."""
+        locate = latest_open(channel, participant, team_id, text=text)
         return self._turn(None, answer_action(text), by, dedupe_key=dedupe_key, locate=locate)
 
     def cancel_latest(

@@ -132,17 +132,26 @@ def expecting(
 
 
 def latest_open(
-    channel: str, participant: str, team_id: str | None
+    channel: str, participant: str, team_id: str | None, *, text: str | None = None
 ) -> Callable[[Session], Any]:
-    """Finds and loads the participant's latest open conversation (one query)."""
+    """Finds and loads the participant's latest open conversation (one query). With none
+    open, the message `text` "resume" finds the latest paused one; any other `NotFound`
+    names the paused one, if there is one, and says how to continue it."""
 
     def locate(session: Session) -> Any:
-        found = ConversationRepository(session).load_latest_open_for_turn(
-            channel, participant, team_id
-        )
-        if found is None:
+        conversations = ConversationRepository(session)
+        found = conversations.load_latest_open_for_turn(channel, participant, team_id)
+        if found is not None:
+            return found
+        paused = conversations.load_latest_paused_for_turn(channel, participant, team_id)
+        if paused is None:
             raise NotFound("You have no qualification in progress.")
-        return found
+        if text is not None and command_for(text) == "resume":
+            return paused
+        raise NotFound(
+            f"You have no qualification in progress: {paused.company} is paused. "
+            "Type `resume` to continue it."
+        )
 
     return locate
 

@@ -77,6 +77,8 @@ ANSWER_STATUSES: Final = ("answered", "unknown", "skipped")
 OUTBOX_STATUSES: Final = ("pending", "sent", "failed")
 #: Conversation states that are never "open", whatever ``completed_at`` says.
 CLOSED_STATES: Final = ("done", "cancelled", "abandoned")
+#: Closed states a conversation can be resumed from.
+PAUSED_STATES: Final = ("cancelled", "abandoned")
 
 
 def utcnow() -> datetime:

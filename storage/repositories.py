@@ -37,6 +37,7 @@ from sqlalchemy.orm.util import identity_key
 
 from storage.models import (
     CLOSED_STATES,
+    PAUSED_STATES,
     Answer,
     Base,
     Conversation,
@@ -332,6 +333,29 @@ class ConversationRepository:
         if team_id is not None:
             stmt, params["team_id"] = _LATEST_OPEN_IN_TEAM, team_id
         return cast("Row[Any] | None", stmt.first(self.session.connection(), params))
+
+    def load_latest_paused_for_turn(
+        self, channel: str, participant: str, team_id: str | None = None
+    ) -> Row[Any] | None:
+        """Like `load_latest_open_for_turn`, for the participant's most recently active
+        paused conversation (cancelled or abandoned, not completed): one that can be
+        resumed. Rare (a message with nothing open), so not prepared."""
+        conversations = _CONVERSATIONS.c
+        stmt = (
+            select(*conversations, Lead.company)
+            .join(Lead, Lead.id == conversations.lead_id)
+            .where(
+                conversations.channel == channel,
+                conversations.participant == participant,
+                conversations.completed_at.is_(None),
+                conversations.state.in_(PAUSED_STATES),
+            )
+            .order_by(conversations.last_activity_at.desc(), conversations.id.desc())
+            .limit(1)
+        )
+        if team_id is not None:
+            stmt = stmt.where(conversations.team_id == team_id)
+        return self.session.execute(stmt).first()
 
     def move_to_lead(self, conversation_id: int, lead_id: int) -> None:
         """Move a conversation and everything recorded in it (answers, scores, engagement

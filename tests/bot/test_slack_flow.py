@@ -146,6 +146,27 @@ def test_cancel_by_word_and_resume_from_the_list(slack: SlackHarness) -> None:
     assert slack.current_question() == "budget"
 
 
+def test_with_nothing_open_a_dm_names_the_paused_one_and_resume_continues_it(
+    slack: SlackHarness,
+) -> None:
+    slack.command("bant Acme &amp; Sons")
+    slack.deliver()
+    slack.say("allocated")
+    slack.say("cancel")
+    slack.deliver()
+    slack.say("about $80k a year")  # an answer, but nothing is open
+    slack.deliver()
+    hint = slack.last_dm()["text"]
+    assert "no qualification in progress" in hint
+    assert "Acme &amp; Sons is paused" in hint and "`resume`" in hint
+    assert conversation_state(slack) == "cancelled"  # the answer was not taken
+    slack.say("Resume")
+    slack.deliver()
+    assert conversation_state(slack) == "budget_amount"  # where it was cancelled
+    assert slack.current_question() == "budget"  # (the amount's criterion) asked again
+    assert "Acme &amp; Sons" in slack.last_dm()["text"]
+
+
 def test_a_double_clicked_resume_asks_the_question_once(slack: SlackHarness) -> None:
     slack.command("bant Acme")
     slack.deliver()
