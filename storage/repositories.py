@@ -355,7 +355,7 @@ class ConversationRepository:
         )
         if team_id is not None:
             stmt = stmt.where(conversations.team_id == team_id)
-        return self.session.execute(stmt).first()
+        return cast("Row[Any] | None", self.session.execute(stmt).first())
 
     def move_to_lead(self, conversation_id: int, lead_id: int) -> None:
         """Move a conversation and everything recorded in it (answers, scores, engagement
