@@ -12,8 +12,12 @@ from bot.slack import present
 from bot.slack.context import SlackServices
 from bot.slack.render import check_limits, render_blocks
 
-LIST_LIMIT = 10
-HOME_LIMIT = 20
+#: Rows of `/qualify list` (a message: at most 50 blocks) and of the Home tab (100 blocks):
+#: qualifications in progress, then recent leads. Past the first, a line says how many more.
+LIST_LIMITS = (20, 10)
+HOME_LIMITS = (40, 20)
+#: At most this many of a rep's qualifications in progress are looked at (and counted).
+IN_PROGRESS_SCAN = 1000
 
 
 def _checked(payload: dict[str, Any]) -> dict[str, Any]:
@@ -89,29 +93,35 @@ def lead_show(
 
 
 def lead_list(services: SlackServices, *, team_id: str | None, user: str) -> dict[str, Any]:
-    rows = _rows(services, team_id, user, LIST_LIMIT)
+    rows = _rows(services, team_id, user, *LIST_LIMITS)
     return _checked(render_blocks("lead_list.json.j2", **rows))
 
 
 def home_view(services: SlackServices, *, team_id: str | None, user: str) -> dict[str, Any]:
-    rows = _rows(services, team_id, user, HOME_LIMIT)
+    rows = _rows(services, team_id, user, *HOME_LIMITS)
     return _checked(render_blocks("home.json.j2", **rows))
 
 
 def _rows(
-    services: SlackServices, team_id: str | None, user: str, limit: int
-) -> dict[str, list[dict[str, Any]]]:
-    in_progress = services.leads.in_progress("slack", user, team_id=team_id, limit=limit)
+    services: SlackServices, team_id: str | None, user: str, open_limit: int, recent_limit: int
+) -> dict[str, Any]:
+    """The first `open_limit` qualifications in progress (most recently active first) and
+    how many more there are; the first `recent_limit` of the rep's other leads (a lead with
+    a qualification in progress is never listed as a result, shown or not)."""
+    in_progress = services.leads.in_progress(
+        "slack", user, team_id=team_id, limit=IN_PROGRESS_SCAN
+    )
     open_leads = {item.lead_id for item in in_progress}
     recent = [
         lead
         for lead in services.leads.recent(
-            limit + len(open_leads), created_by=user, team_id=team_id
+            recent_limit + len(open_leads), created_by=user, team_id=team_id
         )
         if lead.id not in open_leads
-    ][:limit]
+    ][:recent_limit]
     return {
-        "in_progress": present.in_progress_rows(in_progress, services.flows),
+        "in_progress": present.in_progress_rows(in_progress[:open_limit], services.flows),
+        "more_in_progress": max(0, len(in_progress) - open_limit),
         "recent": present.recent_rows(recent, services.flows),
     }
 

@@ -149,6 +149,32 @@ def test_resume_from_the_home_tab(slack: SlackHarness) -> None:
     assert slack.current_question() == "budget"
 
 
+def test_a_rep_with_many_qualifications_sees_how_many_are_not_listed(
+    slack: SlackHarness,
+) -> None:
+    slack.command("bant Done Co")
+    for answer in ["allocated", "about $80k a year", "I'm the CFO and I sign the contract",
+                   "Our reps lose 10 hours a week to manual reporting", "this quarter"]:
+        slack.say(answer)
+    for n in range(45):
+        slack.runtime.service.start(framework="bant", company=f"Company{n:02}",
+                                    channel="slack", participant=REP, team_id="T0QUALI01")
+    listing = slack.ephemeral_response(slack.command("list"))
+    slack.send(slack.requests.app_home_opened(user_id=REP))
+    slack.deliver()
+    home = slack.fake.home_view(REP)
+    assert home is not None
+    for blocks, shown, more in ((listing["blocks"], 20, 25), (home["blocks"], 40, 5)):
+        check_limits({"blocks": blocks})
+        resumable = [b for b in blocks if (b.get("accessory") or {}).get("action_id") == "resume"]
+        assert len(resumable) == shown
+        assert "Company44" in blocks_text(resumable[0])  # the most recently started first
+        assert f"…and {more} more in progress" in blocks_text(blocks)
+        results = blocks_text(blocks).split("list_header:recent")[-1]
+        assert "Done Co" in results and "Company" not in results  # open ones are no results
+    assert listing["text"].startswith("45 in progress")
+
+
 def test_two_replicas_claiming_at_once_one_wins(slack: SlackHarness) -> None:
     qualified_notice(slack)
     lead_id = lead(slack).id
