@@ -232,6 +232,23 @@ def test_several_open_qualifications_answers_go_to_the_latest_one(slack: SlackHa
     assert acme_state == "budget_amount"
 
 
+def test_replies_without_a_question_name_the_lead_they_are_about(slack: SlackHarness) -> None:
+    slack.command("bant Acme")
+    slack.command("bant Globex")  # the latest: typed answers go to Globex
+    for answer in BANT_QUALIFIED:
+        slack.say(answer)
+    slack.deliver()
+    summary = slack.last_dm()
+    assert summary["text"].startswith("Globex: ") and "Qualified" in summary["text"]
+    assert summary["blocks"][0]["type"] == "context" and "*Globex*" in blocks_text(
+        summary["blocks"][0])
+    slack.say("cancel")  # now Acme is the latest open one
+    slack.deliver()
+    cancelled = slack.last_dm()
+    assert cancelled["text"].startswith("Acme: Cancelled")
+    assert "*Acme*" in blocks_text(cancelled["blocks"][0])
+
+
 def test_channel_mentions_typed_by_anyone_never_notify(slack: SlackHarness) -> None:
     hostile = "<!channel> Evil & Co <@U0BOSS> <https://evil.example|click>"
     slack.command("bant " + hostile.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
