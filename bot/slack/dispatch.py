@@ -23,7 +23,9 @@ attempt); if the message is there the row is marked sent with its ts. A dispatch
 died mid-delivery leaves its `inflight` marker behind: the next claim (after the lease)
 treats it the same way. Ephemeral messages cannot be looked up, so an ephemeral row whose
 outcome is unknown is failed (visibly), not retried; the same for `api` rows of methods
-that are not idempotent.
+that are not idempotent. An ephemeral message the bot cannot post where the person is
+(`channel_not_found`, `not_in_channel`, `is_archived`, `user_not_in_channel`: a DM between
+people, a channel the bot is not in) goes to them as a DM instead.
 
 Errors:
 
@@ -121,6 +123,12 @@ IDEMPOTENT_METHODS = frozenset(
 RECONCILE_MARGIN = 120.0
 #: DM channel ids remembered per process (bot token, user) before the cache starts over.
 MAX_CACHED_DM_CHANNELS = 10_000
+
+
+#: Errors of `chat.postEphemeral` after which the notice is sent as a DM instead.
+EPHEMERAL_FALLS_BACK_TO_DM = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "user_not_in_channel"}
+)
 
 
 class _Permanent(Exception):
@@ -517,6 +525,15 @@ class OutboxDispatcher:
         self._paced(job.lane)
         try:
             response = _call(lambda: client.chat_postEphemeral(**args), posting=True)
+        except _Permanent as exc:
+            if exc.error.partition(":")[0] not in EPHEMERAL_FALLS_BACK_TO_DM:
+                raise
+            # The bot cannot post where the person clicked (a DM between people, a channel
+            # it is not in, or one since archived): the notice goes to them in a DM instead.
+            log.info("ephemeral notice to %s in %s failed (%s): sent as a DM",
+                     args["user"], args["channel"], exc.error)
+            channel = self._open_dm(client, args["user"])
+            return self._post(client, job, channel, message, degraded=None)
         except _Transient as exc:
             if not exc.uncertain:
                 raise

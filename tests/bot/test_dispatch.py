@@ -575,6 +575,38 @@ def test_unknown_kind_and_malformed_payload_fail(
     assert "cannot render" in (row(session_factory, broken).last_error or "")
 
 
+@pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "is_archived"])
+def test_an_ephemeral_the_bot_cannot_post_there_goes_as_a_dm(
+    dispatcher: OutboxDispatcher, fake_slack: FakeSlack, session_factory: sessionmaker[Session],
+    error: str,
+) -> None:
+    # e.g. a Resume clicked in a DM between two people, where the bot is not
+    fake_slack.fail("chat.postEphemeral", error)
+    message_id = enqueue(session_factory, "ephemeral", "dm:U0REP0002",
+                         {"team_id": TEAM, "channel": "D0PEOPLE1", "user": "U0REP0002",
+                          "text": "That button is out of date."})
+    dispatcher.run_once()
+    sent = row(session_factory, message_id)
+    assert sent.status == "sent", sent.last_error
+    [dm] = posts(fake_slack)
+    assert dm["text"] == "That button is out of date."
+    [opened] = fake_slack.calls("conversations.open")
+    assert opened.args["users"] == "U0REP0002" and dm["channel"] == sent.result["channel"]
+
+
+def test_an_ephemeral_refused_for_other_reasons_fails_visibly(
+    dispatcher: OutboxDispatcher, fake_slack: FakeSlack, session_factory: sessionmaker[Session],
+) -> None:
+    fake_slack.fail("chat.postEphemeral", "invalid_auth")
+    message_id = enqueue(session_factory, "ephemeral", "dm:U0REP0002",
+                         {"team_id": TEAM, "channel": "C0SALES", "user": "U0REP0002",
+                          "text": "Already claimed"})
+    dispatcher.run_once()
+    failed = row(session_factory, message_id)
+    assert failed.status == "failed" and "invalid_auth" in (failed.last_error or "")
+    assert not posts(fake_slack)
+
+
 def test_ephemeral_with_unknown_outcome_is_failed_not_repeated(
     dispatcher: OutboxDispatcher, fake_slack: FakeSlack, session_factory: sessionmaker[Session],
     clock: FakeClock, cli: CliRunner,
