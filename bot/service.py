@@ -56,6 +56,7 @@ Source = Literal["rep", "widget"]
 # in the response (Slack: the ack must not wait for the Web API).
 OUTBOX_CHANNELS = frozenset({"slack"})
 MAX_CONFLICT_RETRIES = 5
+ALREADY_ANSWERED = "That question has already been answered."
 ALREADY_RESUMED = (
     "Already resumed: the qualification has moved on since this button was listed. "
     "List your qualifications again for a fresh Resume button."
@@ -204,11 +205,15 @@ class QualificationService:
         by: str | None = None,
         dedupe_key: str | None = None,
         then: FollowUp | None = None,
+        expected_question: str | None = None,
+        refusal: str = ALREADY_ANSWERED,
     ) -> TurnResult:
         """A typed answer (or command word). `then` runs in the same transaction after the
-        flow has taken the answer (see `FollowUp`)."""
+        flow has taken the answer (see `FollowUp`). With `expected_question`, `Conflict`
+        (`refusal`) unless the conversation is at that question."""
+        guarded = expecting(expected_question, answer_action(text), refusal)
         return self._turn(
-            conversation_id, followed_by(answer_action(text), then), by, dedupe_key=dedupe_key
+            conversation_id, followed_by(guarded, then), by, dedupe_key=dedupe_key
         )
 
     def answer_latest(
@@ -252,17 +257,18 @@ class QualificationService:
         expected_question: str | None = None,
         dedupe_key: str | None = None,
         then: FollowUp | None = None,
+        refusal: str = ALREADY_ANSWERED,
     ) -> TurnResult:
         """A choice by button. `expected_question` guards against a stale or double click:
-        a click on a question that is no longer the current one changes nothing. `then`: as
-        for `answer`."""
+        a click on a question that is no longer the current one changes nothing (`Conflict`
+        with `refusal`). `then`: as for `answer`."""
 
         def act(ctx: TurnContext) -> Turn:
             return ctx.flow.choose(
                 ctx.model, value, today=ctx.today, company=ctx.company, audience=ctx.audience
             )
 
-        guarded = expecting(expected_question, act, "That question has already been answered.")
+        guarded = expecting(expected_question, act, refusal)
         return self._turn(conversation_id, followed_by(guarded, then), by, dedupe_key=dedupe_key)
 
     def skip(

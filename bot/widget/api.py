@@ -158,6 +158,14 @@ class MessageIn(_Body):
         "`-`; at most 64 characters.",
         examples=["6f1c2a8e-1b1e-4d6c-9a53-0f5b3c1d2e4f"],
     )
+    question: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The `id` of the question this message answers (the last one shown). "
+        "If the conversation has moved on meanwhile (in another tab, on another device), "
+        "nothing is recorded and the answer is 409 `conflict`: fetch the history again.",
+        examples=["budget_amount"],
+    )
     website: str | None = Field(default=None, description="Honeypot (see sessions).")
 
 
@@ -181,6 +189,10 @@ class OptionOut(BaseModel):
 
 
 class QuestionOut(BaseModel):
+    id: str = Field(
+        examples=["budget_amount"],
+        description="The question (unique in the framework; send it back as `question`).",
+    )
     criterion: str = Field(examples=["budget"])
     type: str = Field(examples=["choice"])
     options: list[OptionOut] | None = None
@@ -521,6 +533,7 @@ def create_widget_router(
             choice=body.choice,
             honeypot=bool(body.website and body.website.strip()),
             message_id=body.message_id,
+            question=body.question,
         )
         return JSONResponse(turn, headers=NO_STORE)
 

@@ -40,8 +40,10 @@ def visitor(text: str) -> Message:
 
 
 def question_payload(question: Mapping[str, Any]) -> dict[str, Any]:
-    """`{"criterion", "type", "options"?}` from a `BotMessage.to_dict()` question."""
-    out: dict[str, Any] = {"criterion": question["criterion"], "type": question["type"]}
+    """`{"id", "criterion", "type", "options"?}` from a `BotMessage.to_dict()` question."""
+    out: dict[str, Any] = {
+        "id": question["id"], "criterion": question["criterion"], "type": question["type"]
+    }
     options = [{"label": o["label"], "value": o["value"]} for o in question.get("options") or ()]
     if not options and question["type"] == "yesno":
         options = [dict(o) for o in YES_NO_OPTIONS]

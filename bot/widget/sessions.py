@@ -53,6 +53,8 @@ MAX_PAGE_CHARS = 2000
 #: A visitor message's idempotency key (`message_id`): what embed.js sends (a UUID) fits.
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
 TOUCH_EVERY_SECONDS = 15.0
+#: A message for a question the conversation has left (answered in another tab, say).
+MOVED_ON = "This conversation has moved on (in another window or on another device)."
 
 
 class WidgetError(Exception):
@@ -282,8 +284,12 @@ class WidgetBackend:
         choice: str | None = None,
         honeypot: bool = False,
         message_id: str | None = None,
+        question: str | None = None,
     ) -> dict[str, Any]:
         """One visitor message (typed text, command words included, or a quick reply).
+
+        `question`: the id of the question the visitor saw; if the conversation is at
+        another one (it moved on in another tab or on another device), 409 and no change.
 
         `message_id` (the browser's idempotency key) is recorded in the turn's transaction:
         the same message sent again (its response was lost) changes nothing and gets the
@@ -311,7 +317,7 @@ class WidgetBackend:
         )
         try:
             key = _message_key(opened, message_id)
-            result = self._turn(opened, text, choice, key, consent_step)
+            result = self._turn(opened, text, choice, key, consent_step, expected=question)
         except AlreadyProcessed:  # the same message, handled meanwhile by another request
             return self._current_prompt(opened)
         state = result.state
@@ -333,12 +339,15 @@ class WidgetBackend:
         choice: str | None,
         key: str | None = None,
         then: FollowUp | None = None,
+        *,
+        expected: str | None = None,
     ) -> TurnResult:
         who = opened.participant
         try:
             if choice is None:
                 return self.service.answer(
-                    opened.conversation_id, text or "", by=who, dedupe_key=key, then=then
+                    opened.conversation_id, text or "", by=who, dedupe_key=key, then=then,
+                    expected_question=expected, refusal=MOVED_ON,
                 )
             question = self._flow(opened.framework).by_id.get(opened.state)
             if question is not None and question.type == "yesno" and not question.choices:
@@ -346,15 +355,17 @@ class WidgetBackend:
                 if choice not in labels:
                     raise WidgetError(422, "invalid_choice", "Please answer yes or no.")
                 return self.service.answer(
-                    opened.conversation_id, labels[choice], by=who, dedupe_key=key, then=then
+                    opened.conversation_id, labels[choice], by=who, dedupe_key=key, then=then,
+                    expected_question=expected or opened.state, refusal=MOVED_ON,
                 )
             return self.service.choose(
                 opened.conversation_id,
                 choice,
                 by=who,
-                expected_question=opened.state,
+                expected_question=expected or opened.state,
                 dedupe_key=key,
                 then=then,
+                refusal=MOVED_ON,
             )
         except InvalidInput as exc:
             raise WidgetError(422, "invalid_input", str(exc)) from exc

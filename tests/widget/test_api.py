@@ -74,7 +74,7 @@ def assert_prospect_safe(messages: list[dict[str, Any]]) -> None:
         assert message["from"] in ("bot", "visitor")
         assert isinstance(message["text"], str) and message["text"]
         if "question" in message:
-            assert set(message["question"]) <= {"criterion", "type", "options"}
+            assert set(message["question"]) <= {"id", "criterion", "type", "options"}
             for option in message["question"].get("options", []):
                 assert set(option) == {"label", "value"}
         text = message["text"].lower()
@@ -96,7 +96,7 @@ def test_create_session_greets_and_asks_the_name(widget: WidgetApi, db_session: 
     assert len(body["token"]) >= 40
     [ask] = body["messages"]
     assert ask["from"] == "bot" and "name" in ask["text"].lower()
-    assert ask["question"] == {"criterion": "name", "type": "text"}
+    assert ask["question"] == {"id": "name", "criterion": "name", "type": "text"}
 
     public_id = uuid.UUID(body["session_id"])
     conversation = db_session.scalars(
@@ -152,6 +152,7 @@ def test_missing_contact_details_are_asked_first(widget: WidgetApi) -> None:
     chat.say("Acme")
     consent = chat.question()
     assert consent == {
+        "id": "consent",
         "criterion": "consent",
         "type": "yesno",
         "options": [{"label": "Yes", "value": "yes"}, {"label": "No", "value": "no"}],
@@ -313,14 +314,36 @@ def test_nurture_lists_configured_resources(make_widget: MakeWidget) -> None:
     assert "• Buyer's guide: https://x.example/g" in last["messages"][-1]["text"]
 
 
+def test_an_answer_to_a_question_the_conversation_has_left_is_refused(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    # two tabs on the same conversation: tab B answered the budget question meanwhile
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
+                        consent=True)
+    assert chat.question()["id"] == "budget"
+    chat.say(("choice", "planned"))
+    stored = len(answers_of(db_session, chat))
+    for stale in ({"choice": "none"}, {"text": "no budget"}, {"text": "skip"}):
+        refused = chat.send({**stale, "question": "budget"})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "conflict"
+        assert "moved on" in refused.json()["error"]["message"]
+    assert len(answers_of(db_session, chat)) == stored  # nothing recorded
+    assert chat.history().json()["messages"][-1]["question"]["id"] == "budget_amount"
+    # the question on screen: taken as usual
+    taken = chat.send({"text": "about $80k a year", "question": "budget_amount"})
+    assert taken.status_code == 200, taken.text
+    assert len(answers_of(db_session, chat)) == stored + 1
+
+
 def test_back_skip_and_restart_as_words(widget: WidgetApi) -> None:
     chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
                         consent=True)
     chat.say(("choice", "planned"))
-    assert chat.question() == {"criterion": "budget", "type": "money"}
+    assert chat.question() == {"id": "budget_amount", "criterion": "budget", "type": "money"}
     skipped = chat.say("skip")
     assert skipped["messages"][0]["text"] == "Skipped."
-    assert chat.question() == {"criterion": "authority", "type": "authority"}
+    assert chat.question() == {"id": "authority", "criterion": "authority", "type": "authority"}
     back = chat.say("back")
     assert back["messages"][-1]["question"]["criterion"] == "budget"
     back = chat.say("back")

@@ -14,7 +14,8 @@ It serves, on 127.0.0.1 and a free port:
   (text, echoed back when it is not an email address — so a visitor's markup comes back inside a
   bot message).
 
-Test hooks: the text ``too fast`` answers 429 with ``Retry-After: 7``. Every API request is
+Test hooks: the text ``too fast`` answers 429 with ``Retry-After: 7``; a message whose
+``question`` is not the current one gets 409 ``conflict`` (as the real API). Every API request is
 recorded in ``MockWidgetApi.requests``; tracked events in ``MockWidgetApi.events``.
 
 Run it by hand to try the widget in a browser::
@@ -75,7 +76,7 @@ def bot(text: str, step: int | None = None) -> Message:
     message: Message = {"from": "bot", "text": text}
     if step is not None:
         criterion, qtype, _, options = QUESTIONS[step]
-        message["question"] = {"criterion": criterion, "type": qtype}
+        message["question"] = {"id": criterion, "criterion": criterion, "type": qtype}
         if options:
             message["question"]["options"] = options
     return message
@@ -348,6 +349,8 @@ class MockWidgetApi:
                 return 200, {"messages": session.answered[message_id], "done": session.done}, None
             if session.done:
                 return error(409, "done", "This conversation is finished.")
+            if "question" in body and body["question"] != QUESTIONS[session.step][0]:
+                return error(409, "conflict", "This conversation has moved on.")
             if "choice" in body:
                 options = QUESTIONS[session.step][3] or []
                 option = next((o for o in options if o["value"] == body["choice"]), None)

@@ -52,12 +52,20 @@ def wait_until(page: Any, condition: Callable[[], bool], timeout_ms: int = 5000)
 
 def sent_messages(mock_api: MockWidgetApi) -> list[dict[str, Any]]:
     """The message bodies the widget posted, without their `message_id`s (each a fresh,
-    well-formed idempotency key: checked here)."""
+    well-formed idempotency key: checked here) and the `question` they answer
+    (`sent_questions`)."""
     bodies = [dict(r.body) for r in mock_api.api_requests("POST", "/messages")]
+    for body in bodies:
+        body.pop("question", None)
     ids = [body.pop("message_id", None) for body in bodies]
     assert all(isinstance(i, str) and MESSAGE_ID.fullmatch(i) for i in ids), ids
     assert len(set(ids)) == len(ids)
     return bodies
+
+
+def sent_questions(mock_api: MockWidgetApi) -> list[str | None]:
+    """The `question` each posted message said it answers."""
+    return [r.body.get("question") for r in mock_api.api_requests("POST", "/messages")]
 
 
 def stored_session(page: Any) -> dict[str, Any]:
@@ -267,6 +275,26 @@ def test_an_answer_typed_while_the_chat_cannot_connect_stays_in_the_input(
     page.locator(INPUT).press("Enter")  # ... and goes out once the question is on screen
     wait_for_bot(page, "Nice to meet the Acme team!")
     assert sent_messages(mock_api) == [{"text": "Acme"}]
+
+
+def test_an_answer_in_a_tab_left_behind_is_refused_and_the_tab_catches_up(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    first = new_page()
+    open_widget(first, mock_api.url + "/")
+    second = first.context.new_page()  # the same visitor, another tab: the same conversation
+    second.goto(mock_api.url + "/")  # (opens by itself: the chat was left open)
+    second.get_by_role("dialog", name="Chat with us").wait_for()
+    wait_for_bot(second, "Which company are you with?")
+    type_answer(first, "Acme")
+    wait_for_bot(first, "Roughly what budget")
+    type_answer(second, "Globex")  # this tab still shows the company question
+    second.locator(f"{W} .alert", has_text="moved on in another window").wait_for()
+    wait_for_bot(second, "Roughly what budget")  # redrawn as the conversation is now
+    assert second.locator(INPUT).input_value() == "Globex"  # the text is not lost
+    assert sent_messages(mock_api) == [{"text": "Acme"}, {"text": "Globex"}]
+    assert sent_questions(mock_api) == ["company", "company"]
+    assert [t for who, t in messages(second) if who == "visitor"] == ["Acme"]
 
 
 def test_a_message_whose_answer_was_lost_is_sent_again_with_the_same_id(

@@ -75,7 +75,8 @@
     generic: "Something went wrong. Please try again.",
     tooFast: (n) => `You're sending messages too fast, try again in ${n} s.`,
     tooFastSoon: "You're sending messages too fast, try again in a moment.",
-    expired: "This conversation has expired.",
+    expired: "This conversation has ended here: it expired, or was continued on another device.",
+    movedOn: "This conversation moved on in another window; here is where it is now.",
     newChat: "Start a new one",
     retry: "Try again",
     you: "You: ",
@@ -293,6 +294,10 @@
       return;
     }
     hideAlert();
+    // The question on screen: if the conversation has moved on meanwhile (another tab, another
+    // device), the server refuses the answer (409) instead of taking it for another question.
+    const asked = currentQuestion();
+    if (asked && asked.id) body.question = String(asked.id);
     // The same message typed or clicked again after a failure keeps its id: if the first
     // attempt did reach the server, it is not taken as the answer to the next question.
     const key = JSON.stringify(body);
@@ -316,6 +321,10 @@
       if (isGone(e)) {
         forget();
         showError({ message: T.expired }, { label: T.newChat, run: start });
+      } else if (e.status === 409 && e.code === "conflict") {
+        // Redraw the conversation as it is now; the typed text stays in the input.
+        state.synced = false;
+        sync(false).then(() => showError({ message: T.movedOn }), (err) => showError(err));
       } else {
         showError(e);
       }
