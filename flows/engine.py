@@ -477,9 +477,10 @@ class Flow:
 
         For each question answered, in order: the question as asked (a `BotMessage`), what the
         person said (a `str`: the answer as typed, the label of a picked choice, or `skip`)
-        and the bot's acknowledgement; then the current question, or the closing message
-        when done. Re-asks, hints and answers undone with `back` are left out: this is the
-        conversation's current content, not a log. Nothing is changed.
+        and the bot's acknowledgement (an answer erased on request: its placeholder alone);
+        then the current question, or the closing message when done. Re-asks, hints and
+        answers undone with `back` are left out: this is the conversation's current content,
+        not a log. Nothing is changed.
         """
         out: list[BotMessage | str] = []
         for question_id in model.history:
@@ -488,7 +489,9 @@ class Flow:
             if question is None or record is None:
                 continue
             out.append(self._question_message(question, model, company, audience))
-            if record["status"] == "skipped":
+            if record["parsed"].get("erased"):
+                out.append(record["raw"])  # erased on request: the placeholder, not "skip"
+            elif record["status"] == "skipped":
                 out += ["skip", BotMessage("info", "Skipped.")]
             elif record["status"] == "unknown":
                 out += [record["raw"], BotMessage("info", UNKNOWN_NOTE)]

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot.turns import ERASED
 from bot.widget.config import WidgetConfig
 from flows.contact import CONSENT_TEXT
 from storage.models import (
@@ -404,6 +405,21 @@ def test_consent_no_stops_without_contacting(widget: WidgetApi, db_session: Sess
     for name_or_email in CONTACT[:2]:
         assert not any(name_or_email in text for text in stored)
         assert name_or_email not in json.dumps(refreshed.data)
+        assert name_or_email not in json.dumps(history)
+
+
+def test_after_a_no_to_consent_the_history_shows_the_erasure_not_skips(
+    widget: WidgetApi,
+) -> None:
+    chat = widget.start()
+    for typed in CONTACT:  # name, email and company typed in the chat
+        chat.say(typed)
+    chat.say(("choice", "no"))
+    history = chat.history().json()["messages"]
+    said = [m["text"] for m in history if m["from"] == "visitor"]
+    assert said[:2] == [ERASED, ERASED]  # the name and the email, erased as asked
+    assert "skip" not in said and not any(m["text"] == "Skipped." for m in history)
+    for name_or_email in CONTACT[:2]:
         assert name_or_email not in json.dumps(history)
 
 
