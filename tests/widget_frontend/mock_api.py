@@ -65,6 +65,7 @@ QUESTIONS: list[tuple[str, str, str, list[dict[str, str]] | None]] = [
     ),
     ("email", "email", "What's your work email, so a specialist can follow up?", None),
 ]
+FRAMEWORKS = ("bant", "champ", "meddic", "gpctba")
 WELCOME = (
     "Hi! I'm the Northwind assistant. "
     "Three quick questions and I'll connect you with the right person."
@@ -281,6 +282,9 @@ class MockWidgetApi:
             return status, {"error": {"code": code, "message": message}}, None
 
         if method == "POST" and path == "/sessions":
+            if body.get("framework") not in (None, *FRAMEWORKS):
+                return error(422, "unknown_framework",
+                             f"Unknown framework {body['framework']!r}.")
             session = self.new_session(str(body.get("framework") or "bant"))
             token = next(iter(session.tokens))
             return (

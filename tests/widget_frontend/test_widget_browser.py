@@ -424,6 +424,22 @@ def test_cross_origin_embed_with_options_and_tracking_api(
     assert not page.errors
 
 
+def test_a_typo_in_the_sites_tag_never_reaches_visitors(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page()
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    open_widget(page, f"http://localhost:{mock_api.port}/cross-origin?framework=bnat"
+                      "&position=LEFT")
+    # the chat works, on the server's default framework; the site owner is told in the console
+    assert [r.body.get("framework") for r in mock_api.api_requests("POST", "/sessions")] == [
+        "bnat", None]
+    assert page.locator(f"{W} .alert").is_hidden()
+    assert any("Unknown framework 'bnat'" in w for w in warnings), warnings
+    assert page.locator(LAUNCHER).bounding_box()["x"] < 100  # "LEFT" as "left"
+
+
 def test_honeypot_is_hidden_and_its_value_is_sent(mock_api: MockWidgetApi, new_page: Any) -> None:
     page = new_page()
     open_widget(page, mock_api.url + "/")

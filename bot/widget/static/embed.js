@@ -43,11 +43,11 @@
   const API = new URL("api", scriptUrl).href;
 
   const config = {
-    framework: (data.framework || "bant").toLowerCase(),
+    framework: (data.framework || "").trim().toLowerCase(), // "": the server's default
     locale: data.locale || navigator.language || "en",
     greeting: data.greeting || "Hi there! How can we help?",
     colour: data.colour || data.color || "",
-    position: data.position === "left" ? "left" : "right",
+    position: (data.position || "").trim().toLowerCase() === "left" ? "left" : "right",
   };
 
   const T = {
@@ -251,15 +251,26 @@
             forget();
           }
         }
-        if (!state.session && create) {
-          const body = { framework: config.framework, locale: config.locale, page: location.href };
-          if (ui && ui.hp.value) body.website = ui.hp.value; // honeypot: the backend drops bots
-          adopt(await api("POST", "/sessions", body));
-        }
+        if (!state.session && create) adopt(await createSession());
       } finally {
         setBusy(false);
       }
     });
+  }
+
+  async function createSession() {
+    const body = { framework: config.framework || undefined, locale: config.locale, page: location.href };
+    if (ui && ui.hp.value) body.website = ui.hp.value; // honeypot: the backend drops bots
+    try {
+      return await api("POST", "/sessions", body);
+    } catch (e) {
+      if (e.code !== "unknown_framework" || !config.framework) throw e;
+      // A typo in the site's tag is the site owner's to fix, not the visitor's: say so in
+      // the console and chat with the server's default framework.
+      console.warn(`Qualibot: ${e.message} Using the default framework.`);
+      config.framework = "";
+      return createSession();
+    }
   }
 
   function forget() {
