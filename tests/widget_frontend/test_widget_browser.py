@@ -225,6 +225,21 @@ def test_quick_controls_send_back_skip_restart(mock_api: MockWidgetApi, new_page
     assert [t for who, t in messages(page) if who == "visitor"] == ["skip", "back", "restart"]
 
 
+def test_a_quick_reply_picked_with_the_keyboard_keeps_the_focus_in_the_chat(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
+    page.locator(f"{W} .choices button", has_text="Over $50k").focus()
+    page.keyboard.press("Enter")
+    wait_for_bot(page, "What's your work email")
+    assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
+    page.keyboard.type("dana@acme.example")  # and typing goes on without a click
+    assert page.locator(INPUT).input_value() == "dana@acme.example"
+
+
 def test_rate_limit_and_network_errors_are_explained(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

@@ -314,6 +314,10 @@
     const key = JSON.stringify(body);
     body.message_id = state.unsent && state.unsent.key === key ? state.unsent.id : newMessageId();
     if (ui.hp.value) body.website = ui.hp.value;
+    // A quick reply picked with the keyboard is redrawn (or disabled) while sending, which
+    // drops the focus to the page: it comes back to the input (keyboard users stay in the chat).
+    const shadow = ui.root.getRootNode();
+    const focusWasHere = !!shadow.activeElement;
     // Draw the visitor's bubble at once; take it back if the server never got it, so the
     // screen keeps matching the stored conversation.
     const mine = addMessage({ from: "visitor", text: shown });
@@ -342,7 +346,8 @@
     } finally {
       setBusy(false);
       refresh();
-      if (state.done) focusInput(); // the input just disappeared: move focus to "Start over"
+      // when done, the input just disappeared: focus moves to "Start over"
+      if (state.done || (focusWasHere && !shadow.activeElement)) focusInput();
     }
   }
 
