@@ -312,6 +312,25 @@ def test_an_answer_in_a_tab_left_behind_is_refused_and_the_tab_catches_up(
     assert [t for who, t in messages(second) if who == "visitor"] == ["Acme"]
 
 
+def test_too_many_new_chats_is_not_called_sending_too_fast(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page()
+    page.route("**/widget/api/sessions", lambda route: route.fulfill(
+        status=429, headers={"Retry-After": "120"}, content_type="application/json",
+        body=json.dumps({"error": {"code": "rate_limited", "message": "Too many new chats."}}),
+    ))
+    page.goto(mock_api.url + "/")
+    page.locator(LAUNCHER).click()
+    alert = page.locator(f"{W} .alert")
+    alert.wait_for()
+    assert alert.inner_text().startswith("We're getting a lot of new chats from your network")
+    assert "120 s" in alert.inner_text() or "119 s" in alert.inner_text()
+    page.unroute("**/widget/api/sessions")
+    page.locator(f"{W} .alert button").click()  # "Try again"
+    wait_for_bot(page, "Which company are you with?")
+
+
 def test_a_message_whose_answer_was_lost_is_sent_again_with_the_same_id(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

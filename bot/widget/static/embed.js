@@ -75,6 +75,9 @@
     generic: "Something went wrong. Please try again.",
     tooFast: (n) => `You're sending messages too fast, try again in ${n} s.`,
     tooFastSoon: "You're sending messages too fast, try again in a moment.",
+    // a 429 when a chat is being opened: too many new ones from the visitor's network
+    busy: (n) => `We're getting a lot of new chats from your network; please try again in ${n} s.`,
+    busySoon: "We're getting a lot of new chats from your network; please try again in a moment.",
     expired: "This conversation has ended here: it expired, or was continued on another device.",
     movedOn: "This conversation moved on in another window; here is where it is now.",
     newChat: "Start a new one",
@@ -618,19 +621,21 @@
 
   let alertAction = null;
   let alertTimer = 0;
-  function showError(e, action) {
+  // `opening`: the error came from opening a chat (a 429 is then not about sending too fast).
+  function showError(e, action, opening) {
     if (!ui) return;
     hideAlert();
     let text;
     if (e.status === 429) {
+      const [wait, soon] = opening ? [T.busy, T.busySoon] : [T.tooFast, T.tooFastSoon];
       let n = e.retryAfter;
       if (n) {
         // Count down, then clear the notice by itself.
-        const tick = () => { if (n <= 0) hideAlert(); else ui.alertText.textContent = T.tooFast(n--); };
+        const tick = () => { if (n <= 0) hideAlert(); else ui.alertText.textContent = wait(n--); };
         alertTimer = setInterval(tick, 1000);
-        text = T.tooFast(n--);
+        text = wait(n--);
       } else {
-        text = T.tooFastSoon;
+        text = soon;
       }
     } else if (e.status === 0) {
       text = T.offline;
@@ -660,7 +665,7 @@
   // Connect (restore or create) and report failures with a way to try again.
   function start() {
     hideAlert();
-    sync(true).then(focusInput, (e) => showError(e, { label: T.retry, run: start }));
+    sync(true).then(focusInput, (e) => showError(e, { label: T.retry, run: start }, true));
   }
 
   function startOver() {
