@@ -474,6 +474,24 @@ def test_a_typo_in_the_sites_tag_never_reaches_visitors(
     assert page.locator(LAUNCHER).bounding_box()["x"] < 100  # "LEFT" as "left"
 
 
+def test_pages_seen_before_the_chat_was_opened_still_count(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page()
+    page.goto(mock_api.url + "/?from=ad")
+    page.locator(LAUNCHER).wait_for()
+    page.evaluate("window.Qualibot.track('pricing_viewed', {plan: 'growth'})")
+    page.goto(mock_api.url + "/")  # another page of the site; the chat was never opened
+    assert mock_api.events == []
+    page.locator(LAUNCHER).click()
+    wait_for_bot(page, "Which company are you with?")
+    wait_until(page, lambda: len(mock_api.events) >= 3)
+    page.wait_for_timeout(200)
+    sent = [e["event"] for _, e in mock_api.events]
+    assert sorted(sent) == ["page_view", "page_view", "pricing_viewed"]  # each once
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.includes(':events:'))") == []
+
+
 def test_honeypot_is_hidden_and_its_value_is_sent(mock_api: MockWidgetApi, new_page: Any) -> None:
     page = new_page()
     open_widget(page, mock_api.url + "/")

@@ -356,19 +356,38 @@
 
   // ---------------------------------------------------------------------------------------------
   // Tracking: events wait in a queue until a session is confirmed, then go out with
-  // fetch(keepalive) — sendBeacon cannot carry the Authorization header.
+  // fetch(keepalive) — sendBeacon cannot carry the Authorization header. The queue is kept in
+  // storage too, so that the pages a visitor saw before opening the chat still count.
   // ---------------------------------------------------------------------------------------------
 
-  const events = [];
+  const EVENTS_KEY = "qualibot:v1:events:" + scriptUrl.host;
+  const MAX_QUEUED = 50; // a visitor who never opens the chat: bounded storage
+  const events = (() => {
+    try {
+      const queued = JSON.parse(store.getItem(EVENTS_KEY));
+      return Array.isArray(queued) ? queued.filter((e) => e && typeof e.event === "string").slice(-MAX_QUEUED) : [];
+    } catch (_) {
+      return [];
+    }
+  })();
+
+  function keepQueue() {
+    try {
+      if (events.length) store.setItem(EVENTS_KEY, JSON.stringify(events));
+      else store.removeItem(EVENTS_KEY);
+    } catch (_) { /* quota or privacy mode: the queue lives as long as the page */ }
+  }
+
   function track(event, props) {
     if (typeof event !== "string" || !event) return;
     events.push({ event, props: props && typeof props === "object" ? props : {} });
-    if (events.length > 50) events.shift(); // a visitor who never opens the chat: bounded memory
+    if (events.length > MAX_QUEUED) events.shift();
+    keepQueue();
     flush();
   }
 
   function flush() {
-    if (!state.session || !state.synced) return;
+    if (!state.session || !state.synced || !events.length) return;
     const { session_id, token } = state.session;
     while (events.length) {
       fetch(`${API}/sessions/${encodeURIComponent(session_id)}/events`, {
@@ -379,6 +398,7 @@
         body: JSON.stringify(events.shift()),
       }).catch(() => { /* tracking is best effort */ });
     }
+    keepQueue();
   }
 
   track("page_view", { path: location.pathname, title: document.title, referrer: document.referrer });
