@@ -195,6 +195,9 @@ class QuestionOut(BaseModel):
     )
     criterion: str = Field(examples=["budget"])
     type: str = Field(examples=["choice"])
+    skippable: bool = Field(
+        default=True, description="Whether `skip` is accepted (contact details: no)."
+    )
     options: list[OptionOut] | None = None
 
 

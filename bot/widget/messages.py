@@ -40,9 +40,13 @@ def visitor(text: str) -> Message:
 
 
 def question_payload(question: Mapping[str, Any]) -> dict[str, Any]:
-    """`{"id", "criterion", "type", "options"?}` from a `BotMessage.to_dict()` question."""
+    """`{"id", "criterion", "type", "skippable", "options"?}` from a `BotMessage.to_dict()`
+    question."""
     out: dict[str, Any] = {
-        "id": question["id"], "criterion": question["criterion"], "type": question["type"]
+        "id": question["id"],
+        "criterion": question["criterion"],
+        "type": question["type"],
+        "skippable": bool(question.get("skippable", True)),
     }
     options = [{"label": o["label"], "value": o["value"]} for o in question.get("options") or ()]
     if not options and question["type"] == "yesno":

@@ -75,7 +75,8 @@ def assert_prospect_safe(messages: list[dict[str, Any]]) -> None:
         assert message["from"] in ("bot", "visitor")
         assert isinstance(message["text"], str) and message["text"]
         if "question" in message:
-            assert set(message["question"]) <= {"id", "criterion", "type", "options"}
+            assert set(message["question"]) <= {"id", "criterion", "type", "skippable",
+                                                 "options"}
             for option in message["question"].get("options", []):
                 assert set(option) == {"label", "value"}
         text = message["text"].lower()
@@ -97,7 +98,8 @@ def test_create_session_greets_and_asks_the_name(widget: WidgetApi, db_session: 
     assert len(body["token"]) >= 40
     [ask] = body["messages"]
     assert ask["from"] == "bot" and "name" in ask["text"].lower()
-    assert ask["question"] == {"id": "name", "criterion": "name", "type": "text"}
+    assert ask["question"] == {"id": "name", "criterion": "name", "type": "text",
+                               "skippable": False}
 
     public_id = uuid.UUID(body["session_id"])
     conversation = db_session.scalars(
@@ -156,6 +158,7 @@ def test_missing_contact_details_are_asked_first(widget: WidgetApi) -> None:
         "id": "consent",
         "criterion": "consent",
         "type": "yesno",
+        "skippable": False,
         "options": [{"label": "Yes", "value": "yes"}, {"label": "No", "value": "no"}],
     }
     assert chat.shown[-1]["text"] == CONSENT_TEXT
@@ -341,10 +344,12 @@ def test_back_skip_and_restart_as_words(widget: WidgetApi) -> None:
     chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
                         consent=True)
     chat.say(("choice", "planned"))
-    assert chat.question() == {"id": "budget_amount", "criterion": "budget", "type": "money"}
+    assert chat.question() == {"id": "budget_amount", "criterion": "budget", "type": "money",
+                               "skippable": True}
     skipped = chat.say("skip")
     assert skipped["messages"][0]["text"] == "Skipped."
-    assert chat.question() == {"id": "authority", "criterion": "authority", "type": "authority"}
+    assert chat.question() == {"id": "authority", "criterion": "authority", "type": "authority",
+                               "skippable": True}
     back = chat.say("back")
     assert back["messages"][-1]["question"]["criterion"] == "budget"
     back = chat.say("back")

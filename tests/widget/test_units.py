@@ -80,15 +80,18 @@ def test_engagement_score_is_between_0_and_100(counts: dict[str, int]) -> None:
 
 
 def test_question_payload_and_service_messages() -> None:
-    consent = {"id": "consent", "criterion": "consent", "type": "yesno", "options": []}
+    consent = {"id": "consent", "criterion": "consent", "type": "yesno", "options": [],
+               "skippable": False}
     assert question_payload(consent) == {
         "id": "consent",
         "criterion": "consent",
         "type": "yesno",
+        "skippable": False,
         "options": [{"label": "Yes", "value": "yes"}, {"label": "No", "value": "no"}],
     }
     need = {"criterion": "need", "type": "text", "options": [], "id": "x", "hint": "h"}
-    assert question_payload(need) == {"id": "x", "criterion": "need", "type": "text"}
+    assert question_payload(need) == {"id": "x", "criterion": "need", "type": "text",
+                                      "skippable": True}
     shown = from_service(
         [
             {"kind": "readback", "text": "Timeline: this quarter"},

@@ -77,7 +77,8 @@ def bot(text: str, step: int | None = None) -> Message:
     message: Message = {"from": "bot", "text": text}
     if step is not None:
         criterion, qtype, _, options = QUESTIONS[step]
-        message["question"] = {"id": criterion, "criterion": criterion, "type": qtype}
+        message["question"] = {"id": criterion, "criterion": criterion, "type": qtype,
+                               "skippable": criterion != "email"}
         if options:
             message["question"]["options"] = options
     return message

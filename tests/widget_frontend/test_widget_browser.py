@@ -214,15 +214,35 @@ def test_site_css_does_not_reach_the_widget_and_widget_css_stays_inside(
 def test_quick_controls_send_back_skip_restart(mock_api: MockWidgetApi, new_page: Any) -> None:
     page = new_page()
     open_widget(page, mock_api.url + "/")
-    controls = page.get_by_role("button", name="Skip")
-    controls.click()
+    # nothing answered yet: nothing to go back to or restart
+    assert page.get_by_role("button", name="← Back").is_hidden()
+    assert page.get_by_role("button", name="Restart").is_hidden()
+    page.get_by_role("button", name="Skip").click()
     wait_for_bot(page, "Roughly what budget")
     page.get_by_role("button", name="← Back").click()
     wait_for_bot(page, "Sure, let's go back.")
-    page.get_by_role("button", name="Restart").click()
+    restart = page.locator(f"{W} .controls .ctl", has_text="Restart")
+    restart.click()  # asks first: every answer would go
+    assert restart.inner_text() == "Restart: all answers go. Sure?"
+    assert len(sent_messages(mock_api)) == 2
+    restart.click()
     wait_for_bot(page, "let's start over")
     assert sent_messages(mock_api) == [{"text": "skip"}, {"text": "back"}, {"text": "restart"}]
     assert [t for who, t in messages(page) if who == "visitor"] == ["skip", "back", "restart"]
+
+
+def test_skip_is_offered_only_where_a_question_may_be_skipped(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    assert page.get_by_role("button", name="Skip").is_visible()  # the mock's company: may
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
+    page.locator(f"{W} .choices button", has_text="Over $50k").click()
+    wait_for_bot(page, "What's your work email")  # which may not be skipped
+    assert page.get_by_role("button", name="Skip").is_hidden()
+    assert page.get_by_role("button", name="← Back").is_visible()
 
 
 def test_a_quick_reply_picked_with_the_keyboard_keeps_the_focus_in_the_chat(

@@ -62,6 +62,7 @@
     back: "Back",
     skip: "Skip",
     restart: "Restart",
+    restartSure: "Restart: all answers go. Sure?",
     choices: "Suggested answers",
     startOver: "Start over",
     codeBefore: "Resume on another device with code ",
@@ -462,7 +463,24 @@
     u.alert = el("div", { class: "alert", role: "alert", hidden: true }, u.alertText, u.alertBtn);
 
     const ctl = (label, word) => el("button", { type: "button", class: "ctl", text: label, onclick: () => send({ text: word }, word) });
-    u.controls = el("div", { class: "controls", hidden: true }, ctl("← " + T.back, "back"), ctl(T.skip, "skip"), ctl(T.restart, "restart"));
+    u.back = ctl("← " + T.back, "back");
+    u.skip = ctl(T.skip, "skip");
+    // Restart throws every answer away: the first click asks, a second one within 5 s restarts.
+    let confirmTimer = 0;
+    const unconfirm = () => { clearTimeout(confirmTimer); confirmTimer = 0; u.restart.textContent = T.restart; };
+    u.restart = el("button", {
+      type: "button", class: "ctl", text: T.restart,
+      onclick: () => {
+        if (!confirmTimer) {
+          u.restart.textContent = T.restartSure;
+          confirmTimer = setTimeout(unconfirm, 5000);
+          return;
+        }
+        unconfirm();
+        send({ text: "restart" }, "restart");
+      },
+    });
+    u.controls = el("div", { class: "controls", hidden: true }, u.back, u.skip, u.restart);
 
     // Honeypot: invisible to people and skipped by keyboard and screen readers; naive bots fill it.
     u.hp = el("input", { class: "hp", type: "text", name: "website", tabindex: "-1", autocomplete: "off", "aria-hidden": "true" });
@@ -617,8 +635,12 @@
     ui.input.setAttribute("inputmode", q && q.criterion === "email" ? "email" : "text");
 
     const active = !!(state.session && state.synced && state.messages.length);
+    // Only what can work: back and restart once something was answered, skip where allowed.
+    const answered = state.messages.some((m) => m.from === "visitor");
+    ui.back.hidden = ui.restart.hidden = !answered;
+    ui.skip.hidden = !q || q.skippable === false;
     ui.composer.hidden = state.done;
-    ui.controls.hidden = state.done || !active;
+    ui.controls.hidden = state.done || !active || (ui.back.hidden && ui.skip.hidden);
     ui.finished.hidden = !state.done;
     const code = state.session && state.synced ? state.session.resume_code : "";
     ui.codeValue.textContent = code || "";
