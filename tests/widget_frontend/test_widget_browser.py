@@ -171,6 +171,19 @@ def test_walk_through_reload_and_injection(
     assert not page.errors
 
 
+@pytest.mark.parametrize("width", [320, 360, 390])
+def test_on_a_phone_the_demo_page_and_the_open_chat_fit_the_screen(
+    mock_api: MockWidgetApi, new_page: Any, width: int
+) -> None:
+    page = new_page(viewport={"width": width, "height": 640})
+    page.goto(mock_api.url + "/")
+    assert page.evaluate("document.documentElement.scrollWidth") == width  # no sideways scroll
+    open_widget(page, mock_api.url + "/")
+    for part in (PANEL, INPUT, f"{W} .send"):
+        box = page.locator(part).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, part
+
+
 def test_site_css_does_not_reach_the_widget_and_widget_css_stays_inside(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:
