@@ -142,12 +142,19 @@ def parse(answer_type: str, text: str, today: Any) -> None:
 
 @main.command()
 @click.option("--limit", default=50, show_default=True, help="How many leads to list.")
-def leads(limit: int) -> None:
+@click.option(
+    "--all", "show_all", is_flag=True,
+    help="Include website visitors who opened the chat but answered nothing yet.",
+)
+def leads(limit: int, show_all: bool) -> None:
     """List leads, newest first, with score and verdict."""
     with _runtime() as rt:
-        rows = rt.leads.recent(limit=limit)
+        rows = rt.leads.recent(limit=limit, unanswered_widget=show_all)
+        hidden = 0 if show_all else rt.leads.count_unanswered_widget()
     if not rows:
         click.echo('No leads yet. Start one with: qualibot chat -f bant -c "Acme"')
+        if hidden:
+            click.echo(f"({_unanswered(hidden)}: qualibot leads --all)")
         return
     click.echo(f"{'ID':>5}  {'COMPANY':<28} {'FRAMEWORK':<9} {'SOURCE':<7} {'SCORE':>6}  VERDICT")
     for lead in rows:
@@ -156,6 +163,13 @@ def leads(limit: int) -> None:
             f"{lead.id:>5}  {lead.company[:28]:<28} {lead.framework:<9} "
             f"{lead.source:<7} {score:>6}  {lead.verdict or lead.status}"
         )
+    if hidden:
+        click.echo(f"(not listed: {_unanswered(hidden)}; qualibot leads --all lists them)")
+
+
+def _unanswered(count: int) -> str:
+    visitors = "visitor" if count == 1 else "visitors"
+    return f"{count:,} website {visitors} who opened the chat but answered nothing yet"
 
 
 @main.command()

@@ -85,13 +85,27 @@ class LeadQueries:
         self._sessions = session_factory
 
     def recent(
-        self, limit: int = 50, *, created_by: str | None = None, team_id: str | None = None
+        self,
+        limit: int = 50,
+        *,
+        created_by: str | None = None,
+        team_id: str | None = None,
+        unanswered_widget: bool = True,
     ) -> list[LeadSummary]:
+        """Newest first; without `unanswered_widget`, no widget lead with no answer yet."""
         with self._sessions() as session:
             leads = LeadRepository(session).list_recent(
-                limit=limit, created_by=created_by, team_id=team_id
+                limit=limit,
+                created_by=created_by,
+                team_id=team_id,
+                unanswered_widget=unanswered_widget,
             )
             return [_summary(lead) for lead in leads]
+
+    def count_unanswered_widget(self) -> int:
+        """Widget leads with no answer yet: visitors who only opened the chat."""
+        with self._sessions() as session:
+            return LeadRepository(session).count_unanswered_widget()
 
     def open_conversations(
         self, channel: str, participant: str, limit: int = 20

@@ -21,9 +21,11 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     literal_column,
+    or_,
     select,
     update,
 )
@@ -135,6 +137,10 @@ _LATEST_OPEN_IN_TEAM = Prepared(
     _LATEST_OPEN_SELECT.where(_CONVERSATIONS.c.team_id == bindparam("team_id"))
 )
 _INSERT_ANSWER = Prepared(insert(cast(Table, Answer.__table__)))
+#: A lead worth listing: not from the widget, or with at least one answer.
+_ANSWERED_OR_NOT_WIDGET = or_(
+    Lead.source != "widget", exists().where(Answer.lead_id == Lead.id)
+)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _INSERT_OUTBOX = Prepared(insert(_OUTBOX))
 _OUTBOX_ID_BY_KEY = Prepared(
@@ -198,9 +204,15 @@ class LeadRepository:
         owner: str | None = None,
         created_by: str | None = None,
         team_id: str | None = None,
+        *,
+        unanswered_widget: bool = True,
     ) -> list[Lead]:
-        """Newest first. Each filter given (not ``None``) must match."""
+        """Newest first. Each filter given (not ``None``) must match. Without
+        `unanswered_widget`, leave out widget leads with no answer yet (a visitor who only
+        opened the chat)."""
         stmt = select(Lead).order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit)
+        if not unanswered_widget:
+            stmt = stmt.where(_ANSWERED_OR_NOT_WIDGET)
         if owner is not None:
             stmt = stmt.where(Lead.owner == owner)
         if created_by is not None:
@@ -208,6 +220,11 @@ class LeadRepository:
         if team_id is not None:
             stmt = stmt.where(Lead.team_id == team_id)
         return list(self.session.scalars(stmt))
+
+    def count_unanswered_widget(self) -> int:
+        """Widget leads with no answer yet (visitors who only opened the chat)."""
+        stmt = select(func.count()).select_from(Lead).where(~_ANSWERED_OR_NOT_WIDGET)
+        return int(self.session.scalar(stmt) or 0)
 
     def find_by_email(
         self, email: str, team_id: str | None = None, *, exclude_id: int | None = None

@@ -71,6 +71,28 @@ def test_chat_runs_a_qualification_to_its_verdict(workdir: Path) -> None:
     assert "Budget" in out and "History:" in out
 
 
+def test_leads_leaves_out_visitors_who_only_opened_the_chat(workdir: Path) -> None:
+    from bot.config import Settings
+    from bot.runtime import build_runtime
+
+    runtime = build_runtime(Settings(_env_file=None))  # type: ignore[call-arg]
+    try:
+        for visitor in ("v1", "v2", "v3"):  # as the widget does when the chat is opened
+            runtime.service.start(framework="bant", company="", channel="widget",
+                                  participant=visitor, source="widget", ask_contact=True)
+        answered = runtime.service.start(framework="bant", company="", channel="widget",
+                                         participant="v4", source="widget", ask_contact=True)
+        runtime.service.answer(answered.conversation_id, "Dana Lee")
+    finally:
+        runtime.close()
+    code, out = run("leads")
+    assert code == 0
+    assert out.count("widget") == 1  # the visitor who answered
+    assert "not listed: 3 website visitors who opened the chat but answered nothing" in out
+    code, out = run("leads", "--all")
+    assert out.count("widget") == 4 and "not listed" not in out
+
+
 def test_chat_can_be_paused_and_resumed(workdir: Path) -> None:
     code, out = run("chat", "-f", "bant", "-c", "Acme", input="allocated\n")
     assert "Paused. Continue with: qualibot chat -f bant --resume 1" in out
