@@ -198,9 +198,35 @@ def read_answers(
             problems[question_id] = f"Sorry, I can't read that. {question.hint}"
         else:
             prepared[question_id] = (text, False)
+    for question_id in prepared:
+        problem = _unused_follow_up(flow, question_id, prepared, today)
+        if problem:
+            problems[question_id] = problem
     if problems:
         raise InvalidFields(problems)
     return prepared
+
+
+def _unused_follow_up(
+    flow: Flow, question_id: str, prepared: Mapping[str, tuple[str, bool]], today: date
+) -> str | None:
+    """Why an answer given up front to a follow-up would not be used (its question is asked
+    only after some answer to an earlier one, which the form does not give), or None."""
+    condition = flow.by_id[question_id].ask_if
+    if condition is None or condition.question not in flow.by_id:
+        return None
+    earlier = flow.by_id[condition.question]
+    label = flow.label(earlier)
+    if condition.question not in prepared:
+        return f"This is asked only after {label}: answer that too, or leave this empty."
+    text, is_choice = prepared[condition.question]
+    record = None if is_choice else flow.read(earlier, text, today)
+    value = text if is_choice else str(record["parsed"].get("value")) if record else None
+    applies = (
+        value in condition.is_in if condition.is_in is not None
+        else value not in (condition.not_in or ())
+    )
+    return None if applies else f"Not asked with that answer to {label}: leave this empty."
 
 
 def clean(text: str) -> str:

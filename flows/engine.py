@@ -496,7 +496,7 @@ class Flow:
             elif record["status"] == "unknown":
                 out += [record["raw"], BotMessage("info", UNKNOWN_NOTE)]
             else:
-                label = f"{self._label(question)}: {record['readback']}"
+                label = f"{self.label(question)}: {record['readback']}"
                 out += [record["raw"], BotMessage("readback", label)]
         if model.state == DONE or model.state in self.by_id:
             out.extend(self._arrival(model, company, audience))
@@ -553,7 +553,7 @@ class Flow:
             first = BotMessage("info", UNKNOWN_NOTE)
             recorded = (question.id, unknown)
         else:
-            first = BotMessage("readback", f"{self._label(question)}: {record['readback']}")
+            first = BotMessage("readback", f"{self.label(question)}: {record['readback']}")
             recorded = (question.id, record)
         return Turn((first, *self._arrival(model, company, audience)), recorded=recorded)
 
@@ -576,7 +576,8 @@ class Flow:
         index = ids.index(question.id) + 1 if question.id in ids else len(model.history) + 1
         return BotMessage("question", text, question=question, position=(index, len(ids)))
 
-    def _label(self, question: Question) -> str:
+    def label(self, question: Question) -> str:
+        """The question as named in read-backs: "Budget", "Budget (budget amount)"."""
         if self.groups[question.id] == "framework":
             label = self.framework.criterion(question.criterion).label
             return label if question.main else f"{label} ({question.id.replace('_', ' ')})"

@@ -234,6 +234,25 @@ def test_modal_field_errors(slack: SlackHarness) -> None:
     assert slack.fake.calls("chat.postMessage") == []
 
 
+def test_modal_follow_up_answers_that_would_not_be_used_are_field_errors(
+    slack: SlackHarness,
+) -> None:
+    view = _open_modal(slack, "bant")
+    no_budget_question = {k: v for k, v in BANT_FORM.items() if k != "question:budget"}
+    none = {**BANT_FORM, "question:budget": {"budget": {
+        "type": "static_select", "selected_option": {"value": "none"}}}}
+    for form, problem in ((no_budget_question, "asked only after Budget"),
+                          (none, "Not asked with that answer to Budget")):
+        errors = _submit(slack, view, form).json()["errors"]
+        assert list(errors) == ["question:budget:budget_amount"]
+        assert problem in errors["question:budget:budget_amount"]
+    assert _count(slack, Lead) == 0  # nothing started: the rep fixes the form
+    without_amount = {k: v for k, v in none.items() if k != "question:budget:budget_amount"}
+    assert _submit(slack, view, without_amount).text == ""  # the form closes
+    slack.deliver()
+    assert _count(slack, Answer) == 4
+
+
 def test_modal_company_errors_show_on_the_company_field(slack: SlackHarness) -> None:
     view = _open_modal(slack, "bant")
     for company, problem in (("   ", "name the company"), ("x" * 201, "too long")):
