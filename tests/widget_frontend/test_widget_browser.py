@@ -448,6 +448,25 @@ def test_a_stale_stored_session_is_dropped_and_a_new_one_started(
     assert page.locator(f"{W} .alert").is_hidden()
 
 
+def test_an_expired_conversation_is_followed_by_a_new_one_with_a_word_why(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    old = stored_session(page)["session_id"]
+    page.route(f"**/widget/api/sessions/{old}", lambda route: route.fulfill(
+        status=410, content_type="application/json",
+        body=json.dumps({"error": {"code": "session_expired",
+                                   "message": "This conversation has expired."}}),
+    ))
+    page.reload()  # the chat was left open: it reconnects by itself
+    wait_for_bot(page, "Which company are you with?")
+    alert = page.locator(f"{W} .alert")
+    alert.wait_for()
+    assert alert.inner_text() == "Your earlier conversation timed out, so this is a new one."
+    assert stored_session(page)["session_id"] != old
+
+
 def test_cross_origin_embed_with_options_and_tracking_api(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

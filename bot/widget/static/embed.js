@@ -81,6 +81,7 @@
     busySoon: "We're getting a lot of new chats from your network; please try again in a moment.",
     expired: "This conversation has ended here: it expired, or was continued on another device.",
     movedOn: "This conversation moved on in another window; here is where it is now.",
+    expiredNew: "Your earlier conversation timed out, so this is a new one.",
     newChat: "Start a new one",
     retry: "Try again",
     you: "You: ",
@@ -130,6 +131,7 @@
   const state = {
     session: stored && { session_id: stored.session_id, token: stored.token, resume_code: stored.resume_code || "" },
     synced: false, // the history on screen is the server's (session restored or created)
+    expired: false, // the stored conversation had expired (the next new one says so)
     messages: [],
     done: false,
     busy: false,
@@ -253,9 +255,15 @@
           } catch (e) {
             if (!isGone(e)) throw e;
             forget();
+            state.expired = e.code === "session_expired";
           }
         }
-        if (!state.session && create) adopt(await createSession());
+        if (!state.session && create) {
+          adopt(await createSession());
+          // say why the chat starts afresh (the answers are kept on the server)
+          if (state.expired) showError({ message: T.expiredNew });
+          state.expired = false;
+        }
       } finally {
         setBusy(false);
       }
