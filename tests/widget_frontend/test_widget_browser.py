@@ -325,6 +325,26 @@ def test_an_answer_typed_while_the_chat_cannot_connect_stays_in_the_input(
     assert sent_messages(mock_api) == [{"text": "Acme"}]
 
 
+def test_two_tabs_opened_before_any_conversation_end_up_sharing_one(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    first = new_page()
+    first.goto(mock_api.url + "/")
+    second = first.context.new_page()
+    second.goto(mock_api.url + "/")
+    second.locator(LAUNCHER).wait_for()
+    first.locator(LAUNCHER).click()
+    wait_for_bot(first, "Which company are you with?")
+    second.locator(LAUNCHER).click()
+    wait_for_bot(second, "Which company are you with?")
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1
+    type_answer(second, "Acme")
+    wait_for_bot(second, "Roughly what budget")
+    first.reload()  # the one conversation, with the answer given in the other tab
+    wait_for_bot(first, "Roughly what budget")
+    assert ("visitor", "Acme") in messages(first)
+
+
 def test_an_answer_in_a_tab_left_behind_is_refused_and_the_tab_catches_up(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

@@ -128,6 +128,19 @@
   }
 
   const stored = loadStored();
+
+  // Another tab of the site stored a conversation: this one takes it up too, unless something
+  // was already typed here (so two tabs opened before either had a conversation end up
+  // sharing one instead of the last one saved silently replacing the other).
+  window.addEventListener("storage", (ev) => {
+    if (ev.key !== KEY || !ev.newValue) return;
+    const other = loadStored();
+    if (!other || (state.session && other.session_id === state.session.session_id)) return;
+    if (state.messages.some((m) => m.from === "visitor")) return;
+    state.session = { session_id: other.session_id, token: other.token, resume_code: other.resume_code || "" };
+    state.synced = false;
+    if (state.open) sync(false).catch(() => { /* retried at the next message */ });
+  });
   const state = {
     session: stored && { session_id: stored.session_id, token: stored.token, resume_code: stored.resume_code || "" },
     synced: false, // the history on screen is the server's (session restored or created)
