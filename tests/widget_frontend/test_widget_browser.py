@@ -184,6 +184,17 @@ def test_on_a_phone_the_demo_page_and_the_open_chat_fit_the_screen(
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, part
 
 
+def test_the_launcher_stays_on_screen_when_the_sites_body_is_transformed(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page()
+    page.goto(mock_api.url + "/")
+    page.add_style_tag(content="body { transform: translateZ(0); filter: saturate(1); }")
+    box = page.locator(LAUNCHER).bounding_box()
+    assert box is not None and 700 < box["y"] + box["height"] <= 800  # bottom of the screen
+    assert 1100 < box["x"] + box["width"] <= 1280  # right
+
+
 def test_site_css_does_not_reach_the_widget_and_widget_css_stays_inside(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

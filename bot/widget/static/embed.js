@@ -580,7 +580,9 @@
       shadow.append(el("style", { text: STYLES }));
     }
     shadow.append(u.root);
-    document.body.append(host);
+    // On <html>, not <body>: a transform or filter on the site's body would pin the
+    // "position: fixed" launcher to the body (the end of the page) instead of the screen.
+    document.documentElement.append(host);
     ui = u;
     applyColour();
     setHistory(state.messages, state.done);
