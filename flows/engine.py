@@ -496,7 +496,7 @@ class Flow:
             elif record["status"] == "unknown":
                 out += [record["raw"], BotMessage("info", UNKNOWN_NOTE)]
             else:
-                label = f"{self.label(question)}: {record['readback']}"
+                label = f"{self.label(question, audience)}: {record['readback']}"
                 out += [record["raw"], BotMessage("readback", label)]
         if model.state == DONE or model.state in self.by_id:
             out.extend(self._arrival(model, company, audience))
@@ -553,7 +553,8 @@ class Flow:
             first = BotMessage("info", UNKNOWN_NOTE)
             recorded = (question.id, unknown)
         else:
-            first = BotMessage("readback", f"{self.label(question)}: {record['readback']}")
+            label = self.label(question, audience)
+            first = BotMessage("readback", f"{label}: {record['readback']}")
             recorded = (question.id, record)
         return Turn((first, *self._arrival(model, company, audience)), recorded=recorded)
 
@@ -576,11 +577,14 @@ class Flow:
         index = ids.index(question.id) + 1 if question.id in ids else len(model.history) + 1
         return BotMessage("question", text, question=question, position=(index, len(ids)))
 
-    def label(self, question: Question) -> str:
-        """The question as named in read-backs: "Budget", "Budget (budget amount)"."""
+    def label(self, question: Question, audience: Audience = "rep") -> str:
+        """The question as named in read-backs: "Budget", "Budget (budget amount)" (for a
+        prospect a follow-up is named by its criterion alone: "Budget")."""
         if self.groups[question.id] == "framework":
             label = self.framework.criterion(question.criterion).label
-            return label if question.main else f"{label} ({question.id.replace('_', ' ')})"
+            if question.main or audience == "prospect":
+                return label
+            return f"{label} ({question.id.replace('_', ' ')})"
         return question.id.replace("_", " ").capitalize()
 
     def _current_question(self, model: FlowState) -> Question:

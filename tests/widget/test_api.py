@@ -340,6 +340,17 @@ def test_an_answer_to_a_question_the_conversation_has_left_is_refused(
     assert len(answers_of(db_session, chat)) == stored + 1
 
 
+def test_read_backs_for_prospects_name_the_criterion_not_internal_ids(widget: WidgetApi) -> None:
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
+                        consent=True)
+    chat.say(("choice", "allocated"))
+    reply = chat.say("about $80k a year")
+    readback = reply["messages"][0]["text"]
+    assert readback.startswith("Budget: ") and "budget amount" not in readback
+    assert "Budget: " in json.dumps(chat.history().json())
+    assert "budget amount" not in json.dumps(chat.history().json())
+
+
 def test_back_skip_and_restart_as_words(widget: WidgetApi) -> None:
     chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
                         consent=True)
