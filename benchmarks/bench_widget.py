@@ -6,7 +6,8 @@ an asyncio client in this process driving 50 concurrent widget sessions, each on
 keep-alive connection (a lean HTTP/1.1 client: httpx spends ~2-3 ms of client CPU per request
 with 50 connections in one event loop, and would measure itself). Each session types its way
 through contact details and a BANT qualification (9 messages: name, email, company, consent,
-budget, amount, authority, need, timeline), each with a `message_id` as embed.js sends it;
+budget, amount, authority, need, timeline), each with a `message_id` and the `question` it
+answers, as embed.js sends them;
 then the visitor takes a fresh session. Sessions are opened before the clock starts; only
 message round trips are timed. Bounded by a message count per run.
 
@@ -173,12 +174,15 @@ async def visitor(port: int, run: Run, think: float, number: int) -> None:
             await asyncio.sleep(rng.uniform(0, think))
         while run.remaining > 0 and run.sessions:
             session_id, token = run.sessions.pop()
+            asked = "name"  # the first question of a session opened without contact details
             for kind, value in SCRIPT:
                 if run.remaining <= 0:
                     return
                 run.remaining -= 1
-                # as embed.js sends it: every message carries its idempotency key
-                body = {kind: value.format(n=session_id), "message_id": str(uuid.uuid4())}
+                # as embed.js sends it: every message carries its idempotency key and the
+                # question on screen
+                body = {kind: value.format(n=session_id), "message_id": str(uuid.uuid4()),
+                        "question": asked}
                 started = time.perf_counter()
                 status, reply = await connection.request(
                     "POST", f"{API}/sessions/{session_id}/messages", body, token
@@ -186,6 +190,8 @@ async def visitor(port: int, run: Run, think: float, number: int) -> None:
                 run.latencies.append(time.perf_counter() - started)
                 if status != 200 or not reply.get("messages"):
                     run.errors += 1
+                asked = next((m["question"]["id"] for m in reversed(reply.get("messages", []))
+                              if m.get("question")), asked)
                 if think:
                     await asyncio.sleep(think * rng.uniform(0.5, 1.5))
     finally:

@@ -220,8 +220,11 @@ def _unused_follow_up(
     if condition.question not in prepared:
         return f"This is asked only after {label}: answer that too, or leave this empty."
     text, is_choice = prepared[condition.question]
-    record = None if is_choice else flow.read(earlier, text, today)
-    value = text if is_choice else str(record["parsed"].get("value")) if record else None
+    if is_choice:
+        value: str | None = text
+    else:
+        record = flow.read(earlier, text, today)
+        value = str(record["parsed"].get("value")) if record else None
     applies = (
         value in condition.is_in if condition.is_in is not None
         else value not in (condition.not_in or ())

@@ -129,6 +129,17 @@
 
   const stored = loadStored();
 
+  const state = {
+    session: stored && { session_id: stored.session_id, token: stored.token, resume_code: stored.resume_code || "" },
+    synced: false, // the history on screen is the server's (session restored or created)
+    expired: false, // the stored conversation had expired (the next new one says so)
+    messages: [],
+    done: false,
+    busy: false,
+    open: false,
+    unsent: null, // { key, id } of a message whose sending failed without a clear answer
+  };
+
   // Another tab of the site stored a conversation: this one takes it up too, unless something
   // was already typed here (so two tabs opened before either had a conversation end up
   // sharing one instead of the last one saved silently replacing the other).
@@ -141,16 +152,6 @@
     state.synced = false;
     if (state.open) sync(false).catch(() => { /* retried at the next message */ });
   });
-  const state = {
-    session: stored && { session_id: stored.session_id, token: stored.token, resume_code: stored.resume_code || "" },
-    synced: false, // the history on screen is the server's (session restored or created)
-    expired: false, // the stored conversation had expired (the next new one says so)
-    messages: [],
-    done: false,
-    busy: false,
-    open: false,
-    unsent: null, // { key, id } of a message whose sending failed without a clear answer
-  };
 
   // ---------------------------------------------------------------------------------------------
   // API
