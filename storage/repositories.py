@@ -118,24 +118,33 @@ _SAVE_TURN = Prepared(
         completed_at=bindparam("_completed_at", type_=_CONVERSATIONS.c.completed_at.type),
     )
 )
-_LATEST_OPEN_SELECT = (
-    select(*_CONVERSATIONS.c, Lead.company)
-    .join(Lead, Lead.id == _CONVERSATIONS.c.lead_id)
-    .where(
-        _CONVERSATIONS.c.channel == bindparam("channel"),
-        _CONVERSATIONS.c.participant == bindparam("participant"),
-        _CONVERSATIONS.c.completed_at.is_(None),
-        # Inline literals: an expanding IN parameter would be re-rendered on every execution
-        # (SQLAlchemy's "postcompile" step, ~60 µs per query on this hot path).
-        _CONVERSATIONS.c.state.not_in([literal_column(f"'{state}'") for state in CLOSED_STATES]),
+def _latest_conversation(*, open_: bool) -> tuple[Prepared, Prepared]:
+    """The participant's most recently active conversation on a channel, not completed, with
+    its lead's company: open (`open_`) or paused (cancelled or abandoned). Prepared twice:
+    in any workspace, and in the `team_id` given."""
+    # Inline literals: an expanding IN parameter would be re-rendered on every execution
+    # (SQLAlchemy's "postcompile" step, ~60 µs per query on this hot path).
+    names: tuple[str, ...] = CLOSED_STATES if open_ else PAUSED_STATES
+    states: list[Any] = [literal_column(f"'{name}'") for name in names]
+    state = _CONVERSATIONS.c.state
+    latest = (
+        select(*_CONVERSATIONS.c, Lead.company)
+        .join(Lead, Lead.id == _CONVERSATIONS.c.lead_id)
+        .where(
+            _CONVERSATIONS.c.channel == bindparam("channel"),
+            _CONVERSATIONS.c.participant == bindparam("participant"),
+            _CONVERSATIONS.c.completed_at.is_(None),
+            state.not_in(states) if open_ else state.in_(states),
+        )
+        .order_by(_CONVERSATIONS.c.last_activity_at.desc(), _CONVERSATIONS.c.id.desc())
+        .limit(1)
     )
-    .order_by(_CONVERSATIONS.c.last_activity_at.desc(), _CONVERSATIONS.c.id.desc())
-    .limit(1)
-)
-_LATEST_OPEN = Prepared(_LATEST_OPEN_SELECT)
-_LATEST_OPEN_IN_TEAM = Prepared(
-    _LATEST_OPEN_SELECT.where(_CONVERSATIONS.c.team_id == bindparam("team_id"))
-)
+    in_team = latest.where(_CONVERSATIONS.c.team_id == bindparam("team_id"))
+    return Prepared(latest), Prepared(in_team)
+
+
+_LATEST_OPEN, _LATEST_OPEN_IN_TEAM = _latest_conversation(open_=True)
+_LATEST_PAUSED, _LATEST_PAUSED_IN_TEAM = _latest_conversation(open_=False)
 _INSERT_ANSWER = Prepared(insert(cast(Table, Answer.__table__)))
 #: A lead worth listing: not from the widget, or with at least one answer.
 _ANSWERED_OR_NOT_WIDGET = or_(
@@ -345,34 +354,31 @@ class ConversationRepository:
     ) -> Row[Any] | None:
         """What `load_for_turn` loads, for the conversation `latest_open_for` finds: one
         prebuilt Core query (the hot path of a Slack DM answer)."""
-        params = {"channel": channel, "participant": participant}
-        stmt = _LATEST_OPEN
-        if team_id is not None:
-            stmt, params["team_id"] = _LATEST_OPEN_IN_TEAM, team_id
-        return cast("Row[Any] | None", stmt.first(self.session.connection(), params))
+        return self._load_latest(_LATEST_OPEN, _LATEST_OPEN_IN_TEAM, channel, participant, team_id)
 
     def load_latest_paused_for_turn(
         self, channel: str, participant: str, team_id: str | None = None
     ) -> Row[Any] | None:
         """Like `load_latest_open_for_turn`, for the participant's most recently active
         paused conversation (cancelled or abandoned, not completed): one that can be
-        resumed. Rare (a message with nothing open), so not prepared."""
-        conversations = _CONVERSATIONS.c
-        stmt = (
-            select(*conversations, Lead.company)
-            .join(Lead, Lead.id == conversations.lead_id)
-            .where(
-                conversations.channel == channel,
-                conversations.participant == participant,
-                conversations.completed_at.is_(None),
-                conversations.state.in_(PAUSED_STATES),
-            )
-            .order_by(conversations.last_activity_at.desc(), conversations.id.desc())
-            .limit(1)
+        resumed."""
+        return self._load_latest(
+            _LATEST_PAUSED, _LATEST_PAUSED_IN_TEAM, channel, participant, team_id
         )
+
+    def _load_latest(
+        self,
+        anywhere: Prepared,
+        in_team: Prepared,
+        channel: str,
+        participant: str,
+        team_id: str | None,
+    ) -> Row[Any] | None:
+        params = {"channel": channel, "participant": participant}
+        stmt = anywhere
         if team_id is not None:
-            stmt = stmt.where(conversations.team_id == team_id)
-        return cast("Row[Any] | None", self.session.execute(stmt).first())
+            stmt, params["team_id"] = in_team, team_id
+        return cast("Row[Any] | None", stmt.first(self.session.connection(), params))
 
     def move_to_lead(self, conversation_id: int, lead_id: int) -> None:
         """Move a conversation and everything recorded in it (answers, scores, engagement

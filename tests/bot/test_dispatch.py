@@ -575,6 +575,12 @@ def test_unknown_kind_and_malformed_payload_fail(
     assert "cannot render" in (row(session_factory, broken).last_error or "")
 
 
+def enqueue_ephemeral(sessions: sessionmaker[Session], channel: str, text: str) -> int:
+    """An ephemeral notice for rep U0REP0002 in `channel`, queued; its outbox id."""
+    return enqueue(sessions, "ephemeral", "dm:U0REP0002",
+                   {"team_id": TEAM, "channel": channel, "user": "U0REP0002", "text": text})
+
+
 @pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "is_archived"])
 def test_an_ephemeral_the_bot_cannot_post_there_goes_as_a_dm(
     dispatcher: OutboxDispatcher, fake_slack: FakeSlack, session_factory: sessionmaker[Session],
@@ -582,9 +588,7 @@ def test_an_ephemeral_the_bot_cannot_post_there_goes_as_a_dm(
 ) -> None:
     # e.g. a Resume clicked in a DM between two people, where the bot is not
     fake_slack.fail("chat.postEphemeral", error)
-    message_id = enqueue(session_factory, "ephemeral", "dm:U0REP0002",
-                         {"team_id": TEAM, "channel": "D0PEOPLE1", "user": "U0REP0002",
-                          "text": "That button is out of date."})
+    message_id = enqueue_ephemeral(session_factory, "D0PEOPLE1", "That button is out of date.")
     dispatcher.run_once()
     sent = row(session_factory, message_id)
     assert sent.status == "sent", sent.last_error
@@ -598,9 +602,7 @@ def test_an_ephemeral_refused_for_other_reasons_fails_visibly(
     dispatcher: OutboxDispatcher, fake_slack: FakeSlack, session_factory: sessionmaker[Session],
 ) -> None:
     fake_slack.fail("chat.postEphemeral", "invalid_auth")
-    message_id = enqueue(session_factory, "ephemeral", "dm:U0REP0002",
-                         {"team_id": TEAM, "channel": "C0SALES", "user": "U0REP0002",
-                          "text": "Already claimed"})
+    message_id = enqueue_ephemeral(session_factory, "C0SALES", "Already claimed")
     dispatcher.run_once()
     failed = row(session_factory, message_id)
     assert failed.status == "failed" and "invalid_auth" in (failed.last_error or "")
@@ -612,9 +614,7 @@ def test_ephemeral_with_unknown_outcome_is_failed_not_repeated(
     clock: FakeClock, cli: CliRunner,
 ) -> None:
     fake_slack.drop_after_accept("chat.postEphemeral")
-    message_id = enqueue(session_factory, "ephemeral", "dm:U0REP0002",
-                         {"team_id": TEAM, "channel": "C0SALES", "user": "U0REP0002",
-                          "text": "Already claimed"})
+    message_id = enqueue_ephemeral(session_factory, "C0SALES", "Already claimed")
     dispatcher.run_once()
     failed = row(session_factory, message_id)
     assert failed.status == "failed" and "outcome unknown" in (failed.last_error or "")
