@@ -220,16 +220,11 @@ def _unused_follow_up(
     if condition.question not in prepared:
         return f"This is asked only after {label}: answer that too, or leave this empty."
     text, is_choice = prepared[condition.question]
-    if is_choice:
-        value: str | None = text
-    else:
-        record = flow.read(earlier, text, today)
-        value = str(record["parsed"].get("value")) if record else None
-    applies = (
-        value in condition.is_in if condition.is_in is not None
-        else value not in (condition.not_in or ())
-    )
-    return None if applies else f"Not asked with that answer to {label}: leave this empty."
+    record = None if is_choice else flow.read(earlier, text, today)
+    value = text if record is None else str(record["parsed"].get("value"))
+    if condition.holds(value):
+        return None
+    return f"Not asked with that answer to {label}: leave this empty."
 
 
 def clean(text: str) -> str:

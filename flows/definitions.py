@@ -73,6 +73,12 @@ class Condition(_Strict):
             raise ValueError("give exactly one of 'in' or 'not_in'")
         return self
 
+    def holds(self, value: str) -> bool:
+        """Whether the earlier question's answer `value` lets the follow-up be asked."""
+        if self.is_in is not None:
+            return value in self.is_in
+        return value not in (self.not_in or ())
+
 
 class Validation(_Strict):
     max_length: int = Field(default=2000, ge=1, le=10000)

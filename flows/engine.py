@@ -341,10 +341,7 @@ class Flow:
             earlier = pending
         if earlier is None or earlier["status"] != "answered":
             return False
-        value = str(earlier["parsed"].get("value"))
-        if condition.is_in is not None:
-            return value in condition.is_in
-        return value not in (condition.not_in or ())
+        return condition.holds(str(earlier["parsed"].get("value")))
 
     def applicable_questions(self, model: FlowState) -> list[Question]:
         return [q for q in self.questions if self.applies(q.id, model)]

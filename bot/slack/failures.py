@@ -35,12 +35,10 @@ from bot.errors import AlreadyProcessed, InvalidFields, NotFound, QualibotError
 from bot.slack import texts
 from bot.slack.clients import InactiveWorkspaces
 from bot.slack.context import SlackServices, notice_of
-from bot.slack.render import truncate_to
+from bot.slack.render import LIMITS, truncate_to
 
 log = logging.getLogger("bot.slack")
 JSON_HEADERS: dict[str, str | Sequence[str]] = {"content-type": "application/json;charset=utf-8"}
-#: Slack's limit for a modal field's error (`response_action: errors`)
-FIELD_ERROR_LIMIT = 150
 
 
 class UnknownWorkspace(Exception):
@@ -125,9 +123,9 @@ def _field_errors(error: Exception, body: Mapping[str, Any], message: str) -> di
     if isinstance(error, InvalidFields):
         for field, problem in error.fields.items():
             block_id = by_action.get(field) or (blocks[0].get("block_id") if blocks else field)
-            errors[str(block_id)] = truncate_to(problem, FIELD_ERROR_LIMIT)
+            errors[str(block_id)] = truncate_to(problem, LIMITS["field_error"])
     if not errors and blocks:
-        errors[str(blocks[0].get("block_id"))] = truncate_to(message, FIELD_ERROR_LIMIT)
+        errors[str(blocks[0].get("block_id"))] = truncate_to(message, LIMITS["field_error"])
     return errors
 
 

@@ -70,6 +70,7 @@ LIMITS: dict[str, int] = {
     "view_close": 24,
     "private_metadata": 3_000,
     "input_label": 2_000,
+    "field_error": 150,  # a modal field's error (`response_action: errors`)
 }
 
 #: A lead's source in words, as the handoff notice states it (public contract).
