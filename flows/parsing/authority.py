@@ -15,6 +15,9 @@ Levels by title:
   product owner, champion.
 - end_user: individual contributors: engineer, developer, analyst, admin, specialist,
   coordinator, rep/SDR/BDR/AE, designer, assistant, intern, "user".
+The questions also ask whether the person signs off ("What's your role, and will you be the
+one signing off?"): a yes ("yes", "me", "CTO, yes") counts as "I decide", a no ("no",
+"Head of Sales, no", "No, the CFO will") as needing someone else's sign-off.
 Statements without a title: "I decide" / "final say" / "my call" -> decision_maker;
 "I own / control / hold the budget" -> economic_buyer; "on the committee", "I recommend",
 "evaluating" -> influencer; "I'll be using it" -> end_user.
@@ -148,7 +151,7 @@ _OTHER_AFTER = re.compile(
     r"(?:call|decision)|(?:holds?|owns?|controls?)\s+the\s+(?:budget|purse)|"
     r"needs\s+to\s+(?:approve|sign)|must\s+(?:approve|sign)|will\s+(?:approve|sign|decide)|"
     r"has\s+to\s+(?:approve|sign)|is\s+the\s+(?:decision|economic)|calls\s+the\s+shots|"
-    r"would\s+(?:approve|sign|decide)))"
+    r"would\s+(?:approve|sign|decide)|(?:will|does|would)\s*[.!]*$))"
 )
 _NEEDS_SIGNOFF = re.compile(
     r"\b(?:need|needs|needed|require|requires|required|get|getting|got\s+to\s+get|"
@@ -156,7 +159,8 @@ _NEEDS_SIGNOFF = re.compile(
     r"\b[^.;]{0,40}?\b(?:sign[\s-]?off|approval|okay|ok|go[\s-]?ahead|blessing|buy[\s-]?in|"
     r"green\s+light|signature|authori[sz]ation)\b"
     r"|\b(?:sign[\s-]?off|approval)\s+(?:from|by)\b"
-    r"|\b(?:my|our|his|her|their|the)\s+(?:[\w']+,?\s+){0,3}(?:signs?\s+off|approves?|"
+    r"|\b(?:my|our|his|her|their|the)\s+(?!one\s+(?:who|that)\b)(?:[\w']+,?\s+){0,3}"
+    r"(?:signs?\s+off|approves?|"
     r"decides?|has\s+(?:the\s+)?(?:final|last)\s+(?:say|word)|"
     r"makes?\s+the\s+(?:final\s+)?(?:call|decision)|holds?\s+the\s+(?:purse|budget)|"
     r"owns?\s+the\s+budget|controls?\s+the\s+budget|calls\s+the\s+shots|signs?\s+the\s+"
@@ -177,8 +181,13 @@ _SELF_DECIDES = re.compile(
     r"(?:decide|decides|make\s+the\s+(?:final\s+)?(?:call|decision)|makes\s+the\s+(?:final\s+)?"
     r"(?:call|decision)|sign\s+off|signs\s+off|approve|approves|have\s+(?:the\s+)?final\s+say|"
     r"has\s+(?:the\s+)?final\s+say|call\s+the\s+shots|calls\s+the\s+shots)\b"
-    r"|\b(?:my|her|his|their)\s+(?:call|decision)\b|\bi'?m\s+the\s+(?:final\s+)?decision[\s-]?maker"
-    r"|\b(?:she|he|they)'?(?:s|re)?\s+(?:is\s+|are\s+)?the\s+(?:final\s+)?decision[\s-]?maker"
+    r"|\b(?:my|her|his|their)\s+(?:call|decision)\b"
+    r"|\b(?:i'?m|i\s+am|im|we'?re|we\s+are|she'?s|he'?s|they'?re|she\s+is|he\s+is|they\s+are)"
+    r"\s+(?:the|a|one\s+of\s+the)\s+(?:final\s+)?decision[\s-]?makers?"
+    r"|\b(?:i'?m|i\s+am|she'?s|he'?s|she\s+is|he\s+is)\s+the\s+one\s+(?:who|that)\s+"
+    r"(?:decides|signs|approves|makes\s+the\s+(?:final\s+)?(?:call|decision))"
+    r"|\b(?:i|she|he|they)\s+(?:can\s+|will\s+|do\s+|does\s+)?signs?\b(?!\s+up)"
+    r"|\bresponsible\s+for\s+(?:the\s+|this\s+)?(?:purchase|buying\s+decision|decision)"
     r"|^(?:the\s+)?(?:final\s+)?decision[\s-]?maker\b"
     r"|\bfinal\s+say\s+is\s+mine|\bfull\s+authority|\bsigning\s+authority"
 )
@@ -199,6 +208,31 @@ _USER = re.compile(
     r"\b(?:end[\s-]?user|i'?ll\s+be\s+using|i\s+will\s+(?:be\s+)?us(?:e|ing)|"
     r"i\s+(?:just\s+)?use\s+it|just\s+a\s+user|a\s+user|day[\s-]to[\s-]day\s+user)\b"
 )
+# A clause that is only a yes or a no, first or last in the answer, replies to "will you be
+# the one signing off?" ("CTO, yes", "No, the CFO will").
+_CLAUSES = re.compile(r"\s*(?:[,;:.!?()]+|\s[-\u2013\u2014]+\s*|\band\b|\bbut\b)\s*")
+_SIGNS = re.compile(
+    r"yes|yeah|yep|yup|sure|correct|definitely|absolutely|indeed|me|myself|"
+    r"(?:yes\s+)?i\s+(?:will|do|can|am|sign)|(?:that'?s|it'?s|it\s+is|that\s+is|"
+    r"that\s+(?:would|will)\s+be)\s+me"
+)
+_DOES_NOT_SIGN = re.compile(
+    r"no|nope|nah|not\s+me|not\s+really|(?:no\s+)?i\s+(?:won'?t|don'?t|can'?t|will\s+not|do\s+not)"
+)
+
+
+def _sign_off_reply(t: str) -> bool | None:
+    """True for a clause saying "yes, I sign off", False for "no", None for neither or both
+    ("yes and no")."""
+    clauses = [c for c in _CLAUSES.split(t) if c]
+    replies = {
+        _SIGNS.fullmatch(c) is not None
+        for c in clauses[:1] + clauses[-1:]
+        if _SIGNS.fullmatch(c) or _DOES_NOT_SIGN.fullmatch(c)
+    }
+    return replies.pop() if len(replies) == 1 else None
+
+
 @dataclass(slots=True)
 class _Mention:
     role: str
@@ -401,14 +435,17 @@ def parse_authority(text: str) -> Parsed:
     # Several own titles ("engineer and team lead"): the most senior, the first of equals.
     speaker = max(own, key=lambda m: _ORDER[m.level], default=None)
     approver = others[0] if others else None
-    needs_signoff = _NEEDS_SIGNOFF.search(t) is not None or any(
-        _OTHER_AFTER.match(t, m.end) is not None for m in others
+    reply = _sign_off_reply(t)
+    needs_signoff = (
+        reply is False
+        or _NEEDS_SIGNOFF.search(t) is not None
+        or any(_OTHER_AFTER.match(t, m.end) is not None for m in others)
     )
     role = speaker.role if speaker else None
     level = speaker.level if speaker else None
     if not needs_signoff and _SELF_BUDGET.search(t):
         level = "economic_buyer"
-    elif not needs_signoff and _SELF_DECIDES.search(t) and (
+    elif not needs_signoff and (reply or _SELF_DECIDES.search(t)) and (
         level is None or _ORDER[level] < _ORDER["decision_maker"]
     ):
         level = "decision_maker"
