@@ -92,7 +92,9 @@ class Scoring(_Strict):
     - yesno: `yes`, `no`, `unsure`.
     - money: the amount per year (ranges use their midpoint) divided by `full_at`, capped at 1.
     - timeframe: `within_days` buckets on the days until the earliest date; `otherwise` beyond.
-    - authority: `levels`, the score per authority level.
+    - authority: `levels`, the score per authority level; of the person asked about
+      (`level_of: person`, the default), or of whoever the answer says has the final say
+      (`level_of: final_say`: "the CFO signs off" scores the CFO; MEDDIC's economic buyer).
     - text: 1 when the answer is substantive (at least `min_words` words, not a non-answer
       like "none" or "not sure"); `number_factor` times that when `wants_number` and the
       answer has no figure in it.
@@ -106,6 +108,7 @@ class Scoring(_Strict):
     within_days: tuple[tuple[int, float], ...] = ()
     otherwise: float = Field(default=0.1, ge=0, le=1)
     levels: dict[AuthorityLevel, float] = Field(default_factory=dict)
+    level_of: Literal["person", "final_say"] = "person"
     min_words: int = Field(default=3, ge=1)
     wants_number: bool = False
     number_factor: float = Field(default=0.6, ge=0, le=1)

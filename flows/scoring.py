@@ -35,6 +35,7 @@ from flows.definitions import (
     Framework,
     Scoring,
 )
+from flows.parsing import parse_authority
 
 Verdict = Literal["qualified", "nurture", "disqualified"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
@@ -48,6 +49,7 @@ DEFAULT_LEVELS: dict[str, float] = {
     "economic_buyer": 1.0, "decision_maker": 0.8, "influencer": 0.4, "end_user": 0.2,
     "unknown": 0.0,
 }
+_ORDER = {"unknown": 0, "end_user": 1, "influencer": 2, "decision_maker": 3, "economic_buyer": 4}
 _LEVEL_TEXT = {
     "economic_buyer": "economic buyer", "decision_maker": "decision maker",
     "influencer": "influencer", "end_user": "end user", "unknown": "role in the decision unclear",
@@ -541,11 +543,17 @@ def _timeframe(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tup
 
 def _authority(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:
     level = cast(AuthorityLevel, parsed.get("level") or "unknown")
-    value = qp.levels[level]
     role = parsed.get("role")
+    prefix = ""
+    approver = parsed.get("approver")
+    if qp.scoring.level_of == "final_say" and isinstance(approver, str):
+        named = parse_authority(approver).get("level")
+        if named is not None and _ORDER[named] > _ORDER[level]:
+            level, role, prefix = named, approver, "final say: "
+    value = qp.levels[level]
     level_text = _LEVEL_TEXT[level]
     shown = f"{role} ({level_text})" if role else level_text
-    return value, f"{shown}, {_marks(value)}"
+    return value, f"{prefix}{shown}, {_marks(value)}"
 
 
 def _text(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:

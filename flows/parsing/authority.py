@@ -1,7 +1,8 @@
 """Authority: who the person is and how much say they have.
 
 Result: `{"role": "CFO", "level": "economic_buyer"}`; `role` is None when no title is given;
-`"approver": "VP"` is added when the answer names someone else who signs off. "Not sure",
+`"approver": "VP"` is added when the answer names someone else who signs off, or names only
+someone else ("our CFO"). "Not sure",
 "no idea": `{"unknown": True, "unsure": True}`; unreadable: `{"unknown": True}`. The answer
 may be about the speaker ("I'm the CFO") or, from a rep, about the lead ("she's head of IT",
 "CFO"); both read the same.
@@ -465,6 +466,6 @@ def parse_authority(text: str) -> Parsed:
     if level is None:
         return unsure() if UNSURE.search(t) else unknown()
     result: Parsed = {"role": role, "level": level}
-    if approver is not None and needs_signoff:
-        result["approver"] = approver.role
+    if approver is not None and (needs_signoff or speaker is None):
+        result["approver"] = approver.role  # "our CFO" to "who has the final say?" too
     return result

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from flows.answers import AnswerRecord, AnswerStatus
 from flows.definitions import Framework, FrameworkOverrides, Thresholds, load_frameworks
+from flows.parsing import parse_authority
 from flows.scoring import STALE_AFTER_DAYS, ScoreResult, ScoringError, score
 
 CALL_DAY = date(2026, 3, 2)
@@ -247,6 +248,33 @@ def test_meddic_access_gate_caps_at_nurture(meddic: Framework) -> None:
     assert "capped at nurture" in result.summary_lines()[0]
 
 
+@pytest.mark.parametrize(
+    ("answer", "points", "reason"),
+    [
+        # the hint's own examples: naming the economic buyer is what the criterion asks for
+        ("the CFO signs off", 20, "final say: CFO (economic buyer), full marks"),
+        ("our CFO", 20, "final say: CFO (economic buyer), full marks"),
+        ("me, I own the budget", 20, "economic buyer, full marks"),
+        ("Product manager, my VP decides", 14, "final say: VP (decision maker)"),
+        ("someone else", 0, "not understood"),
+    ],
+)
+def test_meddic_economic_buyer_scores_whoever_has_the_final_say(
+    meddic: Framework, answer: str, points: float, reason: str
+) -> None:
+    answers = CEO_MEDDIC | {"economic_buyer": rec(answer, parse_authority(answer))}
+    criterion = by_id(score(meddic, answers, as_of=AS_OF))["economic_buyer"]
+    assert criterion.score * 20 == pytest.approx(points)
+    assert f"— {reason}" in criterion.reason
+
+
+def test_bant_authority_scores_the_person_asked_about(bant: Framework) -> None:
+    answer = "the CFO signs off"
+    answers = CEO_BANT | {"authority": rec(answer, parse_authority(answer))}
+    criterion = by_id(score(bant, answers, as_of=AS_OF))["authority"]
+    assert "— influencer, " in criterion.reason
+
+
 def test_empty_answers(bant: Framework, meddic: Framework) -> None:
     for framework in (bant, meddic):
         result = score(framework, {}, as_of=AS_OF)
@@ -446,7 +474,7 @@ def test_open_ended_timeframes(bant: Framework) -> None:
 def test_to_dict_is_json_and_round_trips(meddic: Framework) -> None:
     result = score(meddic, CEO_MEDDIC, as_of=AS_OF)
     data = json.loads(json.dumps(result.to_dict()))
-    assert data["framework"] == "meddic" and data["framework_version"] == 1
+    assert data["framework"] == "meddic" and data["framework_version"] == meddic.version == 2
     assert data["verdict"] == "disqualified"
     assert [c["criterion"] for c in data["criteria"]] == [c.id for c in meddic.criteria]
     assert ScoreResult.from_dict(data) == result
