@@ -6,7 +6,12 @@ Matching is case-, accent- and punctuation-insensitive, in this order:
 3. a quantity in the answer falls in exactly one choice's `between` range ("about 120
    people", "1,500 staff", "2k employees");
 4. exactly one choice has a value, label or synonym contained in the answer as whole words
-   (a name inside a longer matched name does not count: "CRM integration" is not also "CRM").
+   (a name inside a longer matched name does not count: "CRM integration" is not also "CRM";
+   nor does a negated one: "not approved", "isn't urgent", "not yet allocated"); when two
+   choices are named around a "but", the part after the last "but" decides ("no budget yet
+   but planning");
+5. the answer is a plain yes or no ("yep", "nope", "not really", "I think so") and exactly
+   one choice has "yes" (or "no") as its value, label or synonym.
 "Not sure", "depends" and the like are `{"unknown": True, "unsure": True}`; anything else,
 including an answer naming two choices, is `{"unknown": True}`.
 """
@@ -21,6 +26,7 @@ from collections.abc import Sequence
 from flows.definitions import Choice
 
 from ._common import UNSURE, Parsed, clean, never_raise, unknown, unsure
+from .yesno import parse_yesno
 
 _NON_WORD = re.compile(r"[^\w]+|_+")
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
@@ -59,13 +65,35 @@ def _names(choices: tuple[Choice, ...]) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+_NEGATORS = frozenset({"not", "no", "never", "without", "nor"})
+# Words that may stand between a negation and the name it negates ("not yet allocated").
+_FILLERS = frozenset({"yet", "really", "fully", "quite", "very", "that", "a", "the", "in",
+                      "been", "be", "so", "currently", "actually"})
+
+
+def _negated(before: list[str]) -> bool:
+    """True when the words `before` a name end in a negation: "not", "isn't" (normalised to
+    "isn t"), with up to two filler words between."""
+    for _ in range(3):
+        if not before:
+            return False
+        word = before[-1]
+        if word in _NEGATORS or (word == "t" and len(before) > 1 and before[-2].endswith("n")):
+            return True
+        if word not in _FILLERS:
+            return False
+        before = before[:-1]
+    return False
+
+
 def _contained(answer: str, names: tuple[tuple[str, int], ...]) -> int | None:
     padded = f" {answer} "
     hits: list[tuple[int, int, int]] = []  # start, end, choice
     for name, i in names:
         start = padded.find(f" {name} ")
         while start != -1:
-            hits.append((start, start + len(name) + 1, i))
+            if not _negated(padded[:start].split()):
+                hits.append((start, start + len(name) + 1, i))
             start = padded.find(f" {name} ", start + 1)
     kept = {
         i for s, e, i in hits
@@ -114,6 +142,20 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
     if ranged is not None:
         return {"value": options[ranged].value}
     found = _contained(answer, names)
+    if found is None and " but " in answer:
+        found = _contained(answer.rsplit(" but ", 1)[1], names)
+    if found is None:
+        found = _by_yes_or_no(cleaned, names)
     if found is not None:
         return {"value": options[found].value}
     return unsure() if UNSURE.search(cleaned.lower()) else unknown()
+
+
+def _by_yes_or_no(text: str, names: tuple[tuple[str, int], ...]) -> int | None:
+    """The one choice named "yes" (or "no") when the answer is a plain yes (or no)."""
+    value = parse_yesno(text).get("value")
+    if not isinstance(value, bool):
+        return None
+    wanted = "yes" if value else "no"
+    hits = {i for name, i in names if name == wanted}
+    return hits.pop() if len(hits) == 1 else None

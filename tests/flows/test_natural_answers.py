@@ -1,0 +1,56 @@
+"""Natural answers to the built-in frameworks' own choice questions, as people type them.
+
+The choice parser reads synonyms; these cases check the frameworks' synonyms and the parser
+together, on the phrasings the questions invite ("Is there budget for this, or could it be
+found?" -> "we could find it")."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.definitions import Criterion, FollowUp, load_frameworks
+from flows.parsing import parse_choice
+
+FRAMEWORKS = load_frameworks()
+
+
+def question(framework: str, question_id: str) -> Criterion | FollowUp:
+    for criterion in FRAMEWORKS[framework].criteria:
+        for q in (criterion, *criterion.follow_ups):
+            if q.id == question_id:
+                return q
+    raise LookupError(question_id)
+
+
+CASES = [
+    # CHAMP: "Is there budget for this, or could it be found if the solution is right?"
+    ("champ", "money", "we could find it", "findable"),
+    ("champ", "money", "we could probably find the money", "findable"),
+    ("champ", "money", "we'd need to find it", "findable"),
+    ("champ", "money", "we'd have to make a business case", "findable"),
+    ("champ", "money", "it could be found", "findable"),
+    ("champ", "money", "nope", "none"),
+    ("champ", "money", "yes", "allocated"),
+    # a negated name is not that choice; the answer is then read as a plain no
+    ("champ", "money", "it's not approved", "none"),
+    ("champ", "money", "not allocated yet but could be", "findable"),
+    # BANT: "Do you have budget set aside for a solution like this?"
+    ("bant", "budget", "yep", "allocated"),
+    ("bant", "budget", "nope", "none"),
+    ("bant", "budget", "it's not in the budget", "none"),
+    ("bant", "budget", "no budget yet but planning", "planned"),
+    # CHAMP: "How does this rank against your other projects at the moment?"
+    ("champ", "prioritization", "it isn't urgent", "medium"),
+    ("champ", "prioritization", "not a priority", "low"),
+    # MEDDIC: "Do you know how a decision like this gets made on your side?"
+    ("meddic", "decision_process", "not really", "not_known"),
+    ("meddic", "decision_process", "I think so", "defined"),
+    ("meddic", "decision_process", "yes", "defined"),
+]
+
+
+@pytest.mark.parametrize(("framework", "question_id", "answer", "expected"), CASES)
+def test_natural_answer(framework: str, question_id: str, answer: str, expected: str | None
+                        ) -> None:
+    parsed = parse_choice(answer, question(framework, question_id).choices)
+    assert parsed.get("value") == expected, parsed
