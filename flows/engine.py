@@ -47,6 +47,8 @@ COMMAND_WORDS = {
 
 Audience = Literal["rep", "prospect"]
 UNKNOWN_NOTE = "I couldn't read that either, so I've noted it as unknown and moved on."
+NOT_UNDERSTOOD_REASK = "Sorry, I didn't quite get that."
+ASK_MORE = "Could you say a little more?"  # a text answer under the question's min_words
 Group = Literal["contact", "icp", "framework"]
 
 
@@ -387,8 +389,11 @@ class Flow:
                     self._question_message(question, model, company, audience),
                 )
             )
-        record = self.read(question, text, today)
-        return self._take(model, "answer", record, text, today, company, audience)
+        # Out of re-asks, a short answer is kept as it is rather than noted as unreadable.
+        last_chance = model.attempts >= MAX_REASKS
+        record, too_short = self._read(question, text, today, short_ok=last_chance)
+        opening = ASK_MORE if too_short else NOT_UNDERSTOOD_REASK
+        return self._take(model, "answer", record, text, today, company, audience, opening)
 
     def choose(
         self, model: FlowState, value: str, *, today: date, company: str, audience: Audience
@@ -503,22 +508,30 @@ class Flow:
 
     def read(self, question: Question, text: str, today: date) -> AnswerRecord | None:
         """Parse an answer; None when it is not a valid answer to the question."""
+        return self._read(question, text, today)[0]
+
+    def _read(
+        self, question: Question, text: str, today: date, *, short_ok: bool = False
+    ) -> tuple[AnswerRecord | None, bool]:
+        """(the answer's record or None, whether it was refused only for being too short)."""
         parsed = parse_answer(question.type, text, today=today, choices=question.choices)
         if parsed.get("unknown") and not (parsed.get("none") or parsed.get("unsure")):
-            return None  # unreadable; an explicit "never" or "not sure" is a real answer
+            return None, False  # unreadable; an explicit "never" or "not sure" is an answer
         if (
-            question.type == "text"
+            not short_ok
+            and question.type == "text"
             and parsed.get("substantive")
             and parsed.get("words", 0) < question.validation.min_words
         ):
-            return None  # too short to mean much; "none" or "not sure" is still an answer
-        return AnswerRecord(
+            return None, True  # too short to mean much; "none" or "not sure" is an answer
+        record = AnswerRecord(
             raw=text,
             parsed=parsed,
             status="answered",
             readback=readback(question.type, parsed, question.choices),
             at=today.isoformat(),
         )
+        return record, False
 
     def _take(
         self,
@@ -529,6 +542,7 @@ class Flow:
         today: date,
         company: str,
         audience: Audience,
+        reask: str = NOT_UNDERSTOOD_REASK,
     ) -> Turn:
         question = self._current_question(model)
         unknown = AnswerRecord(
@@ -542,7 +556,7 @@ class Flow:
         if model.state == question.id:  # re-asked
             return Turn(
                 (
-                    BotMessage("hint", f"Sorry, I didn't quite get that. {question.hint}"),
+                    BotMessage("hint", f"{reask} {question.hint}"),
                     self._question_message(question, model, company, audience),
                 )
             )

@@ -124,6 +124,24 @@ def test_hint_is_part_of_the_reask(flow: Flow) -> None:
     assert "A figure like 50k." in turn.messages[0].text
 
 
+def test_a_too_short_answer_is_asked_for_more_not_called_unreadable(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "no")  # no budget: on to the need (at least 2 words)
+    assert model.state == "need"
+    turn = flow.answer(model, "speed", today=TODAY, company="Acme", audience="rep")
+    assert turn.messages[0].text == (
+        "Could you say a little more? Describe the problem in a sentence."
+    )
+    flow.answer(model, "bananas", today=TODAY, company="Acme", audience="rep")
+    assert model.state == "need"
+    # out of re-asks, the short answer is kept as given (it scores what it scores)
+    turn = flow.answer(model, "apples", today=TODAY, company="Acme", audience="rep")
+    assert model.state == "timeline"
+    assert model.answers["need"]["status"] == "answered"
+    assert model.answers["need"]["raw"] == "apples"
+    assert turn.messages[0].text == "Need: apples"
+
+
 def test_skip_where_allowed_and_refused_where_not(flow: Flow) -> None:
     model = begin(flow)
     flow.skip(model, today=TODAY, company="Acme", audience="rep")
