@@ -498,8 +498,8 @@ class Flow:
             elif record["status"] == "unknown":
                 out += [record["raw"], BotMessage("info", UNKNOWN_NOTE)]
             else:
-                label = f"{self.label(question, audience)}: {record['readback']}"
-                out += [record["raw"], BotMessage("readback", label)]
+                said = self._readback(question, record, audience)
+                out += [record["raw"], BotMessage("readback", said)]
         if model.state == DONE or model.state in self.by_id:
             out.extend(self._arrival(model, company, audience))
         return out
@@ -564,8 +564,7 @@ class Flow:
             first = BotMessage("info", UNKNOWN_NOTE)
             recorded = (question.id, unknown)
         else:
-            label = self.label(question, audience)
-            first = BotMessage("readback", f"{label}: {record['readback']}")
+            first = BotMessage("readback", self._readback(question, record, audience))
             recorded = (question.id, record)
         return Turn((first, *self._arrival(model, company, audience)), recorded=recorded)
 
@@ -597,6 +596,14 @@ class Flow:
                 return label
             return f"{label} ({question.id.replace('_', ' ')})"
         return question.id.replace("_", " ").capitalize()
+
+    def _readback(self, question: Question, record: AnswerRecord, audience: Audience) -> str:
+        """ "Budget: USD 50,000 per year": what was understood, as the audience reads it (the
+        stored read-back is the rep's; a visitor's authority answer is worded for them)."""
+        said = record["readback"]
+        if audience == "prospect" and question.type == "authority":
+            said = readback(question.type, record["parsed"], for_prospect=True)
+        return f"{self.label(question, audience)}: {said}"
 
     def _current_question(self, model: FlowState) -> Question:
         question = self.by_id.get(model.state)

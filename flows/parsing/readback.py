@@ -80,8 +80,28 @@ def _text(p: dict[str, Any]) -> str:
     return text if len(text) <= 200 else text[:199].rstrip() + "…"
 
 
-def readback(answer_type: str, parsed: dict[str, Any], choices: Sequence[Choice] = ()) -> str:
-    """`parsed` (a parser's result) in words; "not understood" for unknown or bad input."""
+def _authority_for_prospect(p: dict[str, Any]) -> str:
+    """An authority answer read back to the person who gave it, without the sales terms (a
+    visitor is not told they were taken for an "influencer")."""
+    role, approver = p.get("role"), p.get("approver")
+    parts = [str(role)] if role else []
+    if approver:
+        parts.append(f"sign-off by {approver}")
+    elif p.get("level") in ("economic_buyer", "decision_maker"):
+        parts.append("you make the decision")
+    text = ", ".join(parts) or "noted"
+    return text[0].upper() + text[1:]
+
+
+def readback(
+    answer_type: str,
+    parsed: dict[str, Any],
+    choices: Sequence[Choice] = (),
+    *,
+    for_prospect: bool = False,
+) -> str:
+    """`parsed` (a parser's result) in words; "not understood" for unknown or bad input.
+    `for_prospect`: worded for the visitor who answered (no sales terms)."""
     try:
         if not isinstance(parsed, dict) or parsed.get("unknown"):
             if isinstance(parsed, dict) and parsed.get("none") and answer_type == "timeframe":
@@ -94,7 +114,7 @@ def readback(answer_type: str, parsed: dict[str, Any], choices: Sequence[Choice]
         if answer_type == "timeframe":
             return _timeframe(parsed)
         if answer_type == "authority":
-            return _authority(parsed)
+            return _authority_for_prospect(parsed) if for_prospect else _authority(parsed)
         if answer_type == "yesno":
             value = parsed["value"]
             return "Yes" if value is True else "No" if value is False else "Not sure"

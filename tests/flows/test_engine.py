@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from flows.definitions import Framework, Phrasing, Question
-from flows.engine import CANCELLED, DONE, START, Flow, FlowError, FlowState
+from flows.definitions import Framework, Phrasing, Question, load_frameworks
+from flows.engine import CANCELLED, DONE, START, BotMessage, Flow, FlowError, FlowState
 
 TODAY = date(2026, 11, 22)
 
@@ -268,3 +268,28 @@ def test_no_machine_per_conversation(flow: Flow) -> None:
 
 def test_start_state_is_start() -> None:
     assert FlowState().state == START
+
+
+@pytest.mark.parametrize(
+    ("answer", "prospect_sees", "rep_sees"),
+    [
+        ("Head of Sales, no", "Authority: Head of Sales", "Head of Sales (influencer)"),
+        ("our CFO", "Authority: Sign-off by CFO", "Influencer; sign-off by CFO"),
+        ("CTO, yes", "Authority: CTO, you make the decision", "CTO (decision maker)"),
+        ("I'll be using it day to day", "Authority: Noted", "End user"),
+    ],
+)
+def test_a_visitor_is_not_read_back_sales_terms(
+    answer: str, prospect_sees: str, rep_sees: str
+) -> None:
+    flow = Flow(load_frameworks()["bant"])
+    model = FlowState()
+    flow.begin(model, company="Acme", audience="prospect")
+    for text in ("no", answer):  # no budget: straight on to authority
+        turn = flow.answer(model, text, today=TODAY, company="Acme", audience="prospect")
+    assert turn.messages[0].text == prospect_sees
+    # the stored read-back (the rep's, in the handoff notice) keeps the level
+    assert model.answers["authority"]["readback"] == rep_sees
+    # and the history a returning visitor gets says it the same way
+    replayed = flow.replay(model, company="Acme", audience="prospect")
+    assert prospect_sees in [m.text for m in replayed if isinstance(m, BotMessage)]
