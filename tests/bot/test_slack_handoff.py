@@ -226,3 +226,35 @@ def test_a_lead_assigned_by_a_routing_rule_is_claimed_only_by_its_rep(
         slack.click(notice, "claim", channel=SALES_CHANNEL, user=BOB)  # accepting it
         slack.deliver()
         assert f"Claimed by <@{BOB}>" in blocks_text(slack.channel_messages(SALES_CHANNEL)[0])
+
+
+def give_reason(slack: SlackHarness, notice: dict[str, Any], action: str, user: str,
+                reason: str) -> dict[str, Any]:
+    """Click Nurture or Disqualify on `notice` and submit the form with `reason`; the
+    response to the submission."""
+    opened = len(slack.fake.calls("views.open"))
+    slack.click(notice, action, channel=SALES_CHANNEL, user=user)
+    view = slack.fake.calls("views.open")[opened].response["view"]
+    response = slack.send(slack.requests.view_submission(
+        view, values={"reason": {"reason": reason}}, user_id=user))
+    assert response.status_code == 200
+    slack.deliver()
+    return response.json() if response.text else {}
+
+
+def test_a_stale_claim_after_a_decision_is_refused_and_leaves_the_notice(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)  # as first posted, with its buttons (a stale view)
+    give_reason(slack, notice, "disqualify", BOB, "Student project <!channel>")
+    decided = blocks_text(slack.channel_messages(SALES_CHANNEL)[0])
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    found = lead(slack)
+    assert found.owner is None and found.status == "disqualified"
+    assert blocks_text(slack.channel_messages(SALES_CHANNEL)[0]) == decided
+    assert "Claimed by" not in decided
+    [refusal] = slack.fake.ephemeral_messages()
+    assert refusal["user"] == ALICE
+    assert refusal["text"] == ("Sorry, this lead can't be claimed: it was disqualified "
+                               "(reason: Student project &lt;!channel&gt;).")
