@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.errors import AlreadyProcessed, InvalidInput, NotFound
+from bot.errors import AlreadyProcessed, Conflict, InvalidInput, NotFound
 from bot.handoff.notice import handoff_payload
 from bot.slack.render import mrkdwn
 from flows.engine import FlowState
@@ -142,7 +142,9 @@ class HandoffActions:
         dedupe_key: str | None = None,
     ) -> HandoffOutcome:
         """Mark the lead `nurture` or `disqualified` with the rep's reason, and update the
-        notice to say so."""
+        notice to say so. A lead already decided is not decided again (`Conflict` saying
+        what was decided): two reps submitting at once, or a form opened from an older view
+        of the notice, cannot overwrite the first decision."""
         if status not in DECISIONS:
             raise InvalidInput(f"{status!r} is not a decision on a lead.")
         reason = " ".join(reason.split())
@@ -157,9 +159,19 @@ class HandoffActions:
         with self._sessions.begin() as session:
             _claim_key(session, dedupe_key)
             lead = _visible_lead(session, lead_id, team_id)
-            lead.status = status
-            lead.status_reason = reason
-            lead.updated_at = now
+            decided = session.execute(
+                update(Lead)
+                .where(Lead.id == lead_id, _undecided())
+                .values(status=status, status_reason=reason, updated_at=now)
+                .returning(Lead.id)
+                .execution_options(synchronize_session=False)
+            ).first()
+            if decided is None:
+                session.refresh(lead)
+                raise Conflict(
+                    f"Not saved: this lead was already {DECISION_WORDS[lead.status]} "
+                    f"(reason: {lead.status_reason})."
+                )
             if notice is not None:
                 OutboxRepository(session).enqueue(
                     kind="notice_update",
