@@ -17,11 +17,12 @@ matching rule wins. See `docs/HANDOFF.md` for each field.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flows.icp import REGIONS, SIZE_BANDS, Region
+from flows.icp import REGIONS, SIZE_BANDS, IcpConfig, Region
 from flows.scoring import Verdict
 
 Source = Literal["rep", "widget"]
@@ -161,12 +162,50 @@ class HandoffConfig(BaseModel):
         return _as_tuple(value)
 
 
+def rule_label(index: int, rule: HandoffRule) -> str:
+    """How an admin finds a rule in `qualibot.toml`: `[[handoff.rules]] #2 ("inbound")`,
+    counted from 1 in file order."""
+    return f"[[handoff.rules]] #{index + 1}" + (f" ({rule.name!r})" if rule.name else "")
+
+
+def never_matching(
+    config: HandoffConfig, *, frameworks: Collection[str], icp: IcpConfig
+) -> list[str]:
+    """What makes a rule unable to ever match, one line per problem naming the rule: a
+    framework that does not exist (a typo), verdicts that never get a notice, region or
+    segment filters without the ICP question they read."""
+    problems = []
+    for index, rule in enumerate(config.rules):
+        label = rule_label(index, rule)
+        unknown = [f for f in rule.framework if f not in frameworks]
+        if unknown:
+            problems.append(
+                f"{label}: unknown framework {', '.join(unknown)}; known: "
+                f"{', '.join(sorted(frameworks))}"
+            )
+        if rule.verdict and not set(rule.verdict) & set(config.verdicts):
+            problems.append(
+                f"{label}: verdict {', '.join(rule.verdict)} never gets a notice; add it to "
+                f"[handoff] verdicts (now {', '.join(config.verdicts)})"
+            )
+        for field, key, asked in (("region", "regions", icp.regions),
+                                  ("segment", "sizes", icp.sizes)):
+            if getattr(rule, field) and not (icp.enabled and asked):
+                problems.append(
+                    f"{label}: filters on {field}, but the ICP question it reads is not "
+                    f"asked; set [icp] enabled = true and {key}"
+                )
+    return problems
+
+
 __all__ = [
     "REGIONS",
     "SEGMENT_ALIASES",
     "HandoffConfig",
     "HandoffRule",
     "band_of_choice",
+    "never_matching",
+    "rule_label",
     "segment_bands",
     "size_choice_value",
 ]

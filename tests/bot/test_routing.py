@@ -310,3 +310,34 @@ def test_round_robin_takes_turns_under_concurrency(engine: Engine) -> None:
     finally:
         with sessions.begin() as session:
             session.execute(delete(RoundRobin).where(RoundRobin.name == name))
+
+
+def test_rules_that_can_never_match_stop_start_up_naming_the_file_and_the_rule(
+    tmp_path: Path,
+) -> None:
+    from bot.config import ConfigError
+
+    toml = tmp_path / "qualibot.toml"
+    toml.write_text(
+        '[[handoff.rules]]\nname = "enterprise"\nframework = "medic"\nchannel = "C0ENT"\n\n'
+        '[[handoff.rules]]\nverdict = "nurture"\nchannel = "C0NURTURE"\n\n'
+        '[[handoff.rules]]\nregion = "europe"\nsegment = "enterprise"\nchannel = "C0EMEA"\n\n'
+        '[[handoff.rules]]\nframework = ["bant", "MEDDIC"]\nverdict = ["qualified", "nurture"]\n'
+        'channel = "C0FINE"\n',
+        encoding="utf-8",
+    )
+    settings = Settings(QUALIBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'q.db'}",
+                        QUALIBOT_CONFIG=toml)
+    with pytest.raises(ConfigError) as raised:
+        build_runtime(settings)
+    assert str(raised.value).splitlines() == [
+        f"{toml}: [handoff] rules that can never match",
+        "  [[handoff.rules]] #1 ('enterprise'): unknown framework medic; known: bant, champ, "
+        "gpctba, meddic",
+        "  [[handoff.rules]] #2: verdict nurture never gets a notice; add it to [handoff] "
+        "verdicts (now qualified)",
+        "  [[handoff.rules]] #3: filters on region, but the ICP question it reads is not asked; "
+        "set [icp] enabled = true and regions",
+        "  [[handoff.rules]] #3: filters on segment, but the ICP question it reads is not "
+        "asked; set [icp] enabled = true and sizes",
+    ]
