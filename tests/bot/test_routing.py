@@ -341,3 +341,25 @@ def test_rules_that_can_never_match_stop_start_up_naming_the_file_and_the_rule(
         "  [[handoff.rules]] #3: filters on segment, but the ICP question it reads is not "
         "asked; set [icp] enabled = true and sizes",
     ]
+
+
+def test_an_invalid_rule_is_named_as_the_admin_counts_it(tmp_path: Path) -> None:
+    from bot.config import ConfigError
+
+    toml = tmp_path / "qualibot.toml"
+    toml.write_text(
+        '[[handoff.rules]]\nchannel = "C0FINE"\n\n'
+        '[[handoff.rules]]\nname = "inbound"\nchanel = "C0INBOUND"\n\n'
+        '[[handoff.rules]]\nmin_score = 800\nchannel = "#sales"\n',
+        encoding="utf-8",
+    )
+    settings = Settings(QUALIBOT_CONFIG=toml)
+    with pytest.raises(ConfigError) as raised:
+        settings.load_file_config()
+    lines = str(raised.value).splitlines()
+    assert lines[0] == f"{toml}: invalid configuration"
+    assert "  [[handoff.rules]] #2 ('inbound') channel: Field required" in lines
+    assert "  [[handoff.rules]] #2 ('inbound') chanel: Extra inputs are not permitted" in lines
+    assert any(line.startswith("  [[handoff.rules]] #3 min_score: ") for line in lines)
+    assert any(line.startswith("  [[handoff.rules]] #3 channel: ") and "'#sales'" in line
+               for line in lines)
