@@ -69,6 +69,18 @@ def band_of_choice(value: str | None) -> str | None:
     return _BAND_BY_VALUE.get(value or "")
 
 
+def channel_id(value: str) -> str:
+    """A channel ID as configured (a rule's `channel`, `QUALIBOT_HANDOFF_CHANNEL`), stripped;
+    `ValueError` for anything else, such as a #name."""
+    value = value.strip()
+    if not CHANNEL_ID.match(value):
+        raise ValueError(
+            f"{value!r} is not a Slack channel ID (like C0123ABCD); use the ID, not the "
+            "#name (channel details > About, at the bottom)"
+        )
+    return value
+
+
 def _as_tuple(value: Any) -> Any:
     if value is None:
         return ()
@@ -114,13 +126,7 @@ class HandoffRule(BaseModel):
     @field_validator("channel")
     @classmethod
     def _channel_id(cls, value: str) -> str:
-        value = value.strip()
-        if not CHANNEL_ID.match(value):
-            raise ValueError(
-                f"{value!r} is not a Slack channel ID (like C0123ABCD); use the ID, not the "
-                "#name (channel details > About, at the bottom)"
-            )
-        return value
+        return channel_id(value)
 
     @field_validator("assign")
     @classmethod
@@ -204,6 +210,7 @@ __all__ = [
     "HandoffConfig",
     "HandoffRule",
     "band_of_choice",
+    "channel_id",
     "never_matching",
     "rule_label",
     "segment_bands",

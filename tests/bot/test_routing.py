@@ -363,3 +363,14 @@ def test_an_invalid_rule_is_named_as_the_admin_counts_it(tmp_path: Path) -> None
     assert any(line.startswith("  [[handoff.rules]] #3 min_score: ") for line in lines)
     assert any(line.startswith("  [[handoff.rules]] #3 channel: ") and "'#sales'" in line
                for line in lines)
+
+
+def test_a_default_channel_given_by_name_stops_start_up(tmp_path: Path) -> None:
+    from bot.config import ConfigError
+
+    settings = Settings(QUALIBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'q.db'}",
+                        QUALIBOT_CONFIG=tmp_path / "none.toml",
+                        QUALIBOT_HANDOFF_CHANNEL="#sales")
+    with pytest.raises(ConfigError, match=r"^QUALIBOT_HANDOFF_CHANNEL: '#sales' is not a "
+                                          r"Slack channel ID \(like C0123ABCD\)"):
+        build_runtime(settings)
