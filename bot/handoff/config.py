@@ -132,6 +132,10 @@ class HandoffRule(BaseModel):
     @classmethod
     def _user_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         value = tuple(v.strip() for v in value)
+        if not value:
+            raise ValueError(
+                "no reps to take turns; list their user IDs, or leave assign out"
+            )
         bad = [v for v in value if not USER_ID.match(v)]
         if bad:
             raise ValueError(f"not Slack user IDs (like U0123ABCD): {bad}")

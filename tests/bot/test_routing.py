@@ -374,3 +374,10 @@ def test_a_default_channel_given_by_name_stops_start_up(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^QUALIBOT_HANDOFF_CHANNEL: '#sales' is not a "
                                           r"Slack channel ID \(like C0123ABCD\)"):
         build_runtime(settings)
+
+
+def test_an_empty_list_of_reps_is_refused() -> None:
+    with pytest.raises(ValidationError, match="no reps to take turns; list their user IDs, or "
+                                              "leave assign out"):
+        HandoffRule.model_validate({"assign": [], "channel": "C0X"})
+    assert HandoffRule(channel="C0X").assign == ()  # no assign: no assignment, as before
