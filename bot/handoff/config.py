@@ -171,6 +171,22 @@ class HandoffConfig(BaseModel):
     def _one_or_many(cls, value: Any) -> Any:
         return _as_tuple(value)
 
+    @model_validator(mode="after")
+    def _distinct_names(self) -> HandoffConfig:
+        # A name keys the rule's round-robin counter: two rules sharing it would skip reps.
+        first: dict[str, int] = {}
+        for index, rule in enumerate(self.rules):
+            if rule.name is None:
+                continue
+            if rule.name in first:
+                raise ValueError(
+                    f"rules #{first[rule.name] + 1} and #{index + 1} are both named "
+                    f"{rule.name!r}; a name keys the rule's round-robin turn, so each must "
+                    "be different"
+                )
+            first[rule.name] = index
+        return self
+
 
 def rule_label(index: int, rule: HandoffRule) -> str:
     """How an admin finds a rule in `qualibot.toml`: `[[handoff.rules]] #2 ("inbound")`,

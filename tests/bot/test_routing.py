@@ -381,3 +381,11 @@ def test_an_empty_list_of_reps_is_refused() -> None:
                                               "leave assign out"):
         HandoffRule.model_validate({"assign": [], "channel": "C0X"})
     assert HandoffRule(channel="C0X").assign == ()  # no assign: no assignment, as before
+
+
+def test_two_rules_with_one_name_are_refused() -> None:
+    rules = [{"name": "team", "channel": "C0A", "assign": ["U0ALICE", "U0BOB"]},
+             {"channel": "C0B"},
+             {"name": "team", "channel": "C0C", "assign": ["U0CAROL", "U0DAN", "U0ERIN"]}]
+    with pytest.raises(ValidationError, match="rules #1 and #3 are both named 'team'"):
+        HandoffConfig.model_validate({"rules": rules})
