@@ -83,11 +83,22 @@ class Settings(BaseSettings):
             config = FileConfig.model_validate(raw)
         except ValidationError as exc:
             problems = "\n".join(
-                f"  {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-                for e in exc.errors()
+                f"  {_where(e['loc'], raw)}: {e['msg']}" for e in exc.errors()
             )
             raise ConfigError(f"{path}: invalid configuration\n{problems}") from exc
         config.framework_dirs = [
             d if d.is_absolute() else path.parent / d for d in config.framework_dirs
         ]
         return config
+
+
+def _where(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
+    """Where a problem is, as the admin reads the file: `handoff.verdicts.1`, or for a
+    routing rule `[[handoff.rules]] #2 ('inbound') channel` (counted from 1, with its name)."""
+    if loc[:2] == ("handoff", "rules") and len(loc) > 2 and isinstance(loc[2], int):
+        rules = (raw.get("handoff") or {}).get("rules")
+        rule = rules[loc[2]] if isinstance(rules, list) and loc[2] < len(rules) else {}
+        name = rule.get("name") if isinstance(rule, dict) else None
+        label = f"[[handoff.rules]] #{loc[2] + 1}" + (f" ({name!r})" if name else "")
+        return " ".join([label, ".".join(str(p) for p in loc[3:])]).rstrip()
+    return ".".join(str(p) for p in loc) or "(top level)"

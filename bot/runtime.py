@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import FileConfig, Settings
+from bot.config import ConfigError, FileConfig, Settings
+from bot.handoff.config import channel_id, never_matching
 from bot.handoff.routing import HandoffRouter
 from bot.leads import LeadQueries
 from bot.registry import FlowRegistry
@@ -44,6 +45,17 @@ def build_runtime(settings: Settings, *, check_schema: bool = True) -> Runtime:
     database is refused with a message saying to run `qualibot db upgrade`."""
     config = settings.load_file_config()
     frameworks = load_frameworks(config.framework_dirs, config.frameworks)
+    problems = never_matching(config.handoff, frameworks=frameworks, icp=config.icp)
+    if (settings.handoff_channel or "").strip():
+        try:
+            channel_id(str(settings.handoff_channel))
+        except ValueError as exc:
+            raise ConfigError(f"QUALIBOT_HANDOFF_CHANNEL: {exc}") from exc
+    if problems:
+        raise ConfigError(
+            f"{settings.config_file}: [handoff] rules that can never match\n"
+            + "\n".join(f"  {problem}" for problem in problems)
+        )
     flows = FlowRegistry(frameworks, config.icp)
     engine = create_engine_for(settings.database_url)
     try:

@@ -371,7 +371,9 @@ class QualificationService:
             conversation = conversations[-1]
             flow = self._flows.get(conversation.framework)
             model = FlowState.from_data(conversation.state, conversation.data)
-            return self._record_score(session, lead, conversation, flow, model, now)
+            return self._record_score(
+                session, lead, conversation, flow, model, now, completed=False
+            )
 
     def rescore_all(self, *, batch_size: int = 2000) -> int:
         """Re-score every completed conversation's lead as of today, in bulk: one new score row
@@ -542,7 +544,7 @@ class QualificationService:
         if model.state == DONE and not was_done:
             completed_at = ctx.now
             score = self._record_score(
-                ctx.session, ctx.lead, conversation, ctx.flow, model, ctx.now
+                ctx.session, ctx.lead, conversation, ctx.flow, model, ctx.now, completed=True
             )
             ctx.wrote_outbox = ctx.wrote_outbox or score.verdict in self._handoff_verdicts
             messages.append(
@@ -597,7 +599,11 @@ class QualificationService:
         flow: Flow,
         model: FlowState,
         now: datetime,
+        *,
+        completed: bool,
     ) -> ScoreResult:
+        """Score the answers and record it. `completed`: a qualification just finished (not
+        a re-score of stored answers)."""
         result = self._flows.score(flow, model.answers, as_of=now.date())
         fit = self._flows.fit(model.answers) if model.ask_icp else None
         ScoreRepository(session).append(
@@ -611,7 +617,12 @@ class QualificationService:
             fit_score=fit,
             created_at=now,
         )
-        status = result.verdict if lead.status in SCORED_STATUSES else lead.status
+        # A rep's decision (nurture / disqualified, always with a reason) gives way only to
+        # a new qualification, and then its reason goes with it; a re-score keeps it.
+        replace = lead.status in SCORED_STATUSES and (completed or lead.status_reason is None)
+        status = result.verdict if replace else lead.status
+        if replace and lead.status_reason is not None:
+            lead.status_reason = None
         LeadRepository(session).record_score(
             lead,
             score_total=result.total,

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.errors import AlreadyProcessed, InvalidInput, NotFound
+from bot.errors import AlreadyProcessed, Conflict, InvalidInput, NotFound
 from bot.handoff.notice import handoff_payload
+from bot.slack.render import mrkdwn
 from flows.engine import FlowState
 from flows.scoring import ScoreResult
 from storage.dedupe import ProcessedEventRepository
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Decision = Literal["nurture", "disqualified"]
 DECISIONS: tuple[Decision, ...] = ("nurture", "disqualified")
+DECISION_WORDS: dict[str, str] = {"nurture": "moved to nurture", "disqualified": "disqualified"}
 MAX_REASON_LENGTH = 500
 
 
@@ -77,9 +79,10 @@ class HandoffActions:
         dedupe_key: str | None = None,
     ) -> HandoffOutcome:
         """Make `user` the lead's owner, unless someone else already is (claimed it, or was
-        assigned it by a routing rule). On success the notice is updated ("Claimed by ...";
-        the assigned rep accepting updates it too; the owner clicking again changes
-        nothing); otherwise the clicker is told who has it (ephemeral)."""
+        assigned it by a routing rule) or a rep has decided it (nurture / disqualified). On
+        success the notice is updated ("Claimed by ..."; the assigned rep accepting updates
+        it too; the owner clicking again changes nothing); otherwise the clicker is told who
+        has it or what was decided (ephemeral)."""
         now = self._clock()
         with self._sessions.begin() as session:
             _claim_key(session, dedupe_key)
@@ -87,7 +90,11 @@ class HandoffActions:
             claimed = (
                 session.execute(
                     update(Lead)
-                    .where(Lead.id == lead_id, or_(Lead.owner.is_(None), Lead.owner == user))
+                    .where(
+                        Lead.id == lead_id,
+                        or_(Lead.owner.is_(None), Lead.owner == user),
+                        _undecided(),
+                    )
                     .values(owner=user, updated_at=now)
                     .returning(Lead.id)
                     .execution_options(synchronize_session=False)
@@ -109,8 +116,16 @@ class HandoffActions:
                     )
                 owner: str | None = user
             else:
-                owner = session.scalar(select(Lead.owner).where(Lead.id == lead_id))
-                text = f"Sorry, this lead is already taken: its owner is <@{owner}>."
+                owner, status, reason = session.execute(
+                    select(Lead.owner, Lead.status, Lead.status_reason).where(Lead.id == lead_id)
+                ).one()
+                if reason is not None and status in DECISIONS:
+                    text = (
+                        f"Sorry, this lead can't be claimed: it was {DECISION_WORDS[status]} "
+                        f"(reason: {mrkdwn(reason, MAX_REASON_LENGTH)})."
+                    )
+                else:
+                    text = f"Sorry, this lead is already taken: its owner is <@{owner}>."
                 _tell(outbox, team_id, user, notice, text)
         self._written()
         return HandoffOutcome(lead_id, lead.company, claimed, "claimed", owner)
@@ -127,7 +142,9 @@ class HandoffActions:
         dedupe_key: str | None = None,
     ) -> HandoffOutcome:
         """Mark the lead `nurture` or `disqualified` with the rep's reason, and update the
-        notice to say so."""
+        notice to say so. A lead already decided is not decided again (`Conflict` saying
+        what was decided): two reps submitting at once, or a form opened from an older view
+        of the notice, cannot overwrite the first decision."""
         if status not in DECISIONS:
             raise InvalidInput(f"{status!r} is not a decision on a lead.")
         reason = " ".join(reason.split())
@@ -142,9 +159,19 @@ class HandoffActions:
         with self._sessions.begin() as session:
             _claim_key(session, dedupe_key)
             lead = _visible_lead(session, lead_id, team_id)
-            lead.status = status
-            lead.status_reason = reason
-            lead.updated_at = now
+            decided = session.execute(
+                update(Lead)
+                .where(Lead.id == lead_id, _undecided())
+                .values(status=status, status_reason=reason, updated_at=now)
+                .returning(Lead.id)
+                .execution_options(synchronize_session=False)
+            ).first()
+            if decided is None:
+                session.refresh(lead)
+                raise Conflict(
+                    f"Not saved: this lead was already {DECISION_WORDS[lead.status]} "
+                    f"(reason: {lead.status_reason})."
+                )
             if notice is not None:
                 OutboxRepository(session).enqueue(
                     kind="notice_update",
@@ -159,6 +186,12 @@ class HandoffActions:
     def _written(self) -> None:
         if self._on_outbox is not None:
             self._on_outbox()
+
+
+def _undecided() -> ColumnElement[bool]:
+    """No rep has decided the lead: a decision (nurture / disqualified from the notice)
+    always has a reason; a verdict of the same name has none."""
+    return or_(Lead.status.not_in(DECISIONS), Lead.status_reason.is_(None))
 
 
 def _claim_key(session: Session, dedupe_key: str | None) -> None:

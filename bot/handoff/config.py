@@ -17,11 +17,12 @@ matching rule wins. See `docs/HANDOFF.md` for each field.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flows.icp import REGIONS, SIZE_BANDS, Region
+from flows.icp import REGIONS, SIZE_BANDS, IcpConfig, Region
 from flows.scoring import Verdict
 
 Source = Literal["rep", "widget"]
@@ -66,6 +67,18 @@ def segment_bands(name: str) -> tuple[str, ...]:
 def band_of_choice(value: str | None) -> str | None:
     """The size band of an `icp_size` answer's choice value, if it is one."""
     return _BAND_BY_VALUE.get(value or "")
+
+
+def channel_id(value: str) -> str:
+    """A channel ID as configured (a rule's `channel`, `QUALIBOT_HANDOFF_CHANNEL`), stripped;
+    `ValueError` for anything else, such as a #name."""
+    value = value.strip()
+    if not CHANNEL_ID.match(value):
+        raise ValueError(
+            f"{value!r} is not a Slack channel ID (like C0123ABCD); use the ID, not the "
+            "#name (channel details > About, at the bottom)"
+        )
+    return value
 
 
 def _as_tuple(value: Any) -> Any:
@@ -113,18 +126,16 @@ class HandoffRule(BaseModel):
     @field_validator("channel")
     @classmethod
     def _channel_id(cls, value: str) -> str:
-        value = value.strip()
-        if not CHANNEL_ID.match(value):
-            raise ValueError(
-                f"{value!r} is not a Slack channel ID (like C0123ABCD); use the ID, not the "
-                "#name (channel details > About, at the bottom)"
-            )
-        return value
+        return channel_id(value)
 
     @field_validator("assign")
     @classmethod
     def _user_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         value = tuple(v.strip() for v in value)
+        if not value:
+            raise ValueError(
+                "no reps to take turns; list their user IDs, or leave assign out"
+            )
         bad = [v for v in value if not USER_ID.match(v)]
         if bad:
             raise ValueError(f"not Slack user IDs (like U0123ABCD): {bad}")
@@ -160,6 +171,58 @@ class HandoffConfig(BaseModel):
     def _one_or_many(cls, value: Any) -> Any:
         return _as_tuple(value)
 
+    @model_validator(mode="after")
+    def _distinct_names(self) -> HandoffConfig:
+        # A name keys the rule's round-robin counter: two rules sharing it would skip reps.
+        first: dict[str, int] = {}
+        for index, rule in enumerate(self.rules):
+            if rule.name is None:
+                continue
+            if rule.name in first:
+                raise ValueError(
+                    f"rules #{first[rule.name] + 1} and #{index + 1} are both named "
+                    f"{rule.name!r}; a name keys the rule's round-robin turn, so each must "
+                    "be different"
+                )
+            first[rule.name] = index
+        return self
+
+
+def rule_label(index: int, rule: HandoffRule) -> str:
+    """How an admin finds a rule in `qualibot.toml`: `[[handoff.rules]] #2 ("inbound")`,
+    counted from 1 in file order."""
+    return f"[[handoff.rules]] #{index + 1}" + (f" ({rule.name!r})" if rule.name else "")
+
+
+def never_matching(
+    config: HandoffConfig, *, frameworks: Collection[str], icp: IcpConfig
+) -> list[str]:
+    """What makes a rule unable to ever match, one line per problem naming the rule: a
+    framework that does not exist (a typo), verdicts that never get a notice, region or
+    segment filters without the ICP question they read."""
+    problems = []
+    for index, rule in enumerate(config.rules):
+        label = rule_label(index, rule)
+        unknown = [f for f in rule.framework if f not in frameworks]
+        if unknown:
+            problems.append(
+                f"{label}: unknown framework {', '.join(unknown)}; known: "
+                f"{', '.join(sorted(frameworks))}"
+            )
+        if rule.verdict and not set(rule.verdict) & set(config.verdicts):
+            problems.append(
+                f"{label}: verdict {', '.join(rule.verdict)} never gets a notice; add it to "
+                f"[handoff] verdicts (now {', '.join(config.verdicts)})"
+            )
+        for field, key, asked in (("region", "regions", icp.regions),
+                                  ("segment", "sizes", icp.sizes)):
+            if getattr(rule, field) and not (icp.enabled and asked):
+                problems.append(
+                    f"{label}: filters on {field}, but the ICP question it reads is not "
+                    f"asked; set [icp] enabled = true and {key}"
+                )
+    return problems
+
 
 __all__ = [
     "REGIONS",
@@ -167,6 +230,9 @@ __all__ = [
     "HandoffConfig",
     "HandoffRule",
     "band_of_choice",
+    "channel_id",
+    "never_matching",
+    "rule_label",
     "segment_bands",
     "size_choice_value",
 ]

@@ -310,3 +310,82 @@ def test_round_robin_takes_turns_under_concurrency(engine: Engine) -> None:
     finally:
         with sessions.begin() as session:
             session.execute(delete(RoundRobin).where(RoundRobin.name == name))
+
+
+def test_rules_that_can_never_match_stop_start_up_naming_the_file_and_the_rule(
+    tmp_path: Path,
+) -> None:
+    from bot.config import ConfigError
+
+    toml = tmp_path / "qualibot.toml"
+    toml.write_text(
+        '[[handoff.rules]]\nname = "enterprise"\nframework = "medic"\nchannel = "C0ENT"\n\n'
+        '[[handoff.rules]]\nverdict = "nurture"\nchannel = "C0NURTURE"\n\n'
+        '[[handoff.rules]]\nregion = "europe"\nsegment = "enterprise"\nchannel = "C0EMEA"\n\n'
+        '[[handoff.rules]]\nframework = ["bant", "MEDDIC"]\nverdict = ["qualified", "nurture"]\n'
+        'channel = "C0FINE"\n',
+        encoding="utf-8",
+    )
+    settings = Settings(QUALIBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'q.db'}",
+                        QUALIBOT_CONFIG=toml)
+    with pytest.raises(ConfigError) as raised:
+        build_runtime(settings)
+    assert str(raised.value).splitlines() == [
+        f"{toml}: [handoff] rules that can never match",
+        "  [[handoff.rules]] #1 ('enterprise'): unknown framework medic; known: bant, champ, "
+        "gpctba, meddic",
+        "  [[handoff.rules]] #2: verdict nurture never gets a notice; add it to [handoff] "
+        "verdicts (now qualified)",
+        "  [[handoff.rules]] #3: filters on region, but the ICP question it reads is not asked; "
+        "set [icp] enabled = true and regions",
+        "  [[handoff.rules]] #3: filters on segment, but the ICP question it reads is not "
+        "asked; set [icp] enabled = true and sizes",
+    ]
+
+
+def test_an_invalid_rule_is_named_as_the_admin_counts_it(tmp_path: Path) -> None:
+    from bot.config import ConfigError
+
+    toml = tmp_path / "qualibot.toml"
+    toml.write_text(
+        '[[handoff.rules]]\nchannel = "C0FINE"\n\n'
+        '[[handoff.rules]]\nname = "inbound"\nchanel = "C0INBOUND"\n\n'
+        '[[handoff.rules]]\nmin_score = 800\nchannel = "#sales"\n',
+        encoding="utf-8",
+    )
+    settings = Settings(QUALIBOT_CONFIG=toml)
+    with pytest.raises(ConfigError) as raised:
+        settings.load_file_config()
+    lines = str(raised.value).splitlines()
+    assert lines[0] == f"{toml}: invalid configuration"
+    assert "  [[handoff.rules]] #2 ('inbound') channel: Field required" in lines
+    assert "  [[handoff.rules]] #2 ('inbound') chanel: Extra inputs are not permitted" in lines
+    assert any(line.startswith("  [[handoff.rules]] #3 min_score: ") for line in lines)
+    assert any(line.startswith("  [[handoff.rules]] #3 channel: ") and "'#sales'" in line
+               for line in lines)
+
+
+def test_a_default_channel_given_by_name_stops_start_up(tmp_path: Path) -> None:
+    from bot.config import ConfigError
+
+    settings = Settings(QUALIBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'q.db'}",
+                        QUALIBOT_CONFIG=tmp_path / "none.toml",
+                        QUALIBOT_HANDOFF_CHANNEL="#sales")
+    with pytest.raises(ConfigError, match=r"^QUALIBOT_HANDOFF_CHANNEL: '#sales' is not a "
+                                          r"Slack channel ID \(like C0123ABCD\)"):
+        build_runtime(settings)
+
+
+def test_an_empty_list_of_reps_is_refused() -> None:
+    with pytest.raises(ValidationError, match="no reps to take turns; list their user IDs, or "
+                                              "leave assign out"):
+        HandoffRule.model_validate({"assign": [], "channel": "C0X"})
+    assert HandoffRule(channel="C0X").assign == ()  # no assign: no assignment, as before
+
+
+def test_two_rules_with_one_name_are_refused() -> None:
+    rules = [{"name": "team", "channel": "C0A", "assign": ["U0ALICE", "U0BOB"]},
+             {"channel": "C0B"},
+             {"name": "team", "channel": "C0C", "assign": ["U0CAROL", "U0DAN", "U0ERIN"]}]
+    with pytest.raises(ValidationError, match="rules #1 and #3 are both named 'team'"):
+        HandoffConfig.model_validate({"rules": rules})

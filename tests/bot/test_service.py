@@ -272,3 +272,28 @@ def test_rescoring_a_handed_off_lead_does_not_post_again(
     assert len(handoffs) == 1
     scores = db_session.scalars(select(Score).where(Score.lead_id == result.lead_id)).all()
     assert len(scores) == 3  # the history keeps every scoring
+
+
+def test_a_reps_decision_survives_a_rescore_and_gives_way_to_a_new_qualification(
+    service: QualificationService, session_factory: sessionmaker[Session], db_session: Session
+) -> None:
+    from bot.handoff.actions import HandoffActions
+
+    def visit(n: int) -> TurnResult:  # the same visitor (email) on the website, twice
+        first = service.start(framework="bant", company="Acme", channel="widget",
+                              participant=f"visitor-{n}", source="widget",
+                              contact={"email": "dana@acme.example"})
+        return run(service, first, BANT_QUALIFIED)
+
+    lead_id = visit(1).lead_id
+    HandoffActions(session_factory).decide(lead_id, "disqualified", "Student project",
+                                           "U0BOB", team_id=None, notice=None)
+    service.score(lead_id)  # the same answers again: the decision stands
+    lead = db_session.get(Lead, lead_id)
+    assert lead is not None
+    assert (lead.status, lead.status_reason) == ("disqualified", "Student project")
+
+    assert visit(2).lead_id == lead_id  # qualified again: a new notice, nothing decided yet
+    db_session.expire_all()
+    lead = db_session.get(Lead, lead_id)
+    assert lead is not None and (lead.status, lead.status_reason) == ("qualified", None)

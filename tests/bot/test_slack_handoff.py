@@ -226,3 +226,68 @@ def test_a_lead_assigned_by_a_routing_rule_is_claimed_only_by_its_rep(
         slack.click(notice, "claim", channel=SALES_CHANNEL, user=BOB)  # accepting it
         slack.deliver()
         assert f"Claimed by <@{BOB}>" in blocks_text(slack.channel_messages(SALES_CHANNEL)[0])
+
+
+def give_reason(slack: SlackHarness, notice: dict[str, Any], action: str, user: str,
+                reason: str) -> dict[str, Any]:
+    """Click Nurture or Disqualify on `notice` and submit the form with `reason`; the
+    response to the submission."""
+    opened = len(slack.fake.calls("views.open"))
+    slack.click(notice, action, channel=SALES_CHANNEL, user=user)
+    view = slack.fake.calls("views.open")[opened].response["view"]
+    response = slack.send(slack.requests.view_submission(
+        view, values={"reason": {"reason": reason}}, user_id=user))
+    assert response.status_code == 200
+    slack.deliver()
+    return response.json() if response.text else {}
+
+
+def test_a_stale_claim_after_a_decision_is_refused_and_leaves_the_notice(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)  # as first posted, with its buttons (a stale view)
+    give_reason(slack, notice, "disqualify", BOB, "Student project <!channel>")
+    decided = blocks_text(slack.channel_messages(SALES_CHANNEL)[0])
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    found = lead(slack)
+    assert found.owner is None and found.status == "disqualified"
+    assert blocks_text(slack.channel_messages(SALES_CHANNEL)[0]) == decided
+    assert "Claimed by" not in decided
+    [refusal] = slack.fake.ephemeral_messages()
+    assert refusal["user"] == ALICE
+    assert refusal["text"] == ("Sorry, this lead can't be claimed: it was disqualified "
+                               "(reason: Student project &lt;!channel&gt;).")
+
+
+def test_a_second_decision_is_refused_and_the_first_one_stands(slack: SlackHarness) -> None:
+    notice = qualified_notice(slack)  # two reps look at it; both act on what they see
+    give_reason(slack, notice, "disqualify", BOB, "Student project")
+    refused = give_reason(slack, notice, "nurture", ALICE, "Budget next year")
+    assert refused["response_action"] == "errors"
+    assert refused["errors"] == {"reason": "Not saved: this lead was already disqualified "
+                                           "(reason: Student project)."}
+    found = lead(slack)
+    assert (found.status, found.status_reason) == ("disqualified", "Student project")
+    [update] = slack.fake.calls("chat.update")  # the notice was updated once, by Bob
+    assert f"Disqualified by <@{BOB}>: Student project" in blocks_text(update.args)
+
+
+def test_a_nurture_verdict_can_still_be_decided(
+    engine: Any, database_url: str, fake_slack: Any, slack_requests: Any, slack_env: Any,
+    monkeypatch: Any, tmp_path: Any,
+) -> None:
+    from tests.bot.slackapp import make_harness, slack_settings
+
+    config = tmp_path / "qualibot.toml"
+    config.write_text('[handoff]\nverdicts = ["qualified", "nurture"]\n')
+    settings = slack_settings(monkeypatch, database_url, tmp_path, QUALIBOT_CONFIG=str(config))
+    for slack in make_harness(settings, fake_slack, slack_requests):
+        slack.command("bant Acme")
+        for answer in [*ANSWERS[:4], "no timeline"]:  # nurture: no reason yet, not decided
+            slack.say(answer.replace("<", "&lt;").replace(">", "&gt;"))
+        slack.deliver()
+        [notice] = slack.channel_messages(SALES_CHANNEL)
+        assert lead(slack).status == "nurture"
+        assert give_reason(slack, notice, "nurture", ALICE, "Call back in Q3") == {}
+        assert lead(slack).status_reason == "Call back in Q3"
