@@ -113,10 +113,19 @@ def handoff_context(payload: Mapping[str, Any]) -> dict[str, Any]:
             "max_total": 100,
             "criteria": criteria,
         },
-        "engagement_score": lead.get("engagement_score"),
+        "engagement_score": _engagement(lead),
         "fit_score": lead.get("fit_score"),
         "owner_mention": mention(lead["owner"]) if lead.get("owner") else None,
     }
+
+
+def _engagement(lead: Mapping[str, Any]) -> float | None:
+    """The engagement score, for leads that have one: a visitor's (the widget tracks page
+    views and events); a rep's lead shows none rather than a 0 that reads as a cold lead."""
+    score = lead.get("engagement_score")
+    if lead.get("source") == "widget" or score:
+        return score
+    return None
 
 
 def render_handoff(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
