@@ -41,6 +41,11 @@ STATUS_PHRASES: dict[str, str] = {
 }
 #: Statuses after which the notice keeps its buttons (nobody has decided yet).
 UNDECIDED_STATUSES = frozenset({"open", "reopened", "qualified"})
+#: The buttons a notice keeps once someone acted on it: a claimed lead may still turn out
+#: to be one for nurture or not a fit; the answers stay a click away after any decision.
+ACTIONS_AFTER: dict[str, tuple[str, ...]] = {
+    "claimed": ("nurture", "disqualify", "view_answers"),
+}
 
 
 def framework_name(framework_id: object) -> str:
@@ -139,12 +144,14 @@ def render_handoff(payload: Mapping[str, Any], *, check: bool = True) -> dict[st
 def render_notice_update(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
     """The notice of a `notice_update` row: `{"handoff": <the original handoff payload>,
     "status", "by"?, "reason"?}` -> the notice with a status line; without buttons unless
-    the status is undecided (`open`, `reopened`)."""
+    the status is undecided (`open`, `reopened`): a claimed lead keeps Nurture, Disqualify
+    and View answers, a decided one View answers."""
     status = str(payload.get("status") or "")
     context = handoff_context(payload["handoff"])
     if status:
         context["status_text"] = status_line(status, payload.get("by"), payload.get("reason"))
-    context["show_actions"] = not status or status in UNDECIDED_STATUSES
+    if status and status not in UNDECIDED_STATUSES:
+        context["actions"] = ACTIONS_AFTER.get(status, ("view_answers",))
     if payload.get("owner"):
         context["owner_mention"] = mention(payload["owner"])
     elif status == "claimed" and payload.get("by"):

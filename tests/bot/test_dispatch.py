@@ -25,6 +25,7 @@ from bot.registry import FlowRegistry
 from bot.service import QualificationService
 from bot.slack.clients import SlackClients, normalize_api_url
 from bot.slack.dispatch import EVENT_TYPE, OutboxDispatcher
+from bot.slack.ids import ActionId
 from bot.slack.render import LIMITS, check_limits
 from flows.definitions import load_frameworks
 from storage.db import make_session_factory
@@ -259,7 +260,12 @@ def test_a_10000_character_answer_is_truncated_visibly(
     assert row(session_factory, message_id).result.get("degraded") is None  # type: ignore[union-attr]
 
 
-def test_notice_update_adds_the_status_and_removes_the_buttons(
+def action_ids(message: dict[str, Any]) -> list[str]:
+    actions = blocks_by_id(message).get("handoff_actions") or {"elements": []}
+    return [element["action_id"] for element in actions["elements"]]
+
+
+def test_notice_update_adds_the_status_and_keeps_the_buttons_still_useful(
     dispatcher: OutboxDispatcher, fake_slack: FakeSlack, clock: FakeClock,
     session_factory: sessionmaker[Session],
 ) -> None:
@@ -276,7 +282,9 @@ def test_notice_update_adds_the_status_and_removes_the_buttons(
     [message] = fake_slack.messages("C0SALES")
     blocks = blocks_by_id(message)
     assert blocks["handoff_status"]["text"]["text"] == "Claimed by <@U0REP0002>"
-    assert "handoff_actions" not in blocks
+    # claimed: no second claim, but the lead may still go to nurture or be disqualified
+    assert action_ids(message) == [
+        ActionId.NURTURE, ActionId.DISQUALIFY, ActionId.VIEW_ANSWERS]
     assert "*Owner*\n<@U0REP0002>" in [f["text"] for f in blocks["handoff_summary"]["fields"]]
     assert "Claimed by <@U0REP0002>" in message["text"]
     assert row(session_factory, update_id).status == "sent"
@@ -288,6 +296,7 @@ def test_notice_update_adds_the_status_and_removes_the_buttons(
     [message] = fake_slack.messages("C0SALES")
     status = blocks_by_id(message)["handoff_status"]["text"]["text"]
     assert status == f"Moved to nurture by <@U0REP0003>: {HOSTILE_ESCAPED}"
+    assert action_ids(message) == [ActionId.VIEW_ANSWERS]  # decided: the answers stay at hand
     assert len(fake_slack.calls("chat.postMessage")) == 1  # updated in place
 
 
