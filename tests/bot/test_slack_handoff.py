@@ -102,6 +102,27 @@ def test_disqualify_needs_a_reason(slack: SlackHarness) -> None:
     assert "Disqualified by" in blocks_text(slack.channel_messages(SALES_CHANNEL)[0])
 
 
+def test_the_claimer_can_still_disqualify_and_the_answers_stay_at_hand(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    claimed = slack.channel_messages(SALES_CHANNEL)[0]
+    slack.click(claimed, "disqualify", channel=SALES_CHANNEL, user=ALICE)  # on the new view
+    [opened] = slack.fake.calls("views.open")
+    slack.send(slack.requests.view_submission(
+        opened.response["view"], values={"reason": {"reason": "Student project"}}, user_id=ALICE
+    ))
+    slack.deliver()
+    assert lead(slack).status == "disqualified" and lead(slack).owner == ALICE
+    decided = slack.channel_messages(SALES_CHANNEL)[0]
+    assert f"Disqualified by <@{ALICE}>: Student project" in blocks_text(decided)
+    slack.click(decided, "view_answers", channel=SALES_CHANNEL, user=BOB)
+    answers = slack.fake.calls("views.open")[-1]
+    assert answers.ok and answers.response["view"]["callback_id"] == "answers_modal"
+
+
 def test_view_answers_opens_a_modal_with_the_answers_as_given(slack: SlackHarness) -> None:
     notice = qualified_notice(slack)
     slack.click(notice, "view_answers", channel=SALES_CHANNEL, user=ALICE)
