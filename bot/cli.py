@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, load_settings
 from bot.errors import QualibotError
 from bot.runtime import Runtime, build_runtime
 from bot.service import TurnResult
@@ -27,9 +27,9 @@ CHAT_HELP = "Type your answer. Words that work at any time: back, skip, cancel, 
 
 @contextmanager
 def _runtime(*, check_schema: bool = True) -> Iterator[Runtime]:
-    """Build the runtime, turning start-up problems into a clear message and exit code 2."""
+    """Build the runtime, turning start-up problems into a clear message and exit code 1."""
     try:
-        runtime = build_runtime(Settings(), check_schema=check_schema)
+        runtime = build_runtime(load_settings(), check_schema=check_schema)
     except (ConfigError, DefinitionError, DatabaseUnavailable, DatabaseNotMigrated) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
@@ -214,7 +214,7 @@ def show(lead_id: int) -> None:
 def frameworks() -> None:
     """List the qualification frameworks available."""
     try:
-        config = Settings().load_file_config()
+        config = load_settings().load_file_config()
         found = load_frameworks(config.framework_dirs, config.frameworks)
     except (ConfigError, DefinitionError) as exc:
         raise click.ClickException(str(exc)) from exc

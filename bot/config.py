@@ -91,3 +91,21 @@ class Settings(BaseSettings):
             d if d.is_absolute() else path.parent / d for d in config.framework_dirs
         ]
         return config
+
+
+def load_settings() -> Settings:
+    """`Settings()` from the environment (and `.env`); a bad value raises `ConfigError` with
+    one line per variable, naming it and saying what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = _env_problems(exc)
+        raise ConfigError(f"invalid setting in the environment (or .env)\n{problems}") from exc
+
+
+def _env_problems(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(p) for p in error["loc"])
+        lines.append(f"  {name}={error['input']!r}: {error['msg']}")
+    return "\n".join(lines)

@@ -185,3 +185,16 @@ def test_postgres_must_be_migrated_explicitly(workdir: Path, empty_postgres: str
     assert code == 0 and "Database is at revision" in out
     code, out = run("chat", "-f", "bant", "-c", "Acme", input="allocated\n")
     assert code == 0 and "Qualifying Acme" in out
+
+
+@pytest.mark.parametrize("value", ["abc", "", "0"])
+def test_a_bad_environment_value_is_one_line_naming_the_variable(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("QUALIBOT_OUTBOX_LEASE_SECONDS", value)
+    for command in (["leads"], ["frameworks"], ["db", "current"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1, result.output
+        assert "QUALIBOT_OUTBOX_LEASE_SECONDS" in result.output
+        assert "Traceback" not in result.output and result.exception is not None
+        assert isinstance(result.exception, SystemExit)  # click's error, not a crash
