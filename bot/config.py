@@ -9,12 +9,17 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import ArgumentError
 
 from bot.handoff.config import HandoffConfig
 from flows.definitions import FrameworkOverrides
 from flows.icp import IcpConfig
+from storage.db import normalize_url, redact_url
+
+#: The database URLs Qualibot can use, as said when one cannot be used.
+DATABASE_URL_FORMS = "use sqlite:///path.db or postgresql+psycopg://user:password@host/db"
 
 
 class ConfigError(ValueError):
@@ -57,6 +62,18 @@ class Settings(BaseSettings):
     outbox_lease_seconds: float = Field(
         default=120.0, ge=1.0, validation_alias="QUALIBOT_OUTBOX_LEASE_SECONDS"
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: str) -> str:
+        # Said here, in one line, rather than as a traceback from the engine or the driver.
+        try:
+            parsed = normalize_url(url)
+        except ArgumentError:
+            raise ValueError(f"not a database URL; {DATABASE_URL_FORMS}") from None
+        if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+            raise ValueError(f"{redact_url(parsed)} is not supported; {DATABASE_URL_FORMS}")
+        return url
 
     @property
     def widget_origin_list(self) -> list[str]:
@@ -107,5 +124,9 @@ def _env_problems(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         name = ".".join(str(p) for p in error["loc"])
-        lines.append(f"  {name}={error['input']!r}: {error['msg']}")
+        if error["type"] == "value_error":  # our validators: the message shows the value
+            # redacted where it matters (a database URL's password)
+            lines.append(f"  {name}: {error['ctx']['error']}")
+        else:
+            lines.append(f"  {name}={error['input']!r}: {error['msg']}")
     return "\n".join(lines)

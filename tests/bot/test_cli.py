@@ -198,3 +198,18 @@ def test_a_bad_environment_value_is_one_line_naming_the_variable(
         assert "QUALIBOT_OUTBOX_LEASE_SECONDS" in result.output
         assert "Traceback" not in result.output and result.exception is not None
         assert isinstance(result.exception, SystemExit)  # click's error, not a crash
+
+
+@pytest.mark.parametrize("url", [
+    "", "qualibot.db", "not a url", "mysql://ops:hunter2@db/q",
+    "postgresql+psycopg2://ops:hunter2@db/q",
+])
+def test_an_unusable_database_url_is_one_line_without_the_password(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("QUALIBOT_DATABASE_URL", url)
+    result = CliRunner().invoke(main, ["leads"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # click's error, not a crash
+    assert "QUALIBOT_DATABASE_URL" in result.output and "sqlite:///" in result.output
+    assert "hunter2" not in result.output
