@@ -8,6 +8,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,6 +75,20 @@ class Settings(BaseSettings):
         if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
             raise ValueError(f"{redact_url(parsed)} is not supported; {DATABASE_URL_FORMS}")
         return url
+
+    @field_validator("widget_origins")
+    @classmethod
+    def _origins_as_browsers_send_them(cls, origins: str | None) -> str | None:
+        # An origin the browser never sends (no scheme) would refuse the site, silently.
+        for origin in (o.strip() for o in (origins or "").split(",")):
+            parts = urlsplit(origin)
+            if origin and origin != "*" and (parts.scheme not in ("http", "https")
+                                             or not parts.hostname):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write it as browsers send it, scheme and "
+                    "host (and port), e.g. https://www.example.com"
+                )
+        return origins
 
     @property
     def widget_origin_list(self) -> list[str]:

@@ -213,3 +213,31 @@ def test_an_unusable_database_url_is_one_line_without_the_password(
     assert isinstance(result.exception, SystemExit)  # click's error, not a crash
     assert "QUALIBOT_DATABASE_URL" in result.output and "sqlite:///" in result.output
     assert "hunter2" not in result.output
+
+
+@pytest.mark.parametrize("origins", [
+    "www.example.com", "https://www.example.com,example.com", "ftp://example.com", "https://",
+])
+def test_a_widget_origin_the_browser_never_sends_is_refused_at_start(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, origins: str
+) -> None:
+    # Browsers send `https://host[:port]`: an origin without a scheme never matched, and
+    # every request from the site got 403 while the server started as if all was well.
+    monkeypatch.setenv("QUALIBOT_WIDGET_ORIGINS", origins)
+    result = CliRunner().invoke(main, ["leads"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "QUALIBOT_WIDGET_ORIGINS" in result.output and "https://" in result.output
+
+
+def test_widget_origins_as_browsers_send_them_are_accepted(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "QUALIBOT_WIDGET_ORIGINS", "https://www.example.com, http://localhost:8080,https://x.io/"
+    )
+    code, _ = run("leads")
+    assert code == 0
+    monkeypatch.setenv("QUALIBOT_WIDGET_ORIGINS", "*")
+    code, _ = run("leads")
+    assert code == 0
