@@ -255,12 +255,15 @@ def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
         logging.getLogger("transitions").setLevel(logging.WARNING)
     with _runtime() as rt:
         slack = build_slack(rt, socket_mode=socket_mode)
-        api = create_server(
-            rt,
-            slack_app=slack.app if slack is not None and slack.serve_http else None,
-            # The idle sweeper marks widget sessions left too long as abandoned.
-            background=[*([slack] if slack is not None else []), create_sweeper(rt)],
-        )
+        try:
+            api = create_server(
+                rt,
+                slack_app=slack.app if slack is not None and slack.serve_http else None,
+                # The idle sweeper marks widget sessions left too long as abandoned.
+                background=[*([slack] if slack is not None else []), create_sweeper(rt)],
+            )
+        except ConfigError as exc:  # the [widget] section, read by the widget's routes
+            raise click.ClickException(str(exc)) from exc
         freeze_startup_heap()
         uvicorn.run(
             api, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS

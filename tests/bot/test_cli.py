@@ -241,3 +241,11 @@ def test_widget_origins_as_browsers_send_them_are_accepted(
     monkeypatch.setenv("QUALIBOT_WIDGET_ORIGINS", "*")
     code, _ = run("leads")
     assert code == 0
+
+
+def test_serve_reports_a_bad_widget_section_without_a_traceback(workdir: Path) -> None:
+    (workdir / "qualibot.toml").write_text('[widget]\nmessages_per_minute = "lots"\n')
+    result = CliRunner().invoke(main, ["serve", "--port", "1"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # click's error, not a crash
+    assert "widget.messages_per_minute" in result.output
