@@ -289,7 +289,10 @@ def db_upgrade(revision: str) -> None:
     from storage.migrate import current_revision, upgrade
 
     with _runtime(check_schema=False) as rt:
-        upgrade(rt.engine, revision)
+        try:
+            upgrade(rt.engine, revision)
+        except DatabaseNotMigrated as exc:
+            raise click.ClickException(str(exc)) from exc
         click.echo(f"Database is at revision {current_revision(rt.engine)}.")
 
 

@@ -249,3 +249,17 @@ def test_serve_reports_a_bad_widget_section_without_a_traceback(workdir: Path) -
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit)  # click's error, not a crash
     assert "widget.messages_per_minute" in result.output
+
+
+def test_tables_made_without_migrations_are_one_clear_error(workdir: Path) -> None:
+    from storage.db import create_engine_for
+    from storage.models import Base
+
+    engine = create_engine_for(f"sqlite:///{workdir / 'qualibot.db'}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    for command in (["leads"], ["db", "upgrade"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit)  # click's error, not a crash
+        assert "no migration revision" in result.output
