@@ -5,6 +5,7 @@ Built once at start-up and passed down; nothing reads the environment at import 
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from bot.handoff.config import HandoffConfig
 from flows.definitions import FrameworkOverrides
 from flows.icp import IcpConfig
 from storage.db import normalize_url, redact_url
+
+log = logging.getLogger(__name__)
 
 #: The database URLs Qualibot can use, as said when one cannot be used.
 DATABASE_URL_FORMS = "use sqlite:///path.db or postgresql+psycopg://user:password@host/db"
@@ -106,6 +109,11 @@ class Settings(BaseSettings):
         resolved against the file's own folder."""
         path = self.config_file
         if not path.exists():
+            if "config_file" in self.model_fields_set:  # named, so meant to be there
+                log.warning(
+                    "QUALIBOT_CONFIG=%s: no such file; running without it (no routing rules, "
+                    "default [widget] settings)", path
+                )
             return FileConfig()
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))

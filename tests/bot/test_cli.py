@@ -263,3 +263,17 @@ def test_tables_made_without_migrations_are_one_clear_error(workdir: Path) -> No
         assert result.exit_code == 1, result.output
         assert isinstance(result.exception, SystemExit)  # click's error, not a crash
         assert "no migration revision" in result.output
+
+
+def test_a_config_file_named_but_missing_is_said(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A typo in QUALIBOT_CONFIG ran with no routing rules and no [widget] settings, silently.
+    monkeypatch.setenv("QUALIBOT_CONFIG", str(workdir / "qualibto.toml"))
+    code, _ = run("frameworks")
+    assert code == 0
+    assert "QUALIBOT_CONFIG" in caplog.text and "qualibto.toml" in caplog.text
+    caplog.clear()
+    monkeypatch.delenv("QUALIBOT_CONFIG")
+    code, _ = run("frameworks")  # the default qualibot.toml is optional: nothing to say
+    assert code == 0 and "QUALIBOT_CONFIG" not in caplog.text
