@@ -286,6 +286,8 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply the database migrations (needed once per release on PostgreSQL)."""
+    from alembic.util.exc import CommandError
+
     from storage.migrate import current_revision, upgrade
 
     with _runtime(check_schema=False) as rt:
@@ -293,6 +295,8 @@ def db_upgrade(revision: str) -> None:
             upgrade(rt.engine, revision)
         except DatabaseNotMigrated as exc:
             raise click.ClickException(str(exc)) from exc
+        except CommandError as exc:  # an unknown revision, or one behind the database
+            raise click.ClickException(f"Cannot upgrade to {revision!r}: {exc}") from exc
         click.echo(f"Database is at revision {current_revision(rt.engine)}.")
 
 

@@ -277,3 +277,15 @@ def test_a_config_file_named_but_missing_is_said(
     monkeypatch.delenv("QUALIBOT_CONFIG")
     code, _ = run("frameworks")  # the default qualibot.toml is optional: nothing to say
     assert code == 0 and "QUALIBOT_CONFIG" not in caplog.text
+
+
+def test_db_upgrade_to_a_revision_it_cannot_reach_says_so(workdir: Path) -> None:
+    code, out = run("db", "upgrade")
+    assert code == 0
+    for revision in ("nonsense", "000"):  # unknown; ambiguous (every revision starts so)
+        result = CliRunner().invoke(main, ["db", "upgrade", "--revision", revision])
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit)  # click's error, not a crash
+        assert revision in result.output
+    code, out = run("db", "current")
+    assert "current: 0003_inactive_workspaces" in out
