@@ -141,7 +141,10 @@ def parse(answer_type: str, text: str, today: Any) -> None:
 
 
 @main.command()
-@click.option("--limit", default=50, show_default=True, help="How many leads to list.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(min=1),
+    help="How many leads to list.",
+)
 @click.option(
     "--all", "show_all", is_flag=True,
     help="Include website visitors who opened the chat but answered nothing yet.",
@@ -313,7 +316,10 @@ def db_current() -> None:
 
 @main.group(invoke_without_command=True)
 @click.option("--failed", is_flag=True, help="List the messages that failed, newest first.")
-@click.option("--limit", default=50, show_default=True, help="How many failed messages.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(min=1),
+    help="How many failed messages.",
+)
 @click.pass_context
 def outbox(ctx: click.Context, failed: bool, limit: int) -> None:
     """The Slack outbox: how many messages are pending, sent and failed."""

@@ -289,3 +289,17 @@ def test_db_upgrade_to_a_revision_it_cannot_reach_says_so(workdir: Path) -> None
         assert revision in result.output
     code, out = run("db", "current")
     assert "current: 0003_inactive_workspaces" in out
+
+
+@pytest.mark.parametrize("command", [["leads"], ["outbox", "--failed"]])
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_a_limit_below_one_is_a_usage_error(
+    workdir: Path, command: list[str], limit: str
+) -> None:
+    # `leads --limit 0` said "No leads yet. Start one ..." with leads in the database, and
+    # `--limit -5` listed every lead (SQLite's LIMIT -5 is no limit).
+    code, _ = run("chat", "-f", "bant", "-c", "Acme", input="allocated\n")
+    assert code == 0
+    code, out = run(*command, "--limit", limit)
+    assert code == 2
+    assert "--limit" in out and "No leads yet" not in out
