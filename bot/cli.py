@@ -228,7 +228,10 @@ def frameworks() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=3000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port", default=3000, show_default=True, type=click.IntRange(1, 65535),
+    help="Port to listen on.",
+)
 @click.option(
     "--socket-mode",
     is_flag=True,

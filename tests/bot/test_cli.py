@@ -303,3 +303,11 @@ def test_a_limit_below_one_is_a_usage_error(
     code, out = run(*command, "--limit", limit)
     assert code == 2
     assert "--limit" in out and "No leads yet" not in out
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
+def test_serve_refuses_a_port_outside_1_to_65535(workdir: Path, port: str) -> None:
+    # --port 99999 said "running on http://127.0.0.1:99999" and listened on 34463 (mod 2**16).
+    code, out = run("serve", f"--port={port}")
+    assert code == 2
+    assert "--port" in out and "65535" in out
