@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, load_settings
 from bot.errors import QualibotError
 from bot.runtime import Runtime, build_runtime
 from bot.service import TurnResult
@@ -27,9 +27,9 @@ CHAT_HELP = "Type your answer. Words that work at any time: back, skip, cancel, 
 
 @contextmanager
 def _runtime(*, check_schema: bool = True) -> Iterator[Runtime]:
-    """Build the runtime, turning start-up problems into a clear message and exit code 2."""
+    """Build the runtime, turning start-up problems into a clear message and exit code 1."""
     try:
-        runtime = build_runtime(Settings(), check_schema=check_schema)
+        runtime = build_runtime(load_settings(), check_schema=check_schema)
     except (ConfigError, DefinitionError, DatabaseUnavailable, DatabaseNotMigrated) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
@@ -141,7 +141,10 @@ def parse(answer_type: str, text: str, today: Any) -> None:
 
 
 @main.command()
-@click.option("--limit", default=50, show_default=True, help="How many leads to list.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(min=1),
+    help="How many leads to list.",
+)
 @click.option(
     "--all", "show_all", is_flag=True,
     help="Include website visitors who opened the chat but answered nothing yet.",
@@ -214,7 +217,7 @@ def show(lead_id: int) -> None:
 def frameworks() -> None:
     """List the qualification frameworks available."""
     try:
-        config = Settings().load_file_config()
+        config = load_settings().load_file_config()
         found = load_frameworks(config.framework_dirs, config.frameworks)
     except (ConfigError, DefinitionError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -225,7 +228,10 @@ def frameworks() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=3000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port", default=3000, show_default=True, type=click.IntRange(1, 65535),
+    help="Port to listen on.",
+)
 @click.option(
     "--socket-mode",
     is_flag=True,
@@ -255,12 +261,15 @@ def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
         logging.getLogger("transitions").setLevel(logging.WARNING)
     with _runtime() as rt:
         slack = build_slack(rt, socket_mode=socket_mode)
-        api = create_server(
-            rt,
-            slack_app=slack.app if slack is not None and slack.serve_http else None,
-            # The idle sweeper marks widget sessions left too long as abandoned.
-            background=[*([slack] if slack is not None else []), create_sweeper(rt)],
-        )
+        try:
+            api = create_server(
+                rt,
+                slack_app=slack.app if slack is not None and slack.serve_http else None,
+                # The idle sweeper marks widget sessions left too long as abandoned.
+                background=[*([slack] if slack is not None else []), create_sweeper(rt)],
+            )
+        except ConfigError as exc:  # the [widget] section, read by the widget's routes
+            raise click.ClickException(str(exc)) from exc
         freeze_startup_heap()
         uvicorn.run(
             api, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS
@@ -283,10 +292,17 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply the database migrations (needed once per release on PostgreSQL)."""
+    from alembic.util.exc import CommandError
+
     from storage.migrate import current_revision, upgrade
 
     with _runtime(check_schema=False) as rt:
-        upgrade(rt.engine, revision)
+        try:
+            upgrade(rt.engine, revision)
+        except DatabaseNotMigrated as exc:
+            raise click.ClickException(str(exc)) from exc
+        except CommandError as exc:  # an unknown revision, or one behind the database
+            raise click.ClickException(f"Cannot upgrade to {revision!r}: {exc}") from exc
         click.echo(f"Database is at revision {current_revision(rt.engine)}.")
 
 
@@ -303,7 +319,10 @@ def db_current() -> None:
 
 @main.group(invoke_without_command=True)
 @click.option("--failed", is_flag=True, help="List the messages that failed, newest first.")
-@click.option("--limit", default=50, show_default=True, help="How many failed messages.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(min=1),
+    help="How many failed messages.",
+)
 @click.pass_context
 def outbox(ctx: click.Context, failed: bool, limit: int) -> None:
     """The Slack outbox: how many messages are pending, sent and failed."""

@@ -5,16 +5,25 @@ Built once at start-up and passed down; nothing reads the environment at import 
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import ArgumentError
 
 from bot.handoff.config import HandoffConfig
 from flows.definitions import FrameworkOverrides
 from flows.icp import IcpConfig
+from storage.db import normalize_url, redact_url
+
+log = logging.getLogger(__name__)
+
+#: The database URLs Qualibot can use, as said when one cannot be used.
+DATABASE_URL_FORMS = "use sqlite:///path.db or postgresql+psycopg://user:password@host/db"
 
 
 class ConfigError(ValueError):
@@ -58,6 +67,32 @@ class Settings(BaseSettings):
         default=120.0, ge=1.0, validation_alias="QUALIBOT_OUTBOX_LEASE_SECONDS"
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: str) -> str:
+        # Said here, in one line, rather than as a traceback from the engine or the driver.
+        try:
+            parsed = normalize_url(url)
+        except ArgumentError:
+            raise ValueError(f"not a database URL; {DATABASE_URL_FORMS}") from None
+        if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+            raise ValueError(f"{redact_url(parsed)} is not supported; {DATABASE_URL_FORMS}")
+        return url
+
+    @field_validator("widget_origins")
+    @classmethod
+    def _origins_as_browsers_send_them(cls, origins: str | None) -> str | None:
+        # An origin the browser never sends (no scheme) would refuse the site, silently.
+        for origin in (o.strip() for o in (origins or "").split(",")):
+            parts = urlsplit(origin)
+            if origin and origin != "*" and (parts.scheme not in ("http", "https")
+                                             or not parts.hostname):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write it as browsers send it, scheme and "
+                    "host (and port), e.g. https://www.example.com"
+                )
+        return origins
+
     @property
     def widget_origin_list(self) -> list[str]:
         """Sites allowed to embed the widget (`QUALIBOT_WIDGET_ORIGINS`, comma-separated, e.g.
@@ -74,6 +109,11 @@ class Settings(BaseSettings):
         resolved against the file's own folder."""
         path = self.config_file
         if not path.exists():
+            if "config_file" in self.model_fields_set:  # named, so meant to be there
+                log.warning(
+                    "QUALIBOT_CONFIG=%s: no such file; running without it (no routing rules, "
+                    "default [widget] settings)", path
+                )
             return FileConfig()
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -102,3 +142,25 @@ def _where(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
         label = f"[[handoff.rules]] #{loc[2] + 1}" + (f" ({name!r})" if name else "")
         return " ".join([label, ".".join(str(p) for p in loc[3:])]).rstrip()
     return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def load_settings() -> Settings:
+    """`Settings()` from the environment (and `.env`); a bad value raises `ConfigError` with
+    one line per variable, naming it and saying what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = _env_problems(exc)
+        raise ConfigError(f"invalid setting in the environment (or .env)\n{problems}") from exc
+
+
+def _env_problems(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "value_error":  # our validators: the message shows the value
+            # redacted where it matters (a database URL's password)
+            lines.append(f"  {name}: {error['ctx']['error']}")
+        else:
+            lines.append(f"  {name}={error['input']!r}: {error['msg']}")
+    return "\n".join(lines)

@@ -16,7 +16,7 @@ from bot.runtime import Runtime
 from bot.widget.api import create_widget_router
 from bot.widget.pages import create_pages_router
 from storage.checkpoints import uses_wal_file
-from storage.db import ping
+from storage.db import one_line, ping
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def create_server(
         try:
             ping(runtime.engine)  # no transaction: never waits for the SQLite writer
         except Exception as exc:
-            log.warning("health check: database unreachable: %s", exc)
+            log.warning("health check: database unreachable: %s", one_line(exc))
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return JSONResponse(
             {"status": "ok", "database": "ok", "slack": "on" if slack_app is not None else "off"}

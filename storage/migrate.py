@@ -6,7 +6,7 @@ working directory is needed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,9 +15,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, inspect
 
 from storage.db import check_connection
+from storage.models import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 UPGRADE_COMMAND = "qualibot db upgrade"
@@ -26,11 +27,26 @@ UPGRADE_COMMAND = "qualibot db upgrade"
 class DatabaseNotMigrated(RuntimeError):
     """The database schema is not at the revision this version of Qualibot expects."""
 
-    def __init__(self, current: str | None, expected: str, *, unknown: bool = False) -> None:
+    def __init__(
+        self,
+        current: str | None,
+        expected: str,
+        *,
+        unknown: bool = False,
+        tables: Sequence[str] = (),
+    ) -> None:
         self.current = current
         self.expected = expected
         shown = current if current is not None else "none (empty database)"
-        if unknown:
+        if tables:
+            named = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+            message = (
+                f"The database has {len(tables)} of Qualibot's tables ({named}) but no "
+                f"migration revision: it was not created by `{UPGRADE_COMMAND}`, so which "
+                "version's schema it has is unknown and it is neither migrated nor used. "
+                f"Point QUALIBOT_DATABASE_URL at an empty database and run `{UPGRADE_COMMAND}`."
+            )
+        elif unknown:
             message = (
                 f"The database schema is at revision {shown}, which this version of Qualibot "
                 f"does not know (expected {expected}); was it migrated by a newer version?"
@@ -62,9 +78,21 @@ def _connected(bind: Engine | Connection) -> Iterator[Connection]:
 
 
 def upgrade(engine: Engine | Connection, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (in one transaction when given an engine)."""
+    """Upgrade the schema to ``revision`` (in one transaction when given an engine). Raises
+    :class:`DatabaseNotMigrated` for tables made without the migrations."""
     with _connected(engine) as connection:
+        _refuse_unversioned_tables(connection)
         command.upgrade(alembic_config(connection), revision)
+
+
+def _refuse_unversioned_tables(connection: Connection) -> None:
+    """Qualibot's tables without a revision (made by `create_all` or by hand): migrating them
+    from the start would fail half-way ("table leads already exists")."""
+    if MigrationContext.configure(connection).get_current_revision() is not None:
+        return
+    found = sorted(set(inspect(connection).get_table_names()) & set(Base.metadata.tables))
+    if found:
+        raise DatabaseNotMigrated(None, head_revision(), tables=found)
 
 
 def downgrade(engine: Engine | Connection, revision: str) -> None:
@@ -113,6 +141,9 @@ def prepare_database(engine: Engine, *, auto_migrate: bool) -> None:
         return
     if current is not None and not _is_known(current):
         raise DatabaseNotMigrated(current, expected, unknown=True)
+    if current is None:
+        with _connected(engine) as connection:
+            _refuse_unversioned_tables(connection)
     if not auto_migrate:
         raise DatabaseNotMigrated(current, expected)
     upgrade(engine)

@@ -80,11 +80,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import jinja2
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.clients import SlackClients, WorkspaceInactive
 from bot.slack.notices import render_handoff, render_notice_update, render_reply
 from bot.slack.render import LIMITS, POST_DEFAULTS, BlockKitError, check_limits, truncate_to
+from storage.db import one_line
 from storage.models import OutboxMessage, utcnow
 from storage.repositories import OutboxRepository
 
@@ -316,6 +318,11 @@ class OutboxDispatcher:
                     free = self.workers - len(self._busy)
                 for job in self._claim(min(self.batch, free)):
                     self._queue.put(job)
+            except OperationalError as exc:  # the database is down: one line a try
+                log.warning("outbox: cannot reach the database (%s); trying again shortly",
+                            one_line(exc))
+                self._stopping.wait(max(1.0, self.poll_interval))
+                continue
             except Exception:
                 log.exception("outbox: claiming due messages failed; trying again shortly")
                 self._stopping.wait(max(1.0, self.poll_interval))

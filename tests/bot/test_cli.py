@@ -185,3 +185,129 @@ def test_postgres_must_be_migrated_explicitly(workdir: Path, empty_postgres: str
     assert code == 0 and "Database is at revision" in out
     code, out = run("chat", "-f", "bant", "-c", "Acme", input="allocated\n")
     assert code == 0 and "Qualifying Acme" in out
+
+
+@pytest.mark.parametrize("value", ["abc", "", "0"])
+def test_a_bad_environment_value_is_one_line_naming_the_variable(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("QUALIBOT_OUTBOX_LEASE_SECONDS", value)
+    for command in (["leads"], ["frameworks"], ["db", "current"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1, result.output
+        assert "QUALIBOT_OUTBOX_LEASE_SECONDS" in result.output
+        assert "Traceback" not in result.output and result.exception is not None
+        assert isinstance(result.exception, SystemExit)  # click's error, not a crash
+
+
+@pytest.mark.parametrize("url", [
+    "", "qualibot.db", "not a url", "mysql://ops:hunter2@db/q",
+    "postgresql+psycopg2://ops:hunter2@db/q",
+])
+def test_an_unusable_database_url_is_one_line_without_the_password(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("QUALIBOT_DATABASE_URL", url)
+    result = CliRunner().invoke(main, ["leads"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # click's error, not a crash
+    assert "QUALIBOT_DATABASE_URL" in result.output and "sqlite:///" in result.output
+    assert "hunter2" not in result.output
+
+
+@pytest.mark.parametrize("origins", [
+    "www.example.com", "https://www.example.com,example.com", "ftp://example.com", "https://",
+])
+def test_a_widget_origin_the_browser_never_sends_is_refused_at_start(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, origins: str
+) -> None:
+    # Browsers send `https://host[:port]`: an origin without a scheme never matched, and
+    # every request from the site got 403 while the server started as if all was well.
+    monkeypatch.setenv("QUALIBOT_WIDGET_ORIGINS", origins)
+    result = CliRunner().invoke(main, ["leads"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "QUALIBOT_WIDGET_ORIGINS" in result.output and "https://" in result.output
+
+
+def test_widget_origins_as_browsers_send_them_are_accepted(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "QUALIBOT_WIDGET_ORIGINS", "https://www.example.com, http://localhost:8080,https://x.io/"
+    )
+    code, _ = run("leads")
+    assert code == 0
+    monkeypatch.setenv("QUALIBOT_WIDGET_ORIGINS", "*")
+    code, _ = run("leads")
+    assert code == 0
+
+
+def test_serve_reports_a_bad_widget_section_without_a_traceback(workdir: Path) -> None:
+    (workdir / "qualibot.toml").write_text('[widget]\nmessages_per_minute = "lots"\n')
+    result = CliRunner().invoke(main, ["serve", "--port", "1"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # click's error, not a crash
+    assert "widget.messages_per_minute" in result.output
+
+
+def test_tables_made_without_migrations_are_one_clear_error(workdir: Path) -> None:
+    from storage.db import create_engine_for
+    from storage.models import Base
+
+    engine = create_engine_for(f"sqlite:///{workdir / 'qualibot.db'}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    for command in (["leads"], ["db", "upgrade"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit)  # click's error, not a crash
+        assert "no migration revision" in result.output
+
+
+def test_a_config_file_named_but_missing_is_said(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A typo in QUALIBOT_CONFIG ran with no routing rules and no [widget] settings, silently.
+    monkeypatch.setenv("QUALIBOT_CONFIG", str(workdir / "qualibto.toml"))
+    code, _ = run("frameworks")
+    assert code == 0
+    assert "QUALIBOT_CONFIG" in caplog.text and "qualibto.toml" in caplog.text
+    caplog.clear()
+    monkeypatch.delenv("QUALIBOT_CONFIG")
+    code, _ = run("frameworks")  # the default qualibot.toml is optional: nothing to say
+    assert code == 0 and "QUALIBOT_CONFIG" not in caplog.text
+
+
+def test_db_upgrade_to_a_revision_it_cannot_reach_says_so(workdir: Path) -> None:
+    code, out = run("db", "upgrade")
+    assert code == 0
+    for revision in ("nonsense", "000"):  # unknown; ambiguous (every revision starts so)
+        result = CliRunner().invoke(main, ["db", "upgrade", "--revision", revision])
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit)  # click's error, not a crash
+        assert revision in result.output
+    code, out = run("db", "current")
+    assert "current: 0003_inactive_workspaces" in out
+
+
+@pytest.mark.parametrize("command", [["leads"], ["outbox", "--failed"]])
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_a_limit_below_one_is_a_usage_error(
+    workdir: Path, command: list[str], limit: str
+) -> None:
+    # `leads --limit 0` said "No leads yet. Start one ..." with leads in the database, and
+    # `--limit -5` listed every lead (SQLite's LIMIT -5 is no limit).
+    code, _ = run("chat", "-f", "bant", "-c", "Acme", input="allocated\n")
+    assert code == 0
+    code, out = run(*command, "--limit", limit)
+    assert code == 2
+    assert "--limit" in out and "No leads yet" not in out
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
+def test_serve_refuses_a_port_outside_1_to_65535(workdir: Path, port: str) -> None:
+    # --port 99999 said "running on http://127.0.0.1:99999" and listened on 34463 (mod 2**16).
+    code, out = run("serve", f"--port={port}")
+    assert code == 2
+    assert "--port" in out and "65535" in out

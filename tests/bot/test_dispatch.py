@@ -830,3 +830,31 @@ def test_multi_workspace_tokens_come_from_the_installation_store(
             for table in ("slack_bots", "slack_installations"):
                 connection.execute(text(f"DELETE FROM {table} WHERE team_id = :t"),
                                    {"t": other.team_id})
+
+
+def test_an_unreachable_database_is_one_line_per_try_not_a_traceback(
+    tmp_path: Any, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # During a database outage the dispatcher retries every second; each try logged a full
+    # traceback (~50 lines a second in the server's log).
+    from storage.db import create_engine_for
+
+    (tmp_path / "gone.db").mkdir()  # unopenable, like a database that is down
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'gone.db'}")
+    dispatcher = OutboxDispatcher(
+        make_session_factory(engine),
+        SlackClients(bot_token=fake_slack.bot_token, base_url=fake_slack.api_url),
+    )
+    try:
+        dispatcher.start()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(
+            "outbox" in r.getMessage() for r in caplog.records
+        ):
+            time.sleep(0.05)
+    finally:
+        dispatcher.stop()
+        engine.dispose()
+    [record, *_] = [r for r in caplog.records if r.name == "bot.slack.dispatch"]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert "database" in record.getMessage() and "unable to open" in record.getMessage()

@@ -71,7 +71,7 @@ def test_healthz_answers_while_a_writer_holds_the_database(runtime: Runtime) -> 
 
 
 def test_healthz_says_when_the_database_is_unreachable(
-    runtime: Runtime, tmp_path: Path
+    runtime: Runtime, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with TestClient(create_server(runtime)) as http:
         (tmp_path / "server.db").unlink()
@@ -80,3 +80,7 @@ def test_healthz_says_when_the_database_is_unreachable(
         health = http.get("/healthz")
     assert health.status_code == 503
     assert health.json() == {"status": "error", "database": "unreachable"}
+    # one log line per probe (the balancer probes every few seconds), the driver's reason
+    [warning] = [r.getMessage() for r in caplog.records if "health check" in r.getMessage()]
+    assert "unable to open database file" in warning
+    assert "\n" not in warning and "sqlalche.me" not in warning

@@ -115,6 +115,21 @@ def test_prepare_database_refuses_an_unknown_revision(empty_engine: Engine) -> N
         prepare_database(empty_engine, auto_migrate=True)
 
 
+def test_tables_made_without_migrations_are_refused_not_migrated(empty_engine: Engine) -> None:
+    # e.g. `Base.metadata.create_all`: tables, but no alembic_version. Migrating from the
+    # start failed with "table leads already exists" (a traceback); now it says what it is.
+    Base.metadata.create_all(empty_engine)
+    for auto_migrate in (True, False):
+        unversioned = r"Qualibot's tables.*no migration revision"
+        with pytest.raises(DatabaseNotMigrated, match=unversioned) as info:
+            prepare_database(empty_engine, auto_migrate=auto_migrate)
+        assert info.value.current is None
+        assert "none (empty database)" not in str(info.value)
+    with pytest.raises(DatabaseNotMigrated, match=r"not created by `qualibot db upgrade`"):
+        upgrade(empty_engine)
+    assert current_revision(empty_engine) is None
+
+
 def test_migrations_do_not_depend_on_the_working_directory(
     empty_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
