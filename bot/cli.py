@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -259,6 +261,7 @@ def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
     # transitions logs every callback of every turn at INFO: keep it for --log-level debug.
     if log_level != "debug":
         logging.getLogger("transitions").setLevel(logging.WARNING)
+    sock = _listening_socket(host, port)  # before anything starts (the outbox dispatcher)
     with _runtime() as rt:
         slack = build_slack(rt, socket_mode=socket_mode)
         try:
@@ -271,9 +274,42 @@ def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
         except ConfigError as exc:  # the [widget] section, read by the widget's routes
             raise click.ClickException(str(exc)) from exc
         freeze_startup_heap()
-        uvicorn.run(
-            api, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS
+        config = uvicorn.Config(
+            api, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS
         )
+        # (uvicorn says where it listens only for sockets it opens itself)
+        shown = f"[{host}]" if ":" in host else host
+        logging.getLogger("bot.server").info(
+            "Qualibot running on http://%s:%d (the demo page is at /; Ctrl+C to stop)",
+            shown, sock.getsockname()[1],
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound first: a port in use is one clear error, rather than a
+    second server that starts its outbox dispatcher and background work and only then fails
+    to listen."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+    except socket.gaierror as exc:
+        raise click.ClickException(f"Cannot listen on {host}: {exc.strerror}.") from exc
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = (
+            " (another qualibot serve, perhaps); pick another with --port"
+            if exc.errno == errno.EADDRINUSE else ""
+        )
+        raise click.ClickException(
+            f"Cannot listen on {host}:{port}: {exc.strerror}{hint}."
+        ) from exc
+    return sock
 
 
 #: Seconds an idle keep-alive connection stays open. Longer than a balancer's or client's own

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -311,3 +312,50 @@ def test_serve_refuses_a_port_outside_1_to_65535(workdir: Path, port: str) -> No
     code, out = run("serve", f"--port={port}")
     assert code == 2
     assert "--port" in out and "65535" in out
+
+
+def test_serve_on_a_port_in_use_stops_before_starting_anything(
+    workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # It used to start its outbox dispatcher and background work (a second dispatcher on the
+    # same database), log "Application startup complete", and only then fail to bind.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out = run("serve", "--port", str(port))
+    assert code == 1
+    assert f"Cannot listen on 127.0.0.1:{port}" in out and "--port" in out
+    assert not any("startup" in r.getMessage().lower() for r in caplog.records)
+    assert not (workdir / "qualibot.db").exists()  # not even the database was touched
+
+
+def test_serve_says_where_it_listens(workdir: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+        cwd=workdir, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the server did not answer /healthz")
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert f"Qualibot running on http://127.0.0.1:{port}" in err
