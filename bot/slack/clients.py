@@ -42,9 +42,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.db import one_line
 from storage.models import InactiveWorkspace, utcnow
 
 if TYPE_CHECKING:
@@ -344,8 +345,16 @@ class SlackClients:
 
     def recheck(self) -> None:
         """At start-up, with one workspace: clear its inactive mark if the token works now
-        (`auth.test`). Errors are logged, never raised."""
-        if self.inactive is None or self.mode != "single" or self.inactive.get(None) is None:
+        (`auth.test`). Errors are logged, never raised: the outbox dispatcher's thread calls
+        this first, and must not die of a database that is down at that moment."""
+        if self.inactive is None or self.mode != "single":
+            return
+        try:
+            if self.inactive.get(None) is None:
+                return
+        except SQLAlchemyError as exc:
+            log.warning("Slack: could not read the inactive-workspace mark at start-up: %s",
+                        one_line(exc))
             return
         try:
             client = self.client(str(self._bot_token))
@@ -357,7 +366,10 @@ class SlackClients:
         except Exception as exc:  # network: keep the mark, say why
             log.warning("Slack: could not check SLACK_BOT_TOKEN at start-up: %r", exc)
             return
-        self.inactive.clear(None, why=f"SLACK_BOT_TOKEN works (team {team})")
+        try:
+            self.inactive.clear(None, why=f"SLACK_BOT_TOKEN works (team {team})")
+        except SQLAlchemyError as exc:
+            log.warning("Slack: could not clear the inactive-workspace mark: %s", one_line(exc))
 
     def _from_store(self, team_id: str | None) -> WebClient | None:
         if not team_id:

@@ -23,11 +23,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot.cli
@@ -148,6 +149,18 @@ def test_a_restart_with_a_token_that_still_fails_keeps_the_mark(slack: SlackHarn
     assert SINGLE_WORKSPACE in marks(slack)
     new_process_dispatcher(slack)._clients.recheck()
     assert SINGLE_WORKSPACE in marks(slack)
+
+
+def test_the_start_up_recheck_survives_a_database_that_is_down(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The dispatcher's thread rechecks the inactive mark first; a database that is down at
+    that moment used to raise there and end the thread (nothing delivered until a restart)."""
+    unreachable = create_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
+    marks_store = InactiveWorkspaces(sessionmaker(bind=unreachable), single=True)
+    clients = SlackClients(bot_token="xoxb-test", inactive=marks_store)
+    clients.recheck()  # logs, does not raise
+    assert "could not read the inactive-workspace mark" in caplog.text
 
 
 @pytest.mark.parametrize("error", ["invalid_auth", "account_inactive", "token_expired"])
