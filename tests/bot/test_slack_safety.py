@@ -4,6 +4,7 @@ installs in several workspaces (and a workspace without one), Slack switched off
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -337,19 +338,23 @@ def test_qualibot_serve_wires_slack_and_the_dispatcher(
     )
     seen: dict[str, object] = {}
 
-    def fake_run(app: object, **options: object) -> None:
-        seen.update(options)
-        with TestClient(app) as http:  # type: ignore[arg-type]
+    def fake_run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        seen["address"] = sockets[0].getsockname()
+        seen["timeout_keep_alive"] = server.config.timeout_keep_alive
+        with TestClient(server.config.app) as http:
             seen["health"] = http.get("/healthz").json()
             request = slack_requests.command("/qualify", "bant Acme")
             http.post(request.path, content=request.body, headers=request.headers)
             fake_slack.wait_for("chat.postMessage")  # the dispatcher runs in the lifespan
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     try:
-        result = CliRunner().invoke(main, ["serve", "--port", "3999"])
+        result = CliRunner().invoke(main, ["serve", "--port", str(port)])
         assert result.exit_code == 0, result.output
-        assert seen["port"] == 3999 and seen["host"] == "127.0.0.1"
+        assert seen["address"] == ("127.0.0.1", port)  # bound before start-up
         # Idle connections outlive a balancer's (nginx: 60 s), so no request is sent on a
         # connection the server is just closing.
         assert seen["timeout_keep_alive"] == 75
