@@ -280,7 +280,10 @@ def build_slack(runtime: Runtime, *, socket_mode: bool = False) -> SlackStack | 
 
     clients = SlackClients.from_settings(settings, runtime.engine)
     dispatcher = OutboxDispatcher(
-        runtime.sessions, clients, lease_seconds=settings.outbox_lease_seconds
+        runtime.sessions,
+        clients,
+        lease_seconds=settings.outbox_lease_seconds,
+        fallback_channel=settings.handoff_channel,
     )
     runtime.outbox_hooks.append(dispatcher.notify)
     handler = None

@@ -41,6 +41,11 @@ Errors:
   a sales channel still learns about the lead. The row is sent with `result["degraded"]`
   saying why, and the problem is logged at ERROR. If the plain text is rejected too, the row
   fails. (`chat.update` has no such fallback: Slack would keep the old buttons.)
+- A handoff notice refused for its channel (`not_in_channel`, `channel_not_found`,
+  `is_archived`) fails like that, and is posted to the default handoff channel
+  (`fallback_channel`) instead, with a line saying where it was meant to go and why; without
+  one (or when that is the channel refusing), the rep who qualified the lead gets a DM
+  saying so. Either happens once per row.
 - A workspace we have no token for (`SlackClients.for_team` is None): failed at once.
 - A token error (`invalid_auth`, `token_revoked`, ...) marks the workspace inactive (see
   `bot.slack.clients`): its further rows fail at once, without calling Slack, with an error
@@ -84,8 +89,22 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.clients import SlackClients, WorkspaceInactive
-from bot.slack.notices import render_handoff, render_notice_update, render_reply
-from bot.slack.render import LIMITS, POST_DEFAULTS, BlockKitError, check_limits, truncate_to
+from bot.slack.notices import (
+    CHANNEL_REFUSALS,
+    USER_ID,
+    channel_mention,
+    render_handoff,
+    render_notice_update,
+    render_reply,
+)
+from bot.slack.render import (
+    LIMITS,
+    POST_DEFAULTS,
+    BlockKitError,
+    check_limits,
+    mrkdwn,
+    truncate_to,
+)
 from storage.db import one_line
 from storage.models import OutboxMessage, utcnow
 from storage.repositories import OutboxRepository
@@ -200,13 +219,15 @@ class OutboxDispatcher:
         uncertain_delay: float = 15.0,
         reconcile_pages: int = 5,
         jitter: Callable[[], float] = random.random,
+        fallback_channel: str | None = None,
     ) -> None:
         """`clock` dates the rows (due times, leases); `monotonic` paces the lanes.
         `lane_interval`: seconds between two messages of one lane (a little over Slack's
         1/s so that network jitter never makes two look closer). `max_attempts`: delivery
         attempts for transient errors before the row fails; `max_rate_limited`: 429s
         before it fails. `uncertain_delay`: the least wait after an attempt whose outcome is
-        unknown (so a post that was still under way has landed before we look for it)."""
+        unknown (so a post that was still under way has landed before we look for it).
+        `fallback_channel`: where a handoff notice its channel refuses goes instead."""
         self._sessions = session_factory
         self._clients = clients
         self._clock = clock
@@ -224,6 +245,9 @@ class OutboxDispatcher:
         self.uncertain_delay = uncertain_delay
         self.reconcile_pages = reconcile_pages
         self._jitter = jitter
+        #: Where a handoff notice goes when its own channel refuses it (the default
+        #: handoff channel, `QUALIBOT_HANDOFF_CHANNEL`); None: the rep is told instead.
+        self.fallback_channel = (fallback_channel or "").strip() or None
 
         self._lock = threading.Lock()
         self._busy: set[str] = set()  # lanes with a row being delivered by this process
@@ -443,6 +467,36 @@ class OutboxDispatcher:
             row.result = kept or None
             repo.mark_failed(row, error)
             log.error("%s failed: %s", where, error)
+            if job.kind == "handoff" and error.partition(":")[0] in CHANNEL_REFUSALS:
+                self._notice_refused(repo, job, error.partition(":")[0])
+
+    def _notice_refused(self, repo: OutboxRepository, job: _Job, code: str) -> None:
+        """A handoff notice Slack refused for its channel (the bot not in it, archived, gone)
+        goes to the default handoff channel instead, saying where it was meant to go; with
+        no other channel, the rep who qualified the lead is told by DM. Once per row."""
+        payload, channel = job.payload, str(job.payload.get("channel") or "")
+        fallback = self.fallback_channel
+        if fallback and fallback != channel and not payload.get("rerouted"):
+            rerouted = {**payload, "channel": fallback,
+                        "rerouted": {"from": channel, "error": code}}
+            repo.append_once("handoff", "slack", fallback, rerouted,
+                             dedupe_key=f"handoff-rerouted:{job.id}")
+            log.warning("outbox %s: the notice goes to %s instead", job.id, fallback)
+            return
+        lead = payload.get("lead") or {}
+        rep = str(lead.get("created_by") or "")
+        if lead.get("source") != "rep" or not USER_ID.match(rep):
+            return  # a visitor's lead with nowhere else to go: the failure is in the log
+        text = (
+            f"The handoff notice for *{mrkdwn(lead.get('company') or 'your lead', 200)}* "
+            f"could not be posted to {channel_mention(channel)}: "
+            f"{CHANNEL_REFUSALS[code]}. Ask whoever runs Qualibot to invite the bot there or "
+            f"change the routing; it can then be sent again with `qualibot outbox retry "
+            f"{job.id}`."
+        )
+        repo.append_once("dm", "slack", f"dm:{rep}",
+                         {"team_id": payload.get("team_id"), "user": rep, "text": text},
+                         dedupe_key=f"handoff-refused:{job.id}")
 
     def _delay(self, outcome: Outcome, attempt: int, *, uncertain: bool) -> float:
         if outcome.rate_limited:

@@ -39,6 +39,7 @@ class BlockId(StrEnum):
     ANSWER_CHOICES = "answer_choices"
     QUESTION_NAV = "question_nav"
     HANDOFF_HEADER = "handoff_header"
+    HANDOFF_REROUTED = "handoff_rerouted"  # why a notice is in the default channel
     HANDOFF_SUMMARY = "handoff_summary"
     HANDOFF_CRITERION = "handoff_criterion"
     HANDOFF_SOURCE = "handoff_source"

@@ -39,6 +39,13 @@ STATUS_PHRASES: dict[str, str] = {
     "open": "Reopened by {by}",
     "reopened": "Reopened by {by}",
 }
+#: Slack's errors for which a handoff notice goes elsewhere (the outbox dispatcher's
+#: `_notice_refused`), in words.
+CHANNEL_REFUSALS = {
+    "not_in_channel": "the bot is not in that channel",
+    "channel_not_found": "the channel does not exist, or is private and the bot is not in it",
+    "is_archived": "the channel is archived",
+}
 #: Statuses after which the notice keeps its buttons (nobody has decided yet).
 UNDECIDED_STATUSES = frozenset({"open", "reopened", "qualified"})
 #: The buttons a notice keeps once someone acted on it: a claimed lead may still turn out
@@ -118,10 +125,23 @@ def handoff_context(payload: Mapping[str, Any]) -> dict[str, Any]:
             "max_total": 100,
             "criteria": criteria,
         },
+        "rerouted_text": _rerouted(payload.get("rerouted")),
         "engagement_score": _engagement(lead),
         "fit_score": lead.get("fit_score"),
         "owner_mention": mention(lead["owner"]) if lead.get("owner") else None,
     }
+
+
+def _rerouted(rerouted: Any) -> SlackText | None:
+    """"Meant for <#C1>, but the bot is not in that channel." for a notice posted to the
+    default channel because its own refused it (`OutboxDispatcher._notice_refused`)."""
+    if not isinstance(rerouted, Mapping):
+        return None
+    why = CHANNEL_REFUSALS.get(str(rerouted.get("error")), "Slack refused it there")
+    return SlackText(
+        f":warning: Meant for {channel_mention(rerouted.get('from'))}, but {escape_mrkdwn(why)}:"
+        " invite the bot there or fix the routing rule."
+    )
 
 
 def _engagement(lead: Mapping[str, Any]) -> float | None:

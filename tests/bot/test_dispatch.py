@@ -492,7 +492,9 @@ def test_permanent_errors_fail_at_once_are_listed_and_can_be_retried(
     assert failed.last_error is not None and failed.last_error.startswith(error)
     assert any(r.levelname == "ERROR" and error in r.getMessage() for r in caplog.records)
     clock.advance(3600)
-    assert dispatcher.run_once() == 0  # failed stays failed
+    while dispatcher.run_once():  # (a channel error also tells the rep, by DM)
+        clock.advance(2)
+    assert row(session_factory, message_id).status == "failed"  # failed stays failed
 
     listing = cli.invoke(bot.cli.main, ["outbox", "--failed"])
     assert listing.exit_code == 0, listing.output
@@ -510,12 +512,70 @@ def test_permanent_errors_fail_at_once_are_listed_and_can_be_retried(
     assert len(fake_slack.messages("C0SALES")) == 1
 
 
+@pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found", "is_archived"])
+def test_a_notice_its_channel_refuses_goes_to_the_default_channel_saying_why(
+    fake_slack: FakeSlack, clock: FakeClock, session_factory: sessionmaker[Session],
+    cli: CliRunner, error: str,
+) -> None:
+    # A rule's channel the bot was never invited to: the lead used to reach nobody.
+    dispatcher = make_dispatcher(session_factory, fake_slack, clock, fallback_channel="C0SALES")
+    fake_slack.set_channel_error("C0EMEA", error)
+    refused = enqueue(session_factory, "handoff", "C0EMEA",
+                      handoff_payload(channel="C0EMEA", source="widget"))
+    while dispatcher.run_once():
+        clock.advance(2)
+    assert row(session_factory, refused).status == "failed"  # listed, as before
+    [notice] = fake_slack.messages("C0SALES")
+    rerouted = blocks_by_id(notice)["handoff_rerouted"]["elements"][0]["text"]
+    assert rerouted.startswith(":warning: Meant for <#C0EMEA>, but ")
+    assert "invite the bot there or fix the routing rule" in rerouted
+    assert blocks_by_id(notice)["handoff_header"]["text"]["text"] == "Acme GmbH"
+
+    # retried by hand and refused again: still one notice in the default channel
+    assert cli.invoke(bot.cli.main, ["outbox", "retry", str(refused)]).exit_code == 0
+    while dispatcher.run_once():
+        clock.advance(2)
+    assert len(fake_slack.messages("C0SALES")) == 1
+
+
+def test_a_refused_notice_with_nowhere_else_to_go_is_told_to_the_rep(
+    dispatcher: OutboxDispatcher, fake_slack: FakeSlack, clock: FakeClock,
+    session_factory: sessionmaker[Session],
+) -> None:
+    fake_slack.set_channel_error("C0SALES", "not_in_channel")
+    refused = enqueue(session_factory, "handoff", "C0SALES", handoff_payload())  # rep U0REP0001
+    while dispatcher.run_once():
+        clock.advance(2)
+    assert row(session_factory, refused).status == "failed"
+    [dm] = posts(fake_slack)
+    assert dm["text"] == (
+        "The handoff notice for *Acme GmbH* could not be posted to <#C0SALES>: the bot is "
+        "not in that channel. Ask whoever runs Qualibot to invite the bot there or change "
+        f"the routing; it can then be sent again with `qualibot outbox retry {refused}`."
+    )
+    [opened] = fake_slack.calls("conversations.open")
+    assert opened.args["users"] == "U0REP0001"
+
+
+def test_a_refused_visitor_notice_without_a_default_channel_only_fails(
+    dispatcher: OutboxDispatcher, fake_slack: FakeSlack, clock: FakeClock,
+    session_factory: sessionmaker[Session],
+) -> None:
+    fake_slack.set_channel_error("C0SALES", "is_archived")
+    refused = enqueue(session_factory, "handoff", "C0SALES", handoff_payload(source="widget"))
+    while dispatcher.run_once():
+        clock.advance(2)
+    assert row(session_factory, refused).status == "failed"
+    assert not posts(fake_slack)
+
+
 def test_sticky_channel_error_and_retry_of_sent_or_unknown_rows(
     dispatcher: OutboxDispatcher, fake_slack: FakeSlack, session_factory: sessionmaker[Session],
     cli: CliRunner,
 ) -> None:
     fake_slack.set_channel_error("C0OLD", "is_archived")
-    old = enqueue(session_factory, "handoff", "C0OLD", handoff_payload(channel="C0OLD"))
+    old = enqueue(session_factory, "handoff", "C0OLD",
+                  handoff_payload(channel="C0OLD", source="widget"))
     ok = enqueue(session_factory, "handoff", "C0SALES", handoff_payload())
     assert dispatcher.run_once() == 2
     assert row(session_factory, old).last_error == "is_archived"

@@ -17,7 +17,7 @@ from bot.runtime import build_runtime
 from bot.server import create_server
 from bot.slack.app import build_slack, create_bolt_app, slack_mode, why_off
 from storage.models import Lead, OutboxMessage, ProcessedEvent
-from tests.bot.slackapp import SlackHarness, make_harness, slack_settings, wipe
+from tests.bot.slackapp import SALES_CHANNEL, SlackHarness, make_harness, slack_settings, wipe
 from tests.fakeslack import FakeSlack, Workspace
 from tests.slackreq import SIGNING_SECRET, SlackRequests
 
@@ -302,6 +302,8 @@ def test_socket_mode_needs_no_signing_secret_and_serves_no_http_events(
         assert stack is not None and stack.socket_mode is not None
         assert stack.serve_http is False
         assert type(stack.socket_mode).__name__ == "SocketModeHandler"
+        # a notice its rule's channel refuses goes to QUALIBOT_HANDOFF_CHANNEL
+        assert stack.dispatcher.fallback_channel == SALES_CHANNEL
     finally:
         runtime.close()
 
