@@ -455,7 +455,9 @@ def create_widget_router(
     """The `/widget/api` routes. `config` defaults to `[widget]` in `qualibot.toml`; tests
     pass their own (e.g. tighter limits), or a whole `backend`."""
     if backend is None:
-        config = config or WidgetConfig.from_file(runtime.config.widget)
+        config = config or WidgetConfig.from_file(
+            runtime.config.widget, runtime.settings.config_file
+        )
         backend = WidgetBackend(runtime.service, runtime.sessions, runtime.flows, config)
     config = backend.config
     threads = config.db_threads or (1 if runtime.engine.dialect.name == "sqlite" else 8)

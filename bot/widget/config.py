@@ -119,15 +119,18 @@ class WidgetConfig(_Strict):
     )
 
     @classmethod
-    def from_file(cls, section: Mapping[str, Any] | None) -> WidgetConfig:
-        """From the `[widget]` section; a bad value raises `ConfigError` saying which."""
+    def from_file(
+        cls, section: Mapping[str, Any] | None, source: object = "qualibot.toml"
+    ) -> WidgetConfig:
+        """From the `[widget]` section of the file `source`; a bad value raises `ConfigError`
+        naming the file and the key."""
         try:
             return cls.model_validate(dict(section or {}))
         except ValidationError as exc:
             problems = "; ".join(
                 f"widget.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
             )
-            raise ConfigError(f"qualibot.toml: invalid [widget] settings: {problems}") from exc
+            raise ConfigError(f"{source}: invalid [widget] settings: {problems}") from exc
 
     @property
     def idle_timeout_seconds(self) -> float:

@@ -36,6 +36,6 @@ class IdleSweeper(PeriodicThread):
 
 
 def create_sweeper(runtime: Runtime, config: WidgetConfig | None = None) -> IdleSweeper:
-    config = config or WidgetConfig.from_file(runtime.config.widget)
+    config = config or WidgetConfig.from_file(runtime.config.widget, runtime.settings.config_file)
     backend = WidgetBackend(runtime.service, runtime.sessions, runtime.flows, config)
     return IdleSweeper(backend)

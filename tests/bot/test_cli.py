@@ -244,12 +244,25 @@ def test_widget_origins_as_browsers_send_them_are_accepted(
     assert code == 0
 
 
-def test_serve_reports_a_bad_widget_section_without_a_traceback(workdir: Path) -> None:
-    (workdir / "qualibot.toml").write_text('[widget]\nmessages_per_minute = "lots"\n')
-    result = CliRunner().invoke(main, ["serve", "--port", "1"])
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("config", [None, "team.toml"])
+def test_serve_reports_a_bad_widget_section_without_a_traceback(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, config: str | None
+) -> None:
+    name = config or "qualibot.toml"
+    if config:
+        monkeypatch.setenv("QUALIBOT_CONFIG", config)
+    (workdir / name).write_text('[widget]\nmessages_per_minute = "lots"\n')
+    result = CliRunner().invoke(main, ["serve", "--port", str(free_port())])
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit)  # click's error, not a crash
     assert "widget.messages_per_minute" in result.output
+    assert f"{name}: invalid [widget] settings" in result.output  # the file it came from
 
 
 def test_tables_made_without_migrations_are_one_clear_error(workdir: Path) -> None:
