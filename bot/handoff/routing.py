@@ -5,7 +5,8 @@
 match gives the channel. A rule with `assign` also picks the next rep of its list in turn
 (round-robin, tracked in the `round_robin` table under a row lock, so replicas never hand two
 leads to the same turn), makes them the lead's owner and DMs them, through a `dm` outbox row
-in the same transaction. No rule matching: `QUALIBOT_HANDOFF_CHANNEL`; neither: no notice
+in the same transaction; a lead that already has an owner and qualifies again gets its
+owner a DM instead. No rule matching: `QUALIBOT_HANDOFF_CHANNEL`; neither: no notice
 (logged once, clearly). The rule fields are documented in `docs/HANDOFF.md`.
 """
 
@@ -177,15 +178,21 @@ class HandoffRouter:
         if rule is None:
             if self.default_channel is None:
                 self._warn_unrouted(lead.id, facts)
-            return self.default_channel
-        log.info("lead %s routed to %s by rule %s", lead.id, rule.channel,
-                 rule.name or self.config.rules.index(rule) + 1)
-        if rule.assign and not lead.owner:
+                return None
+            channel = self.default_channel
+        else:
+            channel = rule.channel
+            log.info("lead %s routed to %s by rule %s", lead.id, rule.channel,
+                     rule.name or self.config.rules.index(rule) + 1)
+        if rule is not None and rule.assign and not lead.owner:
             rep = next_in_turn(ctx.session, round_robin_name(rule), rule.assign)
             lead.owner = rep
             self._notify_assignee(ctx, rep, rule.channel)
             log.info("lead %s assigned to %s (round-robin)", lead.id, rep)
-        return rule.channel
+        elif lead.owner and lead.owner != conversation.participant:
+            # qualified again (a returning visitor, say): whoever has the lead hears of it
+            self._notify_owner(ctx, lead.owner, channel)
+        return channel
 
     def _warn_unrouted(self, lead_id: int, facts: LeadFacts) -> None:
         with self._lock:
@@ -202,25 +209,39 @@ class HandoffRouter:
         )
 
     def _notify_assignee(self, ctx: HandoffContext, rep: str, channel: str) -> None:
-        lead, conversation, result = ctx.lead, ctx.conversation, ctx.result
         text = (
-            f"You have a new lead: *{mrkdwn(lead.company, 200)}* — "
-            f"{mrkdwn(framework_name(conversation.framework))} score "
-            f"{number(result.total)}/100, {result.verdict}. "
+            f"You have a new lead: {self._summary(ctx)}. "
             f"The handoff notice is in {channel_mention(channel)}."
         )
+        key = f"assign:{ctx.conversation.id}:{ctx.conversation.version}"
+        self._dm(ctx, rep, text, key)
+
+    def _notify_owner(self, ctx: HandoffContext, owner: str, channel: str) -> None:
+        text = (
+            f"Your lead qualified again: {self._summary(ctx)}. "
+            f"The new handoff notice is in {channel_mention(channel)}."
+        )
+        self._dm(ctx, owner, text, f"requalified:{ctx.conversation.id}")
+
+    @staticmethod
+    def _summary(ctx: HandoffContext) -> str:
+        """*Acme* — BANT score 85/100, qualified"""
+        return (
+            f"*{mrkdwn(ctx.lead.company, 200)}* — "
+            f"{mrkdwn(framework_name(ctx.conversation.framework))} score "
+            f"{number(ctx.result.total)}/100, {ctx.result.verdict}"
+        )
+
+    @staticmethod
+    def _dm(ctx: HandoffContext, rep: str, text: str, dedupe_key: str) -> None:
         payload: dict[str, Any] = {
-            "team_id": conversation.team_id,
+            "team_id": ctx.conversation.team_id,
             "user": rep,
             "text": text,
-            "lead_id": lead.id,
+            "lead_id": ctx.lead.id,
         }
         OutboxRepository(ctx.session).enqueue(
-            kind="dm",
-            channel="slack",
-            lane=f"dm:{rep}",
-            payload=payload,
-            dedupe_key=f"assign:{conversation.id}:{conversation.version}",
+            kind="dm", channel="slack", lane=f"dm:{rep}", payload=payload, dedupe_key=dedupe_key
         )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import FileConfig, Settings
+from bot.handoff.actions import HandoffActions
 from bot.handoff.config import HandoffConfig, HandoffRule, segment_bands
 from bot.handoff.routing import HandoffRouter, LeadFacts, next_in_turn, round_robin_name
 from bot.registry import FlowRegistry
@@ -280,6 +281,35 @@ def test_a_rescore_does_not_assign_or_notify_again(
         assert session.get(Lead, lead_id).owner == "U0ALICE"  # type: ignore[union-attr]
         rr = session.get(RoundRobin, round_robin_name(routed.config.rules[0]))
         assert rr is not None and rr.position == 1
+
+
+def test_a_lead_with_an_owner_that_qualifies_again_tells_the_owner(
+    session_factory: sessionmaker[Session], flows: FlowRegistry, fake_slack: FakeSlack,
+) -> None:
+    # A visitor comes back (same work email) and qualifies again: a new notice is posted,
+    # and the rep who claimed the lead used to learn of it only by reading the channel.
+    service = QualificationService(session_factory, flows, router=router(default="C0SALES"))
+
+    def visit(n: int) -> int:
+        result = service.start(framework="bant", company="Acme", channel="widget",
+                               participant=f"visitor-{n}", source="widget", team_id=TEAM,
+                               contact={"email": "dana@acme.example"})
+        for answer in QUALIFIED:
+            result = service.answer(result.conversation_id, answer)
+        assert result.done
+        return result.lead_id
+
+    lead_id = visit(1)
+    assert rows(session_factory, "dm") == []  # nobody owns it yet
+    HandoffActions(session_factory).claim(lead_id, "U0ALICE", team_id=TEAM, notice=None)
+    assert visit(2) == lead_id
+    [dm] = rows(session_factory, "dm")
+    assert dm.payload["user"] == "U0ALICE" and dm.lane == "dm:U0ALICE"
+    assert dm.payload["text"] == (
+        "Your lead qualified again: *Acme* — BANT score 100/100, qualified. "
+        "The new handoff notice is in <#C0SALES>."
+    )
+    assert len(rows(session_factory, "handoff")) == 2
 
 
 def test_round_robin_takes_turns_under_concurrency(engine: Engine) -> None:
