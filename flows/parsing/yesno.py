@@ -1,7 +1,8 @@
 """Yes/no answers: `{"value": True}`, `{"value": False}`, `{"value": None}` (unsure).
 
 The first yes/no/unsure phrase in the answer decides ("No, but maybe next year" is no), the
-longest phrase winning at a position ("absolutely not" is no, "not sure" is unsure).
+longest phrase winning at a position ("absolutely not" is no, "not sure" is unsure); an unsure
+phrase inside it or right after it wins ("I'm not sure", "I have no idea" are unsure).
 Hedged answers are unsure ("maybe", "probably", "depends", "kind of", "yes and no"), except a
 hedged no, which is no ("probably not", "unlikely"). Emoji: 👍 ✅ 👌 💯 are yes, 👎 ❌ 🚫 no,
 🤷 🤔 unsure. Nothing recognisable: `{"unknown": True}`.
@@ -74,6 +75,9 @@ _PATTERN = re.compile(
 )
 _STRIP = re.compile(r"[^\w\s'/%?-]+")
 _VALUES: dict[str, bool | None] = {"yes": True, "no": False, "unsure": None}
+# Phrases that lead into the next one rather than answer alone ("I have | no idea",
+# "absolutely | no idea"); a bare "no" does not ("No, maybe later" is no).
+_LEADS_INTO = re.compile(r"(?:i|we|it|they|you)\b|(?:absolutely|definitely|certainly|totally)$")
 
 
 def _emoji(text: str) -> bool | str | None:
@@ -88,6 +92,18 @@ def _emoji(text: str) -> bool | str | None:
     return ""
 
 
+def _first_phrase(words: str, m: re.Match[str]) -> str:
+    """The phrase that decides: `m`'s, unless an unsure phrase starts inside it or is the very
+    next word ("I'm not sure" is unsure, not "I'm not"; "I have no idea" is not "I have")."""
+    nxt = _PATTERN.search(words, m.start() + 1)
+    if nxt is None or _KIND[nxt.group(0)] != "unsure":
+        return m.group(0)
+    inside = nxt.start() < m.end()
+    if inside or (nxt.start() == m.end() + 1 and _LEADS_INTO.match(m.group(0))):
+        return nxt.group(0)
+    return m.group(0)
+
+
 @never_raise
 def parse_yesno(text: str) -> Parsed:
     """Read a yes/no answer. See the module docstring for the rules."""
@@ -100,7 +116,7 @@ def parse_yesno(text: str) -> Parsed:
         return {"value": _WHOLE_ONLY[words]}
     m = _PATTERN.search(words)
     if m is not None:
-        return {"value": _VALUES[_KIND[m.group(0)]]}
+        return {"value": _VALUES[_KIND[_first_phrase(words, m)]]}
     emoji = _emoji(t)
     if emoji != "":
         return {"value": emoji}

@@ -39,6 +39,9 @@ CASES = [
     ("bant", "budget", "nope", "none"),
     ("bant", "budget", "it's not in the budget", "none"),
     ("bant", "budget", "no budget yet but planning", "planned"),
+    # unsure, not the "no" choice ("I'm not" is not a no here)
+    ("bant", "budget", "I'm not sure", None),
+    ("meddic", "champion", "I don't know", None),
     # CHAMP: "How does this rank against your other projects at the moment?"
     ("champ", "prioritization", "it isn't urgent", "medium"),
     ("champ", "prioritization", "not a priority", "low"),
