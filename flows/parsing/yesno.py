@@ -2,7 +2,9 @@
 
 The first yes/no/unsure phrase in the answer decides ("No, but maybe next year" is no), the
 longest phrase winning at a position ("absolutely not" is no, "not sure" is unsure); an unsure
-phrase inside it or right after it wins ("I'm not sure", "I have no idea" are unsure).
+phrase inside it or right after it wins ("I'm not sure", "I have no idea" are unsure). A
+subject and verb ("we do", "I am") count only as a clause of their own ("we do, about 50k" is
+yes; "we have to check with legal" and "we are still figuring it out" are not).
 Hedged answers are unsure ("maybe", "probably", "depends", "kind of", "yes and no"), except a
 hedged no, which is no ("probably not", "unlikely"). Emoji: 👍 ✅ 👌 💯 are yes, 👎 ❌ 🚫 no,
 🤷 🤔 unsure. Nothing recognisable: `{"unknown": True}`.
@@ -75,6 +77,9 @@ _PATTERN = re.compile(
 )
 _STRIP = re.compile(r"[^\w\s'/%?-]+")
 _VALUES: dict[str, bool | None] = {"yes": True, "no": False, "unsure": None}
+_CLAUSE_ONLY = frozenset({"we do", "we have", "we are", "we did", "i do", "i am", "i have",
+                          "it is", "it does", "they do", "they are"})
+_CLAUSES = re.compile(r"\s*(?:[,;:.!?()]+|\s-+\s|\bbut\b|\band\b)\s*")
 # Phrases that lead into the next one rather than answer alone ("I have | no idea",
 # "absolutely | no idea"); a bare "no" does not ("No, maybe later" is no).
 _LEADS_INTO = re.compile(r"(?:i|we|it|they|you)\b|(?:absolutely|definitely|certainly|totally)$")
@@ -90,6 +95,19 @@ def _emoji(text: str) -> bool | str | None:
         if ch in _EMOJI_UNSURE:
             return None
     return ""
+
+
+def _reply(words: str, low: str) -> str | None:
+    """The first phrase that answers; a subject and verb ("we have", "I am") only as a clause
+    of its own ("we do, about 50k", not "we have to check with legal")."""
+    clauses = {" ".join(_STRIP.sub(" ", c).split()) for c in _CLAUSES.split(low)}
+    pos = 0
+    while (m := _PATTERN.search(words, pos)) is not None:
+        phrase = _first_phrase(words, m)
+        if phrase not in _CLAUSE_ONLY or phrase in clauses:
+            return phrase
+        pos = m.end()
+    return None
 
 
 def _first_phrase(words: str, m: re.Match[str]) -> str:
@@ -114,9 +132,9 @@ def parse_yesno(text: str) -> Parsed:
     words = " ".join(_STRIP.sub(" ", low).split())
     if words in _WHOLE_ONLY:
         return {"value": _WHOLE_ONLY[words]}
-    m = _PATTERN.search(words)
-    if m is not None:
-        return {"value": _VALUES[_KIND[_first_phrase(words, m)]]}
+    phrase = _reply(words, low)
+    if phrase is not None:
+        return {"value": _VALUES[_KIND[phrase]]}
     emoji = _emoji(t)
     if emoji != "":
         return {"value": emoji}

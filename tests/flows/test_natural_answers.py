@@ -42,6 +42,14 @@ CASES = [
     # unsure, not the "no" choice ("I'm not" is not a no here)
     ("bant", "budget", "I'm not sure", None),
     ("meddic", "champion", "I don't know", None),
+    # a sentence opening with "we are" / "we have" is not a plain yes
+    ("champ", "money", "we are broke lol", None),
+    ("champ", "money", "we have to get approval first", None),
+    ("meddic", "decision_process", "we are figuring it out", None),
+    ("bant", "budget", "we have about 50k", "allocated"),
+    ("bant", "budget", "we have a small budget", "allocated"),
+    ("gpctba", "budget", "we don't have a budget", "none"),
+    ("champ", "money", "we have the money", "allocated"),
     # CHAMP: "How does this rank against your other projects at the moment?"
     ("champ", "prioritization", "it isn't urgent", "medium"),
     ("champ", "prioritization", "not a priority", "low"),
