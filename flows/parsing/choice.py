@@ -10,8 +10,10 @@ Matching is case-, accent- and punctuation-insensitive, in this order:
    nor does a negated one: "not approved", "isn't urgent", "not yet allocated"); when two
    choices are named around a "but", the part after the last "but" decides ("no budget yet
    but planning");
-5. the answer is a plain yes or no ("yep", "nope", "not really", "I think so") and exactly
-   one choice has "yes" (or "no") as its value, label or synonym.
+5. the answer is a plain yes or no ("yep", "nope", "not really", "I think so", 👍) and exactly
+   one choice has "yes" (or "no") as its value, label or synonym. Such a "yes" or "no" name
+   is not looked for inside an answer (step 4): "no problem" is a yes, "yes, being planned"
+   names only the planned choice.
 "Not sure", "depends" and the like are `{"unknown": True, "unsure": True}`; anything else,
 including an answer naming two choices, is `{"unknown": True}`.
 """
@@ -65,6 +67,7 @@ def _names(choices: tuple[Choice, ...]) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+_YES_NO = frozenset({"yes", "no"})
 _NEGATORS = frozenset({"not", "no", "never", "without", "nor"})
 # Words that may stand between a negation and the name it negates ("not yet allocated").
 _FILLERS = frozenset({"yet", "really", "fully", "quite", "very", "that", "a", "the", "in",
@@ -90,6 +93,8 @@ def _contained(answer: str, names: tuple[tuple[str, int], ...]) -> int | None:
     padded = f" {answer} "
     hits: list[tuple[int, int, int]] = []  # start, end, choice
     for name, i in names:
+        if name in _YES_NO:
+            continue  # left to the yes/no reading: "no problem" is a yes, "yes, planned" planned
         start = padded.find(f" {name} ")
         while start != -1:
             if not _negated(padded[:start].split()):
@@ -123,9 +128,11 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
     options = tuple(choices)
     cleaned = clean(text)
     answer = normalize(cleaned)
-    if not answer or not options:
+    if not options:
         return unknown()
     names = _names(options)
+    if not answer:  # only emoji or punctuation: 👍, 🤷
+        return _by_emoji(cleaned, names, options)
     for name, i in names:
         if name == answer:
             return {"value": options[i].value}
@@ -149,6 +156,15 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
     if found is not None:
         return {"value": options[found].value}
     return unsure() if UNSURE.search(cleaned.lower()) else unknown()
+
+
+def _by_emoji(text: str, names: tuple[tuple[str, int], ...], options: tuple[Choice, ...]
+              ) -> Parsed:
+    """An answer without words: 👍 or 👎 as a plain yes or no, 🤷 as unsure."""
+    if parse_yesno(text).get("value", False) is None:
+        return unsure()
+    found = _by_yes_or_no(text, names)
+    return unknown() if found is None else {"value": options[found].value}
 
 
 def _by_yes_or_no(text: str, names: tuple[tuple[str, int], ...]) -> int | None:

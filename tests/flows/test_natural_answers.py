@@ -50,6 +50,17 @@ CASES = [
     ("bant", "budget", "we have a small budget", "allocated"),
     ("gpctba", "budget", "we don't have a budget", "none"),
     ("champ", "money", "we have the money", "allocated"),
+    # a "yes" or "no" synonym inside an idiom is not that choice: "no problem" is a yes
+    ("bant", "budget", "no problem", "allocated"),
+    ("champ", "money", "no worries about budget", "allocated"),
+    ("champ", "money", "no issue", "allocated"),
+    ("gpctba", "budget", "money isn't an issue", "allocated"),
+    ("champ", "money", "for the right solution, yes", "findable"),
+    ("bant", "budget", "yes, being planned", "planned"),
+    ("meddic", "champion", "yes, our COO is driving it", "strong"),
+    # an emoji alone is a yes, a no or unsure
+    ("bant", "budget", "👍", "allocated"),
+    ("meddic", "champion", "👎", "none"),
     # CHAMP: "How does this rank against your other projects at the moment?"
     ("champ", "prioritization", "it isn't urgent", "medium"),
     ("champ", "prioritization", "not a priority", "low"),
