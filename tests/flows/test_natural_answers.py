@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from flows.definitions import Criterion, FollowUp, load_frameworks
+from flows.icp import REGIONS, SIZE_BANDS, IcpConfig, icp_questions
 from flows.parsing import parse_choice
 
 FRAMEWORKS = load_frameworks()
@@ -75,4 +76,36 @@ CASES = [
 def test_natural_answer(framework: str, question_id: str, answer: str, expected: str | None
                         ) -> None:
     parsed = parse_choice(answer, question(framework, question_id).choices)
+    assert parsed.get("value") == expected, parsed
+
+
+ICP = {q.id: q for q in icp_questions(IcpConfig(sizes=SIZE_BANDS, industries=("software",),
+                                                regions=REGIONS))}
+
+ICP_CASES = [
+    # "Roughly how many people work at your company?": a number past the last band is a head
+    # count ("50" was re-asked), as are numbers in words; "N+" is more than N
+    ("icp_size", "50", "size_11_50"),
+    ("icp_size", "120", "size_51_200"),
+    ("icp_size", "50ish", "size_11_50"),
+    ("icp_size", "fifty", "size_11_50"),
+    ("icp_size", "about fifty people", "size_11_50"),
+    ("icp_size", "twenty-five", "size_11_50"),
+    ("icp_size", "a couple dozen", "size_11_50"),
+    ("icp_size", "a hundred", "size_51_200"),
+    ("icp_size", "two hundred", "size_51_200"),
+    ("icp_size", "five thousand", "size_1000_plus"),
+    ("icp_size", "1000", "size_201_1000"),
+    ("icp_size", "1,000", "size_201_1000"),
+    ("icp_size", "1000+", "size_1000_plus"),
+    ("icp_size", "200+", "size_201_1000"),
+    ("icp_size", "the second one", "size_11_50"),
+    ("icp_size", "one of the largest in the country", None),  # not a count of one
+    ("icp_size", "option 3", "size_51_200"),
+]
+
+
+@pytest.mark.parametrize(("question_id", "answer", "expected"), ICP_CASES)
+def test_natural_icp_answer(question_id: str, answer: str, expected: str | None) -> None:
+    parsed = parse_choice(answer, ICP[question_id].choices)
     assert parsed.get("value") == expected, parsed
