@@ -219,6 +219,7 @@ _SIGNS = re.compile(
     r"(?:yes\s+)?i\s+(?:will|do|can|am|sign)|(?:that'?s|it'?s|it\s+is|that\s+is|"
     r"that\s+(?:would|will)\s+be)\s+me"
 )
+_POSSESSIVE = re.compile(r"'s?\b")
 _NOT_ME = re.compile(r"(?:(?:it'?s|that'?s|it\s+is)\s+)?not\s+(?:me|myself|mine)")
 _DOES_NOT_SIGN = re.compile(
     r"no|nope|nah|not\s+me|not\s+really|(?:no\s+)?i\s+(?:won'?t|don'?t|can'?t|will\s+not|do\s+not)"
@@ -432,7 +433,9 @@ def _mentions(t: str) -> list[_Mention]:
         # the answer, then a comma) describes the person asked about.
         opens_answer = not t[:start].strip() and t[end:].lstrip().startswith(",")
         other = _OTHER_AFTER.match(t, end) is not None and not opens_answer
-        if marker is not None and _GAP.match(t[marker.end():start]):
+        if _POSSESSIVE.match(t, end):
+            other = True  # "I'm the CEO's assistant"
+        elif marker is not None and _GAP.match(t[marker.end():start]):
             other = marker.lastgroup == "other"
         elif start >= others_from:
             other = True  # "not me, the CFO"
