@@ -84,7 +84,8 @@ _CORE = re.compile(
     + _N + r"))?\s*(?:more\s+)?(?P<dur_unit>days?|d|weeks?|wks?|w|months?|mos?|mths?|m|"
     r"quarters?|qtrs?|years?|yrs?|y)(?![a-z]))"
     r"|(?P<q>(?<![a-z0-9])q(?P<q_n>[1-4])(?![0-9])|(?<![a-z0-9])(?P<q_n2>[1-4])q(?![a-z0-9])"
-    r"|\b(?P<q_ord>first|second|third|fourth|1st|2nd|3rd|4th|last)\s+quarter(?=\s+of)"
+    r"|\b(?P<q_ord>first|second|third|fourth|1st|2nd|3rd|4th|last)\s+quarter"
+    r"(?:(?=\s+of)|(?<!last\squarter))"  # "last quarter" alone is the one that has passed
     r"|\b(?P<q_word>quarter)\b)"
     r"|(?P<h>(?<![a-z0-9])h(?P<h_n>[12])(?![0-9])|(?<![a-z0-9])(?P<h_n2>[12])h(?![a-z0-9])"
     r"|\b(?P<h_ord>first|second|1st|2nd|latter|back|front)\s+half\b)"
