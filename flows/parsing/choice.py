@@ -82,7 +82,8 @@ _YES_NO = frozenset({"yes", "no"})
 _NEGATORS = frozenset({"not", "no", "never", "without", "nor"})
 # Words that may stand between a negation and the name it negates ("not yet allocated").
 _FILLERS = frozenset({"yet", "really", "fully", "quite", "very", "that", "a", "the", "in",
-                      "been", "be", "so", "currently", "actually"})
+                      "been", "be", "so", "currently", "actually", "well", "entirely",
+                      "completely", "totally", "exactly", "clearly", "properly"})
 
 
 def _negated(before: list[str]) -> bool:

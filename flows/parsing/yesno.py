@@ -42,7 +42,7 @@ _NO = [
     "likely not", "most likely not", "i wouldn't say so", "wouldn't say so",
     "not that i know of", "not that i'm aware of", "none", "nothing", "doesn't", "does not",
     "don't", "do not", "haven't", "have not", "not anymore", "no longer", "not so much",
-    "not quite", "not really no",
+    "not quite", "not really no", "not exactly",
 ]
 _UNSURE = [
     "maybe", "perhaps", "possibly", "not sure", "unsure", "not certain", "uncertain",

@@ -66,6 +66,9 @@ CASES = [
     ("champ", "prioritization", "it isn't urgent", "medium"),
     ("champ", "prioritization", "not a priority", "low"),
     # MEDDIC: "Do you know how a decision like this gets made on your side?"
+    ("meddic", "decision_process", "not well defined", None),
+    ("meddic", "decision_process", "not entirely clear", None),
+    ("meddic", "decision_process", "not exactly", "not_known"),
     ("meddic", "decision_process", "not really", "not_known"),
     ("meddic", "decision_process", "I think so", "defined"),
     ("meddic", "decision_process", "yes", "defined"),
