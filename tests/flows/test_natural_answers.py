@@ -62,7 +62,18 @@ CASES = [
     # an emoji alone is a yes, a no or unsure
     ("bant", "budget", "👍", "allocated"),
     ("meddic", "champion", "👎", "none"),
+    # approval still to come is planned, not allocated
+    ("bant", "budget", "we're working on getting it approved", "planned"),
+    ("gpctba", "budget", "still waiting for approval", "planned"),
+    ("bant", "budget", "we have budget but it's not approved yet", "planned"),
+    ("bant", "budget", "approved", "allocated"),
     # CHAMP: "How does this rank against your other projects at the moment?"
+    ("champ", "prioritization", "top three", "high"),
+    ("champ", "prioritization", "one of our top priorities", "high"),
+    ("champ", "prioritization", "top priority", "top"),
+    ("champ", "prioritization", "it's on the list for next year", "medium"),
+    ("champ", "prioritization", "not a priority right now", "low"),
+    ("champ", "prioritization", "we're working on it right now", "top"),
     ("champ", "prioritization", "it isn't urgent", "medium"),
     ("champ", "prioritization", "not a priority", "low"),
     # MEDDIC: "Do you know how a decision like this gets made on your side?"
