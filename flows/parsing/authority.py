@@ -18,7 +18,9 @@ Levels by title:
   coordinator, rep/SDR/BDR/AE, designer, assistant, intern, "user".
 The questions also ask whether the person signs off ("What's your role, and will you be the
 one signing off?"): a yes ("yes", "me", "CTO, yes") counts as "I decide", a no ("no",
-"Head of Sales, no", "No, the CFO will") as needing someone else's sign-off.
+"Head of Sales, no", "No, the CFO will") as needing someone else's sign-off. A title after an
+opening no, or beside a "not me", is the approver's unless tied to the speaker ("not me, the
+CFO", "the CFO, not me"; but "no, I'm the office manager").
 Statements without a title: "I decide" / "final say" / "my call" -> decision_maker;
 "I own / control / hold the budget" -> economic_buyer; "on the committee", "I recommend",
 "evaluating" -> influencer; "I'll be using it" -> end_user.
@@ -217,6 +219,8 @@ _SIGNS = re.compile(
     r"(?:yes\s+)?i\s+(?:will|do|can|am|sign)|(?:that'?s|it'?s|it\s+is|that\s+is|"
     r"that\s+(?:would|will)\s+be)\s+me"
 )
+_POSSESSIVE = re.compile(r"'s?\b")
+_NOT_ME = re.compile(r"(?:(?:it'?s|that'?s|it\s+is)\s+)?not\s+(?:me|myself|mine)")
 _DOES_NOT_SIGN = re.compile(
     r"no|nope|nah|not\s+me|not\s+really|(?:no\s+)?i\s+(?:won'?t|don'?t|can'?t|will\s+not|do\s+not)"
 )
@@ -396,8 +400,21 @@ def _classify(t: str, m: re.Match[str]) -> tuple[str, str, int, int] | None:
     return None
 
 
+def _others_from(t: str) -> int:
+    """Where titles start being someone else's unless tied to the speaker: after an opening
+    "no" ("No, the CFO"), anywhere beside a "not me" ("the CFO, not me"); else nowhere."""
+    clauses = [c for c in _CLAUSES.split(t) if c]
+    if any(_NOT_ME.fullmatch(c) for c in clauses):
+        return 0
+    sep = _CLAUSES.search(t)
+    if sep is not None and sep.start() > 0 and _DOES_NOT_SIGN.fullmatch(t[:sep.start()]):
+        return sep.end()
+    return len(t) + 1
+
+
 def _mentions(t: str) -> list[_Mention]:
     found: list[_Mention] = []
+    others_from = _others_from(t)
     pos = 0
     while len(found) < 20:
         m = _ROLE.search(t, pos)
@@ -416,8 +433,12 @@ def _mentions(t: str) -> list[_Mention]:
         # the answer, then a comma) describes the person asked about.
         opens_answer = not t[:start].strip() and t[end:].lstrip().startswith(",")
         other = _OTHER_AFTER.match(t, end) is not None and not opens_answer
-        if marker is not None and _GAP.match(t[marker.end():start]):
+        if _POSSESSIVE.match(t, end):
+            other = True  # "I'm the CEO's assistant"
+        elif marker is not None and _GAP.match(t[marker.end():start]):
             other = marker.lastgroup == "other"
+        elif start >= others_from:
+            other = True  # "not me, the CFO"
         if found and found[-1].other and _JOINED.match(t[found[-1].end:start]):
             other = True  # "approval from the CFO and CEO"
         found.append(_Mention(role, level, start, end, other))

@@ -2,16 +2,19 @@
 
 Matching is case-, accent- and punctuation-insensitive, in this order:
 1. the whole answer is a choice's value (underscores read as spaces), label or synonym;
-2. the answer is a number ("2", "#2", "option 2", "2nd", "the second one"): that choice, 1-based;
+2. the answer is a number ("2", "#2", "option 2", "2nd", "the second one"): that choice, 1-based
+   (a number past the last choice is read as a quantity, step 3: "50" people);
 3. a quantity in the answer falls in exactly one choice's `between` range ("about 120
-   people", "1,500 staff", "2k employees");
+   people", "1,500 staff", "2k employees", "fifty", "a couple dozen"; "200+" is over 200);
 4. exactly one choice has a value, label or synonym contained in the answer as whole words
    (a name inside a longer matched name does not count: "CRM integration" is not also "CRM";
    nor does a negated one: "not approved", "isn't urgent", "not yet allocated"); when two
    choices are named around a "but", the part after the last "but" decides ("no budget yet
    but planning");
-5. the answer is a plain yes or no ("yep", "nope", "not really", "I think so") and exactly
-   one choice has "yes" (or "no") as its value, label or synonym.
+5. the answer is a plain yes or no ("yep", "nope", "not really", "I think so", 👍) and exactly
+   one choice has "yes" (or "no") as its value, label or synonym. Such a "yes" or "no" name
+   is not looked for inside an answer (step 4): "no problem" is a yes, "yes, being planned"
+   names only the planned choice.
 "Not sure", "depends" and the like are `{"unknown": True, "unsure": True}`; anything else,
 including an answer naming two choices, is `{"unknown": True}`.
 """
@@ -42,8 +45,18 @@ _NUMBER = re.compile(
 
 
 _QUANTITY = re.compile(
-    r"(?<![\w.])(?P<n>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(?P<k>k|thousand)?\b", re.IGNORECASE
+    r"(?<![\w.])(?P<n>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(?P<k>k|thousand)?(?:-?ish)?\b(?P<plus>\+)?",
+    re.IGNORECASE,
 )
+# Head counts in words: "fifty", "twenty-five", "a hundred", "a couple dozen".
+_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+          "eighteen", "nineteen")
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_COUNTS = {w: i for i, w in enumerate(_UNITS)} | {w: 10 * i for i, w in enumerate(_TENS, 2)}
+_COUNTS |= {"couple": 2, "few": 3, "several": 3}
+_SCALES = {"dozen": 12, "hundred": 100, "thousand": 1000}
+_ONLY_BEFORE_SCALE = frozenset({"a", "an", "one"})  # "one of the largest" is not a count
 
 
 def normalize(text: str) -> str:
@@ -65,10 +78,12 @@ def _names(choices: tuple[Choice, ...]) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+_YES_NO = frozenset({"yes", "no"})
 _NEGATORS = frozenset({"not", "no", "never", "without", "nor"})
 # Words that may stand between a negation and the name it negates ("not yet allocated").
 _FILLERS = frozenset({"yet", "really", "fully", "quite", "very", "that", "a", "the", "in",
-                      "been", "be", "so", "currently", "actually"})
+                      "been", "be", "so", "currently", "actually", "well", "entirely",
+                      "completely", "totally", "exactly", "clearly", "properly"})
 
 
 def _negated(before: list[str]) -> bool:
@@ -90,6 +105,8 @@ def _contained(answer: str, names: tuple[tuple[str, int], ...]) -> int | None:
     padded = f" {answer} "
     hits: list[tuple[int, int, int]] = []  # start, end, choice
     for name, i in names:
+        if name in _YES_NO:
+            continue  # left to the yes/no reading: "no problem" is a yes, "yes, planned" planned
         start = padded.find(f" {name} ")
         while start != -1:
             if not _negated(padded[:start].split()):
@@ -102,16 +119,41 @@ def _contained(answer: str, names: tuple[tuple[str, int], ...]) -> int | None:
     return kept.pop() if len(kept) == 1 else None
 
 
+def _word_quantity(answer: str) -> float | None:
+    """The first number written in words in a normalised answer ("about fifty people": 50)."""
+    value: float | None = None
+    for word in answer.split():
+        if word in _SCALES:
+            value = (value or 1) * _SCALES[word]
+        elif word in _ONLY_BEFORE_SCALE and value is None:
+            value = 0.0  # a pending "a" / "one": counts only before "hundred", "dozen"
+        elif word in _COUNTS and (value is None or (value % 10 == 0 < _COUNTS[word] < 10
+                                                    and value < 100)):
+            value = (value or 0) + _COUNTS[word]
+        elif value is not None:
+            break
+    return value or None
+
+
+def _quantity(text: str) -> float | None:
+    """The first head count or amount in the answer: digits ("1,500", "2k", "50+": more than
+    50), else words ("fifty")."""
+    m = _QUANTITY.search(text)
+    if m is None:
+        return _word_quantity(normalize(text))
+    amount = float(re.sub(r"[,\s]", "", m.group("n")))
+    if m.group("k"):
+        amount *= 1000
+    return amount + 1 if m.group("plus") else amount
+
+
 def _by_quantity(text: str, options: tuple[Choice, ...]) -> int | None:
     """The one choice whose `between` range holds the first quantity in the answer."""
     if not any(c.between for c in options):
         return None
-    m = _QUANTITY.search(text)
-    if m is None:
+    amount = _quantity(text)
+    if amount is None:
         return None
-    amount = float(re.sub(r"[,\s]", "", m.group("n")))
-    if m.group("k"):
-        amount *= 1000
     hits = [i for i, c in enumerate(options)
             if c.between is not None and c.between[0] <= amount <= c.between[1]]
     return hits[0] if len(hits) == 1 else None
@@ -123,9 +165,11 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
     options = tuple(choices)
     cleaned = clean(text)
     answer = normalize(cleaned)
-    if not answer or not options:
+    if not options:
         return unknown()
     names = _names(options)
+    if not answer:  # only emoji or punctuation: 👍, 🤷
+        return _by_emoji(cleaned, names, options)
     for name, i in names:
         if name == answer:
             return {"value": options[i].value}
@@ -137,7 +181,7 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
             n = len(options)
         if 1 <= n <= len(options):
             return {"value": options[n - 1].value}
-        return unknown()
+        # past the last option: a quantity, if the choices have ranges ("50" people)
     ranged = _by_quantity(cleaned, options)
     if ranged is not None:
         return {"value": options[ranged].value}
@@ -149,6 +193,15 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
     if found is not None:
         return {"value": options[found].value}
     return unsure() if UNSURE.search(cleaned.lower()) else unknown()
+
+
+def _by_emoji(text: str, names: tuple[tuple[str, int], ...], options: tuple[Choice, ...]
+              ) -> Parsed:
+    """An answer without words: 👍 or 👎 as a plain yes or no, 🤷 as unsure."""
+    if parse_yesno(text).get("value", False) is None:
+        return unsure()
+    found = _by_yes_or_no(text, names)
+    return unknown() if found is None else {"value": options[found].value}
 
 
 def _by_yes_or_no(text: str, names: tuple[tuple[str, int], ...]) -> int | None:

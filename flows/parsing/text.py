@@ -3,7 +3,9 @@
 `text` is the answer without control characters, whitespace collapsed, at most 2,000
 characters. `substantive` is False for non-answers ("none", "n/a", "no idea", "idk", "-", ...),
 for answers that open with one ("no pain, things are fine", "nothing specific really",
-"not sure, we just need it") and for answers without a letter or digit. `has_number` is
+"not sure, we just need it"), for clauses saying there is none ("not much pain tbh", "we don't
+have targets", "haven't thought about it", "just curious") and for answers without a letter or
+digit. `has_number` is
 True when the answer holds a digit or a number word (two..twenty, thirty..ninety, hundred,
 thousand, million, billion, dozen; not "one", which is too often a pronoun). An empty answer
 is `{"unknown": True}`.
@@ -31,6 +33,7 @@ _NON_ANSWER = re.compile(
     r"whatever|-+|\.+|\?+|x+|\*+)",
     re.IGNORECASE,
 )
+_CLAUSE_END = r"(?=\s*(?:[.,;:!?)]|$))"
 # An answer that opens with a non-answer ("no pain, things are fine", "nothing specific
 # really", "not sure, we just need it") says nothing, whatever follows. A bare "No, ..." does
 # not count: "No, onboarding takes six weeks" is a real answer.
@@ -42,7 +45,18 @@ _LEADING_NON_ANSWER = re.compile(
     r"champion|budget|timeline)|"
     r"(?:we|i)\s+(?:have\s+|'ve\s+)?(?:got\s+)?no\s+(?:idea|clue)|"
     r"not\s+(?:really|sure|yet|at the moment|that i know of)|"
-    r"n/?a|idk|i\s+don'?t\s+know|don'?t\s+know|dunno|unsure|tbd)\b",
+    r"n/?a|idk|i\s+don'?t\s+know|don'?t\s+know|dunno|unsure|tbd|"
+    # "not much (pain) tbh", "we don't have targets", "haven't thought about it", "just curious":
+    # whole clauses only ("not much visibility into pipeline" is a real problem)
+    r"not\s+(?:much|many|a\s+lot)(?:\s+(?:real|pain|pains|problems?|issues?|challenges?|really|"
+    r"honestly|tbh|to\s+be\s+honest))*" + _CLAUSE_END + "|"
+    r"(?:(?:we|i)\s+)?(?:don'?t|do\s+not|haven'?t|have\s+not|didn'?t|did\s+not)\s+(?:really\s+|yet\s+)?"
+    r"(?:have|got|define|defined|set|measure|track|thought\s+about|decided)(?:\s+(?:any|a|many|"
+    r"much|that|it|this|those|them|yet|specific|clear|real|concrete|formal|anything))*"
+    r"(?:\s+(?:metrics?|targets?|goals?|kpis?|numbers?|pains?|problems?|issues?|challenges?|"
+    r"plans?|criteria|idea|clue))?(?:\s+yet)?" + _CLAUSE_END + "|"
+    r"just\s+(?:curious|browsing|looking(?:\s+around)?|exploring|researching)" + _CLAUSE_END
+    + r")\b",
     re.IGNORECASE,
 )
 _ALL_FINE = re.compile(

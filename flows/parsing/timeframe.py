@@ -13,7 +13,8 @@ Rules (documented choices):
   starting today; in October it is next year's Q3). "next Q3" skips the one in progress.
 - "by X", "until X", "no later than X", "X at the latest": a deadline: earliest None
   (any time from now), latest the end of X ("by March" -> latest = end of the next March,
-  "by 2027" -> Dec 31, 2027). "before X" ends the day before X starts.
+  "by 2027" -> Dec 31, 2027). "before X" ends the day before X starts; "before the end of X",
+  "before X end", "before EOY" end with X.
 - "after X": earliest the day after X ends, latest None. "not before X", "not until X",
   "X at the earliest", "X or later", "from X" (alone): earliest the start of X, latest None.
 - "in 3 months", "3 months from now": a point, earliest = latest = today + 3 months.
@@ -40,7 +41,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from ._common import UNSURE, Parsed, clean, lower, never_raise, unknown, unsure
@@ -83,7 +84,8 @@ _CORE = re.compile(
     + _N + r"))?\s*(?:more\s+)?(?P<dur_unit>days?|d|weeks?|wks?|w|months?|mos?|mths?|m|"
     r"quarters?|qtrs?|years?|yrs?|y)(?![a-z]))"
     r"|(?P<q>(?<![a-z0-9])q(?P<q_n>[1-4])(?![0-9])|(?<![a-z0-9])(?P<q_n2>[1-4])q(?![a-z0-9])"
-    r"|\b(?P<q_ord>first|second|third|fourth|1st|2nd|3rd|4th|last)\s+quarter(?=\s+of)"
+    r"|\b(?P<q_ord>first|second|third|fourth|1st|2nd|3rd|4th|last)\s+quarter"
+    r"(?:(?=\s+of)|(?<!last\squarter))"  # "last quarter" alone is the one that has passed
     r"|\b(?P<q_word>quarter)\b)"
     r"|(?P<h>(?<![a-z0-9])h(?P<h_n>[12])(?![0-9])|(?<![a-z0-9])(?P<h_n2>[12])h(?![a-z0-9])"
     r"|\b(?P<h_ord>first|second|1st|2nd|latter|back|front)\s+half\b)"
@@ -310,7 +312,8 @@ def _shift(today: date, n: float, unit: str) -> date:
 def _relate(span: Span, ctx: _Ctx, today: date) -> _Found:
     """Apply the relation word and suffix around a match to the period it names."""
     start, end = span
-    rel, sfx, part, pos = ctx.rel, ctx.sfx, ctx.part, ctx.pos
+    rel, sfx, pos = ctx.rel, ctx.sfx, ctx.pos
+    part = ctx.part or ("end" if ctx.end_suffix else "")  # "before year end" as "... the end"
     if rel in _DEADLINE_RELS or any(w in sfx for w in _LATEST_SFX):
         if ("start" in part or "beginning" in part) and rel in _DEADLINE_RELS:
             return _Found(pos, None, start)
@@ -479,6 +482,8 @@ def _named(m: re.Match[str], ctx: _Ctx, today: date) -> _Found | None:
     part = ctx.part or ("end" if ctx.end_suffix else "")
     if name == "year":
         return _year_word(ctx, today)
+    if name in {"eoy", "ye", "fye", "eom", "eoq"}:
+        ctx = replace(ctx, part=ctx.part or "end")  # the end of a period: "before EOY"
     if name in {"eoy", "ye", "fye"}:
         return _relate(_part_of(_months_span(today.year, 1, 12), "end", "year"), ctx, today)
     if name == "today":

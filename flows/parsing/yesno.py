@@ -1,7 +1,10 @@
 """Yes/no answers: `{"value": True}`, `{"value": False}`, `{"value": None}` (unsure).
 
 The first yes/no/unsure phrase in the answer decides ("No, but maybe next year" is no), the
-longest phrase winning at a position ("absolutely not" is no, "not sure" is unsure).
+longest phrase winning at a position ("absolutely not" is no, "not sure" is unsure); an unsure
+phrase inside it or right after it wins ("I'm not sure", "I have no idea" are unsure). A
+subject and verb ("we do", "I am") count only as a clause of their own ("we do, about 50k" is
+yes; "we have to check with legal" and "we are still figuring it out" are not).
 Hedged answers are unsure ("maybe", "probably", "depends", "kind of", "yes and no"), except a
 hedged no, which is no ("probably not", "unlikely"). Emoji: 👍 ✅ 👌 💯 are yes, 👎 ❌ 🚫 no,
 🤷 🤔 unsure. Nothing recognisable: `{"unknown": True}`.
@@ -39,7 +42,7 @@ _NO = [
     "likely not", "most likely not", "i wouldn't say so", "wouldn't say so",
     "not that i know of", "not that i'm aware of", "none", "nothing", "doesn't", "does not",
     "don't", "do not", "haven't", "have not", "not anymore", "no longer", "not so much",
-    "not quite", "not really no",
+    "not quite", "not really no", "not exactly",
 ]
 _UNSURE = [
     "maybe", "perhaps", "possibly", "not sure", "unsure", "not certain", "uncertain",
@@ -74,6 +77,12 @@ _PATTERN = re.compile(
 )
 _STRIP = re.compile(r"[^\w\s'/%?-]+")
 _VALUES: dict[str, bool | None] = {"yes": True, "no": False, "unsure": None}
+_CLAUSE_ONLY = frozenset({"we do", "we have", "we are", "we did", "i do", "i am", "i have",
+                          "it is", "it does", "they do", "they are"})
+_CLAUSES = re.compile(r"\s*(?:[,;:.!?()]+|\s-+\s|\bbut\b|\band\b)\s*")
+# Phrases that lead into the next one rather than answer alone ("I have | no idea",
+# "absolutely | no idea"); a bare "no" does not ("No, maybe later" is no).
+_LEADS_INTO = re.compile(r"(?:i|we|it|they|you)\b|(?:absolutely|definitely|certainly|totally)$")
 
 
 def _emoji(text: str) -> bool | str | None:
@@ -88,6 +97,31 @@ def _emoji(text: str) -> bool | str | None:
     return ""
 
 
+def _reply(words: str, low: str) -> str | None:
+    """The first phrase that answers; a subject and verb ("we have", "I am") only as a clause
+    of its own ("we do, about 50k", not "we have to check with legal")."""
+    clauses = {" ".join(_STRIP.sub(" ", c).split()) for c in _CLAUSES.split(low)}
+    pos = 0
+    while (m := _PATTERN.search(words, pos)) is not None:
+        phrase = _first_phrase(words, m)
+        if phrase not in _CLAUSE_ONLY or phrase in clauses:
+            return phrase
+        pos = m.end()
+    return None
+
+
+def _first_phrase(words: str, m: re.Match[str]) -> str:
+    """The phrase that decides: `m`'s, unless an unsure phrase starts inside it or is the very
+    next word ("I'm not sure" is unsure, not "I'm not"; "I have no idea" is not "I have")."""
+    nxt = _PATTERN.search(words, m.start() + 1)
+    if nxt is None or _KIND[nxt.group(0)] != "unsure":
+        return m.group(0)
+    inside = nxt.start() < m.end()
+    if inside or (nxt.start() == m.end() + 1 and _LEADS_INTO.match(m.group(0))):
+        return nxt.group(0)
+    return m.group(0)
+
+
 @never_raise
 def parse_yesno(text: str) -> Parsed:
     """Read a yes/no answer. See the module docstring for the rules."""
@@ -98,9 +132,9 @@ def parse_yesno(text: str) -> Parsed:
     words = " ".join(_STRIP.sub(" ", low).split())
     if words in _WHOLE_ONLY:
         return {"value": _WHOLE_ONLY[words]}
-    m = _PATTERN.search(words)
-    if m is not None:
-        return {"value": _VALUES[_KIND[m.group(0)]]}
+    phrase = _reply(words, low)
+    if phrase is not None:
+        return {"value": _VALUES[_KIND[phrase]]}
     emoji = _emoji(t)
     if emoji != "":
         return {"value": emoji}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from flows.definitions import Criterion, FollowUp, load_frameworks
+from flows.icp import REGIONS, SIZE_BANDS, IcpConfig, icp_questions
 from flows.parsing import parse_choice
 
 FRAMEWORKS = load_frameworks()
@@ -39,10 +40,46 @@ CASES = [
     ("bant", "budget", "nope", "none"),
     ("bant", "budget", "it's not in the budget", "none"),
     ("bant", "budget", "no budget yet but planning", "planned"),
+    # unsure, not the "no" choice ("I'm not" is not a no here)
+    ("bant", "budget", "I'm not sure", None),
+    ("meddic", "champion", "I don't know", None),
+    # a sentence opening with "we are" / "we have" is not a plain yes
+    ("champ", "money", "we are broke lol", None),
+    ("champ", "money", "we have to get approval first", None),
+    ("meddic", "decision_process", "we are figuring it out", None),
+    ("bant", "budget", "we have about 50k", "allocated"),
+    ("bant", "budget", "we have a small budget", "allocated"),
+    ("gpctba", "budget", "we don't have a budget", "none"),
+    ("champ", "money", "we have the money", "allocated"),
+    # a "yes" or "no" synonym inside an idiom is not that choice: "no problem" is a yes
+    ("bant", "budget", "no problem", "allocated"),
+    ("champ", "money", "no worries about budget", "allocated"),
+    ("champ", "money", "no issue", "allocated"),
+    ("gpctba", "budget", "money isn't an issue", "allocated"),
+    ("champ", "money", "for the right solution, yes", "findable"),
+    ("bant", "budget", "yes, being planned", "planned"),
+    ("meddic", "champion", "yes, our COO is driving it", "strong"),
+    # an emoji alone is a yes, a no or unsure
+    ("bant", "budget", "👍", "allocated"),
+    ("meddic", "champion", "👎", "none"),
+    # approval still to come is planned, not allocated
+    ("bant", "budget", "we're working on getting it approved", "planned"),
+    ("gpctba", "budget", "still waiting for approval", "planned"),
+    ("bant", "budget", "we have budget but it's not approved yet", "planned"),
+    ("bant", "budget", "approved", "allocated"),
     # CHAMP: "How does this rank against your other projects at the moment?"
+    ("champ", "prioritization", "top three", "high"),
+    ("champ", "prioritization", "one of our top priorities", "high"),
+    ("champ", "prioritization", "top priority", "top"),
+    ("champ", "prioritization", "it's on the list for next year", "medium"),
+    ("champ", "prioritization", "not a priority right now", "low"),
+    ("champ", "prioritization", "we're working on it right now", "top"),
     ("champ", "prioritization", "it isn't urgent", "medium"),
     ("champ", "prioritization", "not a priority", "low"),
     # MEDDIC: "Do you know how a decision like this gets made on your side?"
+    ("meddic", "decision_process", "not well defined", None),
+    ("meddic", "decision_process", "not entirely clear", None),
+    ("meddic", "decision_process", "not exactly", "not_known"),
     ("meddic", "decision_process", "not really", "not_known"),
     ("meddic", "decision_process", "I think so", "defined"),
     ("meddic", "decision_process", "yes", "defined"),
@@ -53,4 +90,36 @@ CASES = [
 def test_natural_answer(framework: str, question_id: str, answer: str, expected: str | None
                         ) -> None:
     parsed = parse_choice(answer, question(framework, question_id).choices)
+    assert parsed.get("value") == expected, parsed
+
+
+ICP = {q.id: q for q in icp_questions(IcpConfig(sizes=SIZE_BANDS, industries=("software",),
+                                                regions=REGIONS))}
+
+ICP_CASES = [
+    # "Roughly how many people work at your company?": a number past the last band is a head
+    # count ("50" was re-asked), as are numbers in words; "N+" is more than N
+    ("icp_size", "50", "size_11_50"),
+    ("icp_size", "120", "size_51_200"),
+    ("icp_size", "50ish", "size_11_50"),
+    ("icp_size", "fifty", "size_11_50"),
+    ("icp_size", "about fifty people", "size_11_50"),
+    ("icp_size", "twenty-five", "size_11_50"),
+    ("icp_size", "a couple dozen", "size_11_50"),
+    ("icp_size", "a hundred", "size_51_200"),
+    ("icp_size", "two hundred", "size_51_200"),
+    ("icp_size", "five thousand", "size_1000_plus"),
+    ("icp_size", "1000", "size_201_1000"),
+    ("icp_size", "1,000", "size_201_1000"),
+    ("icp_size", "1000+", "size_1000_plus"),
+    ("icp_size", "200+", "size_201_1000"),
+    ("icp_size", "the second one", "size_11_50"),
+    ("icp_size", "one of the largest in the country", None),  # not a count of one
+    ("icp_size", "option 3", "size_51_200"),
+]
+
+
+@pytest.mark.parametrize(("question_id", "answer", "expected"), ICP_CASES)
+def test_natural_icp_answer(question_id: str, answer: str, expected: str | None) -> None:
+    parsed = parse_choice(answer, ICP[question_id].choices)
     assert parsed.get("value") == expected, parsed
