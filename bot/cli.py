@@ -88,7 +88,11 @@ def _chat_loop(rt: Runtime, result: TurnResult, user: str) -> None:
         if not text.strip():
             continue
         try:
-            result = rt.service.answer(result.conversation_id, text, by=user)
+            picked = _numbered_option(result.messages, text)
+            if picked is not None:  # the options are listed with numbers here
+                result = rt.service.choose(result.conversation_id, picked, by=user)
+            else:
+                result = rt.service.answer(result.conversation_id, text, by=user)
         except QualibotError as exc:
             click.echo(str(exc))
             continue
@@ -98,6 +102,16 @@ def _chat_loop(rt: Runtime, result: TurnResult, user: str) -> None:
             f"Resume later with: qualibot chat -f {result.framework} "
             f"--resume {result.conversation_id}"
         )
+
+
+def _numbered_option(messages: list[dict[str, Any]], text: str) -> str | None:
+    """The value of the option numbered `text` in the question just printed, if any."""
+    questions = [m["question"] for m in messages if m["kind"] == "question"]
+    options = questions[-1]["options"] if questions else []
+    number = text.strip()
+    if number.isdigit() and 1 <= int(number) <= len(options):
+        return str(options[int(number) - 1]["value"])
+    return None
 
 
 def _print_messages(messages: list[dict[str, Any]]) -> None:

@@ -3,7 +3,9 @@
 Matching is case-, accent- and punctuation-insensitive, in this order:
 1. the whole answer is a choice's value (underscores read as spaces), label or synonym;
 2. the answer is a number ("2", "#2", "option 2", "2nd", "the second one"): that choice, 1-based
-   (a number past the last choice is read as a quantity, step 3: "50" people);
+   (a number past the last choice is read as a quantity, step 3: "50" people; so is a bare
+   number when the choices have ranges: "5" to "how many people?" is five people, while
+   "option 5" or "the fifth" is still the fifth choice);
 3. a quantity in the answer falls in exactly one choice's `between` range ("about 120
    people", "1,500 staff", "2k employees", "fifty", "a couple dozen"; "200+" is over 200);
 4. exactly one choice has a value, label or synonym contained in the answer as whole words
@@ -174,7 +176,9 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
         if name == answer:
             return {"value": options[i].value}
     m = _NUMBER.fullmatch(answer)
-    if m is not None:
+    ranges = any(c.between for c in options)
+    bare = cleaned.strip().rstrip(".!").lower() == answer  # "5", not "#5" or "option 5"
+    if m is not None and not (ranges and bare and m.group("n") == answer):
         token = m.group("n")
         n = int(token) if token.isdigit() else _ORDINALS[token]
         if n == -1:

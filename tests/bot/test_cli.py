@@ -48,6 +48,17 @@ def test_parse_reads_lines_from_stdin(workdir: Path) -> None:
     assert lines[2]["unknown"] is True
 
 
+def test_chat_picks_a_listed_option_by_its_number(workdir: Path) -> None:
+    # The options are printed numbered; "1" picks the first (for any choice question, head
+    # count bands included, where the parser reads a bare number as a head count).
+    answers = "\n".join(["1", "about $80k a year"])
+    code, out = run("chat", "-f", "bant", "-c", "Acme", input=answers)
+    assert code == 0, out
+    assert "   1. Yes – budget is allocated" in out
+    assert "✓ Budget: Yes – budget is allocated" in out
+    assert "✓ Budget (budget amount): USD 80,000 per year" in out
+
+
 def test_parse_rejects_an_unknown_type(workdir: Path) -> None:
     code, out = run("parse", "colour", "blue")
     assert code == 2

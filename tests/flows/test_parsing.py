@@ -395,5 +395,11 @@ def test_a_quantity_picks_the_choice_whose_range_holds_it() -> None:
     assert parse_choice("just 5 of us", bands) == {"value": "small"}
     assert parse_choice("1,500 staff", bands) == {"value": "large"}
     assert parse_choice("2k employees", bands) == {"value": "large"}
-    assert parse_choice("2", bands) == {"value": "mid"}  # a bare small number is an option
+    # a bare number to "how many people?" is a head count, not the option of that number
+    # ("5" was "200+"); an option is picked by "option 2", "#2", "the second one"
+    assert parse_choice("2", bands) == {"value": "small"}
+    assert parse_choice("five", bands) == {"value": "small"}
+    assert parse_choice("option 2", bands) == {"value": "mid"}
+    assert parse_choice("the second one", bands) == {"value": "mid"}
+    assert parse_choice("#3", bands) == {"value": "large"}
     assert parse_choice("no idea how many", bands)["unknown"] is True
