@@ -35,6 +35,11 @@ UNSURE = re.compile(
 )
 
 
+# Where an answer splits into clauses: punctuation, a spaced dash, "and", "but" ("CTO, yes";
+# "we do - about 50k"; "not sure but maybe").
+CLAUSES = re.compile(r"\s*(?:[,;:.!?()]+|\s[-\u2013\u2014]+\s*|\band\b|\bbut\b)\s*")
+
+
 def unknown() -> Parsed:
     return {"unknown": True}
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._common import UNSURE, Parsed, clean, lower, never_raise, unknown, unsure
+from ._common import CLAUSES, UNSURE, Parsed, clean, lower, never_raise, unknown, unsure
 
 _ORDER = {"end_user": 0, "influencer": 1, "decision_maker": 2, "economic_buyer": 3}
 
@@ -213,7 +213,6 @@ _USER = re.compile(
 )
 # A clause that is only a yes or a no, first or last in the answer, replies to "will you be
 # the one signing off?" ("CTO, yes", "No, the CFO will").
-_CLAUSES = re.compile(r"\s*(?:[,;:.!?()]+|\s[-\u2013\u2014]+\s*|\band\b|\bbut\b)\s*")
 _SIGNS = re.compile(
     r"yes|yeah|yep|yup|sure|correct|definitely|absolutely|indeed|me|myself|"
     r"(?:yes\s+)?i\s+(?:will|do|can|am|sign)|(?:that'?s|it'?s|it\s+is|that\s+is|"
@@ -229,7 +228,7 @@ _DOES_NOT_SIGN = re.compile(
 def _sign_off_reply(t: str) -> bool | None:
     """True for a clause saying "yes, I sign off", False for "no", None for neither or both
     ("yes and no")."""
-    clauses = [c for c in _CLAUSES.split(t) if c]
+    clauses = [c for c in CLAUSES.split(t) if c]
     replies = {
         _SIGNS.fullmatch(c) is not None
         for c in clauses[:1] + clauses[-1:]
@@ -403,10 +402,10 @@ def _classify(t: str, m: re.Match[str]) -> tuple[str, str, int, int] | None:
 def _others_from(t: str) -> int:
     """Where titles start being someone else's unless tied to the speaker: after an opening
     "no" ("No, the CFO"), anywhere beside a "not me" ("the CFO, not me"); else nowhere."""
-    clauses = [c for c in _CLAUSES.split(t) if c]
+    clauses = [c for c in CLAUSES.split(t) if c]
     if any(_NOT_ME.fullmatch(c) for c in clauses):
         return 0
-    sep = _CLAUSES.search(t)
+    sep = CLAUSES.search(t)
     if sep is not None and sep.start() > 0 and _DOES_NOT_SIGN.fullmatch(t[:sep.start()]):
         return sep.end()
     return len(t) + 1

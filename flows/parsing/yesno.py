@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ._common import Parsed, clean, never_raise, unknown
+from ._common import CLAUSES, Parsed, clean, never_raise, unknown
 
 _YES = [
     "yes", "yeah", "yea", "yep", "yup", "yah", "yass", "yess", "yesss", "yes please", "sure",
@@ -79,7 +79,6 @@ _STRIP = re.compile(r"[^\w\s'/%?-]+")
 _VALUES: dict[str, bool | None] = {"yes": True, "no": False, "unsure": None}
 _CLAUSE_ONLY = frozenset({"we do", "we have", "we are", "we did", "i do", "i am", "i have",
                           "it is", "it does", "they do", "they are"})
-_CLAUSES = re.compile(r"\s*(?:[,;:.!?()]+|\s-+\s|\bbut\b|\band\b)\s*")
 # Phrases that lead into the next one rather than answer alone ("I have | no idea",
 # "absolutely | no idea"); a bare "no" does not ("No, maybe later" is no).
 _LEADS_INTO = re.compile(r"(?:i|we|it|they|you)\b|(?:absolutely|definitely|certainly|totally)$")
@@ -100,7 +99,7 @@ def _emoji(text: str) -> bool | str | None:
 def _reply(words: str, low: str) -> str | None:
     """The first phrase that answers; a subject and verb ("we have", "I am") only as a clause
     of its own ("we do, about 50k", not "we have to check with legal")."""
-    clauses = {" ".join(_STRIP.sub(" ", c).split()) for c in _CLAUSES.split(low)}
+    clauses = {" ".join(_STRIP.sub(" ", c).split()) for c in CLAUSES.split(low)}
     pos = 0
     while (m := _PATTERN.search(words, pos)) is not None:
         phrase = _first_phrase(words, m)
