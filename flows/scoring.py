@@ -49,7 +49,6 @@ DEFAULT_LEVELS: dict[str, float] = {
     "economic_buyer": 1.0, "decision_maker": 0.8, "influencer": 0.4, "end_user": 0.2,
     "unknown": 0.0,
 }
-_ORDER = {"unknown": 0, "end_user": 1, "influencer": 2, "decision_maker": 3, "economic_buyer": 4}
 _LEVEL_TEXT = {
     "economic_buyer": "economic buyer", "decision_maker": "decision maker",
     "influencer": "influencer", "end_user": "end user", "unknown": "role in the decision unclear",
@@ -548,7 +547,8 @@ def _authority(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tup
     approver = parsed.get("approver")
     if qp.scoring.level_of == "final_say" and isinstance(approver, str):
         named = parse_authority(approver).get("level")
-        if named is not None and _ORDER[named] > _ORDER[level]:
+        # levels rank as their default scores do (economic buyer highest)
+        if named is not None and DEFAULT_LEVELS[named] > DEFAULT_LEVELS[level]:
             level, role, prefix = named, approver, "final say: "
     value = qp.levels[level]
     level_text = _LEVEL_TEXT[level]

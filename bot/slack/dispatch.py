@@ -147,9 +147,7 @@ MAX_CACHED_DM_CHANNELS = 10_000
 
 
 #: Errors of `chat.postEphemeral` after which the notice is sent as a DM instead.
-EPHEMERAL_FALLS_BACK_TO_DM = frozenset(
-    {"channel_not_found", "not_in_channel", "is_archived", "user_not_in_channel"}
-)
+EPHEMERAL_FALLS_BACK_TO_DM = frozenset(CHANNEL_REFUSALS) | {"user_not_in_channel"}
 
 
 class _Permanent(Exception):
@@ -467,8 +465,9 @@ class OutboxDispatcher:
             row.result = kept or None
             repo.mark_failed(row, error)
             log.error("%s failed: %s", where, error)
-            if job.kind == "handoff" and error.partition(":")[0] in CHANNEL_REFUSALS:
-                self._notice_refused(repo, job, error.partition(":")[0])
+            code = error.partition(":")[0]
+            if job.kind == "handoff" and code in CHANNEL_REFUSALS:
+                self._notice_refused(repo, job, code)
 
     def _notice_refused(self, repo: OutboxRepository, job: _Job, code: str) -> None:
         """A handoff notice Slack refused for its channel (the bot not in it, archived, gone)

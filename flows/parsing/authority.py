@@ -225,15 +225,15 @@ _DOES_NOT_SIGN = re.compile(
 )
 
 
-def _sign_off_reply(t: str) -> bool | None:
-    """True for a clause saying "yes, I sign off", False for "no", None for neither or both
-    ("yes and no")."""
-    clauses = [c for c in CLAUSES.split(t) if c]
-    replies = {
-        _SIGNS.fullmatch(c) is not None
-        for c in clauses[:1] + clauses[-1:]
-        if _SIGNS.fullmatch(c) or _DOES_NOT_SIGN.fullmatch(c)
-    }
+def _sign_off_reply(clauses: list[str]) -> bool | None:
+    """True for a first or last clause saying "yes, I sign off", False for "no", None for
+    neither or both ("yes and no")."""
+    replies: set[bool] = set()
+    for clause in clauses[:1] + clauses[-1:]:
+        if _SIGNS.fullmatch(clause):
+            replies.add(True)
+        elif _DOES_NOT_SIGN.fullmatch(clause):
+            replies.add(False)
     return replies.pop() if len(replies) == 1 else None
 
 
@@ -399,10 +399,9 @@ def _classify(t: str, m: re.Match[str]) -> tuple[str, str, int, int] | None:
     return None
 
 
-def _others_from(t: str) -> int:
+def _others_from(t: str, clauses: list[str]) -> int:
     """Where titles start being someone else's unless tied to the speaker: after an opening
     "no" ("No, the CFO"), anywhere beside a "not me" ("the CFO, not me"); else nowhere."""
-    clauses = [c for c in CLAUSES.split(t) if c]
     if any(_NOT_ME.fullmatch(c) for c in clauses):
         return 0
     sep = CLAUSES.search(t)
@@ -411,9 +410,9 @@ def _others_from(t: str) -> int:
     return len(t) + 1
 
 
-def _mentions(t: str) -> list[_Mention]:
+def _mentions(t: str, clauses: list[str]) -> list[_Mention]:
     found: list[_Mention] = []
-    others_from = _others_from(t)
+    others_from = _others_from(t, clauses)
     pos = 0
     while len(found) < 20:
         m = _ROLE.search(t, pos)
@@ -450,13 +449,14 @@ def parse_authority(text: str) -> Parsed:
     t = lower(clean(text))
     if not t:
         return unknown()
-    mentions = _mentions(t)
+    clauses = [c for c in CLAUSES.split(t) if c]
+    mentions = _mentions(t, clauses)
     own = [m for m in mentions if not m.other]
     others = [m for m in mentions if m.other]
     # Several own titles ("engineer and team lead"): the most senior, the first of equals.
     speaker = max(own, key=lambda m: _ORDER[m.level], default=None)
     approver = others[0] if others else None
-    reply = _sign_off_reply(t)
+    reply = _sign_off_reply(clauses)
     needs_signoff = (
         reply is False
         or _NEEDS_SIGNOFF.search(t) is not None
