@@ -47,20 +47,28 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--framework", "-f", required=True, help="bant, champ, meddic or gpctba.")
+@click.argument("words", nargs=-1, metavar="[FRAMEWORK] [COMPANY]")
+@click.option("--framework", "-f", help="bant, champ, meddic or gpctba.")
 @click.option("--company", "-c", help="The company (lead) you are qualifying.")
 @click.option("--resume", "resume_id", type=int, help="Continue conversation ID instead.")
 @click.option("--as", "user", default=None, help="Who is qualifying (default: your login).")
-def chat(framework: str, company: str | None, resume_id: int | None, user: str | None) -> None:
-    """Qualify a lead in the terminal, as a rep would in Slack."""
+def chat(
+    words: tuple[str, ...],
+    framework: str | None,
+    company: str | None,
+    resume_id: int | None,
+    user: str | None,
+) -> None:
+    """Qualify a lead in the terminal, as a rep would in Slack: `qualibot chat meddic Acme`
+    (as `/qualify meddic Acme`), or with --framework and --company."""
+    framework, company = _chat_target(words, framework, company, resume_id)
     user = user or getpass.getuser()
     with _runtime() as rt:
         try:
             if resume_id is not None:
                 result = rt.service.resume(resume_id, by=user)
             else:
-                if not company:
-                    raise click.UsageError("--company is required (or --resume ID).")
+                assert framework is not None and company is not None  # by _chat_target
                 result = rt.service.start(
                     framework=framework, company=company, channel="cli", participant=user
                 )
@@ -74,6 +82,35 @@ def chat(framework: str, company: str | None, resume_id: int | None, user: str |
         _chat_loop(rt, result, user)
 
 
+def _chat_target(
+    words: tuple[str, ...], framework: str | None, company: str | None, resume_id: int | None
+) -> tuple[str | None, str | None]:
+    """The framework and company from `FRAMEWORK COMPANY...` or the options (not both);
+    neither is needed to resume."""
+    if words:
+        if framework or company:
+            raise click.UsageError(
+                "Give the framework and company either as words (qualibot chat meddic Acme) "
+                "or with --framework/--company, not both."
+            )
+        framework, company = words[0], " ".join(words[1:]) or None
+    if resume_id is not None:
+        if words:
+            raise click.UsageError("--resume continues a conversation: give no framework "
+                                   "or company with it.")
+        return None, None
+    if not framework:
+        raise click.UsageError(
+            "Which framework? e.g. qualibot chat meddic \"Acme\" (see qualibot frameworks), "
+            "or --resume ID to continue a conversation."
+        )
+    if not company:
+        raise click.UsageError(
+            f"Which company? e.g. qualibot chat {framework} \"Acme\", or --resume ID."
+        )
+    return framework, company
+
+
 def _chat_loop(rt: Runtime, result: TurnResult, user: str) -> None:
     _print_messages(result.messages)
     while not result.done and result.state not in ("cancelled", "abandoned"):
@@ -81,8 +118,7 @@ def _chat_loop(rt: Runtime, result: TurnResult, user: str) -> None:
             text = input("> ")
         except (EOFError, KeyboardInterrupt):
             click.echo(
-                f"\nPaused. Continue with: qualibot chat -f {result.framework} "
-                f"--resume {result.conversation_id}"
+                f"\nPaused. Continue with: qualibot chat --resume {result.conversation_id}"
             )
             return
         if not text.strip():
@@ -99,8 +135,7 @@ def _chat_loop(rt: Runtime, result: TurnResult, user: str) -> None:
         _print_messages(result.messages)
     if result.state == "cancelled":
         click.echo(
-            f"Resume later with: qualibot chat -f {result.framework} "
-            f"--resume {result.conversation_id}"
+            f"Resume later with: qualibot chat --resume {result.conversation_id}"
         )
 
 
@@ -171,7 +206,7 @@ def leads(limit: int, show_all: bool) -> None:
         rows = rt.leads.recent(limit=limit, unanswered_widget=show_all)
         hidden = 0 if show_all else rt.leads.count_unanswered_widget()
     if not rows:
-        click.echo('No leads yet. Start one with: qualibot chat -f bant -c "Acme"')
+        click.echo('No leads yet. Start one with: qualibot chat bant "Acme"')
         if hidden:
             click.echo(f"({_unanswered(hidden)}: qualibot leads --all)")
         return

@@ -107,10 +107,36 @@ def test_leads_leaves_out_visitors_who_only_opened_the_chat(workdir: Path) -> No
 
 def test_chat_can_be_paused_and_resumed(workdir: Path) -> None:
     code, out = run("chat", "-f", "bant", "-c", "Acme", input="allocated\n")
-    assert "Paused. Continue with: qualibot chat -f bant --resume 1" in out
-    code, out = run("chat", "-f", "bant", "--resume", "1", input="50k\n")
-    assert code == 0
+    assert "Paused. Continue with: qualibot chat --resume 1" in out
+    code, out = run("chat", "--resume", "1", input="50k\n")  # the framework is the conversation's
+    assert code == 0, out
+    assert "Qualifying Acme with BANT" in out
     assert "USD 50,000" in out or "50,000" in out
+    code, out = run("chat", "-f", "bant", "--resume", "1", input="")  # as the old hint said
+    assert code == 0, out
+
+
+def test_chat_takes_framework_and_company_as_words_like_slash_qualify(workdir: Path) -> None:
+    code, out = run("chat", "meddic", "Acme", "Corp", input="")
+    assert code == 0, out
+    assert "Qualifying Acme Corp with MEDDIC" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "Which framework? e.g. qualibot chat meddic"),
+        (("bant",), "Which company? e.g. qualibot chat bant"),
+        (("-f", "bant"), "Which company? e.g. qualibot chat bant"),
+        (("bant", "Acme", "-c", "Globex"), "either as words"),
+        (("bant", "Acme", "--resume", "1"), "give no framework or company"),
+    ],
+)
+def test_chat_says_what_is_missing(workdir: Path, args: tuple[str, ...], message: str) -> None:
+    code, out = run("chat", *args)
+    assert code == 2
+    assert message in out
+    assert not (workdir / "qualibot.db").exists()  # refused before anything was created
 
 
 def test_chat_with_an_unknown_framework(workdir: Path) -> None:
