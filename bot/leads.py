@@ -34,6 +34,8 @@ class LeadSummary:
     verdict: str | None
     owner: str | None
     updated_at: datetime
+    #: Why a rep moved the lead to nurture or disqualified it (None: the verdict's status).
+    status_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,17 @@ class LeadQueries:
         limit: int = 50,
         *,
         created_by: str | None = None,
+        owner: str | None = None,
         team_id: str | None = None,
         unanswered_widget: bool = True,
     ) -> list[LeadSummary]:
-        """Newest first; without `unanswered_widget`, no widget lead with no answer yet."""
+        """Newest first; each filter given must match (`owner`: who claimed the lead or was
+        assigned it); without `unanswered_widget`, no widget lead with no answer yet."""
         with self._sessions() as session:
             leads = LeadRepository(session).list_recent(
                 limit=limit,
                 created_by=created_by,
+                owner=owner,
                 team_id=team_id,
                 unanswered_widget=unanswered_widget,
             )
@@ -219,6 +224,7 @@ def _summary(lead: Any) -> LeadSummary:
         lead.verdict,
         lead.owner,
         lead.updated_at,
+        lead.status_reason,
     )
 
 

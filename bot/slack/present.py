@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from bot.handoff.actions import DECISION_WORDS
 from bot.leads import InProgress, LeadDetail, LeadSummary
 from bot.registry import FlowRegistry
 from flows.engine import Flow
@@ -144,7 +145,18 @@ def recent_rows(items: Iterable[LeadSummary], flows: FlowRegistry) -> list[dict[
             "status": lead.status,
             "verdict": lead.verdict,
             "score": lead.score_total,
+            "decision": _decision(lead),
             "owner": lead.owner,
         }
         for lead in items
     ]
+
+
+def _decision(lead: LeadSummary) -> str | None:
+    """What a rep decided about the lead since its verdict, in words, if anything: a lead
+    moved to nurture or disqualified in its notice, or marked won or lost."""
+    if lead.status in ("won", "lost"):
+        return lead.status
+    if lead.status_reason is not None and lead.status in DECISION_WORDS:
+        return DECISION_WORDS[lead.status]
+    return None

@@ -13,9 +13,11 @@ from bot.slack.context import SlackServices
 from bot.slack.render import check_limits, render_blocks
 
 #: Rows of `/qualify list` (a message: at most 50 blocks) and of the Home tab (100 blocks):
-#: qualifications in progress, then recent leads. Past the first, a line says how many more.
-LIST_LIMITS = (20, 10)
-HOME_LIMITS = (40, 20)
+#: qualifications in progress, the rep's recent leads, then other leads the rep owns (claimed
+#: in a sales channel or assigned by round robin). Past the first, a line says how many more
+#: are in progress.
+LIST_LIMITS = (20, 10, 10)
+HOME_LIMITS = (40, 20, 20)
 #: At most this many of a rep's qualifications in progress are looked at (and counted).
 IN_PROGRESS_SCAN = 1000
 
@@ -103,11 +105,18 @@ def home_view(services: SlackServices, *, team_id: str | None, user: str) -> dic
 
 
 def _rows(
-    services: SlackServices, team_id: str | None, user: str, open_limit: int, recent_limit: int
+    services: SlackServices,
+    team_id: str | None,
+    user: str,
+    open_limit: int,
+    recent_limit: int,
+    owned_limit: int,
 ) -> dict[str, Any]:
     """The first `open_limit` qualifications in progress (most recently active first) and
     how many more there are; the first `recent_limit` of the rep's other leads (a lead with
-    a qualification in progress is never listed as a result, shown or not)."""
+    a qualification in progress is never listed as a result, shown or not); the first
+    `owned_limit` leads the rep owns that neither list shows (widget leads they claimed,
+    say)."""
     in_progress = services.leads.in_progress(
         "slack", user, team_id=team_id, limit=IN_PROGRESS_SCAN
     )
@@ -119,10 +128,17 @@ def _rows(
         )
         if lead.id not in open_leads
     ][:recent_limit]
+    shown = open_leads | {lead.id for lead in recent}
+    owned = [
+        lead
+        for lead in services.leads.recent(owned_limit + len(shown), owner=user, team_id=team_id)
+        if lead.id not in shown
+    ][:owned_limit]
     return {
         "in_progress": present.in_progress_rows(in_progress[:open_limit], services.flows),
         "more_in_progress": max(0, len(in_progress) - open_limit),
         "recent": present.recent_rows(recent, services.flows),
+        "owned": present.recent_rows(owned, services.flows),
     }
 
 

@@ -237,15 +237,16 @@ def test_every_interactive_element_the_templates_render_has_a_listener() -> None
     row = {"conversation_id": 1, "lead_id": 2, "company": "Acme", "framework_name": "BANT",
            "where": "at budget", "paused": False, "version": 3}
     recent = {"lead_id": 2, "company": "Acme", "framework_name": "BANT", "status": "qualified",
-              "verdict": "qualified", "score": 80, "owner": None}
+              "verdict": "qualified", "score": 80, "decision": None, "owner": None}
     question = {"id": "budget", "criterion": "budget", "text": "Budget?", "type": "choice",
                 "options": [{"label": "Yes", "value": "allocated"}]}
     rendered = [
         render_blocks("question.json.j2", question=question, conversation_id=1,
                       position={"index": 2, "total": 4}),
-        render_blocks("home.json.j2", in_progress=[row], more_in_progress=2, recent=[recent]),
+        render_blocks("home.json.j2", in_progress=[row], more_in_progress=2, recent=[recent],
+                      owned=[{**recent, "lead_id": 3}]),
         render_blocks("lead_list.json.j2", in_progress=[row], more_in_progress=2,
-                      recent=[recent]),
+                      recent=[recent], owned=[{**recent, "lead_id": 3}]),
         render_handoff({"channel": "C1", "lead": {"id": 2, "company": "Acme", "source": "rep"},
                         "framework": "bant", "answers": [],
                         "score": {"total": 80, "verdict": "qualified", "criteria": []}}),
