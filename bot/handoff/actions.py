@@ -6,6 +6,11 @@ updated in the channel, or a polite refusal to the clicker) in the outbox, all i
 
 A claim is a conditional UPDATE (`... WHERE owner IS NULL OR owner = :user`): of two reps (or
 two replicas) claiming at once, exactly one changes the row; the other sees who has it.
+
+A notice is repainted from the `handoff` outbox row it was posted from (its buttons carry
+that row's id, `Notice.source`), so an older notice keeps showing the qualification it was
+posted for when the lead has been qualified again since; the buttons act on the lead as it
+is now.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import AlreadyProcessed, Conflict, InvalidInput, NotFound
-from bot.handoff.notice import handoff_payload
+from bot.handoff.notice import handoff_key, handoff_payload, rerouted_key
 from bot.slack.render import mrkdwn
 from flows.engine import FlowState
 from flows.scoring import ScoreResult
@@ -42,10 +47,13 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class Notice:
-    """Where a handoff notice was posted (the message the buttons are on)."""
+    """Where a handoff notice was posted (the message the buttons are on), and the `handoff`
+    outbox row it was posted from (None: a notice whose buttons predate that, found by
+    where it is)."""
 
     channel: str
     ts: str
+    source: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,8 @@ class HandoffActions:
                         kind="notice_update",
                         channel="slack",
                         lane=notice.channel,
-                        payload=_notice_update(session, lead, team_id, notice, "claimed", user),
+                        payload=_notice_update(session, lead, team_id, notice, "claimed",
+                                               user, owner=user),
                         dedupe_key=f"notice:{notice.channel}:{notice.ts}:claimed:{user}",
                     )
                 owner: str | None = user
@@ -163,7 +172,7 @@ class HandoffActions:
                 update(Lead)
                 .where(Lead.id == lead_id, _undecided())
                 .values(status=status, status_reason=reason, updated_at=now)
-                .returning(Lead.id)
+                .returning(Lead.owner)
                 .execution_options(synchronize_session=False)
             ).first()
             if decided is None:
@@ -172,14 +181,15 @@ class HandoffActions:
                     f"Not saved: this lead was already {DECISION_WORDS[lead.status]} "
                     f"(reason: {lead.status_reason})."
                 )
+            owner = decided.owner
             if notice is not None:
                 OutboxRepository(session).enqueue(
                     kind="notice_update",
                     channel="slack",
                     lane=notice.channel,
-                    payload=_notice_update(session, lead, team_id, notice, status, user, reason),
+                    payload=_notice_update(session, lead, team_id, notice, status, user,
+                                           owner=owner, reason=reason),
                 )
-            owner = lead.owner
         self._written()
         return HandoffOutcome(lead_id, lead.company, True, status, owner)
 
@@ -237,8 +247,8 @@ class _StoredScore:
 
 
 def _handoff(session: Session, lead: Lead, channel: str) -> dict[str, Any]:
-    """The handoff payload as the notice showed it: the lead, the answers of the scored
-    conversation and the stored score."""
+    """A handoff payload rebuilt from the lead's latest score and the answers of the scored
+    conversation: for a notice whose own `handoff` row cannot be found."""
     score = ScoreRepository(session).latest(lead.id)
     conversation = (
         session.get(Conversation, score.conversation_id)
@@ -259,6 +269,36 @@ def _handoff(session: Session, lead: Lead, channel: str) -> dict[str, Any]:
     return handoff_payload(lead, conversation, result, channel, answers)
 
 
+def _posted_handoff(
+    session: Session, lead: Lead, notice: Notice
+) -> tuple[dict[str, Any], int | None]:
+    """What the notice was posted with (the payload of its `handoff` outbox row) and that
+    row's id: the row its buttons name, or, for a notice whose buttons predate that, the
+    lead's notice posted at `notice`'s channel and ts. Neither found: rebuilt from the
+    lead's latest score, without an id."""
+    outbox = OutboxRepository(session)
+    if notice.source is not None:
+        row = outbox.get(notice.source)
+        if row is not None and row.kind == "handoff" and _lead_of(row.payload) == lead.id:
+            return row.payload, row.id
+    conversations = session.scalars(
+        select(Conversation.id).where(Conversation.lead_id == lead.id)
+    ).all()
+    rows = outbox.by_dedupe_keys(handoff_key(cid) for cid in conversations)
+    rows += outbox.by_dedupe_keys(rerouted_key(row.id) for row in rows)
+    for row in rows:
+        where = row.result or {}
+        if (row.kind == "handoff" and where.get("channel") == notice.channel
+                and where.get("ts") == notice.ts):
+            return row.payload, row.id
+    return _handoff(session, lead, notice.channel), None
+
+
+def _lead_of(payload: Any) -> object:
+    lead = payload.get("lead") if isinstance(payload, dict) else None
+    return lead.get("id") if isinstance(lead, dict) else None
+
+
 def _notice_update(
     session: Session,
     lead: Lead,
@@ -266,15 +306,22 @@ def _notice_update(
     notice: Notice,
     status: str,
     by: str,
+    *,
+    owner: str | None,
     reason: str | None = None,
 ) -> dict[str, Any]:
+    """A `notice_update` payload: the notice as it was posted, with `status` by `by` (and
+    the decision's `reason`), and the lead's `owner` now (None: nobody)."""
+    handoff, notice_id = _posted_handoff(session, lead, notice)
     payload: dict[str, Any] = {
         "team_id": team_id if team_id is not None else lead.team_id,
         "channel": notice.channel,
         "ts": notice.ts,
-        "handoff": _handoff(session, lead, notice.channel),
+        "handoff": handoff,
+        "notice_id": notice_id,
         "status": status,
         "by": by,
+        "owner": owner,
     }
     if reason is not None:
         payload["reason"] = reason

@@ -93,9 +93,12 @@ def _humanize(question_id: str) -> str:
     return question_id.replace("_", " ").capitalize()
 
 
-def handoff_context(payload: Mapping[str, Any]) -> dict[str, Any]:
+def handoff_context(
+    payload: Mapping[str, Any], notice_id: object = None
+) -> dict[str, Any]:
     """The `handoff.json.j2` context for a `handoff_payload(...)`: each criterion's answers
-    as given (follow-up questions named), skipped ones said so."""
+    as given (follow-up questions named), skipped ones said so; `notice_id` (the `handoff`
+    outbox row the notice was posted from) goes into the buttons' values."""
     lead = dict(payload["lead"])
     score = payload.get("score") or {"total": None, "verdict": "not scored", "criteria": []}
     answers = {a["question_id"]: a for a in payload.get("answers") or []}
@@ -129,6 +132,7 @@ def handoff_context(payload: Mapping[str, Any]) -> dict[str, Any]:
         "engagement_score": _engagement(lead),
         "fit_score": lead.get("fit_score"),
         "owner_mention": mention(lead["owner"]) if lead.get("owner") else None,
+        "notice_id": notice_id if isinstance(notice_id, int) else None,
     }
 
 
@@ -153,29 +157,36 @@ def _engagement(lead: Mapping[str, Any]) -> float | None:
     return None
 
 
-def render_handoff(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
-    """The handoff notice for a `handoff` outbox row."""
-    message = render_blocks("handoff.json.j2", **handoff_context(payload))
+def render_handoff(
+    payload: Mapping[str, Any], *, notice_id: int | None = None, check: bool = True
+) -> dict[str, Any]:
+    """The handoff notice for a `handoff` outbox row (`notice_id`: the row's id)."""
+    message = render_blocks("handoff.json.j2", **handoff_context(payload, notice_id))
     if check:
         check_limits(message)
     return message
 
 
 def render_notice_update(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
-    """The notice of a `notice_update` row: `{"handoff": <the original handoff payload>,
-    "status", "by"?, "reason"?}` -> the notice with a status line; without buttons unless
-    the status is undecided (`open`, `reopened`): a claimed lead keeps Nurture, Disqualify
-    and View answers, a decided one View answers."""
+    """The notice of a `notice_update` row: `{"handoff": <the handoff payload the notice was
+    posted with>, "notice_id"?, "status", "by"?, "reason"?, "owner"?}` -> the notice with a
+    status line; without buttons unless the status is undecided (`open`, `reopened`): a
+    claimed lead keeps Nurture, Disqualify and View answers, a decided one View answers.
+    `owner` (present, even None) is the lead's owner now; without it, a claim's `by` or the
+    owner the notice was posted with."""
     status = str(payload.get("status") or "")
-    context = handoff_context(payload["handoff"])
+    context = handoff_context(payload["handoff"], payload.get("notice_id"))
     if status:
         context["status_text"] = status_line(status, payload.get("by"), payload.get("reason"))
     if status and status not in UNDECIDED_STATUSES:
         context["actions"] = ACTIONS_AFTER.get(status, ("view_answers",))
-    if payload.get("owner"):
-        context["owner_mention"] = mention(payload["owner"])
+    if "owner" in payload:
+        owner = payload["owner"]
     elif status == "claimed" and payload.get("by"):
-        context["owner_mention"] = mention(payload["by"])
+        owner = payload["by"]
+    else:
+        owner = (payload["handoff"].get("lead") or {}).get("owner")
+    context["owner_mention"] = mention(owner) if owner else None
     message = render_blocks("handoff.json.j2", **context)
     if check:
         check_limits(message)

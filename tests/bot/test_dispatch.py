@@ -300,6 +300,32 @@ def test_notice_update_adds_the_status_and_keeps_the_buttons_still_useful(
     assert len(fake_slack.calls("chat.postMessage")) == 1  # updated in place
 
 
+def test_notice_buttons_name_the_notice(
+    dispatcher: OutboxDispatcher, fake_slack: FakeSlack, clock: FakeClock,
+    session_factory: sessionmaker[Session],
+) -> None:
+    payload = handoff_payload()
+    payload["lead"]["owner"] = "U0REP0002"  # assigned by a routing rule when posted
+    handoff_id = enqueue(session_factory, "handoff", "C0SALES", payload)
+    dispatcher.run_once()
+    [message] = fake_slack.messages("C0SALES")
+    values = {b["value"] for b in blocks_by_id(message)["handoff_actions"]["elements"]}
+    assert values == {f"7:{handoff_id}"}  # the lead, and the notice's own outbox row
+    result = row(session_factory, handoff_id).result
+    assert result is not None
+    decided = {"team_id": TEAM, "channel": result["channel"], "ts": result["ts"],
+               "handoff": payload, "notice_id": handoff_id, "status": "nurture",
+               "by": "U0REP0003", "owner": None, "reason": "later"}
+    enqueue(session_factory, "notice_update", "C0SALES", decided)
+    clock.advance(2)
+    dispatcher.run_once()
+    [message] = fake_slack.messages("C0SALES")
+    blocks = blocks_by_id(message)
+    assert {b["value"] for b in blocks["handoff_actions"]["elements"]} == {f"7:{handoff_id}"}
+    # the owner now (nobody), not the one it was posted with
+    assert not any(f["text"].startswith("*Owner*") for f in blocks["handoff_summary"]["fields"])
+
+
 def test_dm_ephemeral_and_api_rows(
     dispatcher: OutboxDispatcher, fake_slack: FakeSlack, session_factory: sessionmaker[Session],
 ) -> None:

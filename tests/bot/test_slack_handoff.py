@@ -1,8 +1,10 @@
 """The handoff notice's buttons, end to end: Claim (once), Nurture / Disqualify with a
-reason, View answers; and the claim's race between two replicas."""
+reason, View answers; the claim's race between two replicas; and an older notice repainted
+from what it was posted with."""
 
 from __future__ import annotations
 
+import copy
 import threading
 from typing import Any
 
@@ -312,3 +314,73 @@ def test_a_nurture_verdict_can_still_be_decided(
         assert lead(slack).status == "nurture"
         assert give_reason(slack, notice, "nurture", ALICE, "Call back in Q3") == {}
         assert lead(slack).status_reason == "Call back in Q3"
+
+
+# -- a notice repaints from what it was posted with -----------------------------------------
+
+
+SECOND_VISIT = [
+    "allocated",
+    "about $120k a year",
+    "I'm the CFO and I sign the contract",
+    "We need one pipeline view for 40 reps",
+    "this quarter",
+]
+
+
+def visitor_qualifies(slack: SlackHarness, n: int, answers: list[str]) -> None:
+    """A website visitor with the same work email each time: the same lead."""
+    service = slack.runtime.service
+    result = service.start(framework="bant", company="Acme", channel="widget",
+                           participant=f"visitor-{n}", source="widget", team_id="T0QUALI01",
+                           contact={"email": "dana@acme.example"})
+    for answer in answers:
+        result = service.answer(result.conversation_id, answer)
+    assert result.done
+    slack.deliver()
+
+
+def test_an_older_notice_keeps_showing_its_own_qualification(slack: SlackHarness) -> None:
+    visitor_qualifies(slack, 1, ANSWERS)
+    visitor_qualifies(slack, 2, SECOND_VISIT)  # qualified again: a second notice
+    first, second = slack.channel_messages(SALES_CHANNEL)
+    assert "$80k" in blocks_text(first) and "$120k" in blocks_text(second)
+
+    slack.click(first, "claim", channel=SALES_CHANNEL, user=ALICE)  # on the older notice
+    slack.deliver()
+    assert lead(slack).owner == ALICE  # the buttons act on the lead
+    [update] = slack.fake.calls("chat.update")
+    assert update.args["ts"] == first["ts"]
+    repainted = slack.channel_messages(SALES_CHANNEL)[0]
+    assert f"Claimed by <@{ALICE}>" in blocks_text(repainted)
+    assert "about $80k a year" in blocks_text(repainted)  # its own answers, not the new ones
+    assert "$120k" not in blocks_text(repainted) and "40 reps" not in blocks_text(repainted)
+
+    give_reason(slack, repainted, "nurture", ALICE, "Call back in Q3")  # the form too
+    decided = slack.channel_messages(SALES_CHANNEL)[0]
+    assert "Moved to nurture" in blocks_text(decided) and "$120k" not in blocks_text(decided)
+    assert slack.channel_messages(SALES_CHANNEL)[1] == second  # the newer one is untouched
+
+
+def test_a_notice_posted_before_its_buttons_named_it_repaints_from_its_own_data(
+    slack: SlackHarness,
+) -> None:
+    visitor_qualifies(slack, 1, ANSWERS)
+    visitor_qualifies(slack, 2, SECOND_VISIT)
+    first = slack.channel_messages(SALES_CHANNEL)[0]
+    lead_id = lead(slack).id
+    old = copy.deepcopy(first)  # as posted by an earlier version: the lead id alone
+    for block in old["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                element["value"] = str(lead_id)
+    slack.click(old, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    repainted = slack.channel_messages(SALES_CHANNEL)[0]
+    assert "about $80k a year" in blocks_text(repainted)
+    assert "$120k" not in blocks_text(repainted)
+    values = {e["value"] for b in repainted["blocks"] for e in b.get("elements", [])
+              if e.get("type") == "button"}
+    assert values == {value for b in first["blocks"] for e in b.get("elements", [])
+                      if e.get("type") == "button" for value in [e["value"]]}
+    assert values != {str(lead_id)}  # from now on its buttons name it
