@@ -1,11 +1,15 @@
-"""What a rep does with a handoff notice: claim the lead, or mark it nurture / disqualified.
+"""What a rep does with a handoff notice: claim the lead or release the claim, or mark it
+nurture / disqualified.
 
 Each method is one unit of work (the transaction is here, at the boundary): it records the
 delivery's dedupe key, changes the lead, and enqueues what Slack must show (the notice
 updated in the channel, or a polite refusal to the clicker) in the outbox, all in one commit.
 
-A claim is a conditional UPDATE (`... WHERE owner IS NULL OR owner = :user`): of two reps (or
-two replicas) claiming at once, exactly one changes the row; the other sees who has it.
+Claim and release read the lead's row locked (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite
+serialises writers) and change it only from the state they expect: of two reps (or two
+replicas) claiming at once exactly one gets the lead, and a double click on Release has
+effect once (the second click finds it done and changes nothing). A decision is a
+conditional UPDATE (`... WHERE` undecided): the first one stands.
 
 A notice is repainted from the `handoff` outbox row it was posted from (its buttons carry
 that row's id, `Notice.source`), so an older notice keeps showing the qualification it was
@@ -60,9 +64,31 @@ class Notice:
 class HandoffOutcome:
     lead_id: int
     company: str
-    changed: bool  # False: refused (already claimed), nothing changed
-    status: str  # "claimed", "nurture" or "disqualified"
+    changed: bool  # False: refused (already claimed, ...) or already done; nothing changed
+    status: str  # "claimed", "released", "nurture" or "disqualified"
     owner: str | None
+
+
+@dataclass(frozen=True)
+class _State:
+    """The lead's row as a handoff action sees it (read locked)."""
+
+    owner: str | None
+    status: str
+    reason: str | None
+    verdict: str | None
+
+    @property
+    def decided(self) -> bool:
+        """A rep moved it to nurture or disqualified it (a decision always has a reason)."""
+        return self.status in DECISIONS and self.reason is not None
+
+    def decision(self) -> str:
+        """"disqualified (reason: Student project)", the reason escaped."""
+        return (
+            f"{DECISION_WORDS[self.status]} "
+            f"(reason: {mrkdwn(self.reason, MAX_REASON_LENGTH)})"
+        )
 
 
 class HandoffActions:
@@ -95,49 +121,99 @@ class HandoffActions:
         with self._sessions.begin() as session:
             _claim_key(session, dedupe_key)
             lead = _visible_lead(session, lead_id, team_id)
-            claimed = (
+            state = _locked_state(session, lead_id)
+            outbox = OutboxRepository(session)
+            if state.decided or state.owner not in (None, user):
+                if state.decided:
+                    text = f"Sorry, this lead can't be claimed: it was {state.decision()}."
+                else:
+                    text = f"Sorry, this lead is already taken: its owner is <@{state.owner}>."
+                _tell(outbox, team_id, user, notice, text)
+                outcome = HandoffOutcome(lead_id, lead.company, False, "claimed", state.owner)
+            else:
+                self._claim(session, outbox, lead, user, state, team_id, notice, now)
+                outcome = HandoffOutcome(lead_id, lead.company, True, "claimed", user)
+        self._written()
+        return outcome
+
+    @staticmethod
+    def _claim(
+        session: Session,
+        outbox: OutboxRepository,
+        lead: Lead,
+        user: str,
+        state: _State,
+        team_id: str | None,
+        notice: Notice | None,
+        now: datetime,
+    ) -> None:
+        new = state.owner is None
+        if new:
+            session.execute(
+                update(Lead)
+                .where(Lead.id == lead.id, Lead.owner.is_(None))
+                .values(owner=user, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        if notice is None:
+            return
+        payload = _notice_update(session, lead, team_id, notice, "claimed", user, owner=user)
+        # A claim that changes nothing (the owner clicking again, a double click, maybe on
+        # two replicas) updates the notice once per notice and rep; the assigned rep
+        # accepting the lead is the first such click. A new claim always does (the rep may
+        # have claimed and released the lead on this notice before).
+        key = f"notice:{notice.channel}:{notice.ts}:claimed:{user}"
+        if not outbox.append_once("notice_update", "slack", notice.channel, payload, key) and new:
+            outbox.append("notice_update", "slack", notice.channel, payload)
+
+    def release(
+        self,
+        lead_id: int,
+        user: str,
+        *,
+        team_id: str | None,
+        notice: Notice | None,
+        dedupe_key: str | None = None,
+    ) -> HandoffOutcome:
+        """Give a claimed lead back: only its owner may, and only while nobody has decided
+        it. The owner is cleared (the lead's round-robin turn is not taken again, and nobody
+        is DMed) and the notice goes back to its unclaimed form with "Released by ... at
+        ...". Anyone else is told who owns it; a lead nobody owns any more (a double click,
+        a click on an older view) is left as it is, without a word."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            _claim_key(session, dedupe_key)
+            lead = _visible_lead(session, lead_id, team_id)
+            state = _locked_state(session, lead_id)
+            outbox = OutboxRepository(session)
+            if state.owner != user or state.decided:
+                if state.owner is not None and state.owner != user:
+                    text = (
+                        "Sorry, only the lead's owner can release it: its owner is "
+                        f"<@{state.owner}>."
+                    )
+                    _tell(outbox, team_id, user, notice, text)
+                elif state.owner is not None:
+                    text = f"Sorry, this lead can't be released: it was {state.decision()}."
+                    _tell(outbox, team_id, user, notice, text)
+                outcome = HandoffOutcome(lead_id, lead.company, False, "released", state.owner)
+            else:
                 session.execute(
                     update(Lead)
-                    .where(
-                        Lead.id == lead_id,
-                        or_(Lead.owner.is_(None), Lead.owner == user),
-                        _undecided(),
-                    )
-                    .values(owner=user, updated_at=now)
-                    .returning(Lead.id)
+                    .where(Lead.id == lead_id, Lead.owner == user)
+                    .values(owner=None, updated_at=now)
                     .execution_options(synchronize_session=False)
-                ).first()
-                is not None
-            )
-            outbox = OutboxRepository(session)
-            if claimed:
+                )
                 if notice is not None:
-                    # Once per notice and rep: a double click (two deliveries, maybe on two
-                    # replicas) updates the notice once, and a stale Claim button does not
-                    # paint "Claimed by" over a later decision.
-                    outbox.enqueue(
-                        kind="notice_update",
-                        channel="slack",
-                        lane=notice.channel,
-                        payload=_notice_update(session, lead, team_id, notice, "claimed",
-                                               user, owner=user),
-                        dedupe_key=f"notice:{notice.channel}:{notice.ts}:claimed:{user}",
+                    outbox.append(
+                        "notice_update", "slack", notice.channel,
+                        _notice_update(session, lead, team_id, notice, "released", user,
+                                       owner=None, at=now),
                     )
-                owner: str | None = user
-            else:
-                owner, status, reason = session.execute(
-                    select(Lead.owner, Lead.status, Lead.status_reason).where(Lead.id == lead_id)
-                ).one()
-                if reason is not None and status in DECISIONS:
-                    text = (
-                        f"Sorry, this lead can't be claimed: it was {DECISION_WORDS[status]} "
-                        f"(reason: {mrkdwn(reason, MAX_REASON_LENGTH)})."
-                    )
-                else:
-                    text = f"Sorry, this lead is already taken: its owner is <@{owner}>."
-                _tell(outbox, team_id, user, notice, text)
+                log.info("lead %s released by %s", lead_id, user)
+                outcome = HandoffOutcome(lead_id, lead.company, True, "released", None)
         self._written()
-        return HandoffOutcome(lead_id, lead.company, claimed, "claimed", owner)
+        return outcome
 
     def decide(
         self,
@@ -183,12 +259,10 @@ class HandoffActions:
                 )
             owner = decided.owner
             if notice is not None:
-                OutboxRepository(session).enqueue(
-                    kind="notice_update",
-                    channel="slack",
-                    lane=notice.channel,
-                    payload=_notice_update(session, lead, team_id, notice, status, user,
-                                           owner=owner, reason=reason),
+                OutboxRepository(session).append(
+                    "notice_update", "slack", notice.channel,
+                    _notice_update(session, lead, team_id, notice, status, user,
+                                   owner=owner, reason=reason),
                 )
         self._written()
         return HandoffOutcome(lead_id, lead.company, True, status, owner)
@@ -202,6 +276,16 @@ def _undecided() -> ColumnElement[bool]:
     """No rep has decided the lead: a decision (nurture / disqualified from the notice)
     always has a reason; a verdict of the same name has none."""
     return or_(Lead.status.not_in(DECISIONS), Lead.status_reason.is_(None))
+
+
+def _locked_state(session: Session, lead_id: int) -> _State:
+    """The lead's owner, status, reason and verdict, its row locked until the commit."""
+    row = session.execute(
+        select(Lead.owner, Lead.status, Lead.status_reason, Lead.verdict)
+        .where(Lead.id == lead_id)
+        .with_for_update()
+    ).one()
+    return _State(row.owner, row.status, row.status_reason, row.verdict)
 
 
 def _claim_key(session: Session, dedupe_key: str | None) -> None:
@@ -309,9 +393,11 @@ def _notice_update(
     *,
     owner: str | None,
     reason: str | None = None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """A `notice_update` payload: the notice as it was posted, with `status` by `by` (and
-    the decision's `reason`), and the lead's `owner` now (None: nobody)."""
+    the decision's `reason`, the time `at` of a step back), and the lead's `owner` now
+    (None: nobody)."""
     handoff, notice_id = _posted_handoff(session, lead, notice)
     payload: dict[str, Any] = {
         "team_id": team_id if team_id is not None else lead.team_id,
@@ -325,4 +411,6 @@ def _notice_update(
     }
     if reason is not None:
         payload["reason"] = reason
+    if at is not None:
+        payload["at"] = at.isoformat()
     return payload

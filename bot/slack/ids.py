@@ -31,6 +31,7 @@ class ActionId(StrEnum):
     CANCEL = "cancel"
     RESUME = "resume"
     CLAIM = "claim"
+    RELEASE = "release"  # the owner gives a claimed lead back
     NURTURE = "nurture"
     DISQUALIFY = "disqualify"
     VIEW_ANSWERS = "view_answers"
@@ -48,7 +49,7 @@ class BlockId(StrEnum):
     HANDOFF_CRITERION = "handoff_criterion"
     HANDOFF_SOURCE = "handoff_source"
     HANDOFF_ACTIONS = "handoff_actions"
-    HANDOFF_STATUS = "handoff_status"  # the status line of a decided notice
+    HANDOFF_STATUS = "handoff_status"  # the status line of a notice someone acted on
     REPLY_SUMMARY = "reply_summary"  # verdict and score at the end of a DM reply
     # the /qualify modal, the reason modal, lists (/qualify list, App Home)
     QUALIFY_FRAMEWORK = "qualify_framework"

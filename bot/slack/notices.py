@@ -4,18 +4,21 @@
 - `render_handoff(payload)` — the handoff notice in a sales channel (kind `handoff`),
   `handoff.json.j2`, from `bot.handoff.notice.handoff_payload(...)`;
 - `render_notice_update(payload)` — the same notice re-rendered with a status line ("Claimed
-  by <@U123>") and, once decided, without its buttons (kind `notice_update`).
+  by <@U123>", "Released by <@U123> at <time>") and the buttons still useful in that state
+  (kind `notice_update`).
 
 Each returns `{"text", "blocks"}` checked with `render.check_limits` (raises `BlockKitError`;
 `check=False` leaves the check to the caller).
 Everything a person typed is escaped by the templates; the only markup added here is a
-mention of a Slack user id that looks like one (`<@U123>`).
+mention of a Slack user id that looks like one (`<@U123>`) and a date Slack shows in each
+reader's own time zone (`<!date^...>`, from a timestamp we wrote).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.slack.render import SlackText, check_limits, escape_mrkdwn, mrkdwn, render_blocks
@@ -36,6 +39,7 @@ STATUS_PHRASES: dict[str, str] = {
     "disqualified": "Disqualified by {by}",
     "won": "Marked won by {by}",
     "lost": "Marked lost by {by}",
+    "released": "Released by {by}",
     "open": "Reopened by {by}",
     "reopened": "Reopened by {by}",
 }
@@ -46,12 +50,21 @@ CHANNEL_REFUSALS = {
     "channel_not_found": "the channel does not exist, or is private and the bot is not in it",
     "is_archived": "the channel is archived",
 }
-#: Statuses after which the notice keeps its buttons (nobody has decided yet).
-UNDECIDED_STATUSES = frozenset({"open", "reopened", "qualified"})
-#: The buttons a notice keeps once someone acted on it: a claimed lead may still turn out
-#: to be one for nurture or not a fit; the answers stay a click away after any decision.
+#: Statuses after which nobody has decided the lead: the notice shows the unclaimed form,
+#: or the claimed one when the lead has an owner.
+UNDECIDED_STATUSES = frozenset({"open", "reopened", "qualified", "released"})
+#: Statuses that step back (a claim released): said in a context line with the time, under
+#: the notice's usual form, rather than as the notice's status.
+STEP_BACK_STATUSES = frozenset({"released"})
+#: The buttons of a notice nobody has claimed or decided.
+UNCLAIMED_ACTIONS = ("claim", "nurture", "disqualify", "view_answers")
+#: A claimed lead may still turn out to be one for nurture or not a fit, and its owner may
+#: give it back.
+CLAIMED_ACTIONS = ("release", "nurture", "disqualify", "view_answers")
+#: The buttons a notice keeps once someone acted on it; any other status (won, lost, ...):
+#: View answers only.
 ACTIONS_AFTER: dict[str, tuple[str, ...]] = {
-    "claimed": ("nurture", "disqualify", "view_answers"),
+    "claimed": CLAIMED_ACTIONS,
 }
 
 
@@ -72,8 +85,32 @@ def channel_mention(channel_id: object) -> SlackText:
     return SlackText(f"<#{text}>") if CHANNEL_ID.match(text) else escape_mrkdwn(text)
 
 
-def status_line(status: str, by: str | None = None, reason: str | None = None) -> SlackText:
-    """"Claimed by <@U123>", "Moved to nurture by <@U123>: <reason, escaped>", ..."""
+def slack_date(when: object) -> SlackText | None:
+    """`<!date^...>`: the time and day in each reader's own time zone (fallback: UTC), for a
+    datetime or an ISO 8601 text; None for anything else."""
+    if isinstance(when, str):
+        try:
+            when = datetime.fromisoformat(when)
+        except ValueError:
+            return None
+    if not isinstance(when, datetime):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    fallback = f"{when:%H:%M} UTC, {when:%Y-%m-%d}"
+    return SlackText(f"<!date^{int(when.timestamp())}^{{time}}, {{date_short_pretty}}|{fallback}>")
+
+
+def status_line(
+    status: str,
+    by: str | None = None,
+    reason: str | None = None,
+    *,
+    at: object = None,
+) -> SlackText:
+    """"Claimed by <@U123>", "Moved to nurture by <@U123>: <reason, escaped>", "Released by
+    <@U123> at <time>"."""
     phrase = STATUS_PHRASES.get(status)
     who = mention(by) if by else None
     if phrase is None:
@@ -84,6 +121,9 @@ def status_line(status: str, by: str | None = None, reason: str | None = None) -
         text = phrase.format(by=who)
     else:
         text = phrase.replace(" by {by}", "")
+    date = slack_date(at)
+    if date:
+        text += f" at {date}"
     if reason and reason.strip():
         text += ": " + mrkdwn(reason.strip(), 1000)
     return SlackText(text)
@@ -169,17 +209,14 @@ def render_handoff(
 
 def render_notice_update(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
     """The notice of a `notice_update` row: `{"handoff": <the handoff payload the notice was
-    posted with>, "notice_id"?, "status", "by"?, "reason"?, "owner"?}` -> the notice with a
-    status line; without buttons unless the status is undecided (`open`, `reopened`): a
-    claimed lead keeps Nurture, Disqualify and View answers, a decided one View answers.
-    `owner` (present, even None) is the lead's owner now; without it, a claim's `by` or the
-    owner the notice was posted with."""
+    posted with>, "notice_id"?, "status", "by"?, "reason"?, "owner"?, "at"?}` -> the notice
+    with a status line and the buttons still useful: Release, Nurture, Disqualify and View
+    answers once claimed; View answers once decided; after a release, the unclaimed form
+    with a context line saying who released it and when. `owner` (present, even None) is
+    the lead's owner now; without it, a claim's `by` or the owner the notice was posted
+    with."""
     status = str(payload.get("status") or "")
     context = handoff_context(payload["handoff"], payload.get("notice_id"))
-    if status:
-        context["status_text"] = status_line(status, payload.get("by"), payload.get("reason"))
-    if status and status not in UNDECIDED_STATUSES:
-        context["actions"] = ACTIONS_AFTER.get(status, ("view_answers",))
     if "owner" in payload:
         owner = payload["owner"]
     elif status == "claimed" and payload.get("by"):
@@ -187,6 +224,14 @@ def render_notice_update(payload: Mapping[str, Any], *, check: bool = True) -> d
     else:
         owner = (payload["handoff"].get("lead") or {}).get("owner")
     context["owner_mention"] = mention(owner) if owner else None
+    if status:
+        line = status_line(status, payload.get("by"), payload.get("reason"),
+                           at=payload.get("at"))
+        context["status_note" if status in STEP_BACK_STATUSES else "status_text"] = line
+    if status in UNDECIDED_STATUSES:
+        context["actions"] = CLAIMED_ACTIONS if owner else UNCLAIMED_ACTIONS
+    elif status:
+        context["actions"] = ACTIONS_AFTER.get(status, ("view_answers",))
     message = render_blocks("handoff.json.j2", **context)
     if check:
         check_limits(message)
@@ -218,5 +263,6 @@ __all__ = [
     "render_handoff",
     "render_notice_update",
     "render_reply",
+    "slack_date",
     "status_line",
 ]

@@ -1,10 +1,11 @@
-"""The handoff notice's buttons, end to end: Claim (once), Nurture / Disqualify with a
-reason, View answers; the claim's race between two replicas; and an older notice repainted
+"""The handoff notice's buttons, end to end: Claim (once), Release, Nurture / Disqualify with
+a reason, View answers; the claim's race between two replicas; and an older notice repainted
 from what it was posted with."""
 
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from typing import Any
 
@@ -314,6 +315,129 @@ def test_a_nurture_verdict_can_still_be_decided(
         assert lead(slack).status == "nurture"
         assert give_reason(slack, notice, "nurture", ALICE, "Call back in Q3") == {}
         assert lead(slack).status_reason == "Call back in Q3"
+
+
+# -- stepping back: Release a claim ---------------------------------------------------------
+
+
+def status_block(message: dict[str, Any]) -> dict[str, Any]:
+    [block] = [b for b in message["blocks"] if b.get("block_id") == "handoff_status"]
+    return block
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    return [element["action_id"] for block in message["blocks"]
+            if block.get("block_id") == "handoff_actions" for element in block["elements"]]
+
+
+def summary_fields(message: dict[str, Any]) -> list[str]:
+    [block] = [b for b in message["blocks"] if b.get("block_id") == "handoff_summary"]
+    return [field["text"] for field in block["fields"]]
+
+
+UNCLAIMED = ["claim", "nurture", "disqualify", "view_answers"]
+CLAIMED = ["release", "nurture", "disqualify", "view_answers"]
+
+
+def test_the_owner_releases_a_claim_and_the_notice_is_unclaimed_again(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    claimed = slack.channel_messages(SALES_CHANNEL)[0]
+    assert buttons(claimed) == CLAIMED
+
+    slack.click(claimed, "release", channel=SALES_CHANNEL, user=BOB)  # not his to give back
+    slack.deliver()
+    assert lead(slack).owner == ALICE
+    [refusal] = slack.fake.ephemeral_messages()
+    assert refusal["user"] == BOB and refusal["channel"] == SALES_CHANNEL
+    assert refusal["text"] == (f"Sorry, only the lead's owner can release it: its owner is "
+                               f"<@{ALICE}>.")
+    assert len(slack.fake.calls("chat.update")) == 1
+
+    slack.click(claimed, "release", channel=SALES_CHANNEL, user=ALICE)
+    slack.click(claimed, "release", channel=SALES_CHANNEL, user=ALICE)  # a double click
+    slack.deliver()
+    found = lead(slack)
+    assert found.owner is None and found.status == "qualified"
+    updates = slack.fake.calls("chat.update")
+    assert len(updates) == 2  # the double click changed nothing more, and said nothing
+    assert len(slack.fake.ephemeral_messages()) == 1
+    assert updates[-1].args["ts"] == notice["ts"]
+    released = slack.channel_messages(SALES_CHANNEL)[0]
+    check_limits({"text": released["text"], "blocks": released["blocks"]})
+    assert buttons(released) == UNCLAIMED
+    note = status_block(released)
+    assert note["type"] == "context"
+    assert re.fullmatch(rf"Released by <@{ALICE}> at <!date\^\d+\^\{{time\}}, "
+                        r"\{date_short_pretty\}\|\d\d:\d\d UTC, \d{4}-\d\d-\d\d>",
+                        note["elements"][0]["text"])
+    assert not any(field.startswith("*Owner*") for field in summary_fields(released))
+    assert "Claimed by" not in blocks_text(released)
+
+    slack.click(released, "claim", channel=SALES_CHANNEL, user=ALICE)  # she takes it again
+    slack.deliver()
+    assert lead(slack).owner == ALICE
+    again = slack.channel_messages(SALES_CHANNEL)[0]
+    assert f"Claimed by <@{ALICE}>" in blocks_text(again) and buttons(again) == CLAIMED
+    assert len(slack.fake.calls("chat.update")) == 3
+
+
+def test_a_stale_release_after_a_decision_is_refused_and_leaves_the_notice(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    claimed = slack.channel_messages(SALES_CHANNEL)[0]  # as Alice sees it, with Release
+    give_reason(slack, claimed, "disqualify", ALICE, "Student project <!channel>")
+    decided = slack.channel_messages(SALES_CHANNEL)[0]
+    slack.click(claimed, "release", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    found = lead(slack)
+    assert (found.owner, found.status) == (ALICE, "disqualified")
+    assert slack.channel_messages(SALES_CHANNEL)[0] == decided
+    [refusal] = slack.fake.ephemeral_messages()
+    assert refusal["text"] == ("Sorry, this lead can't be released: it was disqualified "
+                               "(reason: Student project &lt;!channel&gt;).")
+
+
+def test_releasing_an_assigned_lead_takes_no_new_turn_and_sends_no_dm(
+    engine: Any, database_url: str, fake_slack: Any, slack_requests: Any, slack_env: Any,
+    monkeypatch: Any, tmp_path: Any,
+) -> None:
+    from storage.models import OutboxMessage, RoundRobin
+    from tests.bot.slackapp import make_harness, slack_settings
+
+    config = tmp_path / "qualibot.toml"
+    config.write_text(f'[[handoff.rules]]\nname = "sales"\nchannel = "{SALES_CHANNEL}"\n'
+                      f'assign = ["{BOB}", "{ALICE}"]\n')
+    settings = slack_settings(monkeypatch, database_url, tmp_path, QUALIBOT_CONFIG=str(config))
+    for slack in make_harness(settings, fake_slack, slack_requests):
+        notice = qualified_notice(slack)
+        assert lead(slack).owner == BOB
+        assert "You have a new lead" in slack.dm_messages(BOB)[0]["text"]
+        slack.click(notice, "claim", channel=SALES_CHANNEL, user=BOB)  # accepting it
+        slack.deliver()
+        slack.click(slack.channel_messages(SALES_CHANNEL)[0], "release", channel=SALES_CHANNEL,
+                    user=BOB)
+        slack.deliver()
+        assert lead(slack).owner is None
+        slack.runtime.service.score(lead(slack).id)  # a re-score assigns nobody either
+        slack.deliver()
+        assert lead(slack).owner is None
+        released = slack.channel_messages(SALES_CHANNEL)[0]
+        assert buttons(released) == UNCLAIMED
+        assert not any(field.startswith("*Owner*") for field in summary_fields(released))
+        with slack.runtime.sessions() as session:
+            dms = session.scalars(select(OutboxMessage).where(
+                OutboxMessage.kind == "dm").order_by(OutboxMessage.id)).all()
+            assert [dm.payload["user"] for dm in dms] == [BOB]  # the assignment, once
+            turn = session.get(RoundRobin, "handoff:sales")
+            assert turn is not None and turn.position == 1  # Alice is still next
+        assert len(slack.dm_messages(ALICE)) == 0
 
 
 # -- a notice repaints from what it was posted with -----------------------------------------

@@ -1,6 +1,6 @@
 """Buttons: answers and navigation under a question (DM), Resume (lists, Home), and the
-handoff notice's Claim / Nurture / Disqualify / View answers; the framework menu of the
-/qualify modal.
+handoff notice's Claim / Release / Nurture / Disqualify / View answers; the framework menu
+of the /qualify modal.
 
 Buttons under a question carry the conversation and the question in their block id, so a
 click on an old question (stale message, double click) changes nothing. A notice's buttons
@@ -29,7 +29,8 @@ def register(app: App) -> None:
     for step_action in (ActionId.SKIP, ActionId.BACK, ActionId.CANCEL):
         app.action(step_action)(step_button)
     app.action(ActionId.RESUME)(resume)
-    app.action(ActionId.CLAIM)(claim)
+    app.action(ActionId.CLAIM)(handoff_button)
+    app.action(ActionId.RELEASE)(handoff_button)
     app.action(ActionId.NURTURE)(ask_reason)
     app.action(ActionId.DISQUALIFY)(ask_reason)
     app.action(ActionId.VIEW_ANSWERS)(view_answers)
@@ -118,7 +119,7 @@ def _notice(body: dict[str, Any], notice_id: int | None) -> Notice | None:
     return Notice(*where, source=notice_id) if where else None
 
 
-def claim(
+def handoff_button(
     ack: Ack,
     action: dict[str, Any],
     body: dict[str, Any],
@@ -126,8 +127,13 @@ def claim(
     services: SlackServices,
     dedupe_key: str | None,
 ) -> None:
+    """Claim and Release: the handoff action of the same name (the action id)."""
     lead_id, notice_id = _lead_button(action)
-    services.handoff.claim(
+    act = {
+        ActionId.CLAIM: services.handoff.claim,
+        ActionId.RELEASE: services.handoff.release,
+    }[ActionId(action["action_id"])]
+    act(
         lead_id,
         str(context.user_id),
         team_id=context.team_id,
