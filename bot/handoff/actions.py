@@ -1,15 +1,15 @@
-"""What a rep does with a handoff notice: claim the lead or release the claim, or mark it
-nurture / disqualified.
+"""What a rep does with a handoff notice: claim the lead or release the claim, mark it
+nurture / disqualified or re-open that decision.
 
 Each method is one unit of work (the transaction is here, at the boundary): it records the
 delivery's dedupe key, changes the lead, and enqueues what Slack must show (the notice
 updated in the channel, or a polite refusal to the clicker) in the outbox, all in one commit.
 
-Claim and release read the lead's row locked (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite
-serialises writers) and change it only from the state they expect: of two reps (or two
-replicas) claiming at once exactly one gets the lead, and a double click on Release has
-effect once (the second click finds it done and changes nothing). A decision is a
-conditional UPDATE (`... WHERE` undecided): the first one stands.
+Claim, release and re-open read the lead's row locked (`SELECT ... FOR UPDATE` on
+PostgreSQL; SQLite serialises writers) and change it only from the state they expect: of two
+reps (or two replicas) claiming at once exactly one gets the lead, and a double click on
+Release or Re-open has effect once (the second click finds it done and changes nothing). A
+decision is a conditional UPDATE (`... WHERE` undecided): the first one stands.
 
 A notice is repainted from the `handoff` outbox row it was posted from (its buttons carry
 that row's id, `Notice.source`), so an older notice keeps showing the qualification it was
@@ -34,7 +34,7 @@ from bot.slack.render import mrkdwn
 from flows.engine import FlowState
 from flows.scoring import ScoreResult
 from storage.dedupe import ProcessedEventRepository
-from storage.models import Conversation, Lead
+from storage.models import LEAD_STATUSES, Conversation, Lead
 from storage.repositories import LeadRepository, OutboxRepository, ScoreRepository
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class HandoffOutcome:
     lead_id: int
     company: str
     changed: bool  # False: refused (already claimed, ...) or already done; nothing changed
-    status: str  # "claimed", "released", "nurture" or "disqualified"
+    status: str  # "claimed", "released", "nurture", "disqualified" or "reopened"
     owner: str | None
 
 
@@ -194,7 +194,10 @@ class HandoffActions:
                     )
                     _tell(outbox, team_id, user, notice, text)
                 elif state.owner is not None:
-                    text = f"Sorry, this lead can't be released: it was {state.decision()}."
+                    text = (
+                        f"Sorry, this lead can't be released: it was {state.decision()}. "
+                        "Re-open it first."
+                    )
                     _tell(outbox, team_id, user, notice, text)
                 outcome = HandoffOutcome(lead_id, lead.company, False, "released", state.owner)
             else:
@@ -266,6 +269,47 @@ class HandoffActions:
                 )
         self._written()
         return HandoffOutcome(lead_id, lead.company, True, status, owner)
+
+    def reopen(
+        self,
+        lead_id: int,
+        user: str,
+        *,
+        team_id: str | None,
+        notice: Notice | None,
+        dedupe_key: str | None = None,
+    ) -> HandoffOutcome:
+        """Undo a nurture / disqualify decision: the lead's status goes back to its verdict
+        (the latest score's) and the decision's reason is cleared; the notice goes back to
+        its unclaimed form (the claimed one when the lead has an owner, who keeps it) with
+        "Re-opened by ... at ... (it was disqualified: <reason>)". Any rep may. A lead that
+        is not decided (a double click, a click on an older view after someone re-opened
+        it) is left as it is, without a word."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            _claim_key(session, dedupe_key)
+            lead = _visible_lead(session, lead_id, team_id)
+            state = _locked_state(session, lead_id)
+            if not state.decided:
+                return HandoffOutcome(lead_id, lead.company, False, "reopened", state.owner)
+            status = state.verdict if state.verdict in LEAD_STATUSES else "open"
+            session.execute(
+                update(Lead)
+                .where(Lead.id == lead_id)
+                .values(status=status, status_reason=None, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if notice is not None:
+                OutboxRepository(session).append(
+                    "notice_update", "slack", notice.channel,
+                    _notice_update(session, lead, team_id, notice, "reopened", user,
+                                   owner=state.owner, at=now,
+                                   was={"status": state.status, "reason": state.reason}),
+                )
+            log.info("lead %s re-opened by %s (it was %s: %s)", lead_id, user, state.status,
+                     state.reason)
+        self._written()
+        return HandoffOutcome(lead_id, lead.company, True, "reopened", state.owner)
 
     def _written(self) -> None:
         if self._on_outbox is not None:
@@ -394,10 +438,11 @@ def _notice_update(
     owner: str | None,
     reason: str | None = None,
     at: datetime | None = None,
+    was: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A `notice_update` payload: the notice as it was posted, with `status` by `by` (and
-    the decision's `reason`, the time `at` of a step back), and the lead's `owner` now
-    (None: nobody)."""
+    the decision's `reason`, the time `at`, the decision `was` before a re-open), and the
+    lead's `owner` now (None: nobody)."""
     handoff, notice_id = _posted_handoff(session, lead, notice)
     payload: dict[str, Any] = {
         "team_id": team_id if team_id is not None else lead.team_id,
@@ -413,4 +458,6 @@ def _notice_update(
         payload["reason"] = reason
     if at is not None:
         payload["at"] = at.isoformat()
+    if was is not None:
+        payload["was"] = was
     return payload

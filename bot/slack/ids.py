@@ -35,6 +35,7 @@ class ActionId(StrEnum):
     NURTURE = "nurture"
     DISQUALIFY = "disqualify"
     VIEW_ANSWERS = "view_answers"
+    REOPEN = "reopen"  # undo a nurture / disqualify decision
     PICK_FRAMEWORK = "pick_framework"  # the framework menu in the /qualify modal
 
 

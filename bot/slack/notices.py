@@ -40,9 +40,11 @@ STATUS_PHRASES: dict[str, str] = {
     "won": "Marked won by {by}",
     "lost": "Marked lost by {by}",
     "released": "Released by {by}",
-    "open": "Reopened by {by}",
-    "reopened": "Reopened by {by}",
+    "open": "Re-opened by {by}",
+    "reopened": "Re-opened by {by}",
 }
+#: How a decision reads after "it was ..." on a re-opened notice.
+DECISION_WORDS: dict[str, str] = {"nurture": "moved to nurture", "disqualified": "disqualified"}
 #: Slack's errors for which a handoff notice goes elsewhere (the outbox dispatcher's
 #: `_notice_refused`), in words.
 CHANNEL_REFUSALS = {
@@ -53,9 +55,9 @@ CHANNEL_REFUSALS = {
 #: Statuses after which nobody has decided the lead: the notice shows the unclaimed form,
 #: or the claimed one when the lead has an owner.
 UNDECIDED_STATUSES = frozenset({"open", "reopened", "qualified", "released"})
-#: Statuses that step back (a claim released): said in a context line with the time, under
-#: the notice's usual form, rather than as the notice's status.
-STEP_BACK_STATUSES = frozenset({"released"})
+#: Statuses that step back (a claim released, a decision re-opened): said in a context line
+#: with the time, under the notice's usual form, rather than as the notice's status.
+STEP_BACK_STATUSES = frozenset({"released", "reopened", "open"})
 #: The buttons of a notice nobody has claimed or decided.
 UNCLAIMED_ACTIONS = ("claim", "nurture", "disqualify", "view_answers")
 #: A claimed lead may still turn out to be one for nurture or not a fit, and its owner may
@@ -65,6 +67,8 @@ CLAIMED_ACTIONS = ("release", "nurture", "disqualify", "view_answers")
 #: View answers only.
 ACTIONS_AFTER: dict[str, tuple[str, ...]] = {
     "claimed": CLAIMED_ACTIONS,
+    "nurture": ("view_answers", "reopen"),
+    "disqualified": ("view_answers", "reopen"),
 }
 
 
@@ -108,9 +112,10 @@ def status_line(
     reason: str | None = None,
     *,
     at: object = None,
+    was: Mapping[str, Any] | None = None,
 ) -> SlackText:
     """"Claimed by <@U123>", "Moved to nurture by <@U123>: <reason, escaped>", "Released by
-    <@U123> at <time>"."""
+    <@U123> at <time>", "Re-opened by <@U123> at <time> (it was disqualified: <reason>)"."""
     phrase = STATUS_PHRASES.get(status)
     who = mention(by) if by else None
     if phrase is None:
@@ -126,6 +131,13 @@ def status_line(
         text += f" at {date}"
     if reason and reason.strip():
         text += ": " + mrkdwn(reason.strip(), 1000)
+    if isinstance(was, Mapping) and was.get("status"):
+        before = str(was["status"])
+        words = DECISION_WORDS.get(before, before.replace("_", " "))
+        text += f" (it was {escape_mrkdwn(words)}"
+        if was.get("reason") and str(was["reason"]).strip():
+            text += ": " + mrkdwn(str(was["reason"]).strip(), 1000)
+        text += ")"
     return SlackText(text)
 
 
@@ -209,12 +221,12 @@ def render_handoff(
 
 def render_notice_update(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
     """The notice of a `notice_update` row: `{"handoff": <the handoff payload the notice was
-    posted with>, "notice_id"?, "status", "by"?, "reason"?, "owner"?, "at"?}` -> the notice
-    with a status line and the buttons still useful: Release, Nurture, Disqualify and View
-    answers once claimed; View answers once decided; after a release, the unclaimed form
-    with a context line saying who released it and when. `owner` (present, even None) is
-    the lead's owner now; without it, a claim's `by` or the owner the notice was posted
-    with."""
+    posted with>, "notice_id"?, "status", "by"?, "reason"?, "owner"?, "at"?, "was"?}` -> the
+    notice with a status line and the buttons still useful: Release, Nurture, Disqualify and
+    View answers once claimed; View answers and Re-open once decided; after a release or a
+    re-open, the unclaimed form (or the claimed one, for a lead with an owner) with a context
+    line saying who stepped back and when. `owner` (present, even None) is the lead's owner
+    now; without it, a claim's `by` or the owner the notice was posted with."""
     status = str(payload.get("status") or "")
     context = handoff_context(payload["handoff"], payload.get("notice_id"))
     if "owner" in payload:
@@ -226,7 +238,7 @@ def render_notice_update(payload: Mapping[str, Any], *, check: bool = True) -> d
     context["owner_mention"] = mention(owner) if owner else None
     if status:
         line = status_line(status, payload.get("by"), payload.get("reason"),
-                           at=payload.get("at"))
+                           at=payload.get("at"), was=payload.get("was"))
         context["status_note" if status in STEP_BACK_STATUSES else "status_text"] = line
     if status in UNDECIDED_STATUSES:
         context["actions"] = CLAIMED_ACTIONS if owner else UNCLAIMED_ACTIONS

@@ -297,7 +297,8 @@ def test_notice_update_adds_the_status_and_keeps_the_buttons_still_useful(
     [message] = fake_slack.messages("C0SALES")
     status = blocks_by_id(message)["handoff_status"]["text"]["text"]
     assert status == f"Moved to nurture by <@U0REP0003>: {HOSTILE_ESCAPED}"
-    assert action_ids(message) == [ActionId.VIEW_ANSWERS]  # decided: the answers stay at hand
+    # decided: the answers stay at hand, and the decision can be undone
+    assert action_ids(message) == [ActionId.VIEW_ANSWERS, ActionId.REOPEN]
     assert len(fake_slack.calls("chat.postMessage")) == 1  # updated in place
 
 
@@ -355,6 +356,22 @@ def test_a_step_back_is_a_dated_context_line_under_the_usual_form(
     assert not any(f["text"].startswith("*Owner*") for f in blocks["handoff_summary"]["fields"])
     assert {b["value"] for b in blocks["handoff_actions"]["elements"]} == {f"7:{handoff_id}"}
     assert "Released by <@U0REP0002>" in message["text"]
+    check_limits({"text": message["text"], "blocks": message["blocks"]})
+
+    reopened = {**released, "status": "reopened", "by": "U0REP0003", "owner": "U0REP0002",
+                "was": {"status": "disqualified", "reason": HOSTILE}}
+    enqueue(session_factory, "notice_update", "C0SALES", reopened)
+    clock.advance(2)
+    dispatcher.run_once()
+    [message] = fake_slack.messages("C0SALES")
+    blocks = blocks_by_id(message)
+    assert blocks["handoff_status"]["elements"][0]["text"].startswith(
+        "Re-opened by <@U0REP0003> at <!date^1772719380^")
+    assert blocks["handoff_status"]["elements"][0]["text"].endswith(
+        f"(it was disqualified: {HOSTILE_ESCAPED})")
+    assert action_ids(message) == [  # it has an owner: the claimed form
+        ActionId.RELEASE, ActionId.NURTURE, ActionId.DISQUALIFY, ActionId.VIEW_ANSWERS]
+    assert "*Owner*\n<@U0REP0002>" in [f["text"] for f in blocks["handoff_summary"]["fields"]]
     check_limits({"text": message["text"], "blocks": message["blocks"]})
     assert len(fake_slack.calls("chat.postMessage")) == 1  # updated in place
 

@@ -60,6 +60,9 @@ def test_status_lines() -> None:
     assert status_line("released", "U0REP0002", at="2026-03-05T14:03:00+00:00") == (
         "Released by <@U0REP0002> at <!date^1772719380^{time}, {date_short_pretty}"
         "|14:03 UTC, 2026-03-05>")
+    assert status_line("reopened", "U0REP0002",
+                       was={"status": "nurture", "reason": HOSTILE}) == (
+        f"Re-opened by <@U0REP0002> (it was moved to nurture: {HOSTILE_ESCAPED})")
     assert status_line("released", "U0REP0002", at="not a time") == "Released by <@U0REP0002>"
     assert mention("<!here>") == "&lt;!here&gt;"  # not a user id: text
 
@@ -88,7 +91,9 @@ def test_any_user_text_renders_inert_and_within_limits(
     update = {"team_id": "T", "channel": "C0S", "ts": "1.2", "handoff": payload,
               "status": "nurture", "by": "U0REP0002", "reason": reason}
     assert_inert(render_notice_update(update))
-    released = {"team_id": "T", "channel": "C0S", "ts": "1.2", "handoff": payload,
-                "notice_id": 4, "status": "released", "by": "U0REP0002", "owner": None,
-                "at": "2026-03-05T14:03:00+00:00"}
-    assert_inert(render_notice_update(released))
+    for status in ("released", "reopened"):
+        step_back = {"team_id": "T", "channel": "C0S", "ts": "1.2", "handoff": payload,
+                     "notice_id": 4, "status": status, "by": "U0REP0002", "owner": None,
+                     "at": "2026-03-05T14:03:00+00:00",
+                     "was": {"status": "nurture", "reason": reason}}
+        assert_inert(render_notice_update(step_back))

@@ -1,6 +1,6 @@
 """The handoff notice's buttons, end to end: Claim (once), Release, Nurture / Disqualify with
-a reason, View answers; the claim's race between two replicas; and an older notice repainted
-from what it was posted with."""
+a reason, Re-open, View answers; the claim's and the re-open's races between two replicas;
+and an older notice repainted from what it was posted with."""
 
 from __future__ import annotations
 
@@ -317,7 +317,7 @@ def test_a_nurture_verdict_can_still_be_decided(
         assert lead(slack).status_reason == "Call back in Q3"
 
 
-# -- stepping back: Release a claim ---------------------------------------------------------
+# -- stepping back: Release a claim, Re-open a decision -------------------------------------
 
 
 def status_block(message: dict[str, Any]) -> dict[str, Any]:
@@ -401,7 +401,7 @@ def test_a_stale_release_after_a_decision_is_refused_and_leaves_the_notice(
     assert slack.channel_messages(SALES_CHANNEL)[0] == decided
     [refusal] = slack.fake.ephemeral_messages()
     assert refusal["text"] == ("Sorry, this lead can't be released: it was disqualified "
-                               "(reason: Student project &lt;!channel&gt;).")
+                               "(reason: Student project &lt;!channel&gt;). Re-open it first.")
 
 
 def test_releasing_an_assigned_lead_takes_no_new_turn_and_sends_no_dm(
@@ -438,6 +438,93 @@ def test_releasing_an_assigned_lead_takes_no_new_turn_and_sends_no_dm(
             turn = session.get(RoundRobin, "handoff:sales")
             assert turn is not None and turn.position == 1  # Alice is still next
         assert len(slack.dm_messages(ALICE)) == 0
+
+
+def test_reopen_a_decision_keeps_the_owner_and_brings_the_buttons_back(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    give_reason(slack, slack.channel_messages(SALES_CHANNEL)[0], "disqualify", ALICE,
+                "Student project <!channel>")
+    decided = slack.channel_messages(SALES_CHANNEL)[0]
+    assert buttons(decided) == ["view_answers", "reopen"]
+
+    slack.click(decided, "reopen", channel=SALES_CHANNEL, user=BOB)
+    slack.click(decided, "reopen", channel=SALES_CHANNEL, user=BOB)  # a double click
+    slack.deliver()
+    found = lead(slack)
+    assert (found.status, found.status_reason, found.owner) == ("qualified", None, ALICE)
+    assert len(slack.fake.calls("chat.update")) == 3  # claimed, disqualified, re-opened
+    assert slack.fake.ephemeral_messages() == []
+    reopened = slack.channel_messages(SALES_CHANNEL)[0]
+    check_limits({"text": reopened["text"], "blocks": reopened["blocks"]})
+    assert buttons(reopened) == CLAIMED  # Alice still has it
+    assert f"*Owner*\n<@{ALICE}>" in summary_fields(reopened)
+    text = status_block(reopened)["elements"][0]["text"]
+    assert text.startswith(f"Re-opened by <@{BOB}> at <!date^")
+    assert text.endswith("(it was disqualified: Student project &lt;!channel&gt;)")
+    assert "<!channel>" not in blocks_text(reopened)
+
+    slack.click(reopened, "release", channel=SALES_CHANNEL, user=ALICE)  # the usual way on
+    slack.deliver()
+    assert lead(slack).owner is None
+    assert buttons(slack.channel_messages(SALES_CHANNEL)[0]) == UNCLAIMED
+
+
+def test_a_reopened_lead_without_an_owner_is_unclaimed_and_can_be_decided_again(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)
+    give_reason(slack, notice, "nurture", BOB, "Budget next year")
+    decided = slack.channel_messages(SALES_CHANNEL)[0]
+    slack.click(decided, "reopen", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    found = lead(slack)
+    assert (found.status, found.status_reason, found.owner) == ("qualified", None, None)
+    reopened = slack.channel_messages(SALES_CHANNEL)[0]
+    assert buttons(reopened) == UNCLAIMED
+    assert "(it was moved to nurture: Budget next year)" in blocks_text(reopened)
+
+    slack.click(reopened, "claim", channel=SALES_CHANNEL, user=BOB)  # open for claims again
+    slack.deliver()
+    assert lead(slack).owner == BOB
+    give_reason(slack, slack.channel_messages(SALES_CHANNEL)[0], "disqualify", BOB,
+                "Went with a competitor")
+    found = lead(slack)
+    assert (found.status, found.status_reason) == ("disqualified", "Went with a competitor")
+    assert buttons(slack.channel_messages(SALES_CHANNEL)[0]) == ["view_answers", "reopen"]
+
+
+def test_two_replicas_reopening_at_once_reopen_once(slack: SlackHarness) -> None:
+    notice = qualified_notice(slack)
+    give_reason(slack, notice, "disqualify", BOB, "Student project")
+    lead_id = lead(slack).id
+    actions = HandoffActions(slack.runtime.sessions)
+    results: dict[str, bool] = {}
+    barrier = threading.Barrier(2)
+
+    def reopen(user: str) -> None:
+        barrier.wait()
+        outcome = actions.reopen(lead_id, user, team_id="T0QUALI01",
+                                 notice=Notice(SALES_CHANNEL, notice["ts"]),
+                                 dedupe_key=f"test:{user}")
+        results[user] = outcome.changed
+
+    threads = [threading.Thread(target=reopen, args=(u,)) for u in (ALICE, BOB)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results.values()) == [False, True]
+    assert lead(slack).status == "qualified"
+    with slack.runtime.sessions() as session:
+        from storage.models import OutboxMessage
+
+        updates = session.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "notice_update").order_by(OutboxMessage.id)).all()
+        assert [u.payload["status"] for u in updates] == ["disqualified", "reopened"]
 
 
 # -- a notice repaints from what it was posted with -----------------------------------------
@@ -483,6 +570,10 @@ def test_an_older_notice_keeps_showing_its_own_qualification(slack: SlackHarness
     give_reason(slack, repainted, "nurture", ALICE, "Call back in Q3")  # the form too
     decided = slack.channel_messages(SALES_CHANNEL)[0]
     assert "Moved to nurture" in blocks_text(decided) and "$120k" not in blocks_text(decided)
+    slack.click(decided, "reopen", channel=SALES_CHANNEL, user=BOB)
+    slack.deliver()
+    reopened = slack.channel_messages(SALES_CHANNEL)[0]
+    assert "Re-opened by" in blocks_text(reopened) and "$120k" not in blocks_text(reopened)
     assert slack.channel_messages(SALES_CHANNEL)[1] == second  # the newer one is untouched
 
 

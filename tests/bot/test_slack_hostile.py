@@ -326,9 +326,11 @@ def test_whatever_a_person_types_reaches_slack_as_inert_text_within_limits(t: li
     for status in ("claimed", "disqualified", "open", "on_hold"):
         update = {"handoff": handoff, "status": status, "by": OURS, "reason": t[1]}
         assert_inert(render_notice_update(update), t)
-    update = {"handoff": handoff, "notice_id": 3, "status": "released", "by": OURS,
-              "owner": None, "at": "2026-01-02T10:00:00+00:00"}  # a step back, and when
-    assert_inert(render_notice_update(update), t)
+    for status in ("released", "reopened"):  # a step back: when, and what was undone
+        update = {"handoff": handoff, "notice_id": 3, "status": status, "by": OURS,
+                  "owner": OURS, "at": "2026-01-02T10:00:00+00:00",
+                  "was": {"status": "disqualified", "reason": t[1]}}
+        assert_inert(render_notice_update(update), t)
     # "View answers" (the listener's `screens.answers_modal`, the lead read from the store).
     leads = SimpleNamespace(detail=lambda lead_id, team_id: lead_detail(t))
     services = SimpleNamespace(leads=leads, flows=FLOWS)

@@ -1,6 +1,6 @@
 """Buttons: answers and navigation under a question (DM), Resume (lists, Home), and the
-handoff notice's Claim / Release / Nurture / Disqualify / View answers; the framework menu
-of the /qualify modal.
+handoff notice's Claim / Release / Nurture / Disqualify / Re-open / View answers; the
+framework menu of the /qualify modal.
 
 Buttons under a question carry the conversation and the question in their block id, so a
 click on an old question (stale message, double click) changes nothing. A notice's buttons
@@ -31,6 +31,7 @@ def register(app: App) -> None:
     app.action(ActionId.RESUME)(resume)
     app.action(ActionId.CLAIM)(handoff_button)
     app.action(ActionId.RELEASE)(handoff_button)
+    app.action(ActionId.REOPEN)(handoff_button)
     app.action(ActionId.NURTURE)(ask_reason)
     app.action(ActionId.DISQUALIFY)(ask_reason)
     app.action(ActionId.VIEW_ANSWERS)(view_answers)
@@ -127,11 +128,12 @@ def handoff_button(
     services: SlackServices,
     dedupe_key: str | None,
 ) -> None:
-    """Claim and Release: the handoff action of the same name (the action id)."""
+    """Claim, Release and Re-open: the handoff action of the same name (the action id)."""
     lead_id, notice_id = _lead_button(action)
     act = {
         ActionId.CLAIM: services.handoff.claim,
         ActionId.RELEASE: services.handoff.release,
+        ActionId.REOPEN: services.handoff.reopen,
     }[ActionId(action["action_id"])]
     act(
         lead_id,
