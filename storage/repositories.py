@@ -693,6 +693,18 @@ class OutboxRepository:
         values = {**_pending(kind, channel, lane, payload), "dedupe_key": dedupe_key}
         return stmt.first(connection, values) is not None
 
+    def by_dedupe_keys(self, dedupe_keys: Iterable[str]) -> list[OutboxMessage]:
+        """The messages with these dedupe keys (unique, indexed), oldest first."""
+        keys = list(dedupe_keys)
+        if not keys:
+            return []
+        stmt = (
+            select(OutboxMessage)
+            .where(OutboxMessage.dedupe_key.in_(keys))
+            .order_by(OutboxMessage.id)
+        )
+        return list(self.session.scalars(stmt))
+
     def _by_dedupe_key(self, dedupe_key: str) -> OutboxMessage | None:
         stmt = select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
         return self.session.scalars(stmt).first()

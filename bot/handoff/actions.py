@@ -1,11 +1,20 @@
-"""What a rep does with a handoff notice: claim the lead, or mark it nurture / disqualified.
+"""What a rep does with a handoff notice: claim the lead or release the claim, mark it
+nurture / disqualified or re-open that decision.
 
 Each method is one unit of work (the transaction is here, at the boundary): it records the
 delivery's dedupe key, changes the lead, and enqueues what Slack must show (the notice
 updated in the channel, or a polite refusal to the clicker) in the outbox, all in one commit.
 
-A claim is a conditional UPDATE (`... WHERE owner IS NULL OR owner = :user`): of two reps (or
-two replicas) claiming at once, exactly one changes the row; the other sees who has it.
+Claim, release and re-open read the lead's row locked (`SELECT ... FOR UPDATE` on
+PostgreSQL; SQLite serialises writers) and change it only from the state they expect: of two
+reps (or two replicas) claiming at once exactly one gets the lead, and a double click on
+Release or Re-open has effect once (the second click finds it done and changes nothing). A
+decision is a conditional UPDATE (`... WHERE` undecided): the first one stands.
+
+A notice is repainted from the `handoff` outbox row it was posted from (its buttons carry
+that row's id, `Notice.source`), so an older notice keeps showing the qualification it was
+posted for when the lead has been qualified again since; the buttons act on the lead as it
+is now.
 """
 
 from __future__ import annotations
@@ -20,12 +29,12 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import AlreadyProcessed, Conflict, InvalidInput, NotFound
-from bot.handoff.notice import handoff_payload
+from bot.handoff.notice import handoff_key, handoff_payload, rerouted_key
 from bot.slack.render import mrkdwn
 from flows.engine import FlowState
 from flows.scoring import ScoreResult
 from storage.dedupe import ProcessedEventRepository
-from storage.models import Conversation, Lead
+from storage.models import LEAD_STATUSES, Conversation, Lead
 from storage.repositories import LeadRepository, OutboxRepository, ScoreRepository
 
 log = logging.getLogger(__name__)
@@ -42,19 +51,44 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class Notice:
-    """Where a handoff notice was posted (the message the buttons are on)."""
+    """Where a handoff notice was posted (the message the buttons are on), and the `handoff`
+    outbox row it was posted from (None: a notice whose buttons predate that, found by
+    where it is)."""
 
     channel: str
     ts: str
+    source: int | None = None
 
 
 @dataclass(frozen=True)
 class HandoffOutcome:
     lead_id: int
     company: str
-    changed: bool  # False: refused (already claimed), nothing changed
-    status: str  # "claimed", "nurture" or "disqualified"
+    changed: bool  # False: refused (already claimed, ...) or already done; nothing changed
+    status: str  # "claimed", "released", "nurture", "disqualified" or "reopened"
     owner: str | None
+
+
+@dataclass(frozen=True)
+class _State:
+    """The lead's row as a handoff action sees it (read locked)."""
+
+    owner: str | None
+    status: str
+    reason: str | None
+    verdict: str | None
+
+    @property
+    def decided(self) -> bool:
+        """A rep moved it to nurture or disqualified it (a decision always has a reason)."""
+        return self.status in DECISIONS and self.reason is not None
+
+    def decision(self) -> str:
+        """"disqualified (reason: Student project)", the reason escaped."""
+        return (
+            f"{DECISION_WORDS[self.status]} "
+            f"(reason: {mrkdwn(self.reason, MAX_REASON_LENGTH)})"
+        )
 
 
 class HandoffActions:
@@ -87,48 +121,102 @@ class HandoffActions:
         with self._sessions.begin() as session:
             _claim_key(session, dedupe_key)
             lead = _visible_lead(session, lead_id, team_id)
-            claimed = (
+            state = _locked_state(session, lead_id)
+            outbox = OutboxRepository(session)
+            if state.decided or state.owner not in (None, user):
+                if state.decided:
+                    text = f"Sorry, this lead can't be claimed: it was {state.decision()}."
+                else:
+                    text = f"Sorry, this lead is already taken: its owner is <@{state.owner}>."
+                _tell(outbox, team_id, user, notice, text)
+                outcome = HandoffOutcome(lead_id, lead.company, False, "claimed", state.owner)
+            else:
+                self._claim(session, outbox, lead, user, state, team_id, notice, now)
+                outcome = HandoffOutcome(lead_id, lead.company, True, "claimed", user)
+        self._written()
+        return outcome
+
+    @staticmethod
+    def _claim(
+        session: Session,
+        outbox: OutboxRepository,
+        lead: Lead,
+        user: str,
+        state: _State,
+        team_id: str | None,
+        notice: Notice | None,
+        now: datetime,
+    ) -> None:
+        new = state.owner is None
+        if new:
+            session.execute(
+                update(Lead)
+                .where(Lead.id == lead.id, Lead.owner.is_(None))
+                .values(owner=user, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        if notice is None:
+            return
+        payload = _notice_update(session, lead, team_id, notice, "claimed", user, owner=user)
+        # A claim that changes nothing (the owner clicking again, a double click, maybe on
+        # two replicas) updates the notice once per notice and rep; the assigned rep
+        # accepting the lead is the first such click. A new claim always does (the rep may
+        # have claimed and released the lead on this notice before).
+        key = f"notice:{notice.channel}:{notice.ts}:claimed:{user}"
+        if not outbox.append_once("notice_update", "slack", notice.channel, payload, key) and new:
+            outbox.append("notice_update", "slack", notice.channel, payload)
+
+    def release(
+        self,
+        lead_id: int,
+        user: str,
+        *,
+        team_id: str | None,
+        notice: Notice | None,
+        dedupe_key: str | None = None,
+    ) -> HandoffOutcome:
+        """Give a claimed lead back: only its owner may, and only while nobody has decided
+        it. The owner is cleared (the lead's round-robin turn is not taken again, and nobody
+        is DMed) and the notice goes back to its unclaimed form with "Released by ... at
+        ...". Anyone else is told who owns it; a lead nobody owns any more (a double click,
+        a click on an older view) is left as it is, without a word."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            _claim_key(session, dedupe_key)
+            lead = _visible_lead(session, lead_id, team_id)
+            state = _locked_state(session, lead_id)
+            outbox = OutboxRepository(session)
+            if state.owner != user or state.decided:
+                if state.owner is not None and state.owner != user:
+                    text = (
+                        "Sorry, only the lead's owner can release it: its owner is "
+                        f"<@{state.owner}>."
+                    )
+                    _tell(outbox, team_id, user, notice, text)
+                elif state.owner is not None:
+                    text = (
+                        f"Sorry, this lead can't be released: it was {state.decision()}. "
+                        "Re-open it first."
+                    )
+                    _tell(outbox, team_id, user, notice, text)
+                outcome = HandoffOutcome(lead_id, lead.company, False, "released", state.owner)
+            else:
                 session.execute(
                     update(Lead)
-                    .where(
-                        Lead.id == lead_id,
-                        or_(Lead.owner.is_(None), Lead.owner == user),
-                        _undecided(),
-                    )
-                    .values(owner=user, updated_at=now)
-                    .returning(Lead.id)
+                    .where(Lead.id == lead_id, Lead.owner == user)
+                    .values(owner=None, updated_at=now)
                     .execution_options(synchronize_session=False)
-                ).first()
-                is not None
-            )
-            outbox = OutboxRepository(session)
-            if claimed:
+                )
                 if notice is not None:
-                    # Once per notice and rep: a double click (two deliveries, maybe on two
-                    # replicas) updates the notice once, and a stale Claim button does not
-                    # paint "Claimed by" over a later decision.
-                    outbox.enqueue(
-                        kind="notice_update",
-                        channel="slack",
-                        lane=notice.channel,
-                        payload=_notice_update(session, lead, team_id, notice, "claimed", user),
-                        dedupe_key=f"notice:{notice.channel}:{notice.ts}:claimed:{user}",
+                    outbox.append(
+                        "notice_update", "slack", notice.channel,
+                        _notice_update(session, lead, team_id, notice, "released", user,
+                                       owner=None, at=now),
                     )
-                owner: str | None = user
-            else:
-                owner, status, reason = session.execute(
-                    select(Lead.owner, Lead.status, Lead.status_reason).where(Lead.id == lead_id)
-                ).one()
-                if reason is not None and status in DECISIONS:
-                    text = (
-                        f"Sorry, this lead can't be claimed: it was {DECISION_WORDS[status]} "
-                        f"(reason: {mrkdwn(reason, MAX_REASON_LENGTH)})."
-                    )
-                else:
-                    text = f"Sorry, this lead is already taken: its owner is <@{owner}>."
-                _tell(outbox, team_id, user, notice, text)
+                log.info("lead %s released by %s", lead_id, user)
+                outcome = HandoffOutcome(lead_id, lead.company, True, "released", None)
         self._written()
-        return HandoffOutcome(lead_id, lead.company, claimed, "claimed", owner)
+        return outcome
 
     def decide(
         self,
@@ -163,7 +251,7 @@ class HandoffActions:
                 update(Lead)
                 .where(Lead.id == lead_id, _undecided())
                 .values(status=status, status_reason=reason, updated_at=now)
-                .returning(Lead.id)
+                .returning(Lead.owner)
                 .execution_options(synchronize_session=False)
             ).first()
             if decided is None:
@@ -172,16 +260,56 @@ class HandoffActions:
                     f"Not saved: this lead was already {DECISION_WORDS[lead.status]} "
                     f"(reason: {lead.status_reason})."
                 )
+            owner = decided.owner
             if notice is not None:
-                OutboxRepository(session).enqueue(
-                    kind="notice_update",
-                    channel="slack",
-                    lane=notice.channel,
-                    payload=_notice_update(session, lead, team_id, notice, status, user, reason),
+                OutboxRepository(session).append(
+                    "notice_update", "slack", notice.channel,
+                    _notice_update(session, lead, team_id, notice, status, user,
+                                   owner=owner, reason=reason),
                 )
-            owner = lead.owner
         self._written()
         return HandoffOutcome(lead_id, lead.company, True, status, owner)
+
+    def reopen(
+        self,
+        lead_id: int,
+        user: str,
+        *,
+        team_id: str | None,
+        notice: Notice | None,
+        dedupe_key: str | None = None,
+    ) -> HandoffOutcome:
+        """Undo a nurture / disqualify decision: the lead's status goes back to its verdict
+        (the latest score's) and the decision's reason is cleared; the notice goes back to
+        its unclaimed form (the claimed one when the lead has an owner, who keeps it) with
+        "Re-opened by ... at ... (it was disqualified: <reason>)". Any rep may. A lead that
+        is not decided (a double click, a click on an older view after someone re-opened
+        it) is left as it is, without a word."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            _claim_key(session, dedupe_key)
+            lead = _visible_lead(session, lead_id, team_id)
+            state = _locked_state(session, lead_id)
+            if not state.decided:
+                return HandoffOutcome(lead_id, lead.company, False, "reopened", state.owner)
+            status = state.verdict if state.verdict in LEAD_STATUSES else "open"
+            session.execute(
+                update(Lead)
+                .where(Lead.id == lead_id)
+                .values(status=status, status_reason=None, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if notice is not None:
+                OutboxRepository(session).append(
+                    "notice_update", "slack", notice.channel,
+                    _notice_update(session, lead, team_id, notice, "reopened", user,
+                                   owner=state.owner, at=now,
+                                   was={"status": state.status, "reason": state.reason}),
+                )
+            log.info("lead %s re-opened by %s (it was %s: %s)", lead_id, user, state.status,
+                     state.reason)
+        self._written()
+        return HandoffOutcome(lead_id, lead.company, True, "reopened", state.owner)
 
     def _written(self) -> None:
         if self._on_outbox is not None:
@@ -192,6 +320,16 @@ def _undecided() -> ColumnElement[bool]:
     """No rep has decided the lead: a decision (nurture / disqualified from the notice)
     always has a reason; a verdict of the same name has none."""
     return or_(Lead.status.not_in(DECISIONS), Lead.status_reason.is_(None))
+
+
+def _locked_state(session: Session, lead_id: int) -> _State:
+    """The lead's owner, status, reason and verdict, its row locked until the commit."""
+    row = session.execute(
+        select(Lead.owner, Lead.status, Lead.status_reason, Lead.verdict)
+        .where(Lead.id == lead_id)
+        .with_for_update()
+    ).one()
+    return _State(row.owner, row.status, row.status_reason, row.verdict)
 
 
 def _claim_key(session: Session, dedupe_key: str | None) -> None:
@@ -237,8 +375,8 @@ class _StoredScore:
 
 
 def _handoff(session: Session, lead: Lead, channel: str) -> dict[str, Any]:
-    """The handoff payload as the notice showed it: the lead, the answers of the scored
-    conversation and the stored score."""
+    """A handoff payload rebuilt from the lead's latest score and the answers of the scored
+    conversation: for a notice whose own `handoff` row cannot be found."""
     score = ScoreRepository(session).latest(lead.id)
     conversation = (
         session.get(Conversation, score.conversation_id)
@@ -259,6 +397,36 @@ def _handoff(session: Session, lead: Lead, channel: str) -> dict[str, Any]:
     return handoff_payload(lead, conversation, result, channel, answers)
 
 
+def _posted_handoff(
+    session: Session, lead: Lead, notice: Notice
+) -> tuple[dict[str, Any], int | None]:
+    """What the notice was posted with (the payload of its `handoff` outbox row) and that
+    row's id: the row its buttons name, or, for a notice whose buttons predate that, the
+    lead's notice posted at `notice`'s channel and ts. Neither found: rebuilt from the
+    lead's latest score, without an id."""
+    outbox = OutboxRepository(session)
+    if notice.source is not None:
+        row = outbox.get(notice.source)
+        if row is not None and row.kind == "handoff" and _lead_of(row.payload) == lead.id:
+            return row.payload, row.id
+    conversations = session.scalars(
+        select(Conversation.id).where(Conversation.lead_id == lead.id)
+    ).all()
+    rows = outbox.by_dedupe_keys(handoff_key(cid) for cid in conversations)
+    rows += outbox.by_dedupe_keys(rerouted_key(row.id) for row in rows)
+    for row in rows:
+        where = row.result or {}
+        if (row.kind == "handoff" and where.get("channel") == notice.channel
+                and where.get("ts") == notice.ts):
+            return row.payload, row.id
+    return _handoff(session, lead, notice.channel), None
+
+
+def _lead_of(payload: Any) -> object:
+    lead = payload.get("lead") if isinstance(payload, dict) else None
+    return lead.get("id") if isinstance(lead, dict) else None
+
+
 def _notice_update(
     session: Session,
     lead: Lead,
@@ -266,16 +434,30 @@ def _notice_update(
     notice: Notice,
     status: str,
     by: str,
+    *,
+    owner: str | None,
     reason: str | None = None,
+    at: datetime | None = None,
+    was: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A `notice_update` payload: the notice as it was posted, with `status` by `by` (and
+    the decision's `reason`, the time `at`, the decision `was` before a re-open), and the
+    lead's `owner` now (None: nobody)."""
+    handoff, notice_id = _posted_handoff(session, lead, notice)
     payload: dict[str, Any] = {
         "team_id": team_id if team_id is not None else lead.team_id,
         "channel": notice.channel,
         "ts": notice.ts,
-        "handoff": _handoff(session, lead, notice.channel),
+        "handoff": handoff,
+        "notice_id": notice_id,
         "status": status,
         "by": by,
+        "owner": owner,
     }
     if reason is not None:
         payload["reason"] = reason
+    if at is not None:
+        payload["at"] = at.isoformat()
+    if was is not None:
+        payload["was"] = was
     return payload

@@ -50,7 +50,7 @@ def enqueue_handoff(
     """Route the lead and enqueue its notice, unless this conversation was handed off already."""
     # One notice per conversation: a re-score never posts again, and a lead qualified
     # again later does so in a new conversation, which gets its own notice.
-    dedupe_key = f"handoff:{conversation.id}"
+    dedupe_key = handoff_key(conversation.id)
     outbox = OutboxRepository(session)
     if outbox.has(dedupe_key):
         return  # already handed off (e.g. a re-score): route, assign and notify once
@@ -65,6 +65,17 @@ def enqueue_handoff(
         payload=handoff_payload(lead, conversation, result, lane, answers),
         dedupe_key=dedupe_key,
     )
+
+
+def handoff_key(conversation_id: object) -> str:
+    """The dedupe key of a conversation's handoff notice (its `handoff` outbox row)."""
+    return f"handoff:{conversation_id}"
+
+
+def rerouted_key(outbox_id: object) -> str:
+    """The dedupe key of the notice posted to the default channel instead of the `handoff`
+    row `outbox_id`, whose channel refused it (see `bot.slack.dispatch`)."""
+    return f"handoff-rerouted:{outbox_id}"
 
 
 def handoff_payload(

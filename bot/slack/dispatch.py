@@ -88,6 +88,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.handoff.notice import rerouted_key
 from bot.slack.clients import SlackClients, WorkspaceInactive
 from bot.slack.notices import (
     CHANNEL_REFUSALS,
@@ -479,7 +480,7 @@ class OutboxDispatcher:
             rerouted = {**payload, "channel": fallback,
                         "rerouted": {"from": channel, "error": code}}
             repo.append_once("handoff", "slack", fallback, rerouted,
-                             dedupe_key=f"handoff-rerouted:{job.id}")
+                             dedupe_key=rerouted_key(job.id))
             log.warning("outbox %s: the notice goes to %s instead", job.id, fallback)
             return
         lead = payload.get("lead") or {}
@@ -546,7 +547,8 @@ class OutboxDispatcher:
         return self._post(client, job, channel, message, degraded=degraded)
 
     def _deliver_handoff(self, client: WebClient, job: _Job) -> dict[str, Any]:
-        message, degraded = _checked(render_handoff(job.payload, check=False))
+        # the buttons carry the row's id: a click repaints the notice from this payload
+        message, degraded = _checked(render_handoff(job.payload, notice_id=job.id, check=False))
         return self._post(client, job, str(job.payload["channel"]), message, degraded=degraded)
 
     def _deliver_notice_update(self, client: WebClient, job: _Job) -> dict[str, Any]:

@@ -10,7 +10,11 @@ Ids that carry data:
   block, and choice values are short `[a-z0-9_]` ids); its `value` is the choice value;
 - the actions blocks under a question are `<BlockId>|<conversation_id>|<question_id>|<index>`
   (`step_block_id`), so a listener knows which conversation and which question a click was
-  for, and can tell a click on an old question (double click, stale message) from a fresh one.
+  for, and can tell a click on an old question (double click, stale message) from a fresh one;
+- a handoff notice's buttons have the value `<lead id>:<notice id>` (`lead_button_value`), the
+  notice id being the `handoff` outbox row the notice was posted from, so a click repaints
+  the notice from what it was posted with; buttons posted before notice ids (and the lists'
+  View answers) carry the lead id alone.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ class ActionId(StrEnum):
     CANCEL = "cancel"
     RESUME = "resume"
     CLAIM = "claim"
+    RELEASE = "release"  # the owner gives a claimed lead back
     NURTURE = "nurture"
     DISQUALIFY = "disqualify"
     VIEW_ANSWERS = "view_answers"
+    REOPEN = "reopen"  # undo a nurture / disqualify decision
     PICK_FRAMEWORK = "pick_framework"  # the framework menu in the /qualify modal
 
 
@@ -44,7 +50,7 @@ class BlockId(StrEnum):
     HANDOFF_CRITERION = "handoff_criterion"
     HANDOFF_SOURCE = "handoff_source"
     HANDOFF_ACTIONS = "handoff_actions"
-    HANDOFF_STATUS = "handoff_status"  # the status line of a decided notice
+    HANDOFF_STATUS = "handoff_status"  # the status line of a notice someone acted on
     REPLY_SUMMARY = "reply_summary"  # verdict and score at the end of a DM reply
     # the /qualify modal, the reason modal, lists (/qualify list, App Home)
     QUALIFY_FRAMEWORK = "qualify_framework"
@@ -105,6 +111,17 @@ def choice_value_of(action_id: str) -> str | None:
     """The choice value in a choice button's action id, or None if it is not one."""
     prefix = f"{ActionId.ANSWER_CHOICE.value}:"
     return action_id[len(prefix):] if action_id.startswith(prefix) else None
+
+
+def lead_button_value(lead_id: object, notice_id: object = None) -> str:
+    """A handoff notice button's value: `<lead id>:<notice id>`, or the lead id alone."""
+    return f"{lead_id}:{notice_id}" if notice_id is not None else str(lead_id)
+
+
+def parse_lead_button_value(value: object) -> tuple[str, str | None]:
+    """`(lead id, notice id or None)` as text, from a `lead_button_value` or a bare lead id."""
+    lead_id, sep, notice_id = str(value or "").partition(":")
+    return lead_id, notice_id if sep else None
 
 
 @dataclass(frozen=True)

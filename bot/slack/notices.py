@@ -4,18 +4,21 @@
 - `render_handoff(payload)` — the handoff notice in a sales channel (kind `handoff`),
   `handoff.json.j2`, from `bot.handoff.notice.handoff_payload(...)`;
 - `render_notice_update(payload)` — the same notice re-rendered with a status line ("Claimed
-  by <@U123>") and, once decided, without its buttons (kind `notice_update`).
+  by <@U123>", "Released by <@U123> at <time>") and the buttons still useful in that state
+  (kind `notice_update`).
 
 Each returns `{"text", "blocks"}` checked with `render.check_limits` (raises `BlockKitError`;
 `check=False` leaves the check to the caller).
 Everything a person typed is escaped by the templates; the only markup added here is a
-mention of a Slack user id that looks like one (`<@U123>`).
+mention of a Slack user id that looks like one (`<@U123>`) and a date Slack shows in each
+reader's own time zone (`<!date^...>`, from a timestamp we wrote).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.slack.render import SlackText, check_limits, escape_mrkdwn, mrkdwn, render_blocks
@@ -36,9 +39,12 @@ STATUS_PHRASES: dict[str, str] = {
     "disqualified": "Disqualified by {by}",
     "won": "Marked won by {by}",
     "lost": "Marked lost by {by}",
-    "open": "Reopened by {by}",
-    "reopened": "Reopened by {by}",
+    "released": "Released by {by}",
+    "open": "Re-opened by {by}",
+    "reopened": "Re-opened by {by}",
 }
+#: How a decision reads after "it was ..." on a re-opened notice.
+DECISION_WORDS: dict[str, str] = {"nurture": "moved to nurture", "disqualified": "disqualified"}
 #: Slack's errors for which a handoff notice goes elsewhere (the outbox dispatcher's
 #: `_notice_refused`), in words.
 CHANNEL_REFUSALS = {
@@ -46,12 +52,23 @@ CHANNEL_REFUSALS = {
     "channel_not_found": "the channel does not exist, or is private and the bot is not in it",
     "is_archived": "the channel is archived",
 }
-#: Statuses after which the notice keeps its buttons (nobody has decided yet).
-UNDECIDED_STATUSES = frozenset({"open", "reopened", "qualified"})
-#: The buttons a notice keeps once someone acted on it: a claimed lead may still turn out
-#: to be one for nurture or not a fit; the answers stay a click away after any decision.
+#: Statuses after which nobody has decided the lead: the notice shows the unclaimed form,
+#: or the claimed one when the lead has an owner.
+UNDECIDED_STATUSES = frozenset({"open", "reopened", "qualified", "released"})
+#: Statuses that step back (a claim released, a decision re-opened): said in a context line
+#: with the time, under the notice's usual form, rather than as the notice's status.
+STEP_BACK_STATUSES = frozenset({"released", "reopened", "open"})
+#: The buttons of a notice nobody has claimed or decided.
+UNCLAIMED_ACTIONS = ("claim", "nurture", "disqualify", "view_answers")
+#: A claimed lead may still turn out to be one for nurture or not a fit, and its owner may
+#: give it back.
+CLAIMED_ACTIONS = ("release", "nurture", "disqualify", "view_answers")
+#: The buttons a notice keeps once someone acted on it; any other status (won, lost, ...):
+#: View answers only.
 ACTIONS_AFTER: dict[str, tuple[str, ...]] = {
-    "claimed": ("nurture", "disqualify", "view_answers"),
+    "claimed": CLAIMED_ACTIONS,
+    "nurture": ("view_answers", "reopen"),
+    "disqualified": ("view_answers", "reopen"),
 }
 
 
@@ -72,8 +89,33 @@ def channel_mention(channel_id: object) -> SlackText:
     return SlackText(f"<#{text}>") if CHANNEL_ID.match(text) else escape_mrkdwn(text)
 
 
-def status_line(status: str, by: str | None = None, reason: str | None = None) -> SlackText:
-    """"Claimed by <@U123>", "Moved to nurture by <@U123>: <reason, escaped>", ..."""
+def slack_date(when: object) -> SlackText | None:
+    """`<!date^...>`: the time and day in each reader's own time zone (fallback: UTC), for a
+    datetime or an ISO 8601 text; None for anything else."""
+    if isinstance(when, str):
+        try:
+            when = datetime.fromisoformat(when)
+        except ValueError:
+            return None
+    if not isinstance(when, datetime):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    fallback = f"{when:%H:%M} UTC, {when:%Y-%m-%d}"
+    return SlackText(f"<!date^{int(when.timestamp())}^{{time}}, {{date_short_pretty}}|{fallback}>")
+
+
+def status_line(
+    status: str,
+    by: str | None = None,
+    reason: str | None = None,
+    *,
+    at: object = None,
+    was: Mapping[str, Any] | None = None,
+) -> SlackText:
+    """"Claimed by <@U123>", "Moved to nurture by <@U123>: <reason, escaped>", "Released by
+    <@U123> at <time>", "Re-opened by <@U123> at <time> (it was disqualified: <reason>)"."""
     phrase = STATUS_PHRASES.get(status)
     who = mention(by) if by else None
     if phrase is None:
@@ -84,8 +126,18 @@ def status_line(status: str, by: str | None = None, reason: str | None = None) -
         text = phrase.format(by=who)
     else:
         text = phrase.replace(" by {by}", "")
+    date = slack_date(at)
+    if date:
+        text += f" at {date}"
     if reason and reason.strip():
         text += ": " + mrkdwn(reason.strip(), 1000)
+    if isinstance(was, Mapping) and was.get("status"):
+        before = str(was["status"])
+        words = DECISION_WORDS.get(before, before.replace("_", " "))
+        text += f" (it was {escape_mrkdwn(words)}"
+        if was.get("reason") and str(was["reason"]).strip():
+            text += ": " + mrkdwn(str(was["reason"]).strip(), 1000)
+        text += ")"
     return SlackText(text)
 
 
@@ -93,9 +145,12 @@ def _humanize(question_id: str) -> str:
     return question_id.replace("_", " ").capitalize()
 
 
-def handoff_context(payload: Mapping[str, Any]) -> dict[str, Any]:
+def handoff_context(
+    payload: Mapping[str, Any], notice_id: object = None
+) -> dict[str, Any]:
     """The `handoff.json.j2` context for a `handoff_payload(...)`: each criterion's answers
-    as given (follow-up questions named), skipped ones said so."""
+    as given (follow-up questions named), skipped ones said so; `notice_id` (the `handoff`
+    outbox row the notice was posted from) goes into the buttons' values."""
     lead = dict(payload["lead"])
     score = payload.get("score") or {"total": None, "verdict": "not scored", "criteria": []}
     answers = {a["question_id"]: a for a in payload.get("answers") or []}
@@ -129,6 +184,7 @@ def handoff_context(payload: Mapping[str, Any]) -> dict[str, Any]:
         "engagement_score": _engagement(lead),
         "fit_score": lead.get("fit_score"),
         "owner_mention": mention(lead["owner"]) if lead.get("owner") else None,
+        "notice_id": notice_id if isinstance(notice_id, int) else None,
     }
 
 
@@ -153,29 +209,41 @@ def _engagement(lead: Mapping[str, Any]) -> float | None:
     return None
 
 
-def render_handoff(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
-    """The handoff notice for a `handoff` outbox row."""
-    message = render_blocks("handoff.json.j2", **handoff_context(payload))
+def render_handoff(
+    payload: Mapping[str, Any], *, notice_id: int | None = None, check: bool = True
+) -> dict[str, Any]:
+    """The handoff notice for a `handoff` outbox row (`notice_id`: the row's id)."""
+    message = render_blocks("handoff.json.j2", **handoff_context(payload, notice_id))
     if check:
         check_limits(message)
     return message
 
 
 def render_notice_update(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
-    """The notice of a `notice_update` row: `{"handoff": <the original handoff payload>,
-    "status", "by"?, "reason"?}` -> the notice with a status line; without buttons unless
-    the status is undecided (`open`, `reopened`): a claimed lead keeps Nurture, Disqualify
-    and View answers, a decided one View answers."""
+    """The notice of a `notice_update` row: `{"handoff": <the handoff payload the notice was
+    posted with>, "notice_id"?, "status", "by"?, "reason"?, "owner"?, "at"?, "was"?}` -> the
+    notice with a status line and the buttons still useful: Release, Nurture, Disqualify and
+    View answers once claimed; View answers and Re-open once decided; after a release or a
+    re-open, the unclaimed form (or the claimed one, for a lead with an owner) with a context
+    line saying who stepped back and when. `owner` (present, even None) is the lead's owner
+    now; without it, a claim's `by` or the owner the notice was posted with."""
     status = str(payload.get("status") or "")
-    context = handoff_context(payload["handoff"])
-    if status:
-        context["status_text"] = status_line(status, payload.get("by"), payload.get("reason"))
-    if status and status not in UNDECIDED_STATUSES:
-        context["actions"] = ACTIONS_AFTER.get(status, ("view_answers",))
-    if payload.get("owner"):
-        context["owner_mention"] = mention(payload["owner"])
+    context = handoff_context(payload["handoff"], payload.get("notice_id"))
+    if "owner" in payload:
+        owner = payload["owner"]
     elif status == "claimed" and payload.get("by"):
-        context["owner_mention"] = mention(payload["by"])
+        owner = payload["by"]
+    else:
+        owner = (payload["handoff"].get("lead") or {}).get("owner")
+    context["owner_mention"] = mention(owner) if owner else None
+    if status:
+        line = status_line(status, payload.get("by"), payload.get("reason"),
+                           at=payload.get("at"), was=payload.get("was"))
+        context["status_note" if status in STEP_BACK_STATUSES else "status_text"] = line
+    if status in UNDECIDED_STATUSES:
+        context["actions"] = CLAIMED_ACTIONS if owner else UNCLAIMED_ACTIONS
+    elif status:
+        context["actions"] = ACTIONS_AFTER.get(status, ("view_answers",))
     message = render_blocks("handoff.json.j2", **context)
     if check:
         check_limits(message)
@@ -207,5 +275,6 @@ __all__ = [
     "render_handoff",
     "render_notice_update",
     "render_reply",
+    "slack_date",
     "status_line",
 ]

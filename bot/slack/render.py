@@ -198,6 +198,7 @@ def environment() -> jinja2.Environment:
         question_block_id=ids.question_block_id,
         choice_action_id=ids.choice_action_id,
         step_block_id=ids.step_block_id,
+        lead_button_value=ids.lead_button_value,
         LIMITS=LIMITS,
         SOURCE_WORDS=SOURCE_WORDS,
     )

@@ -282,9 +282,10 @@ def test_notice_update_adds_the_status_and_keeps_the_buttons_still_useful(
     [message] = fake_slack.messages("C0SALES")
     blocks = blocks_by_id(message)
     assert blocks["handoff_status"]["text"]["text"] == "Claimed by <@U0REP0002>"
-    # claimed: no second claim, but the lead may still go to nurture or be disqualified
+    # claimed: no second claim, but the owner may give it back and the lead may still go to
+    # nurture or be disqualified
     assert action_ids(message) == [
-        ActionId.NURTURE, ActionId.DISQUALIFY, ActionId.VIEW_ANSWERS]
+        ActionId.RELEASE, ActionId.NURTURE, ActionId.DISQUALIFY, ActionId.VIEW_ANSWERS]
     assert "*Owner*\n<@U0REP0002>" in [f["text"] for f in blocks["handoff_summary"]["fields"]]
     assert "Claimed by <@U0REP0002>" in message["text"]
     assert row(session_factory, update_id).status == "sent"
@@ -296,7 +297,82 @@ def test_notice_update_adds_the_status_and_keeps_the_buttons_still_useful(
     [message] = fake_slack.messages("C0SALES")
     status = blocks_by_id(message)["handoff_status"]["text"]["text"]
     assert status == f"Moved to nurture by <@U0REP0003>: {HOSTILE_ESCAPED}"
-    assert action_ids(message) == [ActionId.VIEW_ANSWERS]  # decided: the answers stay at hand
+    # decided: the answers stay at hand, and the decision can be undone
+    assert action_ids(message) == [ActionId.VIEW_ANSWERS, ActionId.REOPEN]
+    assert len(fake_slack.calls("chat.postMessage")) == 1  # updated in place
+
+
+def test_notice_buttons_name_the_notice(
+    dispatcher: OutboxDispatcher, fake_slack: FakeSlack, clock: FakeClock,
+    session_factory: sessionmaker[Session],
+) -> None:
+    payload = handoff_payload()
+    payload["lead"]["owner"] = "U0REP0002"  # assigned by a routing rule when posted
+    handoff_id = enqueue(session_factory, "handoff", "C0SALES", payload)
+    dispatcher.run_once()
+    [message] = fake_slack.messages("C0SALES")
+    values = {b["value"] for b in blocks_by_id(message)["handoff_actions"]["elements"]}
+    assert values == {f"7:{handoff_id}"}  # the lead, and the notice's own outbox row
+    result = row(session_factory, handoff_id).result
+    assert result is not None
+    decided = {"team_id": TEAM, "channel": result["channel"], "ts": result["ts"],
+               "handoff": payload, "notice_id": handoff_id, "status": "nurture",
+               "by": "U0REP0003", "owner": None, "reason": "later"}
+    enqueue(session_factory, "notice_update", "C0SALES", decided)
+    clock.advance(2)
+    dispatcher.run_once()
+    [message] = fake_slack.messages("C0SALES")
+    blocks = blocks_by_id(message)
+    assert {b["value"] for b in blocks["handoff_actions"]["elements"]} == {f"7:{handoff_id}"}
+    # the owner now (nobody), not the one it was posted with
+    assert not any(f["text"].startswith("*Owner*") for f in blocks["handoff_summary"]["fields"])
+
+
+def test_a_step_back_is_a_dated_context_line_under_the_usual_form(
+    dispatcher: OutboxDispatcher, fake_slack: FakeSlack, clock: FakeClock,
+    session_factory: sessionmaker[Session],
+) -> None:
+    payload = handoff_payload()
+    payload["lead"]["owner"] = "U0REP0002"  # assigned by a routing rule when posted
+    handoff_id = enqueue(session_factory, "handoff", "C0SALES", payload)
+    dispatcher.run_once()
+    result = row(session_factory, handoff_id).result
+    assert result is not None
+    released = {"team_id": TEAM, "channel": result["channel"], "ts": result["ts"],
+                "handoff": payload, "notice_id": handoff_id, "status": "released",
+                "by": "U0REP0002", "owner": None, "at": "2026-03-05T14:03:00+00:00"}
+    enqueue(session_factory, "notice_update", "C0SALES", released)
+    clock.advance(2)
+    dispatcher.run_once()
+    [message] = fake_slack.messages("C0SALES")
+    blocks = blocks_by_id(message)
+    note = blocks["handoff_status"]
+    assert note["type"] == "context"
+    assert note["elements"][0]["text"] == (
+        "Released by <@U0REP0002> at <!date^1772719380^{time}, {date_short_pretty}"
+        "|14:03 UTC, 2026-03-05>")
+    assert action_ids(message) == [  # unclaimed again, and nobody is shown as its owner
+        ActionId.CLAIM, ActionId.NURTURE, ActionId.DISQUALIFY, ActionId.VIEW_ANSWERS]
+    assert not any(f["text"].startswith("*Owner*") for f in blocks["handoff_summary"]["fields"])
+    assert {b["value"] for b in blocks["handoff_actions"]["elements"]} == {f"7:{handoff_id}"}
+    assert "Released by <@U0REP0002>" in message["text"]
+    check_limits({"text": message["text"], "blocks": message["blocks"]})
+
+    reopened = {**released, "status": "reopened", "by": "U0REP0003", "owner": "U0REP0002",
+                "was": {"status": "disqualified", "reason": HOSTILE}}
+    enqueue(session_factory, "notice_update", "C0SALES", reopened)
+    clock.advance(2)
+    dispatcher.run_once()
+    [message] = fake_slack.messages("C0SALES")
+    blocks = blocks_by_id(message)
+    assert blocks["handoff_status"]["elements"][0]["text"].startswith(
+        "Re-opened by <@U0REP0003> at <!date^1772719380^")
+    assert blocks["handoff_status"]["elements"][0]["text"].endswith(
+        f"(it was disqualified: {HOSTILE_ESCAPED})")
+    assert action_ids(message) == [  # it has an owner: the claimed form
+        ActionId.RELEASE, ActionId.NURTURE, ActionId.DISQUALIFY, ActionId.VIEW_ANSWERS]
+    assert "*Owner*\n<@U0REP0002>" in [f["text"] for f in blocks["handoff_summary"]["fields"]]
+    check_limits({"text": message["text"], "blocks": message["blocks"]})
     assert len(fake_slack.calls("chat.postMessage")) == 1  # updated in place
 
 

@@ -40,10 +40,13 @@ def reply_payload(text: str, company: str, label: str) -> dict[str, Any]:
     }
 
 
+OUR_DATE = re.compile(r"<!date\^\d+\^\{time\}, \{date_short_pretty\}\|[0-9:, A-Z-]+>")
+
+
 def assert_inert(message: dict[str, Any]) -> None:
     for text in mrkdwn_texts(message):
         for live in ("<!", "<@", "<#", "<http", "<mailto"):
-            assert live not in text.replace("<@U0REP0002>", "")
+            assert live not in OUR_DATE.sub("", text.replace("<@U0REP0002>", ""))
         assert re.sub(r"&(amp|lt|gt);", "", text).count("&") == 0
 
 
@@ -54,6 +57,13 @@ def test_status_lines() -> None:
     assert status_line("nurture", None, "later") == "Moved to nurture: later"
     assert status_line("won", "U0REP0002") == "Marked won by <@U0REP0002>"
     assert status_line("on_hold", "U0REP0002") == "Status: on hold (by <@U0REP0002>)"
+    assert status_line("released", "U0REP0002", at="2026-03-05T14:03:00+00:00") == (
+        "Released by <@U0REP0002> at <!date^1772719380^{time}, {date_short_pretty}"
+        "|14:03 UTC, 2026-03-05>")
+    assert status_line("reopened", "U0REP0002",
+                       was={"status": "nurture", "reason": HOSTILE}) == (
+        f"Re-opened by <@U0REP0002> (it was moved to nurture: {HOSTILE_ESCAPED})")
+    assert status_line("released", "U0REP0002", at="not a time") == "Released by <@U0REP0002>"
     assert mention("<!here>") == "&lt;!here&gt;"  # not a user id: text
 
 
@@ -81,3 +91,9 @@ def test_any_user_text_renders_inert_and_within_limits(
     update = {"team_id": "T", "channel": "C0S", "ts": "1.2", "handoff": payload,
               "status": "nurture", "by": "U0REP0002", "reason": reason}
     assert_inert(render_notice_update(update))
+    for status in ("released", "reopened"):
+        step_back = {"team_id": "T", "channel": "C0S", "ts": "1.2", "handoff": payload,
+                     "notice_id": 4, "status": status, "by": "U0REP0002", "owner": None,
+                     "at": "2026-03-05T14:03:00+00:00",
+                     "was": {"status": "nurture", "reason": reason}}
+        assert_inert(render_notice_update(step_back))

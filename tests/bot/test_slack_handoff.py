@@ -1,8 +1,11 @@
-"""The handoff notice's buttons, end to end: Claim (once), Nurture / Disqualify with a
-reason, View answers; and the claim's race between two replicas."""
+"""The handoff notice's buttons, end to end: Claim (once), Release, Nurture / Disqualify with
+a reason, Re-open, View answers; the claim's and the re-open's races between two replicas;
+and an older notice repainted from what it was posted with."""
 
 from __future__ import annotations
 
+import copy
+import re
 import threading
 from typing import Any
 
@@ -312,3 +315,287 @@ def test_a_nurture_verdict_can_still_be_decided(
         assert lead(slack).status == "nurture"
         assert give_reason(slack, notice, "nurture", ALICE, "Call back in Q3") == {}
         assert lead(slack).status_reason == "Call back in Q3"
+
+
+# -- stepping back: Release a claim, Re-open a decision -------------------------------------
+
+
+def status_block(message: dict[str, Any]) -> dict[str, Any]:
+    [block] = [b for b in message["blocks"] if b.get("block_id") == "handoff_status"]
+    return block
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    return [element["action_id"] for block in message["blocks"]
+            if block.get("block_id") == "handoff_actions" for element in block["elements"]]
+
+
+def summary_fields(message: dict[str, Any]) -> list[str]:
+    [block] = [b for b in message["blocks"] if b.get("block_id") == "handoff_summary"]
+    return [field["text"] for field in block["fields"]]
+
+
+UNCLAIMED = ["claim", "nurture", "disqualify", "view_answers"]
+CLAIMED = ["release", "nurture", "disqualify", "view_answers"]
+
+
+def test_the_owner_releases_a_claim_and_the_notice_is_unclaimed_again(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    claimed = slack.channel_messages(SALES_CHANNEL)[0]
+    assert buttons(claimed) == CLAIMED
+
+    slack.click(claimed, "release", channel=SALES_CHANNEL, user=BOB)  # not his to give back
+    slack.deliver()
+    assert lead(slack).owner == ALICE
+    [refusal] = slack.fake.ephemeral_messages()
+    assert refusal["user"] == BOB and refusal["channel"] == SALES_CHANNEL
+    assert refusal["text"] == (f"Sorry, only the lead's owner can release it: its owner is "
+                               f"<@{ALICE}>.")
+    assert len(slack.fake.calls("chat.update")) == 1
+
+    slack.click(claimed, "release", channel=SALES_CHANNEL, user=ALICE)
+    slack.click(claimed, "release", channel=SALES_CHANNEL, user=ALICE)  # a double click
+    slack.deliver()
+    found = lead(slack)
+    assert found.owner is None and found.status == "qualified"
+    updates = slack.fake.calls("chat.update")
+    assert len(updates) == 2  # the double click changed nothing more, and said nothing
+    assert len(slack.fake.ephemeral_messages()) == 1
+    assert updates[-1].args["ts"] == notice["ts"]
+    released = slack.channel_messages(SALES_CHANNEL)[0]
+    check_limits({"text": released["text"], "blocks": released["blocks"]})
+    assert buttons(released) == UNCLAIMED
+    note = status_block(released)
+    assert note["type"] == "context"
+    assert re.fullmatch(rf"Released by <@{ALICE}> at <!date\^\d+\^\{{time\}}, "
+                        r"\{date_short_pretty\}\|\d\d:\d\d UTC, \d{4}-\d\d-\d\d>",
+                        note["elements"][0]["text"])
+    assert not any(field.startswith("*Owner*") for field in summary_fields(released))
+    assert "Claimed by" not in blocks_text(released)
+
+    slack.click(released, "claim", channel=SALES_CHANNEL, user=ALICE)  # she takes it again
+    slack.deliver()
+    assert lead(slack).owner == ALICE
+    again = slack.channel_messages(SALES_CHANNEL)[0]
+    assert f"Claimed by <@{ALICE}>" in blocks_text(again) and buttons(again) == CLAIMED
+    assert len(slack.fake.calls("chat.update")) == 3
+
+
+def test_a_stale_release_after_a_decision_is_refused_and_leaves_the_notice(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    claimed = slack.channel_messages(SALES_CHANNEL)[0]  # as Alice sees it, with Release
+    give_reason(slack, claimed, "disqualify", ALICE, "Student project <!channel>")
+    decided = slack.channel_messages(SALES_CHANNEL)[0]
+    slack.click(claimed, "release", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    found = lead(slack)
+    assert (found.owner, found.status) == (ALICE, "disqualified")
+    assert slack.channel_messages(SALES_CHANNEL)[0] == decided
+    [refusal] = slack.fake.ephemeral_messages()
+    assert refusal["text"] == ("Sorry, this lead can't be released: it was disqualified "
+                               "(reason: Student project &lt;!channel&gt;). Re-open it first.")
+
+
+def test_releasing_an_assigned_lead_takes_no_new_turn_and_sends_no_dm(
+    engine: Any, database_url: str, fake_slack: Any, slack_requests: Any, slack_env: Any,
+    monkeypatch: Any, tmp_path: Any,
+) -> None:
+    from storage.models import OutboxMessage, RoundRobin
+    from tests.bot.slackapp import make_harness, slack_settings
+
+    config = tmp_path / "qualibot.toml"
+    config.write_text(f'[[handoff.rules]]\nname = "sales"\nchannel = "{SALES_CHANNEL}"\n'
+                      f'assign = ["{BOB}", "{ALICE}"]\n')
+    settings = slack_settings(monkeypatch, database_url, tmp_path, QUALIBOT_CONFIG=str(config))
+    for slack in make_harness(settings, fake_slack, slack_requests):
+        notice = qualified_notice(slack)
+        assert lead(slack).owner == BOB
+        assert "You have a new lead" in slack.dm_messages(BOB)[0]["text"]
+        slack.click(notice, "claim", channel=SALES_CHANNEL, user=BOB)  # accepting it
+        slack.deliver()
+        slack.click(slack.channel_messages(SALES_CHANNEL)[0], "release", channel=SALES_CHANNEL,
+                    user=BOB)
+        slack.deliver()
+        assert lead(slack).owner is None
+        slack.runtime.service.score(lead(slack).id)  # a re-score assigns nobody either
+        slack.deliver()
+        assert lead(slack).owner is None
+        released = slack.channel_messages(SALES_CHANNEL)[0]
+        assert buttons(released) == UNCLAIMED
+        assert not any(field.startswith("*Owner*") for field in summary_fields(released))
+        with slack.runtime.sessions() as session:
+            dms = session.scalars(select(OutboxMessage).where(
+                OutboxMessage.kind == "dm").order_by(OutboxMessage.id)).all()
+            assert [dm.payload["user"] for dm in dms] == [BOB]  # the assignment, once
+            turn = session.get(RoundRobin, "handoff:sales")
+            assert turn is not None and turn.position == 1  # Alice is still next
+        assert len(slack.dm_messages(ALICE)) == 0
+
+
+def test_reopen_a_decision_keeps_the_owner_and_brings_the_buttons_back(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    give_reason(slack, slack.channel_messages(SALES_CHANNEL)[0], "disqualify", ALICE,
+                "Student project <!channel>")
+    decided = slack.channel_messages(SALES_CHANNEL)[0]
+    assert buttons(decided) == ["view_answers", "reopen"]
+
+    slack.click(decided, "reopen", channel=SALES_CHANNEL, user=BOB)
+    slack.click(decided, "reopen", channel=SALES_CHANNEL, user=BOB)  # a double click
+    slack.deliver()
+    found = lead(slack)
+    assert (found.status, found.status_reason, found.owner) == ("qualified", None, ALICE)
+    assert len(slack.fake.calls("chat.update")) == 3  # claimed, disqualified, re-opened
+    assert slack.fake.ephemeral_messages() == []
+    reopened = slack.channel_messages(SALES_CHANNEL)[0]
+    check_limits({"text": reopened["text"], "blocks": reopened["blocks"]})
+    assert buttons(reopened) == CLAIMED  # Alice still has it
+    assert f"*Owner*\n<@{ALICE}>" in summary_fields(reopened)
+    text = status_block(reopened)["elements"][0]["text"]
+    assert text.startswith(f"Re-opened by <@{BOB}> at <!date^")
+    assert text.endswith("(it was disqualified: Student project &lt;!channel&gt;)")
+    assert "<!channel>" not in blocks_text(reopened)
+
+    slack.click(reopened, "release", channel=SALES_CHANNEL, user=ALICE)  # the usual way on
+    slack.deliver()
+    assert lead(slack).owner is None
+    assert buttons(slack.channel_messages(SALES_CHANNEL)[0]) == UNCLAIMED
+
+
+def test_a_reopened_lead_without_an_owner_is_unclaimed_and_can_be_decided_again(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)
+    give_reason(slack, notice, "nurture", BOB, "Budget next year")
+    decided = slack.channel_messages(SALES_CHANNEL)[0]
+    slack.click(decided, "reopen", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    found = lead(slack)
+    assert (found.status, found.status_reason, found.owner) == ("qualified", None, None)
+    reopened = slack.channel_messages(SALES_CHANNEL)[0]
+    assert buttons(reopened) == UNCLAIMED
+    assert "(it was moved to nurture: Budget next year)" in blocks_text(reopened)
+
+    slack.click(reopened, "claim", channel=SALES_CHANNEL, user=BOB)  # open for claims again
+    slack.deliver()
+    assert lead(slack).owner == BOB
+    give_reason(slack, slack.channel_messages(SALES_CHANNEL)[0], "disqualify", BOB,
+                "Went with a competitor")
+    found = lead(slack)
+    assert (found.status, found.status_reason) == ("disqualified", "Went with a competitor")
+    assert buttons(slack.channel_messages(SALES_CHANNEL)[0]) == ["view_answers", "reopen"]
+
+
+def test_two_replicas_reopening_at_once_reopen_once(slack: SlackHarness) -> None:
+    notice = qualified_notice(slack)
+    give_reason(slack, notice, "disqualify", BOB, "Student project")
+    lead_id = lead(slack).id
+    actions = HandoffActions(slack.runtime.sessions)
+    results: dict[str, bool] = {}
+    barrier = threading.Barrier(2)
+
+    def reopen(user: str) -> None:
+        barrier.wait()
+        outcome = actions.reopen(lead_id, user, team_id="T0QUALI01",
+                                 notice=Notice(SALES_CHANNEL, notice["ts"]),
+                                 dedupe_key=f"test:{user}")
+        results[user] = outcome.changed
+
+    threads = [threading.Thread(target=reopen, args=(u,)) for u in (ALICE, BOB)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results.values()) == [False, True]
+    assert lead(slack).status == "qualified"
+    with slack.runtime.sessions() as session:
+        from storage.models import OutboxMessage
+
+        updates = session.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "notice_update").order_by(OutboxMessage.id)).all()
+        assert [u.payload["status"] for u in updates] == ["disqualified", "reopened"]
+
+
+# -- a notice repaints from what it was posted with -----------------------------------------
+
+
+SECOND_VISIT = [
+    "allocated",
+    "about $120k a year",
+    "I'm the CFO and I sign the contract",
+    "We need one pipeline view for 40 reps",
+    "this quarter",
+]
+
+
+def visitor_qualifies(slack: SlackHarness, n: int, answers: list[str]) -> None:
+    """A website visitor with the same work email each time: the same lead."""
+    service = slack.runtime.service
+    result = service.start(framework="bant", company="Acme", channel="widget",
+                           participant=f"visitor-{n}", source="widget", team_id="T0QUALI01",
+                           contact={"email": "dana@acme.example"})
+    for answer in answers:
+        result = service.answer(result.conversation_id, answer)
+    assert result.done
+    slack.deliver()
+
+
+def test_an_older_notice_keeps_showing_its_own_qualification(slack: SlackHarness) -> None:
+    visitor_qualifies(slack, 1, ANSWERS)
+    visitor_qualifies(slack, 2, SECOND_VISIT)  # qualified again: a second notice
+    first, second = slack.channel_messages(SALES_CHANNEL)
+    assert "$80k" in blocks_text(first) and "$120k" in blocks_text(second)
+
+    slack.click(first, "claim", channel=SALES_CHANNEL, user=ALICE)  # on the older notice
+    slack.deliver()
+    assert lead(slack).owner == ALICE  # the buttons act on the lead
+    [update] = slack.fake.calls("chat.update")
+    assert update.args["ts"] == first["ts"]
+    repainted = slack.channel_messages(SALES_CHANNEL)[0]
+    assert f"Claimed by <@{ALICE}>" in blocks_text(repainted)
+    assert "about $80k a year" in blocks_text(repainted)  # its own answers, not the new ones
+    assert "$120k" not in blocks_text(repainted) and "40 reps" not in blocks_text(repainted)
+
+    give_reason(slack, repainted, "nurture", ALICE, "Call back in Q3")  # the form too
+    decided = slack.channel_messages(SALES_CHANNEL)[0]
+    assert "Moved to nurture" in blocks_text(decided) and "$120k" not in blocks_text(decided)
+    slack.click(decided, "reopen", channel=SALES_CHANNEL, user=BOB)
+    slack.deliver()
+    reopened = slack.channel_messages(SALES_CHANNEL)[0]
+    assert "Re-opened by" in blocks_text(reopened) and "$120k" not in blocks_text(reopened)
+    assert slack.channel_messages(SALES_CHANNEL)[1] == second  # the newer one is untouched
+
+
+def test_a_notice_posted_before_its_buttons_named_it_repaints_from_its_own_data(
+    slack: SlackHarness,
+) -> None:
+    visitor_qualifies(slack, 1, ANSWERS)
+    visitor_qualifies(slack, 2, SECOND_VISIT)
+    first = slack.channel_messages(SALES_CHANNEL)[0]
+    lead_id = lead(slack).id
+    old = copy.deepcopy(first)  # as posted by an earlier version: the lead id alone
+    for block in old["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                element["value"] = str(lead_id)
+    slack.click(old, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    repainted = slack.channel_messages(SALES_CHANNEL)[0]
+    assert "about $80k a year" in blocks_text(repainted)
+    assert "$120k" not in blocks_text(repainted)
+    values = {e["value"] for b in repainted["blocks"] for e in b.get("elements", [])
+              if e.get("type") == "button"}
+    assert values == {value for b in first["blocks"] for e in b.get("elements", [])
+                      if e.get("type") == "button" for value in [e["value"]]}
+    assert values != {str(lead_id)}  # from now on its buttons name it

@@ -233,6 +233,10 @@ def unescape_once(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+#: The one other markup of ours: a date Slack shows in the reader's time zone.
+OUR_DATE = re.compile(r"<!date\^\d+\^\{time\}, \{date_short_pretty\}\|[0-9:, A-Z-]+>")
+
+
 def assert_inert(payload: dict[str, Any], typed: list[str]) -> None:
     """Valid JSON within Slack's limits; in every mrkdwn text and the fallback, no markup
     but our own mentions, and what was typed escaped exactly once."""
@@ -241,7 +245,7 @@ def assert_inert(payload: dict[str, Any], typed: list[str]) -> None:
     texts = mrkdwn_texts(payload)
     assert texts and (payload.get("type") == "modal" or texts[0] == payload["text"])
     for text in texts:
-        bare = text.replace(f"<@{OURS}>", "")
+        bare = OUR_DATE.sub("", text.replace(f"<@{OURS}>", ""))
         for live in ("<!", "<@", "<#", "<http", "<mailto"):
             assert live not in bare, (live, text)
         assert "<" not in bare, text  # user text's `<` is always `&lt;`
@@ -321,6 +325,11 @@ def test_whatever_a_person_types_reaches_slack_as_inert_text_within_limits(t: li
     assert_inert(render_handoff(handoff), t)
     for status in ("claimed", "disqualified", "open", "on_hold"):
         update = {"handoff": handoff, "status": status, "by": OURS, "reason": t[1]}
+        assert_inert(render_notice_update(update), t)
+    for status in ("released", "reopened"):  # a step back: when, and what was undone
+        update = {"handoff": handoff, "notice_id": 3, "status": status, "by": OURS,
+                  "owner": OURS, "at": "2026-01-02T10:00:00+00:00",
+                  "was": {"status": "disqualified", "reason": t[1]}}
         assert_inert(render_notice_update(update), t)
     # "View answers" (the listener's `screens.answers_modal`, the lead read from the store).
     leads = SimpleNamespace(detail=lambda lead_id, team_id: lead_detail(t))

@@ -1,11 +1,13 @@
 """Buttons: answers and navigation under a question (DM), Resume (lists, Home), and the
-handoff notice's Claim / Nurture / Disqualify / View answers; the framework menu of the
-/qualify modal.
+handoff notice's Claim / Release / Nurture / Disqualify / Re-open / View answers; the
+framework menu of the /qualify modal.
 
 Buttons under a question carry the conversation and the question in their block id, so a
-click on an old question (stale message, double click) changes nothing. Nurture, Disqualify
-and View answers open a modal, which `views.open` must do with the click's `trigger_id`
-right away (it expires after 3 s); everything else goes out through the outbox.
+click on an old question (stale message, double click) changes nothing. A notice's buttons
+carry the lead and the notice's own `handoff` outbox row (`ids.lead_button_value`), so the
+notice is repainted from what it was posted with. Nurture, Disqualify and View answers open
+a modal, which `views.open` must do with the click's `trigger_id` right away (it expires
+after 3 s); everything else goes out through the outbox.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ def register(app: App) -> None:
     for step_action in (ActionId.SKIP, ActionId.BACK, ActionId.CANCEL):
         app.action(step_action)(step_button)
     app.action(ActionId.RESUME)(resume)
-    app.action(ActionId.CLAIM)(claim)
+    app.action(ActionId.CLAIM)(handoff_button)
+    app.action(ActionId.RELEASE)(handoff_button)
+    app.action(ActionId.REOPEN)(handoff_button)
     app.action(ActionId.NURTURE)(ask_reason)
     app.action(ActionId.DISQUALIFY)(ask_reason)
     app.action(ActionId.VIEW_ANSWERS)(view_answers)
@@ -105,7 +109,18 @@ def resume(
     ack()
 
 
-def claim(
+def _lead_button(action: dict[str, Any]) -> tuple[int, int | None]:
+    """`(lead id, notice id or None)` from a notice button's value."""
+    lead_id, notice_id = ids.parse_lead_button_value(action.get("value"))
+    return _number(lead_id), _number(notice_id) if notice_id is not None else None
+
+
+def _notice(body: dict[str, Any], notice_id: int | None) -> Notice | None:
+    where = notice_of(body)
+    return Notice(*where, source=notice_id) if where else None
+
+
+def handoff_button(
     ack: Ack,
     action: dict[str, Any],
     body: dict[str, Any],
@@ -113,12 +128,18 @@ def claim(
     services: SlackServices,
     dedupe_key: str | None,
 ) -> None:
-    where = notice_of(body)
-    services.handoff.claim(
-        _number(action.get("value")),
+    """Claim, Release and Re-open: the handoff action of the same name (the action id)."""
+    lead_id, notice_id = _lead_button(action)
+    act = {
+        ActionId.CLAIM: services.handoff.claim,
+        ActionId.RELEASE: services.handoff.release,
+        ActionId.REOPEN: services.handoff.reopen,
+    }[ActionId(action["action_id"])]
+    act(
+        lead_id,
         str(context.user_id),
         team_id=context.team_id,
-        notice=Notice(*where) if where else None,
+        notice=_notice(body, notice_id),
         dedupe_key=dedupe_key,
     )
     ack()
@@ -132,10 +153,11 @@ def ask_reason(
     client: WebClient,
     services: SlackServices,
 ) -> None:
-    lead_id = _number(action.get("value"))
+    lead_id, notice_id = _lead_button(action)
     status = "nurture" if action["action_id"] == ActionId.NURTURE else "disqualified"
     channel, ts = notice_of(body) or (None, None)
-    metadata = {"lead": lead_id, "status": status, "channel": channel, "ts": ts}
+    metadata = {"lead": lead_id, "status": status, "channel": channel, "ts": ts,
+                "notice": notice_id}
     view = screens.reason_modal(
         services, lead_id, status, team_id=context.team_id, metadata=metadata
     )
@@ -151,7 +173,7 @@ def view_answers(
     client: WebClient,
     services: SlackServices,
 ) -> None:
-    view = screens.answers_modal(services, _number(action.get("value")), team_id=context.team_id)
+    view = screens.answers_modal(services, _lead_button(action)[0], team_id=context.team_id)
     client.views_open(trigger_id=body["trigger_id"], view=view)
     ack()
 

@@ -48,14 +48,18 @@ def record_reason(
     metadata: dict[str, Any],
     dedupe_key: str | None,
 ) -> None:
-    channel, ts = metadata.get("channel"), metadata.get("ts")
+    channel, ts, source = metadata.get("channel"), metadata.get("ts"), metadata.get("notice")
     services.handoff.decide(
         int(metadata.get("lead") or 0),
         str(metadata.get("status")),
         form.get(InputId.REASON) or "",
         str(context.user_id),
         team_id=context.team_id,
-        notice=Notice(channel, ts) if channel and ts else None,
+        notice=(
+            Notice(channel, ts, source=source if isinstance(source, int) else None)
+            if channel and ts
+            else None
+        ),
         dedupe_key=dedupe_key,
     )
     ack()
