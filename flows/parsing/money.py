@@ -105,10 +105,13 @@ _AT_MOST_AFTER = re.compile(
 )
 
 # Periods, read near the figure. `unit` words after "per/a/each" (single letters only after
-# "/": "2k/m"), then words that name a period on their own.
+# "/": "2k/m"; "fiscal" or "calendar" may stand between: "per fiscal quarter"), then words
+# that name a period on their own, then "every 3 months" (a quarter) or "every 12 months".
 _PERIOD = re.compile(
-    r"(?:\b(?:per|a|an|each|every|first|1st)\s+|(?P<slash>/)\s*)"
+    r"(?:\b(?:per|a|an|each|every|first|1st)\s+(?:(?:fiscal|calendar|financial)\s+)?"
+    r"|(?P<slash>/)\s*)"
     r"(?P<unit>quarter|qtr|q|month|mo|mth|mnth|m|year|yr|y|annum)\b"
+    r"|\b(?:per|every|each)\s+(?P<months>3|three|12|twelve)\s+months\b"
     r"|\b(?P<word>quarterly|monthly|annual|annually|yearly|pcm|mrr|arr|acv|fiscal|p/?m|pa|once|"
     r"total|overall|up[- ]?front|one[- ]?(?:time|off|shot)|lump[- ]?sum|in\s+total|flat\s+fee|"
     r"single\s+payment|year[- ]long)\b"
@@ -279,6 +282,8 @@ def _period_of(m: re.Match[str]) -> str | None:
         return "once"
     if kind == "monthly":
         return "month"
+    if kind == "months":
+        return "year" if m.group("months") in {"12", "twelve"} else "quarter"
     return None
 
 

@@ -155,6 +155,11 @@ def test_money_amount_is_int_when_whole() -> None:
     ("15k per quarter", "quarter"), ("15k quarterly", "quarter"),
     ("20k one-off", "once"), ("20k lump sum", "once"), ("20k upfront", "once"),
     ("20k", None), ("500 a week", None),
+    # a "fiscal" or "calendar" before the unit does not hide it ("per fiscal quarter" was a
+    # year), and "every 3 months" is a quarter
+    ("15k per fiscal quarter", "quarter"), ("5k per calendar month", "month"),
+    ("60k per fiscal year", "year"), ("15k every 3 months", "quarter"),
+    ("15k every three months", "quarter"), ("60k every 12 months", "year"),
 ])
 def test_money_periods(text: str, period: str | None) -> None:
     assert parse_money(text)["period"] == period
