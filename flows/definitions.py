@@ -90,7 +90,8 @@ class Scoring(_Strict):
 
     - choice: each choice's `score`.
     - yesno: `yes`, `no`, `unsure`.
-    - money: the amount per year (ranges use their midpoint) divided by `full_at`, capped at 1.
+    - money: the amount per year (ranges use their midpoint; a total over several years is
+      divided by them) divided by `full_at`, capped at 1.
     - timeframe: `within_days` buckets on the days until the earliest date; `otherwise` beyond.
     - authority: `levels`, the score per authority level; of the person asked about
       (`level_of: person`, the default), or of whoever the answer says has the final say

@@ -479,11 +479,19 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
         return 0.0, "no budget, no marks"
     currency = parsed.get("currency")
     period = parsed.get("period")
-    yearly = amount * _PER_YEAR[period]
     text = f"{currency} {shown}" if currency else shown
-    text += _PERIOD_TEXT[period]
+    if period == "multi_year":
+        # a total over several years ("100k over 3 years") scores its yearly share
+        years = parsed.get("years")
+        if isinstance(years, bool) or not isinstance(years, int) or years < 2:
+            raise ValueError("no term")
+        yearly = amount / years
+        text += f" over {years} years"
+    else:
+        yearly = amount * _PER_YEAR[period]
+        text += _PERIOD_TEXT[period]
     notes: list[str] = []
-    if period in ("month", "quarter"):
+    if period in ("month", "quarter", "multi_year"):
         notes.append(f"{currency + ' ' if currency else ''}{yearly:,.0f} a year")
     if currency is None:
         usd = yearly

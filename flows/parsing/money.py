@@ -4,13 +4,20 @@ Result shapes:
 - `{"amount": 50000, "currency": "USD", "period": "year"}`
 - `{"min": 20000, "max": 30000, "currency": None, "period": "month"}` for a range
 - `"bound": "at_most"` / `"at_least"` is added for "up to 50k" / "50k+" (amount is the bound)
+- `{"amount": 100000, "currency": None, "period": "multi_year", "years": 3}` for a total over
+  several years ("100k over 3 years", "$150,000 for a 3-year contract", "300k total over three
+  years"): the amount as said; scoring and the read-back divide it by `years`
 - `{"amount": 0, "currency": None, "period": None}` for "no budget", "none", "zero"
 - `{"unknown": True, "unsure": True}` for an explicit non-answer: "not sure", "tbd",
   "depends", "confidential"
 - `{"unknown": True}` for anything else without an amount.
 
 `currency` is ISO 4217, None when not stated ("$" is USD; "dollars" is USD unless qualified,
-e.g. "Canadian dollars"). `period` is once/month/quarter/year or None when not stated.
+e.g. "Canadian dollars"). `period` is once/month/quarter/year/multi_year or None when not
+stated. A rate named beside a term wins over it: "100k a year for 3 years" and "3 year budget
+of 100k per year" are per year. A term is read only right beside the figure ("50k, we've been
+looking for 3 years" is not 50k over 3 years) and in whole years (or 12, 24, 36... months; one
+year is `year`).
 
 Numbers: `price-parser` reads each figure and guesses its separators ("40.000" and "40,000"
 are forty thousand, "1.2" and "1,5" are decimals). With a multiplier a "." is always a decimal
@@ -55,7 +62,7 @@ _NUMBER = re.compile(
 
 # Figures that count something other than money, when written right after the number.
 _COUNTED = re.compile(
-    r"\s?(?:%|percent|per\s?cent|(?:users?|seats?|licen[cs]es?|people|persons?|employees?|"
+    r"(?:\s|-)?(?:%|percent|per\s?cent|(?:users?|seats?|licen[cs]es?|people|persons?|employees?|"
     r"staff|reps?|agents?|heads?|hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?|"
     r"quarters?|x|times|locations?|sites?|offices?|stores?|countries|customers?|clients?|"
     r"accounts?|leads?|deals?|calls?|emails?|st|nd|rd|th|am|pm|seater)(?![a-z]))"
@@ -132,6 +139,32 @@ _PERIOD_WORDS = {
     "yearlong": "year",
 }
 _PERIOD_WINDOW = 80
+
+# A term of several years, right beside the figure: "over 3 years", "for the next five
+# years", "across 36 months", "for a 3-year contract", "a 3-year deal worth 90k", "3yr deal,
+# 100k", "100k/3 years".
+_TERM_COUNT = (r"(?P<{}>[0-9]{{1,3}}|one|two|three|four|five|six|seven|eight|nine|ten|twelve|"
+               r"twenty-four|thirty-six|forty-eight|sixty)")
+_TERM_UNIT = r"\s*-?\s*(?P<{}>years?|yrs?|months?|mos?)\b"
+_TERM = re.compile(
+    r"(?:\b(?:over|across|for|covering|spanning|spread\s+(?:over|across)|per|every)\s+"
+    r"(?:(?:the|a)\s+)?(?:(?:next|first|coming|following)\s+)?"
+    r"(?:(?:course|period|term|span)\s+of\s+)?|/\s*)"
+    + _TERM_COUNT.format("n") + _TERM_UNIT.format("unit")
+    + r"|\b" + _TERM_COUNT.format("n2") + _TERM_UNIT.format("unit2")
+    + r"\s+(?:contract|deal|term|agreement|commitment|period|plan|subscription|licen[cs]e|"
+    r"budget|project|program|programme|engagement|renewal)\b"
+)
+_TERM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+               "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "twenty-four": 24,
+               "thirty-six": 36, "forty-eight": 48, "sixty": 60}
+# What may stand between a figure and the term after it ("100k in total over 3 years",
+# "150k, spread over 3 years") or the term before it ("a 3-year deal worth 90k", "3yr deal,
+# 100k", "for the first 3 years it's 100k"): a few words, no new sentence; before the figure
+# no comma among the words ("for 3 years, budget is 50k" is two statements).
+_TERM_GAP_AFTER = re.compile(r"[\s,(]*(?:[a-z'$€£]+[\s,(]+){0,2}")
+_TERM_GAP_BEFORE = re.compile(r"(?:\s+[a-z']+){0,3}\s*(?:[,:]\s*)?|\s*[,:]\s*")
+_TERM_REACH = 40
 
 
 _ZERO_WHOLE = re.compile(
@@ -304,6 +337,46 @@ def _period(low: str, figure_start: int, figure_end: int) -> str | None:
     return best[1] if best else None
 
 
+def _term_years(m: re.Match[str]) -> int | None:
+    """The whole years a term match names (months in twelves), else None."""
+    count = m.group("n") or m.group("n2")
+    unit = m.group("unit") or m.group("unit2")
+    n = int(count) if count.isdigit() else _TERM_WORDS[count]
+    if unit.startswith("m"):
+        if n % 12:
+            return None  # "over 18 months": not read as a term
+        n //= 12
+    return n if 1 <= n <= 30 else None
+
+
+def _term(low: str, figure_start: int, figure_end: int) -> int | None:
+    """The years of a term right beside the figure: after it ("100k over 3 years"), else
+    before it ("a 3-year deal worth 90k")."""
+    after = _TERM.search(low, figure_end, figure_end + _TERM_REACH)
+    if after is not None and _TERM_GAP_AFTER.fullmatch(low, figure_end, after.start()):
+        return _term_years(after)
+    before = None
+    for m in _TERM.finditer(low, max(0, figure_start - _TERM_REACH), figure_start):
+        before = m
+    if before is not None and _TERM_GAP_BEFORE.fullmatch(low, before.end(), figure_start):
+        return _term_years(before)
+    return None
+
+
+def _with_term(result: Parsed, low: str, start: int, end: int) -> Parsed:
+    """A total over several years (no rate named, or a "total" / "one-time"): period
+    `multi_year` with its `years`; one year is `year`."""
+    if result["period"] not in (None, "once"):
+        return result  # "100k a year for 3 years" is per year
+    years = _term(low, start, end)
+    if years == 1:
+        result["period"] = "year"
+    elif years is not None:
+        result["period"] = "multi_year"
+        result["years"] = years
+    return result
+
+
 def _bound(text: str, figure: _Figure) -> str | None:
     if _AT_MOST_BEFORE.search(text, max(0, figure.start - 40), figure.start):
         return "at_most"
@@ -338,10 +411,11 @@ def parse_money(text: str) -> Parsed:
         first, second = pair
         smallest, largest = _range_values(first, second)
         if smallest != largest:
-            return {"min": number_value(smallest), "max": number_value(largest),
-                    "currency": (first.currency or second.currency
-                                 or currency_anywhere(t, low, first.start)),
-                    "period": _period(low, first.start, second.end)}
+            return _with_term({"min": number_value(smallest), "max": number_value(largest),
+                               "currency": (first.currency or second.currency
+                                            or currency_anywhere(t, low, first.start)),
+                               "period": _period(low, first.start, second.end)},
+                              low, first.start, second.end)
         figure = first
         figure.value = smallest
     else:
@@ -354,6 +428,7 @@ def parse_money(text: str) -> Parsed:
     }
     if figure.value == 0:
         return result
+    _with_term(result, low, figure.start, figure.end)
     bound = _bound(low, figure)
     if bound is not None:
         result["bound"] = bound

@@ -97,6 +97,16 @@ def test_full_run_records_answers_and_reads_back(flow: Flow) -> None:
     assert model.history == ["budget", "budget_amount", "need", "timeline"]
 
 
+def test_a_total_over_several_years_is_read_back_per_year_and_as_said(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "yes")
+    turn = flow.answer(model, "$100k over 3 years", today=TODAY, company="Acme",
+                       audience="prospect")
+    assert turn.messages[0].text == (
+        "Budget: USD 33,333 per year (USD 100,000 over 3 years)"
+    )
+
+
 def test_follow_up_is_skipped_when_moot(flow: Flow) -> None:
     model = begin(flow)
     say(flow, model, "no budget")

@@ -78,7 +78,7 @@ def test_each_parser_never_raises_on_any_text(text: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(parsed=st.dictionaries(st.sampled_from(
     ["amount", "min", "max", "currency", "period", "earliest", "latest", "role", "level",
-     "value", "text", "email", "unknown", "bound", "approver", "none"]),
+     "value", "text", "email", "unknown", "bound", "approver", "none", "years"]),
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))))
 def test_readback_never_raises_on_odd_dicts(parsed: dict[str, Any]) -> None:
     for kind in (*TYPES, "bogus"):
@@ -160,6 +160,7 @@ def test_money_amount_is_int_when_whole() -> None:
     ("15k per fiscal quarter", "quarter"), ("5k per calendar month", "month"),
     ("60k per fiscal year", "year"), ("15k every 3 months", "quarter"),
     ("15k every three months", "quarter"), ("60k every 12 months", "year"),
+    ("100k over 3 years", "multi_year"),
 ])
 def test_money_periods(text: str, period: str | None) -> None:
     assert parse_money(text)["period"] == period
@@ -359,6 +360,15 @@ def test_email_normalises_domain_and_rejects_overlong() -> None:
     ("money", "no budget", "no budget"),
     ("money", "up to $50k", "up to USD 50,000"),
     ("money", "1,234.5 EUR", "EUR 1,234.50"),
+    # a total over several years: the yearly share first, then the total as said
+    ("money", "$100k over 3 years", "USD 33,333 per year (USD 100,000 over 3 years)"),
+    ("money", "$150,000 for a 3-year contract", "USD 50,000 per year (USD 150,000 over 3 years)"),
+    ("money", "300k total over three years",
+     "100,000 per year (300,000 over 3 years; currency not stated)"),
+    ("money", "€200-300k over 3 years",
+     "EUR 66,667–100,000 per year (EUR 200,000–300,000 over 3 years)"),
+    ("money", "up to $300k over 3 years",
+     "up to USD 100,000 per year (up to USD 300,000 over 3 years)"),
     ("timeframe", "Q3", "between Jul 1, 2026 and Sep 30, 2026"),
     ("timeframe", "by March", "by Mar 31, 2027"),
     ("timeframe", "not before Q4", "not before Oct 1, 2026"),

@@ -179,9 +179,10 @@ def bant_answers(draw: st.DrawFn) -> dict[str, AnswerRecord]:
     budget = draw(st.sampled_from(["allocated", "planned", "none"]))
     maybe("budget", rec(budget, {"value": budget}))
     amount = draw(st.integers(0, 200_000))
-    period = draw(st.sampled_from(["once", "month", "quarter", "year", None]))
+    period = draw(st.sampled_from(["once", "month", "quarter", "year", "multi_year", None]))
+    term = {"years": draw(st.integers(2, 5))} if period == "multi_year" else {}
     maybe("budget_amount", rec(f"{amount}", {"amount": amount, "currency": "USD",
-                                             "period": period}))
+                                             "period": period, **term}))
     level = draw(st.sampled_from(
         ["economic_buyer", "decision_maker", "influencer", "end_user", "unknown"]))
     maybe("authority", rec(level, {"role": None, "level": level}))
@@ -339,7 +340,14 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
         ({"amount": 10000, "currency": None, "period": None}, 6.2,
          "10,000 (no currency given, read as USD), 25%"),
         ({"amount": 0, "currency": None, "period": None}, 0, "no budget, no marks"),
+        # a total over several years scores its yearly share
+        ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 3}, 12.5,
+         "USD 60,000 over 3 years (USD 20,000 a year), 50% of the USD 40,000"),
+        ({"amount": 100000, "currency": "EUR", "period": "multi_year", "years": 2}, 25,
+         "EUR 100,000 over 2 years (EUR 50,000 a year; ≈ USD 54,000 a year), full marks"),
         ({"amount": "lots", "currency": "USD", "period": "year"}, 25, "full marks"),
+        ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 0}, 25,
+         "full marks"),
     ],
 )
 def test_money_follow_up(bant: Framework, parsed: dict[str, Any], points: float,
