@@ -320,10 +320,12 @@ def _period_of(m: re.Match[str]) -> str | None:
     return None
 
 
-def _period(low: str, figure_start: int, figure_end: int) -> str | None:
-    """The period named nearest the figure (one after it preferred)."""
+def _period(low: str, figure_start: int, figure_end: int, lo: int = 0, hi: int | None = None
+            ) -> str | None:
+    """The period named nearest the figure (one after it preferred), between `lo` and `hi`."""
     best: tuple[int, str] | None = None
-    lo, hi = max(0, figure_start - _PERIOD_WINDOW), figure_end + _PERIOD_WINDOW
+    lo = max(lo, figure_start - _PERIOD_WINDOW)
+    hi = min(len(low) if hi is None else hi, figure_end + _PERIOD_WINDOW)
     for m in _PERIOD.finditer(low, lo, hi):
         period = _period_of(m)
         if period is None:
@@ -363,12 +365,19 @@ def _term(low: str, figure_start: int, figure_end: int) -> int | None:
     return None
 
 
-def _with_term(result: Parsed, low: str, start: int, end: int) -> Parsed:
+def _with_term(result: Parsed, low: str, figures: list[_Figure], first: _Figure,
+               last: _Figure) -> Parsed:
     """A total over several years (no rate named, or a "total" / "one-time"): period
-    `multi_year` with its `years`; one year is `year`."""
-    if result["period"] not in (None, "once"):
+    `multi_year` with its `years`; one year is `year`. A rate named only past another figure
+    is that figure's: "100k over 3 years, so about 33k a year" is over 3 years."""
+    period = result["period"]
+    if period not in (None, "once"):
+        lo = max((f.end for f in figures if f.end <= first.start), default=0)
+        hi = min((f.start for f in figures if f.start >= last.end), default=None)
+        period = _period(low, first.start, last.end, lo, hi)
+    if period not in (None, "once"):
         return result  # "100k a year for 3 years" is per year
-    years = _term(low, start, end)
+    years = _term(low, first.start, last.end)
     if years == 1:
         result["period"] = "year"
     elif years is not None:
@@ -415,7 +424,7 @@ def parse_money(text: str) -> Parsed:
                                "currency": (first.currency or second.currency
                                             or currency_anywhere(t, low, first.start)),
                                "period": _period(low, first.start, second.end)},
-                              low, first.start, second.end)
+                              low, figures, first, second)
         figure = first
         figure.value = smallest
     else:
@@ -428,7 +437,7 @@ def parse_money(text: str) -> Parsed:
     }
     if figure.value == 0:
         return result
-    _with_term(result, low, figure.start, figure.end)
+    _with_term(result, low, figures, figure, figure)
     bound = _bound(low, figure)
     if bound is not None:
         result["bound"] = bound
