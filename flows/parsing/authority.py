@@ -162,7 +162,7 @@ _NEEDS_SIGNOFF = re.compile(
     r"\b[^.;]{0,40}?\b(?:sign[\s-]?off|approval|okay|ok|go[\s-]?ahead|blessing|buy[\s-]?in|"
     r"green\s+light|signature|authori[sz]ation)\b"
     r"|\b(?:sign[\s-]?off|approval)\s+(?:from|by)\b"
-    r"|\b(?:my|our|his|her|their|the)\s+(?!one\s+(?:who|that)\b)(?:[\w']+,?\s+){0,3}"
+    r"|\b(?:my|our|his|her|their|the)\s+(?!one\s+(?:who|that)\b)(?:(?!i\b|me\b)[\w']+,?\s+){0,3}"
     r"(?:signs?\s+off|approves?|"
     r"decides?|has\s+(?:the\s+)?(?:final|last)\s+(?:say|word)|"
     r"makes?\s+the\s+(?:final\s+)?(?:call|decision)|holds?\s+the\s+(?:purse|budget)|"
