@@ -269,6 +269,32 @@ def test_meddic_economic_buyer_scores_whoever_has_the_final_say(
     assert f"— {reason}" in criterion.reason
 
 
+@pytest.mark.parametrize(
+    ("answer", "points", "reason"),
+    [
+        # a joint decision: the speaker decides with the CFO, who signs off (was the speaker
+        # taken for the CFO: 25/25 as the economic buyer)
+        ("me and the CFO", 21.25, "decision maker, 85% of marks"),
+        ("the CFO and I", 21.25, "decision maker, 85% of marks"),
+        ("CFO, signs the contract", 25, "CFO (economic buyer), full marks"),
+    ],
+)
+def test_bant_authority_of_a_joint_decision(
+    bant: Framework, answer: str, points: float, reason: str
+) -> None:
+    answers = CEO_BANT | {"authority": rec(answer, parse_authority(answer))}
+    criterion = by_id(score(bant, answers, as_of=AS_OF))["authority"]
+    assert criterion.points == pytest.approx(points)
+    assert f"— {reason}" in criterion.reason
+
+
+def test_meddic_economic_buyer_of_a_joint_decision_is_the_executive(meddic: Framework) -> None:
+    answer = "me and the CFO"
+    answers = CEO_MEDDIC | {"economic_buyer": rec(answer, parse_authority(answer))}
+    criterion = by_id(score(meddic, answers, as_of=AS_OF))["economic_buyer"]
+    assert "— final say: CFO (economic buyer), full marks" in criterion.reason
+
+
 def test_bant_authority_scores_the_person_asked_about(bant: Framework) -> None:
     answer = "the CFO signs off"
     answers = CEO_BANT | {"authority": rec(answer, parse_authority(answer))}
