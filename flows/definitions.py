@@ -15,7 +15,9 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-AnswerType = Literal["money", "timeframe", "authority", "yesno", "choice", "text", "email"]
+AnswerType = Literal[
+    "money", "timeframe", "authority", "yesno", "choice", "text", "email", "name"
+]
 AuthorityLevel = Literal["economic_buyer", "decision_maker", "influencer", "end_user", "unknown"]
 
 BUILTIN_DIR = Path(__file__).parent / "frameworks"

@@ -584,10 +584,17 @@ def _email(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
     return scoring.unknown, f"no email, {_marks(scoring.unknown)}"
 
 
+def _name(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:
+    scoring = qp.scoring
+    if parsed.get("name"):
+        return scoring.yes, f"name given, {_marks(scoring.yes)}"
+    return scoring.unknown, f"no name, {_marks(scoring.unknown)}"
+
+
 _Reader = Callable[[_QuestionPlan, Mapping[str, Any], date], tuple[float, str]]
 _READERS: dict[str, _Reader] = {
     "choice": _choice, "yesno": _yesno, "money": _money, "timeframe": _timeframe,
-    "authority": _authority, "text": _text, "email": _email,
+    "authority": _authority, "text": _text, "email": _email, "name": _name,
 }
 
 

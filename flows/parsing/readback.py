@@ -149,6 +149,8 @@ def readback(
             return _text(parsed)
         if answer_type == "email":
             return str(parsed["email"])
+        if answer_type == "name":
+            return str(parsed["name"])
     except (KeyError, TypeError, ValueError, AttributeError):
         return NOT_UNDERSTOOD
     return NOT_UNDERSTOOD

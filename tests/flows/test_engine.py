@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from flows.contact import contact_questions
 from flows.definitions import Framework, Phrasing, Question, load_frameworks
 from flows.engine import CANCELLED, DONE, START, BotMessage, Flow, FlowError, FlowState
 
@@ -262,6 +263,34 @@ def test_contact_questions_come_first_and_prefilled_are_skipped() -> None:
     rep_model = FlowState()
     flow.begin(rep_model, company="Acme", audience="rep")
     assert rep_model.state == "budget"
+
+
+@pytest.mark.parametrize("typed", ["idk", "no", "none", "n/a", "prefer not to say", "asdf",
+                                   "hi", "dana@acme.example"])
+def test_a_non_name_is_reasked_with_the_hint(typed: str) -> None:
+    # these were stored as the visitor's name (and on the lead)
+    flow = Flow(load_frameworks()["bant"], contact_questions=contact_questions())
+    model = FlowState(ask_contact=True)
+    flow.begin(model, company="", audience="prospect")
+    turn = flow.answer(model, typed, today=TODAY, company="", audience="prospect")
+    assert model.state == "name" and "name" not in model.answers
+    assert turn.messages[0].kind == "hint"
+    assert flow.by_id["name"].hint in turn.messages[0].text
+
+
+@pytest.mark.parametrize(("typed", "name"), [
+    ("Dana Lee", "Dana Lee"), ("Dana", "Dana"), ("Zoë Šimić", "Zoë Šimić"),
+    ("Jean-Luc Picard", "Jean-Luc Picard"), ("Siobhán O'Brien", "Siobhán O'Brien"),
+    ("李雷", "李雷"), ("Олег Петров", "Олег Петров"), ("I'm Dana Lee.", "Dana Lee"),
+])
+def test_a_name_is_read_and_read_back(typed: str, name: str) -> None:
+    flow = Flow(load_frameworks()["bant"], contact_questions=contact_questions())
+    model = FlowState(ask_contact=True)
+    flow.begin(model, company="", audience="prospect")
+    turn = flow.answer(model, typed, today=TODAY, company="", audience="prospect")
+    assert model.state == "email"
+    assert turn.messages[0].text == f"Name: {name}"
+    assert model.answers["name"]["raw"] == typed
 
 
 def test_no_machine_per_conversation(flow: Flow) -> None:

@@ -17,6 +17,7 @@ from flows.parsing import (
     parse_choice,
     parse_email,
     parse_money,
+    parse_name,
     parse_text,
     parse_timeframe,
     parse_yesno,
@@ -29,7 +30,7 @@ SIZES = (
     Choice(value="mid_market", label="Mid-market", synonyms=("midsize",)),
     Choice(value="enterprise", label="Enterprise", synonyms=("large",)),
 )
-TYPES = ("money", "timeframe", "authority", "yesno", "choice", "text", "email")
+TYPES = ("money", "timeframe", "authority", "yesno", "choice", "text", "email", "name")
 
 # ---------------------------------------------------------------- never raise
 
@@ -73,12 +74,13 @@ def test_each_parser_never_raises_on_any_text(text: str) -> None:
     _check(parse_choice(text, SIZES))
     _check(parse_text(text))
     _check(parse_email(text))
+    _check(parse_name(text))
 
 
 @settings(max_examples=100, deadline=None)
 @given(parsed=st.dictionaries(st.sampled_from(
     ["amount", "min", "max", "currency", "period", "earliest", "latest", "role", "level",
-     "value", "text", "email", "unknown", "bound", "approver", "none", "years"]),
+     "value", "text", "email", "unknown", "bound", "approver", "none", "years", "name"]),
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))))
 def test_readback_never_raises_on_odd_dicts(parsed: dict[str, Any]) -> None:
     for kind in (*TYPES, "bogus"):
@@ -348,6 +350,38 @@ def test_email_normalises_domain_and_rejects_overlong() -> None:
     assert parse_email("Jane@Bücher.DE") == {"email": "Jane@bücher.de"}
     assert parse_email("a" * 300 + "@acme.com") == {"unknown": True}
     assert parse_email("jane@acme.com.") == {"email": "jane@acme.com"}
+
+
+# ------------------------------------------------------------------------ name
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("Dana Lee", "Dana Lee"), ("dana", "dana"), ("Zoë Šimić", "Zoë Šimić"),
+    ("Jean-Luc Picard", "Jean-Luc Picard"), ("O'Brien", "O'Brien"), ("Siobhán O’Brien",
+                                                                      "Siobhán O'Brien"),
+    ("李雷", "李雷"), ("Олег Петров", "Олег Петров"), ("محمد علي", "محمد علي"),
+    ("J. R. Smith", "J. R. Smith"), ("Coco", "Coco"), ("Lulu Ng", "Lulu Ng"), ("Smrž", "Smrž"),
+    ("No Hong-chul", "No Hong-chul"), ("Visitor 3-7", "Visitor 3-7"), ("Yui", "Yui"),
+    ("Tre", "Tre"), ("Ng", "Ng"), ("Ai Wu", "Ai Wu"), ("Ian", "Ian"), ("Max", "Max"),
+    # a lead-in, quotes and end punctuation are not part of the name
+    ("my name is Dana Lee", "Dana Lee"), ("Hi, I'm Dana.", "Dana"), ("it's Dana!", "Dana"),
+    ("Name: Dana Lee", "Dana Lee"), ("Dana L.", "Dana L."), ("Dana Lee...", "Dana Lee"),
+    ("Smith Jr.", "Smith Jr."), ('"Dana"', "Dana"), ("call me Dee", "Dee"), ("Hi Dana", "Dana"),
+    ("hey there, Dana here", "Dana"),
+])
+def test_name_is_read(text: str, name: str) -> None:
+    assert parse_name(text) == {"name": name}
+
+
+@pytest.mark.parametrize("text", [
+    "idk", "IDK!", "no", "Nope.", "none", "n/a", "N/A", "na", "nobody", "not sure", "dunno",
+    "prefer not to say", "I'd prefer not to share it", "rather not", "not telling",
+    "I don't want to say", "anonymous", "it's a secret", "test", "unknown", "confidential",
+    "hi", "Hello!", "hi there", "yes", "ok", "thanks", "lol", "why?", "what's this for?",
+    "asdf", "ASDF", "qwerty", "asdfgh", "sdf", "jkl", "asdasd", "sdfgk", "aaa", "hahaha", "x",
+    "dana@acme.example", "www.acme.example", "+1 555 123 4567", "12345", "-", "?", "...", "",
+])
+def test_non_names_are_unknown(text: str) -> None:
+    assert parse_name(text) == {"unknown": True}
 
 
 # ------------------------------------------------------------------ readback
