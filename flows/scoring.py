@@ -64,9 +64,9 @@ USD_PER_UNIT: dict[str, float] = {
     "HUF": 0.0027, "ILS": 0.27, "AED": 0.272, "SAR": 0.267, "ZAR": 0.054, "BRL": 0.19,
     "MXN": 0.055, "TRY": 0.03,
 }
-_PER_YEAR = {"year": 1, "month": 12, "quarter": 4, "once": 1, None: 1}
+_PER_YEAR = {"year": 1, "month": 12, "quarter": 4, "half_year": 2, "once": 1, None: 1}
 _PERIOD_TEXT = {"year": " per year", "month": " per month", "quarter": " per quarter",
-                "once": " one-off", None: ""}
+                "half_year": " per half-year", "once": " one-off", None: ""}
 
 _QUOTE_LIMIT = 80
 _EPSILON = 1e-9
@@ -491,7 +491,7 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
         yearly = amount * _PER_YEAR[period]
         text += _PERIOD_TEXT[period]
     notes: list[str] = []
-    if period in ("month", "quarter", "multi_year"):
+    if period in ("month", "quarter", "half_year", "multi_year"):
         notes.append(f"{currency + ' ' if currency else ''}{yearly:,.0f} a year")
     if currency is None:
         usd = yearly

@@ -13,11 +13,11 @@ Result shapes:
 - `{"unknown": True}` for anything else without an amount.
 
 `currency` is ISO 4217, None when not stated ("$" is USD; "dollars" is USD unless qualified,
-e.g. "Canadian dollars"). `period` is once/month/quarter/year/multi_year or None when not
-stated. A rate named beside a term wins over it: "100k a year for 3 years" and "3 year budget
-of 100k per year" are per year. A term is read only right beside the figure ("50k, we've been
-looking for 3 years" is not 50k over 3 years) and in whole years (or 12, 24, 36... months; one
-year is `year`).
+e.g. "Canadian dollars"). `period` is once/month/quarter/half_year/year/multi_year or None
+when not stated. A rate named beside a term wins over it: "100k a year for 3 years" and "3
+year budget of 100k per year" are per year. A term is read only right beside the figure ("50k,
+we've been looking for 3 years" is not 50k over 3 years) and in whole years (or 12, 24, 36...
+months; one year is `year`).
 
 Numbers: `price-parser` reads each figure and guesses its separators ("40.000" and "40,000"
 are forty thousand, "1.2" and "1,5" are decimals). With a multiplier a "." is always a decimal
@@ -114,7 +114,11 @@ _AT_MOST_AFTER = re.compile(
 # Periods, read near the figure. `unit` words after "per/a/each" (single letters only after
 # "/": "2k/m"; "fiscal" or "calendar" may stand between: "per fiscal quarter"), then words
 # that name a period on their own, then "every 3 months" (a quarter) or "every 12 months".
+# Twice a year ("semi-annually", "every 6 months") is looked for before "annually" in it.
 _PERIOD = re.compile(
+    r"\b(?P<half>(?:semi|bi)[- ]?annual(?:ly)?|half[- ]?yearly|twice\s+(?:a|per|each|every)\s+"
+    r"year|twice\s+yearly|(?:per|every|each|a)\s+(?:6|six)\s+months|"
+    r"(?:per|every|each|a)\s+half[- ]?year)\b|"
     r"(?:\b(?:per|a|an|each|every|first|1st)\s+(?:(?:fiscal|calendar|financial)\s+)?"
     r"|(?P<slash>/)\s*)"
     r"(?P<unit>quarter|qtr|q|month|mo|mth|mnth|m|year|yr|y|annum)\b"
@@ -315,6 +319,8 @@ def _period_of(m: re.Match[str]) -> str | None:
         return "once"
     if kind == "monthly":
         return "month"
+    if kind == "half":
+        return "half_year"
     if kind == "months":
         return "year" if m.group("months") in {"12", "twelve"} else "quarter"
     return None

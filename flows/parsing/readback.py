@@ -12,7 +12,7 @@ from flows.definitions import Choice
 NOT_UNDERSTOOD = "not understood"
 
 _PERIODS = {"once": "one-time", "month": "per month", "quarter": "per quarter",
-            "year": "per year"}
+            "half_year": "per half-year", "year": "per year"}
 _LEVELS = {"economic_buyer": "economic buyer", "decision_maker": "decision maker",
            "influencer": "influencer", "end_user": "end user", "unknown": "authority unknown"}
 

@@ -163,6 +163,11 @@ def test_money_amount_is_int_when_whole() -> None:
     ("60k per fiscal year", "year"), ("15k every 3 months", "quarter"),
     ("15k every three months", "quarter"), ("60k every 12 months", "year"),
     ("100k over 3 years", "multi_year"),
+    # twice a year ("semi-annually" was "annually": half the yearly amount)
+    ("30k semi-annually", "half_year"), ("30k bi-annually", "half_year"),
+    ("30k twice a year", "half_year"), ("30k every 6 months", "half_year"),
+    ("30k every six months", "half_year"), ("30k half-yearly", "half_year"),
+    ("30k per half-year", "half_year"),
 ])
 def test_money_periods(text: str, period: str | None) -> None:
     assert parse_money(text)["period"] == period
@@ -394,6 +399,7 @@ def test_non_names_are_unknown(text: str) -> None:
     ("money", "no budget", "no budget"),
     ("money", "up to $50k", "up to USD 50,000"),
     ("money", "1,234.5 EUR", "EUR 1,234.50"),
+    ("money", "$30k twice a year", "USD 30,000 per half-year"),
     # a total over several years: the yearly share first, then the total as said
     ("money", "$100k over 3 years", "USD 33,333 per year (USD 100,000 over 3 years)"),
     ("money", "$150,000 for a 3-year contract", "USD 50,000 per year (USD 150,000 over 3 years)"),

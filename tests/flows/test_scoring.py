@@ -179,7 +179,8 @@ def bant_answers(draw: st.DrawFn) -> dict[str, AnswerRecord]:
     budget = draw(st.sampled_from(["allocated", "planned", "none"]))
     maybe("budget", rec(budget, {"value": budget}))
     amount = draw(st.integers(0, 200_000))
-    period = draw(st.sampled_from(["once", "month", "quarter", "year", "multi_year", None]))
+    period = draw(st.sampled_from(
+        ["once", "month", "quarter", "half_year", "year", "multi_year", None]))
     term = {"years": draw(st.integers(2, 5))} if period == "multi_year" else {}
     maybe("budget_amount", rec(f"{amount}", {"amount": amount, "currency": "USD",
                                              "period": period, **term}))
@@ -366,6 +367,8 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
         ({"amount": 10000, "currency": None, "period": None}, 6.2,
          "10,000 (no currency given, read as USD), 25%"),
         ({"amount": 0, "currency": None, "period": None}, 0, "no budget, no marks"),
+        ({"amount": 10000, "currency": "USD", "period": "half_year"}, 12.5,
+         "USD 10,000 per half-year (USD 20,000 a year), 50% of the USD 40,000"),
         # a total over several years scores its yearly share
         ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 3}, 12.5,
          "USD 60,000 over 3 years (USD 20,000 a year), 50% of the USD 40,000"),
