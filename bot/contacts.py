@@ -39,9 +39,17 @@ def note_contact(ctx: TurnContext, question_id: str, record: AnswerRecord) -> No
             link_by_email(ctx, record["parsed"]["email"])
         ctx.lead.contact_email = record["parsed"]["email"]
     elif question_id == "name":
-        ctx.lead.contact_name = record["raw"][:MAX_NAME_LENGTH]
+        ctx.lead.contact_name = name_of(record)
     elif question_id == "company":
         ctx.lead.company = ctx.company = record["raw"][:MAX_COMPANY_LENGTH]
+
+
+def name_of(record: AnswerRecord) -> str:
+    """The name as read ("Hi, I'm Dana Lee." is "Dana Lee"); as typed for an answer stored
+    before names were read."""
+    parsed = record["parsed"]
+    name = parsed.get("name") if isinstance(parsed, dict) else None
+    return (name if isinstance(name, str) and name else record["raw"])[:MAX_NAME_LENGTH]
 
 
 def link_by_email(ctx: TurnContext, email: str) -> None:
@@ -67,13 +75,12 @@ def link_by_email(ctx: TurnContext, email: str) -> None:
             updated_at=ctx.now,
         )
         leads.add(target)
-    for key, attribute, limit in (
-        ("name", "contact_name", MAX_NAME_LENGTH),
-        ("company", "company", MAX_COMPANY_LENGTH),
-    ):
-        record = ctx.model.answers.get(key)
-        if record is not None and record["status"] == "answered":
-            setattr(target, attribute, record["raw"][:limit])
+    name = ctx.model.answers.get("name")
+    if name is not None and name["status"] == "answered":
+        target.contact_name = name_of(name)
+    company = ctx.model.answers.get("company")
+    if company is not None and company["status"] == "answered":
+        target.company = company["raw"][:MAX_COMPANY_LENGTH]
     target.framework = conversation.framework
     target.updated_at = ctx.now
     if owned:

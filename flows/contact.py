@@ -1,6 +1,8 @@
 """Contact questions, asked before the framework's questions by the website widget.
 
-`name`, `email`, `company` and `consent`, each its own criterion (not scored). The consent
+`name`, `email`, `company` and `consent`, each its own criterion (not scored). The name is
+read by `flows.parsing.name`: "idk", "n/a", "prefer not to say", "asdf" or an email address are
+asked again with the hint rather than stored as the name. The consent
 question's prospect phrasing is the full consent text, `CONSENT_TEXT`, so the text the
 visitor agreed to can be recorded with their answer. It is a yes/no question without choices
 (a button would record `{"value": "yes"}` rather than the yes/no shape `{"value": true}`).
@@ -20,10 +22,11 @@ CONSENT_TEXT = (
 
 _CONTACT: tuple[Question, ...] = (
     Question(
-        id="name", criterion="name", type="text", skippable=False,
+        id="name", criterion="name", type="name", skippable=False,
         ask=Phrasing(rep="What is the contact's name?",
                      prospect="Hi! Before we start, what's your name?"),
-        hint='Your first and last name, for example "Dana Lee".',
+        hint='Just the name we should call you by, for example "Dana Lee" or "Dana"; we only '
+             "use it to follow up on your enquiry.",
         validation=Validation(max_length=200, min_words=1),
     ),
     Question(

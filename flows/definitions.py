@@ -15,7 +15,9 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-AnswerType = Literal["money", "timeframe", "authority", "yesno", "choice", "text", "email"]
+AnswerType = Literal[
+    "money", "timeframe", "authority", "yesno", "choice", "text", "email", "name"
+]
 AuthorityLevel = Literal["economic_buyer", "decision_maker", "influencer", "end_user", "unknown"]
 
 BUILTIN_DIR = Path(__file__).parent / "frameworks"
@@ -90,7 +92,8 @@ class Scoring(_Strict):
 
     - choice: each choice's `score`.
     - yesno: `yes`, `no`, `unsure`.
-    - money: the amount per year (ranges use their midpoint) divided by `full_at`, capped at 1.
+    - money: the amount per year (ranges use their midpoint; a total over several years is
+      divided by them) divided by `full_at`, capped at 1.
     - timeframe: `within_days` buckets on the days until the earliest date; `otherwise` beyond.
     - authority: `levels`, the score per authority level; of the person asked about
       (`level_of: person`, the default), or of whoever the answer says has the final say

@@ -64,9 +64,9 @@ USD_PER_UNIT: dict[str, float] = {
     "HUF": 0.0027, "ILS": 0.27, "AED": 0.272, "SAR": 0.267, "ZAR": 0.054, "BRL": 0.19,
     "MXN": 0.055, "TRY": 0.03,
 }
-_PER_YEAR = {"year": 1, "month": 12, "quarter": 4, "once": 1, None: 1}
+_PER_YEAR = {"year": 1, "month": 12, "quarter": 4, "half_year": 2, "once": 1, None: 1}
 _PERIOD_TEXT = {"year": " per year", "month": " per month", "quarter": " per quarter",
-                "once": " one-off", None: ""}
+                "half_year": " per half-year", "once": " one-off", None: ""}
 
 _QUOTE_LIMIT = 80
 _EPSILON = 1e-9
@@ -479,11 +479,19 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
         return 0.0, "no budget, no marks"
     currency = parsed.get("currency")
     period = parsed.get("period")
-    yearly = amount * _PER_YEAR[period]
     text = f"{currency} {shown}" if currency else shown
-    text += _PERIOD_TEXT[period]
+    if period == "multi_year":
+        # a total over several years ("100k over 3 years") scores its yearly share
+        years = parsed.get("years")
+        if isinstance(years, bool) or not isinstance(years, int) or years < 2:
+            raise ValueError("no term")
+        yearly = amount / years
+        text += f" over {years} years"
+    else:
+        yearly = amount * _PER_YEAR[period]
+        text += _PERIOD_TEXT[period]
     notes: list[str] = []
-    if period in ("month", "quarter"):
+    if period in ("month", "quarter", "half_year", "multi_year"):
         notes.append(f"{currency + ' ' if currency else ''}{yearly:,.0f} a year")
     if currency is None:
         usd = yearly
@@ -576,10 +584,17 @@ def _email(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
     return scoring.unknown, f"no email, {_marks(scoring.unknown)}"
 
 
+def _name(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:
+    scoring = qp.scoring
+    if parsed.get("name"):
+        return scoring.yes, f"name given, {_marks(scoring.yes)}"
+    return scoring.unknown, f"no name, {_marks(scoring.unknown)}"
+
+
 _Reader = Callable[[_QuestionPlan, Mapping[str, Any], date], tuple[float, str]]
 _READERS: dict[str, _Reader] = {
     "choice": _choice, "yesno": _yesno, "money": _money, "timeframe": _timeframe,
-    "authority": _authority, "text": _text, "email": _email,
+    "authority": _authority, "text": _text, "email": _email, "name": _name,
 }
 
 

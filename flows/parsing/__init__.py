@@ -17,6 +17,7 @@ from .authority import parse_authority
 from .choice import parse_choice
 from .email_address import parse_email
 from .money import parse_money
+from .name import parse_name
 from .readback import NOT_UNDERSTOOD, readback
 from .text import parse_text
 from .timeframe import parse_timeframe
@@ -29,6 +30,7 @@ __all__ = [
     "parse_choice",
     "parse_email",
     "parse_money",
+    "parse_name",
     "parse_text",
     "parse_timeframe",
     "parse_yesno",
@@ -55,4 +57,6 @@ def parse_answer(
         return parse_text(text)
     if answer_type == "email":
         return parse_email(text)
+    if answer_type == "name":
+        return parse_name(text)
     return unknown()

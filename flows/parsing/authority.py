@@ -21,6 +21,11 @@ one signing off?"): a yes ("yes", "me", "CTO, yes") counts as "I decide", a no (
 "Head of Sales, no", "No, the CFO will") as needing someone else's sign-off. A title after an
 opening no, or beside a "not me", is the approver's unless tied to the speaker ("not me, the
 CFO", "the CFO, not me"; but "no, I'm the office manager").
+A joint decision with someone named ("me and the CFO", "the CFO and I", "me together with our
+CEO", "both me and the VP Sales") is the speaker deciding with that person, who signs off too:
+the title is theirs (the approver), the speaker a decision maker at least ("CFO" was the
+speaker's title, as if the speaker were the CFO). So is one with someone untitled ("my boss
+and I"; "me and my boss" already read as "me").
 Statements without a title: "I decide" / "final say" / "my call" -> decision_maker;
 "I own / control / hold the budget" -> economic_buyer; "on the committee", "I recommend",
 "evaluating" -> influencer; "I'll be using it" -> end_user.
@@ -162,7 +167,8 @@ _NEEDS_SIGNOFF = re.compile(
     r"\b[^.;]{0,40}?\b(?:sign[\s-]?off|approval|okay|ok|go[\s-]?ahead|blessing|buy[\s-]?in|"
     r"green\s+light|signature|authori[sz]ation)\b"
     r"|\b(?:sign[\s-]?off|approval)\s+(?:from|by)\b"
-    r"|\b(?:my|our|his|her|their|the)\s+(?!one\s+(?:who|that)\b)(?:[\w']+,?\s+){0,3}"
+    r"|\b(?:my|our|his|her|their|the)\s+(?!one\s+(?:who|that)\b)"
+    r"(?:(?!i\b|me\b|we\b)[\w']+,?\s+){0,3}"
     r"(?:signs?\s+off|approves?|"
     r"decides?|has\s+(?:the\s+)?(?:final|last)\s+(?:say|word)|"
     r"makes?\s+the\s+(?:final\s+)?(?:call|decision)|holds?\s+the\s+(?:purse|budget)|"
@@ -219,6 +225,24 @@ _SIGNS = re.compile(
     r"that\s+(?:would|will)\s+be)\s+me"
 )
 _POSSESSIVE = re.compile(r"'s?\b")
+# A title joined to the speaker: "me and the CFO", "me together with our CEO", "me + CFO"
+# (before the title), "the CFO and I", "the CFO and me" (after it).
+_JOINT_BEFORE = re.compile(
+    r"\b(?:me|myself|i)\s*,?\s*(?:&|\+|\b(?:and|plus|(?:together|along|jointly)\s+with|with|"
+    r"as\s+well\s+as)\b)\s*(?:(?:the|my|our)\s+)?(?:other\s+)?$"
+)
+_JOINT_AFTER = re.compile(
+    r"\s*,?\s*(?:&|\+|\b(?:and|plus)\b)\s*(?:also\s+)?(?:me|myself|i)\b(?!\s*')"
+)
+_JOINT_LEAD = re.compile(r"(?:\bboth\s+)?\b(?:the|my|our)\s+$")
+# ... but not a title someone reports to ("I report to the CFO and I recommend").
+_JOINT_NOT_AFTER = re.compile(
+    r"\b(?:to|from|by|ask|convince|behind|needs?|check|with)\s+(?:(?:the|my|our)\s+)?$")
+# The same with someone untitled: "my boss and I", "our team and me" (not "the": "I'm the
+# analyst and I use it" is not a joint decision).
+_JOINT_UNTITLED = re.compile(
+    r"\b(?:my|our)\s+[a-z-]+\s*(?:&|\+|\band\b)\s*(?:me|myself|i)\b(?!\s*')"
+)
 _NOT_ME = re.compile(r"(?:(?:it'?s|that'?s|it\s+is)\s+)?not\s+(?:me|myself|mine)")
 _DOES_NOT_SIGN = re.compile(
     r"no|nope|nah|not\s+me|not\s+really|(?:no\s+)?i\s+(?:won'?t|don'?t|can'?t|will\s+not|do\s+not)"
@@ -244,6 +268,8 @@ class _Mention:
     start: int
     end: int
     other: bool
+    joint: tuple[int, int] | None = None  # "me and the CFO": where that phrase is
+    tied: bool = False  # right after "I'm the", "she is a"
 
 
 _DISPLAY = {"revops": "RevOps", "devops": "DevOps", "salesops": "SalesOps", "e-commerce":
@@ -410,6 +436,19 @@ def _others_from(t: str, clauses: list[str]) -> int:
     return len(t) + 1
 
 
+def _joint(t: str, start: int, end: int) -> tuple[int, int] | None:
+    """Where a title at `start`..`end` is joined to the speaker ("me and the CFO", "the CFO
+    and I"), or None."""
+    before = _JOINT_BEFORE.search(t, max(0, start - 40), start)
+    if before is not None:
+        return before.start(), end
+    after = _JOINT_AFTER.match(t, end)
+    if after is not None and not _JOINT_NOT_AFTER.search(t, max(0, start - 20), start):
+        lead = _JOINT_LEAD.search(t, max(0, start - 20), start)
+        return (lead.start() if lead else start), after.end()
+    return None
+
+
 def _mentions(t: str, clauses: list[str]) -> list[_Mention]:
     found: list[_Mention] = []
     others_from = _others_from(t, clauses)
@@ -439,7 +478,22 @@ def _mentions(t: str, clauses: list[str]) -> list[_Mention]:
             other = True  # "not me, the CFO"
         if found and found[-1].other and _JOINED.match(t[found[-1].end:start]):
             other = True  # "approval from the CFO and CEO"
-        found.append(_Mention(role, level, start, end, other))
+        # "I'm the CTO and I sign off" is the speaker's title; "I'm the CTO, the CFO and I
+        # decide" is not
+        tied = (marker is not None and marker.lastgroup == "self"
+                and not t[marker.end():start].strip())
+        joint = None if tied or _POSSESSIVE.match(t, end) else _joint(t, start, end)
+        if joint is not None:
+            other = True  # "me and the CFO": the CFO is someone else
+            after_prev = start
+            for prev in reversed(found):  # and so is the CEO in "the CEO, CFO and me"
+                if prev.tied or not _JOINED.match(t[prev.end:after_prev]):
+                    break
+                prev.other, after_prev = True, prev.start
+        found.append(_Mention(role, level, start, end, other, joint, tied))
+    for mention in found:  # "the CFO and me, but mostly the CFO"
+        if any(j.joint and j.role == mention.role for j in found):
+            mention.other = True
     return found
 
 
@@ -457,11 +511,21 @@ def parse_authority(text: str) -> Parsed:
     speaker = max(own, key=lambda m: _ORDER[m.level], default=None)
     approver = others[0] if others else None
     reply = _sign_off_reply(clauses)
+    # A joint decision ("me and the CFO", "the CFO and I decide together") is the speaker
+    # deciding, with the other signing too; its phrase is not read for someone else's
+    # sign-off ("the CFO and I decide" is not "the CFO decides").
+    joint = [m.joint for m in mentions if m.joint is not None]
+    joint += [m.span() for m in _JOINT_UNTITLED.finditer(t)]
+    rest = t
+    for a, b in joint:
+        rest = rest[:a] + "we".ljust(b - a) + rest[b:]
     needs_signoff = (
         reply is False
-        or _NEEDS_SIGNOFF.search(t) is not None
-        or any(_OTHER_AFTER.match(t, m.end) is not None for m in others)
+        or _NEEDS_SIGNOFF.search(rest) is not None
+        or any(_OTHER_AFTER.match(t, m.end) is not None for m in others if m.joint is None)
     )
+    if joint and reply is None and not _EVALUATING.search(rest):
+        reply = True  # "me and the CFO" decide; "the CFO and I recommend" do not
     role = speaker.role if speaker else None
     level = speaker.level if speaker else None
     if not needs_signoff and _SELF_BUDGET.search(t):
@@ -486,6 +550,6 @@ def parse_authority(text: str) -> Parsed:
     if level is None:
         return unsure() if UNSURE.search(t) else unknown()
     result: Parsed = {"role": role, "level": level}
-    if approver is not None and (needs_signoff or speaker is None):
+    if approver is not None and (needs_signoff or speaker is None or joint):
         result["approver"] = approver.role  # "our CFO" to "who has the final say?" too
     return result

@@ -12,7 +12,10 @@ Matching is case-, accent- and punctuation-insensitive, in this order:
    (a name inside a longer matched name does not count: "CRM integration" is not also "CRM";
    nor does a negated one: "not approved", "isn't urgent", "not yet allocated"); when two
    choices are named around a "but", the part after the last "but" decides ("no budget yet
-   but planning");
+   but planning"); when one of two choices is named by a later time ("next year", "next
+   quarter") and scores lower than the other, it decides: a budget or a priority for later is
+   not one for now ("we have budget for next year" is planned, not allocated; "no budget for
+   next year" is not raised to planned);
 5. the answer is a plain yes or no ("yep", "nope", "not really", "I think so", 👍) and exactly
    one choice has "yes" (or "no") as its value, label or synonym. Such a "yes" or "no" name
    is not looked for inside an answer (step 4): "no problem" is a yes, "yes, being planned"
@@ -81,6 +84,7 @@ def _names(choices: tuple[Choice, ...]) -> tuple[tuple[str, int], ...]:
 
 
 _YES_NO = frozenset({"yes", "no"})
+_LATER = re.compile(r"(?:next|later)\b")
 _NEGATORS = frozenset({"not", "no", "never", "without", "nor"})
 # Words that may stand between a negation and the name it negates ("not yet allocated").
 _FILLERS = frozenset({"yet", "really", "fully", "quite", "very", "that", "a", "the", "in",
@@ -103,22 +107,43 @@ def _negated(before: list[str]) -> bool:
     return False
 
 
-def _contained(answer: str, names: tuple[tuple[str, int], ...]) -> int | None:
+def _named(answer: str, names: tuple[tuple[str, int], ...]) -> dict[int, set[str]]:
+    """The choices named in the answer, each with the names it is named by."""
     padded = f" {answer} "
-    hits: list[tuple[int, int, int]] = []  # start, end, choice
+    hits: list[tuple[int, int, int, str]] = []  # start, end, choice, name
     for name, i in names:
         if name in _YES_NO:
             continue  # left to the yes/no reading: "no problem" is a yes, "yes, planned" planned
         start = padded.find(f" {name} ")
         while start != -1:
             if not _negated(padded[:start].split()):
-                hits.append((start, start + len(name) + 1, i))
+                hits.append((start, start + len(name) + 1, i, name))
             start = padded.find(f" {name} ", start + 1)
-    kept = {
-        i for s, e, i in hits
-        if not any(s2 <= s and e <= e2 and (e2 - s2) > (e - s) for s2, e2, _ in hits)
-    }
-    return kept.pop() if len(kept) == 1 else None
+    named: dict[int, set[str]] = {}
+    for s, e, i, name in hits:
+        if not any(s2 <= s and e <= e2 and (e2 - s2) > (e - s) for s2, e2, _, _ in hits):
+            named.setdefault(i, set()).add(name)
+    return named
+
+
+def _contained(answer: str, names: tuple[tuple[str, int], ...]) -> int | None:
+    named = _named(answer, names)
+    return next(iter(named)) if len(named) == 1 else None
+
+
+def _by_later(answer: str, names: tuple[tuple[str, int], ...], options: tuple[Choice, ...]
+              ) -> int | None:
+    """Of two choices named, the one named by a later time ("next year", "next quarter",
+    "later this year") when it scores lower than the other: a budget or a priority for later
+    is not one for now ("we have budget for next year" is planned, not allocated). A later time
+    never raises an answer ("no budget for next year" is not planned)."""
+    named = _named(answer, names)
+    later = [i for i, found in named.items() if any(_LATER.match(n) for n in found)]
+    if len(named) != 2 or len(later) != 1:
+        return None
+    (other,) = set(named) - set(later)
+    low, high = options[later[0]].score, options[other].score
+    return later[0] if low is not None and high is not None and high > low else None
 
 
 def _word_quantity(answer: str) -> float | None:
@@ -192,6 +217,8 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
     found = _contained(answer, names)
     if found is None and " but " in answer:
         found = _contained(answer.rsplit(" but ", 1)[1], names)
+    if found is None:
+        found = _by_later(answer, names, options)
     if found is None:
         found = _by_yes_or_no(cleaned, names)
     if found is not None:

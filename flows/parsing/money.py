@@ -4,13 +4,20 @@ Result shapes:
 - `{"amount": 50000, "currency": "USD", "period": "year"}`
 - `{"min": 20000, "max": 30000, "currency": None, "period": "month"}` for a range
 - `"bound": "at_most"` / `"at_least"` is added for "up to 50k" / "50k+" (amount is the bound)
+- `{"amount": 100000, "currency": None, "period": "multi_year", "years": 3}` for a total over
+  several years ("100k over 3 years", "$150,000 for a 3-year contract", "300k total over three
+  years"): the amount as said; scoring and the read-back divide it by `years`
 - `{"amount": 0, "currency": None, "period": None}` for "no budget", "none", "zero"
 - `{"unknown": True, "unsure": True}` for an explicit non-answer: "not sure", "tbd",
   "depends", "confidential"
 - `{"unknown": True}` for anything else without an amount.
 
 `currency` is ISO 4217, None when not stated ("$" is USD; "dollars" is USD unless qualified,
-e.g. "Canadian dollars"). `period` is once/month/quarter/year or None when not stated.
+e.g. "Canadian dollars"). `period` is once/month/quarter/half_year/year/multi_year or None
+when not stated. A rate named beside a term wins over it: "100k a year for 3 years" and "3
+year budget of 100k per year" are per year. A term is read only right beside the figure ("50k,
+we've been looking for 3 years" is not 50k over 3 years) and in whole years (or 12, 24, 36...
+months; one year is `year`).
 
 Numbers: `price-parser` reads each figure and guesses its separators ("40.000" and "40,000"
 are forty thousand, "1.2" and "1,5" are decimals). With a multiplier a "." is always a decimal
@@ -55,7 +62,7 @@ _NUMBER = re.compile(
 
 # Figures that count something other than money, when written right after the number.
 _COUNTED = re.compile(
-    r"\s?(?:%|percent|per\s?cent|(?:users?|seats?|licen[cs]es?|people|persons?|employees?|"
+    r"(?:\s|-)?(?:%|percent|per\s?cent|(?:users?|seats?|licen[cs]es?|people|persons?|employees?|"
     r"staff|reps?|agents?|heads?|hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?|"
     r"quarters?|x|times|locations?|sites?|offices?|stores?|countries|customers?|clients?|"
     r"accounts?|leads?|deals?|calls?|emails?|st|nd|rd|th|am|pm|seater)(?![a-z]))"
@@ -105,10 +112,17 @@ _AT_MOST_AFTER = re.compile(
 )
 
 # Periods, read near the figure. `unit` words after "per/a/each" (single letters only after
-# "/": "2k/m"), then words that name a period on their own.
+# "/": "2k/m"; "fiscal" or "calendar" may stand between: "per fiscal quarter"), then words
+# that name a period on their own, then "every 3 months" (a quarter) or "every 12 months".
+# Twice a year ("semi-annually", "every 6 months") is looked for before "annually" in it.
 _PERIOD = re.compile(
-    r"(?:\b(?:per|a|an|each|every|first|1st)\s+|(?P<slash>/)\s*)"
+    r"\b(?P<half>(?:semi|bi)[- ]?annual(?:ly)?|half[- ]?yearly|twice\s+(?:a|per|each|every)\s+"
+    r"year|twice\s+yearly|(?:per|every|each|a)\s+(?:6|six)\s+months|"
+    r"(?:per|every|each|a)\s+half[- ]?year)\b|"
+    r"(?:\b(?:per|a|an|each|every|first|1st)\s+(?:(?:fiscal|calendar|financial)\s+)?"
+    r"|(?P<slash>/)\s*)"
     r"(?P<unit>quarter|qtr|q|month|mo|mth|mnth|m|year|yr|y|annum)\b"
+    r"|\b(?:per|every|each)\s+(?P<months>3|three|12|twelve)\s+months\b"
     r"|\b(?P<word>quarterly|monthly|annual|annually|yearly|pcm|mrr|arr|acv|fiscal|p/?m|pa|once|"
     r"total|overall|up[- ]?front|one[- ]?(?:time|off|shot)|lump[- ]?sum|in\s+total|flat\s+fee|"
     r"single\s+payment|year[- ]long)\b"
@@ -129,6 +143,32 @@ _PERIOD_WORDS = {
     "yearlong": "year",
 }
 _PERIOD_WINDOW = 80
+
+# A term of several years, right beside the figure: "over 3 years", "for the next five
+# years", "across 36 months", "for a 3-year contract", "a 3-year deal worth 90k", "3yr deal,
+# 100k", "100k/3 years".
+_TERM_COUNT = (r"(?P<{}>[0-9]{{1,3}}|one|two|three|four|five|six|seven|eight|nine|ten|twelve|"
+               r"twenty-four|thirty-six|forty-eight|sixty)")
+_TERM_UNIT = r"\s*-?\s*(?P<{}>years?|yrs?|months?|mos?)\b"
+_TERM = re.compile(
+    r"(?:\b(?:over|across|for|covering|spanning|spread\s+(?:over|across)|per|every)\s+"
+    r"(?:(?:the|a)\s+)?(?:(?:next|first|coming|following)\s+)?"
+    r"(?:(?:course|period|term|span)\s+of\s+)?|/\s*)"
+    + _TERM_COUNT.format("n") + _TERM_UNIT.format("unit")
+    + r"|\b" + _TERM_COUNT.format("n2") + _TERM_UNIT.format("unit2")
+    + r"\s+(?:contract|deal|term|agreement|commitment|period|plan|subscription|licen[cs]e|"
+    r"budget|project|program|programme|engagement|renewal)\b"
+)
+_TERM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+               "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "twenty-four": 24,
+               "thirty-six": 36, "forty-eight": 48, "sixty": 60}
+# What may stand between a figure and the term after it ("100k in total over 3 years",
+# "150k, spread over 3 years") or the term before it ("a 3-year deal worth 90k", "3yr deal,
+# 100k", "for the first 3 years it's 100k"): a few words, no new sentence; before the figure
+# no comma among the words ("for 3 years, budget is 50k" is two statements).
+_TERM_GAP_AFTER = re.compile(r"[\s,(]*(?:[a-z'$€£]+[\s,(]+){0,2}")
+_TERM_GAP_BEFORE = re.compile(r"(?:\s+[a-z']+){0,3}\s*(?:[,:]\s*)?|\s*[,:]\s*")
+_TERM_REACH = 40
 
 
 _ZERO_WHOLE = re.compile(
@@ -279,13 +319,19 @@ def _period_of(m: re.Match[str]) -> str | None:
         return "once"
     if kind == "monthly":
         return "month"
+    if kind == "half":
+        return "half_year"
+    if kind == "months":
+        return "year" if m.group("months") in {"12", "twelve"} else "quarter"
     return None
 
 
-def _period(low: str, figure_start: int, figure_end: int) -> str | None:
-    """The period named nearest the figure (one after it preferred)."""
+def _period(low: str, figure_start: int, figure_end: int, lo: int = 0, hi: int | None = None
+            ) -> str | None:
+    """The period named nearest the figure (one after it preferred), between `lo` and `hi`."""
     best: tuple[int, str] | None = None
-    lo, hi = max(0, figure_start - _PERIOD_WINDOW), figure_end + _PERIOD_WINDOW
+    lo = max(lo, figure_start - _PERIOD_WINDOW)
+    hi = min(len(low) if hi is None else hi, figure_end + _PERIOD_WINDOW)
     for m in _PERIOD.finditer(low, lo, hi):
         period = _period_of(m)
         if period is None:
@@ -297,6 +343,53 @@ def _period(low: str, figure_start: int, figure_end: int) -> str | None:
         if best is None or distance < best[0]:
             best = (distance, period)
     return best[1] if best else None
+
+
+def _term_years(m: re.Match[str]) -> int | None:
+    """The whole years a term match names (months in twelves), else None."""
+    count = m.group("n") or m.group("n2")
+    unit = m.group("unit") or m.group("unit2")
+    n = int(count) if count.isdigit() else _TERM_WORDS[count]
+    if unit.startswith("m"):
+        if n % 12:
+            return None  # "over 18 months": not read as a term
+        n //= 12
+    return n if 1 <= n <= 30 else None
+
+
+def _term(low: str, figure_start: int, figure_end: int) -> int | None:
+    """The years of a term right beside the figure: after it ("100k over 3 years"), else
+    before it ("a 3-year deal worth 90k")."""
+    after = _TERM.search(low, figure_end, figure_end + _TERM_REACH)
+    if after is not None and _TERM_GAP_AFTER.fullmatch(low, figure_end, after.start()):
+        return _term_years(after)
+    before = None
+    for m in _TERM.finditer(low, max(0, figure_start - _TERM_REACH), figure_start):
+        before = m
+    if before is not None and _TERM_GAP_BEFORE.fullmatch(low, before.end(), figure_start):
+        return _term_years(before)
+    return None
+
+
+def _with_term(result: Parsed, low: str, figures: list[_Figure], first: _Figure,
+               last: _Figure) -> Parsed:
+    """A total over several years (no rate named, or a "total" / "one-time"): period
+    `multi_year` with its `years`; one year is `year`. A rate named only past another figure
+    is that figure's: "100k over 3 years, so about 33k a year" is over 3 years."""
+    period = result["period"]
+    if period not in (None, "once"):
+        lo = max((f.end for f in figures if f.end <= first.start), default=0)
+        hi = min((f.start for f in figures if f.start >= last.end), default=None)
+        period = _period(low, first.start, last.end, lo, hi)
+    if period not in (None, "once"):
+        return result  # "100k a year for 3 years" is per year
+    years = _term(low, first.start, last.end)
+    if years == 1:
+        result["period"] = "year"
+    elif years is not None:
+        result["period"] = "multi_year"
+        result["years"] = years
+    return result
 
 
 def _bound(text: str, figure: _Figure) -> str | None:
@@ -333,10 +426,11 @@ def parse_money(text: str) -> Parsed:
         first, second = pair
         smallest, largest = _range_values(first, second)
         if smallest != largest:
-            return {"min": number_value(smallest), "max": number_value(largest),
-                    "currency": (first.currency or second.currency
-                                 or currency_anywhere(t, low, first.start)),
-                    "period": _period(low, first.start, second.end)}
+            return _with_term({"min": number_value(smallest), "max": number_value(largest),
+                               "currency": (first.currency or second.currency
+                                            or currency_anywhere(t, low, first.start)),
+                               "period": _period(low, first.start, second.end)},
+                              low, figures, first, second)
         figure = first
         figure.value = smallest
     else:
@@ -349,6 +443,7 @@ def parse_money(text: str) -> Parsed:
     }
     if figure.value == 0:
         return result
+    _with_term(result, low, figures, figure, figure)
     bound = _bound(low, figure)
     if bound is not None:
         result["bound"] = bound

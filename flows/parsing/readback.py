@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -11,7 +12,7 @@ from flows.definitions import Choice
 NOT_UNDERSTOOD = "not understood"
 
 _PERIODS = {"once": "one-time", "month": "per month", "quarter": "per quarter",
-            "year": "per year"}
+            "half_year": "per half-year", "year": "per year"}
 _LEVELS = {"economic_buyer": "economic buyer", "decision_maker": "decision maker",
            "influencer": "influencer", "end_user": "end user", "unknown": "authority unknown"}
 
@@ -32,13 +33,37 @@ def _money(p: dict[str, Any]) -> str:
         if p["amount"] == 0:
             return "no budget"
         figure = _number(p["amount"])
-    text = f"{currency} {figure}" if currency else figure
+    bound = {"at_most": "up to ", "at_least": "at least "}.get(p.get("bound") or "", "")
+    text = bound + (f"{currency} {figure}" if currency else figure)
+    if p.get("period") == "multi_year":
+        # "USD 33,333 per year (USD 100,000 over 3 years)": the yearly share scored, and the
+        # total as said, so the person can check both
+        return _over_years(p, text, bound, currency)
     period = _PERIODS.get(p.get("period") or "")
     if period:
         text = f"{text} {period}"
-    bound = {"at_most": "up to ", "at_least": "at least "}.get(p.get("bound") or "", "")
-    text = bound + text
     return text if currency else f"{text} (currency not stated)"
+
+
+def _over_years(p: dict[str, Any], total: str, bound: str, currency: str | None) -> str:
+    years = p.get("years")
+    if isinstance(years, bool) or not isinstance(years, int) or years < 2:
+        raise ValueError("no term")
+    if "min" in p and "max" in p:
+        figure = f"{_per_year(p['min'], years)}–{_per_year(p['max'], years)}"
+    else:
+        figure = _per_year(p["amount"], years)
+    yearly = bound + (f"{currency} {figure}" if currency else figure)
+    note = "" if currency else "; currency not stated"
+    return f"{yearly} per year ({total} over {years} years{note})"
+
+
+def _per_year(value: Any, years: int) -> str:
+    """A yearly share in whole units (100,000 over 3 years: "33,333")."""
+    _number(value)  # a number, or TypeError
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return f"{round(value / years):,}"
 
 
 def _day(iso: str) -> str:
@@ -124,6 +149,8 @@ def readback(
             return _text(parsed)
         if answer_type == "email":
             return str(parsed["email"])
+        if answer_type == "name":
+            return str(parsed["name"])
     except (KeyError, TypeError, ValueError, AttributeError):
         return NOT_UNDERSTOOD
     return NOT_UNDERSTOOD

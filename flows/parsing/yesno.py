@@ -6,7 +6,9 @@ phrase inside it or right after it wins ("I'm not sure", "I have no idea" are un
 subject and verb ("we do", "I am") count only as a clause of their own ("we do, about 50k" is
 yes; "we have to check with legal" and "we are still figuring it out" are not).
 Hedged answers are unsure ("maybe", "probably", "depends", "kind of", "yes and no"), except a
-hedged no, which is no ("probably not", "unlikely"). Emoji: 👍 ✅ 👌 💯 are yes, 👎 ❌ 🚫 no,
+hedged no, which is no ("probably not", "unlikely"). Being happy, fine or OK with it is a yes
+("I am happy with that", "that's fine", "works for me"; "happy to" only alone), and "not"
+before it a no ("not happy", "not ok"). Emoji: 👍 ✅ 👌 💯 are yes, 👎 ❌ 🚫 no,
 🤷 🤔 unsure. Nothing recognisable: `{"unknown": True}`.
 """
 
@@ -27,6 +29,11 @@ _YES = [
     "no worries", "not a problem", "no objection", "no objections", "without a doubt",
     "i think so", "i believe so", "i guess so", "already", "go ahead", "let's do it",
     "let's go", "count me in", "100%", "100 %", "oui", "si", "sí", "ja",
+    # being happy, fine or OK with it ("I am happy with that": the "I am" alone is not a yes)
+    "happy with that", "happy with it", "happy with this", "happy for you to",
+    "fine with that", "fine with it", "fine with this", "fine with me", "fine by me",
+    "that's fine", "thats fine", "that is fine", "works for me", "that works", "i accept",
+    "i consent", "i give my consent", "you have my consent",
 ]
 _NO = [
     "no", "nope", "nah", "naw", "nay", "non", "nein", "not really", "not at all", "no way",
@@ -42,7 +49,8 @@ _NO = [
     "likely not", "most likely not", "i wouldn't say so", "wouldn't say so",
     "not that i know of", "not that i'm aware of", "none", "nothing", "doesn't", "does not",
     "don't", "do not", "haven't", "have not", "not anymore", "no longer", "not so much",
-    "not quite", "not really no", "not exactly",
+    "not quite", "not really no", "not exactly", "not happy", "unhappy", "not ok", "not okay",
+    "not fine", "not accepted",
 ]
 _UNSURE = [
     "maybe", "perhaps", "possibly", "not sure", "unsure", "not certain", "uncertain",
@@ -59,6 +67,10 @@ _UNSURE = [
 _WHOLE_ONLY: dict[str, bool | None] = {
     "y": True, "k": True, "kk": True, "ya": True, "ye": True, "right": True, "fine": True,
     "yes yes": True, "n": False, "nn": False, "?": None, "??": None, "meh": None,
+    # "happy to" is a yes alone, not in "happy to discuss" (to "do you have budget?")
+    "happy": True, "happy to": True, "i'm happy": True, "im happy": True, "i am happy": True,
+    "i'd be happy to": True, "more than happy to": True, "accept": True, "accepted": True,
+    "alright": True, "all right": True, "all good": True, "please do": True, "go for it": True,
 }
 _EMOJI_YES = "👍👌✅✔☑💯🙌🤝👏🆗"
 _EMOJI_NO = "👎❌✖🚫⛔🙅"

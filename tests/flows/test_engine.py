@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from flows.contact import contact_questions
 from flows.definitions import Framework, Phrasing, Question, load_frameworks
 from flows.engine import CANCELLED, DONE, START, BotMessage, Flow, FlowError, FlowState
 
@@ -95,6 +96,16 @@ def test_full_run_records_answers_and_reads_back(flow: Flow) -> None:
     assert kinds == ["readback", "done"]
     assert model.state == DONE
     assert model.history == ["budget", "budget_amount", "need", "timeline"]
+
+
+def test_a_total_over_several_years_is_read_back_per_year_and_as_said(flow: Flow) -> None:
+    model = begin(flow)
+    say(flow, model, "yes")
+    turn = flow.answer(model, "$100k over 3 years", today=TODAY, company="Acme",
+                       audience="prospect")
+    assert turn.messages[0].text == (
+        "Budget: USD 33,333 per year (USD 100,000 over 3 years)"
+    )
 
 
 def test_follow_up_is_skipped_when_moot(flow: Flow) -> None:
@@ -252,6 +263,34 @@ def test_contact_questions_come_first_and_prefilled_are_skipped() -> None:
     rep_model = FlowState()
     flow.begin(rep_model, company="Acme", audience="rep")
     assert rep_model.state == "budget"
+
+
+@pytest.mark.parametrize("typed", ["idk", "no", "none", "n/a", "prefer not to say", "asdf",
+                                   "hi", "dana@acme.example"])
+def test_a_non_name_is_reasked_with_the_hint(typed: str) -> None:
+    # these were stored as the visitor's name (and on the lead)
+    flow = Flow(load_frameworks()["bant"], contact_questions=contact_questions())
+    model = FlowState(ask_contact=True)
+    flow.begin(model, company="", audience="prospect")
+    turn = flow.answer(model, typed, today=TODAY, company="", audience="prospect")
+    assert model.state == "name" and "name" not in model.answers
+    assert turn.messages[0].kind == "hint"
+    assert flow.by_id["name"].hint in turn.messages[0].text
+
+
+@pytest.mark.parametrize(("typed", "name"), [
+    ("Dana Lee", "Dana Lee"), ("Dana", "Dana"), ("Zoë Šimić", "Zoë Šimić"),
+    ("Jean-Luc Picard", "Jean-Luc Picard"), ("Siobhán O'Brien", "Siobhán O'Brien"),
+    ("李雷", "李雷"), ("Олег Петров", "Олег Петров"), ("I'm Dana Lee.", "Dana Lee"),
+])
+def test_a_name_is_read_and_read_back(typed: str, name: str) -> None:
+    flow = Flow(load_frameworks()["bant"], contact_questions=contact_questions())
+    model = FlowState(ask_contact=True)
+    flow.begin(model, company="", audience="prospect")
+    turn = flow.answer(model, typed, today=TODAY, company="", audience="prospect")
+    assert model.state == "email"
+    assert turn.messages[0].text == f"Name: {name}"
+    assert model.answers["name"]["raw"] == typed
 
 
 def test_no_machine_per_conversation(flow: Flow) -> None:

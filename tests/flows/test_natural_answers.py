@@ -58,6 +58,16 @@ CASES = [
     ("gpctba", "budget", "money isn't an issue", "allocated"),
     ("champ", "money", "for the right solution, yes", "findable"),
     ("bant", "budget", "yes, being planned", "planned"),
+    # a budget for a later time is not one for now: the later choice, when it scores lower
+    # (these were re-asked: "we have budget" and "next year" name two choices)
+    ("bant", "budget", "we have budget for next year", "planned"),
+    ("gpctba", "budget", "we have a budget for next year", "planned"),
+    ("bant", "budget", "next year we have budget", "planned"),
+    ("bant", "budget", "it's approved for next fiscal year", "planned"),
+    ("champ", "money", "we have budget for next year", "findable"),
+    ("champ", "prioritization", "it's a top priority for next year", "medium"),
+    # ... and never raises a lower one
+    ("bant", "budget", "no budget for next year", "none"),
     ("meddic", "champion", "yes, our COO is driving it", "strong"),
     # an emoji alone is a yes, a no or unsure
     ("bant", "budget", "👍", "allocated"),

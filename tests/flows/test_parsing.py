@@ -17,6 +17,7 @@ from flows.parsing import (
     parse_choice,
     parse_email,
     parse_money,
+    parse_name,
     parse_text,
     parse_timeframe,
     parse_yesno,
@@ -29,7 +30,7 @@ SIZES = (
     Choice(value="mid_market", label="Mid-market", synonyms=("midsize",)),
     Choice(value="enterprise", label="Enterprise", synonyms=("large",)),
 )
-TYPES = ("money", "timeframe", "authority", "yesno", "choice", "text", "email")
+TYPES = ("money", "timeframe", "authority", "yesno", "choice", "text", "email", "name")
 
 # ---------------------------------------------------------------- never raise
 
@@ -73,12 +74,13 @@ def test_each_parser_never_raises_on_any_text(text: str) -> None:
     _check(parse_choice(text, SIZES))
     _check(parse_text(text))
     _check(parse_email(text))
+    _check(parse_name(text))
 
 
 @settings(max_examples=100, deadline=None)
 @given(parsed=st.dictionaries(st.sampled_from(
     ["amount", "min", "max", "currency", "period", "earliest", "latest", "role", "level",
-     "value", "text", "email", "unknown", "bound", "approver", "none"]),
+     "value", "text", "email", "unknown", "bound", "approver", "none", "years", "name"]),
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))))
 def test_readback_never_raises_on_odd_dicts(parsed: dict[str, Any]) -> None:
     for kind in (*TYPES, "bogus"):
@@ -155,6 +157,17 @@ def test_money_amount_is_int_when_whole() -> None:
     ("15k per quarter", "quarter"), ("15k quarterly", "quarter"),
     ("20k one-off", "once"), ("20k lump sum", "once"), ("20k upfront", "once"),
     ("20k", None), ("500 a week", None),
+    # a "fiscal" or "calendar" before the unit does not hide it ("per fiscal quarter" was a
+    # year), and "every 3 months" is a quarter
+    ("15k per fiscal quarter", "quarter"), ("5k per calendar month", "month"),
+    ("60k per fiscal year", "year"), ("15k every 3 months", "quarter"),
+    ("15k every three months", "quarter"), ("60k every 12 months", "year"),
+    ("100k over 3 years", "multi_year"),
+    # twice a year ("semi-annually" was "annually": half the yearly amount)
+    ("30k semi-annually", "half_year"), ("30k bi-annually", "half_year"),
+    ("30k twice a year", "half_year"), ("30k every 6 months", "half_year"),
+    ("30k every six months", "half_year"), ("30k half-yearly", "half_year"),
+    ("30k per half-year", "half_year"),
 ])
 def test_money_periods(text: str, period: str | None) -> None:
     assert parse_money(text)["period"] == period
@@ -344,6 +357,38 @@ def test_email_normalises_domain_and_rejects_overlong() -> None:
     assert parse_email("jane@acme.com.") == {"email": "jane@acme.com"}
 
 
+# ------------------------------------------------------------------------ name
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("Dana Lee", "Dana Lee"), ("dana", "dana"), ("Zoë Šimić", "Zoë Šimić"),
+    ("Jean-Luc Picard", "Jean-Luc Picard"), ("O'Brien", "O'Brien"), ("Siobhán O’Brien",
+                                                                      "Siobhán O'Brien"),
+    ("李雷", "李雷"), ("Олег Петров", "Олег Петров"), ("محمد علي", "محمد علي"),
+    ("J. R. Smith", "J. R. Smith"), ("Coco", "Coco"), ("Lulu Ng", "Lulu Ng"), ("Smrž", "Smrž"),
+    ("No Hong-chul", "No Hong-chul"), ("Visitor 3-7", "Visitor 3-7"), ("Yui", "Yui"),
+    ("Tre", "Tre"), ("Ng", "Ng"), ("Ai Wu", "Ai Wu"), ("Ian", "Ian"), ("Max", "Max"),
+    # a lead-in, quotes and end punctuation are not part of the name
+    ("my name is Dana Lee", "Dana Lee"), ("Hi, I'm Dana.", "Dana"), ("it's Dana!", "Dana"),
+    ("Name: Dana Lee", "Dana Lee"), ("Dana L.", "Dana L."), ("Dana Lee...", "Dana Lee"),
+    ("Smith Jr.", "Smith Jr."), ('"Dana"', "Dana"), ("call me Dee", "Dee"), ("Hi Dana", "Dana"),
+    ("hey there, Dana here", "Dana"),
+])
+def test_name_is_read(text: str, name: str) -> None:
+    assert parse_name(text) == {"name": name}
+
+
+@pytest.mark.parametrize("text", [
+    "idk", "IDK!", "no", "Nope.", "none", "n/a", "N/A", "na", "nobody", "not sure", "dunno",
+    "prefer not to say", "I'd prefer not to share it", "rather not", "not telling",
+    "I don't want to say", "anonymous", "it's a secret", "test", "unknown", "confidential",
+    "hi", "Hello!", "hi there", "yes", "ok", "thanks", "lol", "why?", "what's this for?",
+    "asdf", "ASDF", "qwerty", "asdfgh", "sdf", "jkl", "asdasd", "sdfgk", "aaa", "hahaha", "x",
+    "dana@acme.example", "www.acme.example", "+1 555 123 4567", "12345", "-", "?", "...", "",
+])
+def test_non_names_are_unknown(text: str) -> None:
+    assert parse_name(text) == {"unknown": True}
+
+
 # ------------------------------------------------------------------ readback
 
 @pytest.mark.parametrize(("kind", "text", "words"), [
@@ -354,6 +399,16 @@ def test_email_normalises_domain_and_rejects_overlong() -> None:
     ("money", "no budget", "no budget"),
     ("money", "up to $50k", "up to USD 50,000"),
     ("money", "1,234.5 EUR", "EUR 1,234.50"),
+    ("money", "$30k twice a year", "USD 30,000 per half-year"),
+    # a total over several years: the yearly share first, then the total as said
+    ("money", "$100k over 3 years", "USD 33,333 per year (USD 100,000 over 3 years)"),
+    ("money", "$150,000 for a 3-year contract", "USD 50,000 per year (USD 150,000 over 3 years)"),
+    ("money", "300k total over three years",
+     "100,000 per year (300,000 over 3 years; currency not stated)"),
+    ("money", "€200-300k over 3 years",
+     "EUR 66,667–100,000 per year (EUR 200,000–300,000 over 3 years)"),
+    ("money", "up to $300k over 3 years",
+     "up to USD 100,000 per year (up to USD 300,000 over 3 years)"),
     ("timeframe", "Q3", "between Jul 1, 2026 and Sep 30, 2026"),
     ("timeframe", "by March", "by Mar 31, 2027"),
     ("timeframe", "not before Q4", "not before Oct 1, 2026"),

@@ -179,9 +179,11 @@ def bant_answers(draw: st.DrawFn) -> dict[str, AnswerRecord]:
     budget = draw(st.sampled_from(["allocated", "planned", "none"]))
     maybe("budget", rec(budget, {"value": budget}))
     amount = draw(st.integers(0, 200_000))
-    period = draw(st.sampled_from(["once", "month", "quarter", "year", None]))
+    period = draw(st.sampled_from(
+        ["once", "month", "quarter", "half_year", "year", "multi_year", None]))
+    term = {"years": draw(st.integers(2, 5))} if period == "multi_year" else {}
     maybe("budget_amount", rec(f"{amount}", {"amount": amount, "currency": "USD",
-                                             "period": period}))
+                                             "period": period, **term}))
     level = draw(st.sampled_from(
         ["economic_buyer", "decision_maker", "influencer", "end_user", "unknown"]))
     maybe("authority", rec(level, {"role": None, "level": level}))
@@ -268,6 +270,32 @@ def test_meddic_economic_buyer_scores_whoever_has_the_final_say(
     assert f"— {reason}" in criterion.reason
 
 
+@pytest.mark.parametrize(
+    ("answer", "points", "reason"),
+    [
+        # a joint decision: the speaker decides with the CFO, who signs off (was the speaker
+        # taken for the CFO: 25/25 as the economic buyer)
+        ("me and the CFO", 21.25, "decision maker, 85% of marks"),
+        ("the CFO and I", 21.25, "decision maker, 85% of marks"),
+        ("CFO, signs the contract", 25, "CFO (economic buyer), full marks"),
+    ],
+)
+def test_bant_authority_of_a_joint_decision(
+    bant: Framework, answer: str, points: float, reason: str
+) -> None:
+    answers = CEO_BANT | {"authority": rec(answer, parse_authority(answer))}
+    criterion = by_id(score(bant, answers, as_of=AS_OF))["authority"]
+    assert criterion.points == pytest.approx(points)
+    assert f"— {reason}" in criterion.reason
+
+
+def test_meddic_economic_buyer_of_a_joint_decision_is_the_executive(meddic: Framework) -> None:
+    answer = "me and the CFO"
+    answers = CEO_MEDDIC | {"economic_buyer": rec(answer, parse_authority(answer))}
+    criterion = by_id(score(meddic, answers, as_of=AS_OF))["economic_buyer"]
+    assert "— final say: CFO (economic buyer), full marks" in criterion.reason
+
+
 def test_bant_authority_scores_the_person_asked_about(bant: Framework) -> None:
     answer = "the CFO signs off"
     answers = CEO_BANT | {"authority": rec(answer, parse_authority(answer))}
@@ -339,7 +367,16 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
         ({"amount": 10000, "currency": None, "period": None}, 6.2,
          "10,000 (no currency given, read as USD), 25%"),
         ({"amount": 0, "currency": None, "period": None}, 0, "no budget, no marks"),
+        ({"amount": 10000, "currency": "USD", "period": "half_year"}, 12.5,
+         "USD 10,000 per half-year (USD 20,000 a year), 50% of the USD 40,000"),
+        # a total over several years scores its yearly share
+        ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 3}, 12.5,
+         "USD 60,000 over 3 years (USD 20,000 a year), 50% of the USD 40,000"),
+        ({"amount": 100000, "currency": "EUR", "period": "multi_year", "years": 2}, 25,
+         "EUR 100,000 over 2 years (EUR 50,000 a year; ≈ USD 54,000 a year), full marks"),
         ({"amount": "lots", "currency": "USD", "period": "year"}, 25, "full marks"),
+        ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 0}, 25,
+         "full marks"),
     ],
 )
 def test_money_follow_up(bant: Framework, parsed: dict[str, Any], points: float,

@@ -98,7 +98,7 @@ def test_create_session_greets_and_asks_the_name(widget: WidgetApi, db_session: 
     assert len(body["token"]) >= 40
     [ask] = body["messages"]
     assert ask["from"] == "bot" and "name" in ask["text"].lower()
-    assert ask["question"] == {"id": "name", "criterion": "name", "type": "text",
+    assert ask["question"] == {"id": "name", "criterion": "name", "type": "name",
                                "skippable": False}
 
     public_id = uuid.UUID(body["session_id"])
@@ -148,6 +148,20 @@ def test_contact_given_up_front_is_not_asked_and_consent_is_recorded(
     assert sorted(answers) == ["company", "consent", "email", "name"]
 
 
+def test_a_non_name_is_asked_again_and_a_name_is_stored_without_its_lead_in(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    chat = widget.start()
+    reply = chat.say("idk")  # was stored as the visitor's name
+    assert reply["messages"][0]["text"].startswith("Sorry, I didn't quite get that.")
+    assert "Dana Lee" in reply["messages"][0]["text"]  # the hint's example
+    assert reply["messages"][-1]["question"]["criterion"] == "name"
+    reply = chat.say("Hi, I'm Dana Lee.")
+    assert reply["messages"][0]["text"] == "Name: Dana Lee"
+    lead = db_session.get(Lead, conversation_of(db_session, chat).lead_id)
+    assert lead is not None and lead.contact_name == "Dana Lee"
+
+
 def test_missing_contact_details_are_asked_first(widget: WidgetApi) -> None:
     chat = widget.start(contact={"name": "Dana Lee"})
     assert chat.first[-1]["question"]["criterion"] == "email"
@@ -169,6 +183,7 @@ def test_missing_contact_details_are_asked_first(widget: WidgetApi) -> None:
     [
         ({"framework": "spin"}, 422, "unknown_framework"),
         ({"contact": {"email": "not an email"}}, 422, "invalid_input"),
+        ({"contact": {"name": "n/a"}}, 422, "invalid_input"),
         ({"contact": {"name": "x" * 201}}, 422, "invalid_request"),
         ({"contact": "Dana"}, 422, "invalid_request"),
         ({"consent": "perhaps"}, 422, "invalid_request"),
