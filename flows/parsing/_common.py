@@ -24,9 +24,11 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": 
                          "\u201c": '"', "\u201d": '"', "\u00a0": " ", "\u202f": " "})
 
 
-# An explicit answer that gives no value: "not sure", "TBD", "depends", "no idea".
+# An explicit answer that gives no value: "not sure", "TBD", "depends", "no idea"; "not 100%
+# sure", "not entirely sure", "not quite sure yet" too (they were not understood).
 UNSURE = re.compile(
-    r"\b(?:not\s+(?:yet\s+)?sure|unsure|not\s+certain|tbd|tbc|to\s+be\s+(?:determined|confirmed|"
+    r"\b(?:not\s+(?:yet\s+)?(?:(?:100\s?%|a\s+hundred\s+percent|100\s+percent|entirely|quite|"
+    r"totally|completely|fully|so|too|that|very|really|exactly)\s+)?sure|unsure|not\s+certain|tbd|tbc|to\s+be\s+(?:determined|confirmed|"
     r"decided|defined)|don'?t\s+know|do\s+not\s+know|dunno|idk|no\s+idea|no\s+clue|unknown|"
     r"unclear|not\s+(?:yet\s+)?(?:decided|defined|determined|known|clear)|undecided|"
     r"haven'?t\s+decided|(?:can'?t|cannot|hard\s+to)\s+say|depends|it\s+depends|"

@@ -6,10 +6,13 @@ phrase inside it or right after it wins ("I'm not sure", "I have no idea" are un
 subject and verb ("we do", "I am") count only as a clause of their own ("we do, about 50k" is
 yes; "we have to check with legal" and "we are still figuring it out" are not).
 Hedged answers are unsure ("maybe", "probably", "depends", "kind of", "yes and no"), except a
-hedged no, which is no ("probably not", "unlikely"). Being happy, fine or OK with it is a yes
-("I am happy with that", "that's fine", "works for me"; "happy to" only alone), and "not"
-before it a no ("not happy", "not ok"). Emoji: 👍 ✅ 👌 💯 are yes, 👎 ❌ 🚫 no,
-🤷 🤔 unsure. Nothing recognisable: `{"unknown": True}`.
+hedged no, which is no ("probably not", "unlikely"). Not fully sure is unsure, not the "sure"
+or "100%" in it nor the "not quite" it opens with: "not 100% sure", "not entirely sure", "not
+quite sure yet", "not so sure", "not totally convinced", and "not 100%" alone; "I'm not sure
+yet but probably" too (the first phrase decides, and a "probably" would be unsure anyway).
+Being happy, fine or OK with it is a yes ("I am happy with that", "that's fine", "works for
+me"; "happy to" only alone), and "not" before it a no ("not happy", "not ok"). Emoji: 👍 ✅ 👌
+💯 are yes, 👎 ❌ 🚫 no, 🤷 🤔 unsure. Nothing recognisable: `{"unknown": True}`.
 """
 
 from __future__ import annotations
@@ -62,7 +65,19 @@ _UNSURE = [
     "unclear", "not clear", "we'll see", "we will see", "yes and no", "yes or no", "hmm",
     "mixed", "not sure yet", "no clue", "possibly not", "maybe not", "sometimes", "in theory",
     "i guess",
+    # not fully anything is partly, not a yes ("not 100%" is not the "100%" in it)
+    "not 100%", "not 100 %", "not a hundred percent", "not 100 percent", "not entirely",
+    "not totally", "not completely", "not fully", "not convinced", "not positive",
+    "not confident",
 ]
+# Not fully sure is unsure, whatever stands between ("not 100% sure", "not entirely sure",
+# "not so sure" were a yes by the "100%" or "sure" in them; "not quite sure", "not really sure"
+# a no by the "not quite", "not really" they open with).
+_DEGREES = ("100%", "100 %", "a hundred percent", "one hundred percent", "100 percent",
+            "entirely", "quite", "totally", "completely", "fully", "so", "too", "that", "very",
+            "all that", "really", "exactly", "absolutely", "overly", "super")
+_UNSURE += [f"not {degree} {word}" for degree in _DEGREES
+            for word in ("sure", "certain", "convinced", "positive", "confident")]
 # Ambiguous in running text; accepted only as the whole answer.
 _WHOLE_ONLY: dict[str, bool | None] = {
     "y": True, "k": True, "kk": True, "ya": True, "ye": True, "right": True, "fine": True,

@@ -43,6 +43,10 @@ CASES = [
     # unsure, not the "no" choice ("I'm not" is not a no here)
     ("bant", "budget", "I'm not sure", None),
     ("meddic", "champion", "I don't know", None),
+    # not fully sure is unsure too (these picked "allocated", the "sure" / "100%" in them)
+    ("bant", "budget", "not 100% sure", None),
+    ("bant", "budget", "not entirely sure", None),
+    ("champ", "money", "not so sure", None),
     # a sentence opening with "we are" / "we have" is not a plain yes
     ("champ", "money", "we are broke lol", None),
     ("champ", "money", "we have to get approval first", None),

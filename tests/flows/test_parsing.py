@@ -299,6 +299,9 @@ def test_authority_unreadable() -> None:
     ("money", "not sure yet"), ("money", "TBD"), ("money", "it depends"),
     ("timeframe", "no idea"), ("timeframe", "no fixed timeline"), ("timeframe", "whenever"),
     ("authority", "not sure"), ("choice", "don't know"),
+    # not fully sure (these were not understood, and asked again)
+    ("money", "not 100% sure"), ("timeframe", "not entirely sure"),
+    ("authority", "not quite sure yet"), ("choice", "not so sure"),
 ])
 def test_explicit_non_answers_are_marked_unsure(kind: str, text: str) -> None:
     assert parse_answer(kind, text, today=TODAY, choices=SIZES) == {"unknown": True,

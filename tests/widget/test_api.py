@@ -476,9 +476,13 @@ def test_a_no_to_consent_is_all_or_nothing(
     assert chat.say(("choice", "no"))["done"] is True  # the visitor's retry goes through
 
 
-def test_unclear_consent_is_asked_again(widget: WidgetApi, db_session: Session) -> None:
+# "not 100% sure", "not entirely sure" were recorded as consent (the "100%", "sure" in them)
+@pytest.mark.parametrize("unsure", ["not sure", "not 100% sure", "not entirely sure"])
+def test_unclear_consent_is_asked_again(
+    widget: WidgetApi, db_session: Session, unsure: str
+) -> None:
     chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)))
-    reply = chat.say("not sure")
+    reply = chat.say(unsure)
     assert reply["done"] is False
     assert reply["messages"][-1]["question"]["criterion"] == "consent"
     assert widget_session_of(db_session, chat).consent_at is None
