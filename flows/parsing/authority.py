@@ -24,8 +24,11 @@ CFO", "the CFO, not me"; but "no, I'm the office manager").
 A joint decision with someone named ("me and the CFO", "the CFO and I", "me together with our
 CEO", "both me and the VP Sales") is the speaker deciding with that person, who signs off too:
 the title is theirs (the approver), the speaker a decision maker at least ("CFO" was the
-speaker's title, as if the speaker were the CFO). So is one with someone untitled ("my boss
-and I"; "me and my boss" already read as "me").
+speaker's title, as if the speaker were the CFO). So is one without the "me" ("jointly with the
+CFO", "together with our CEO", "I decide with the CFO"; these read as the CFO's sign-off) and
+one with someone untitled ("my boss and I", "the team and I"; "me and my boss" already read as
+"me"). A speaker who decides alone is not signed off by whom they report to: "I report to the
+CEO and I decide" is a decision maker without an approver.
 Statements without a title: "I decide" / "final say" / "my call" -> decision_maker;
 "I own / control / hold the budget" -> economic_buyer; "on the committee", "I recommend",
 "evaluating" -> influencer; "I'll be using it" -> end_user.
@@ -227,9 +230,17 @@ _SIGNS = re.compile(
 _POSSESSIVE = re.compile(r"'s?\b")
 # A title joined to the speaker: "me and the CFO", "me together with our CEO", "me + CFO"
 # (before the title), "the CFO and I", "the CFO and me" (after it).
+# Without the "me" too, where the answer says who signs off: "jointly with the CFO", "a joint
+# decision with the CFO", "together with our CEO" (opening the answer), "we decide jointly with
+# the COO", "I decide with the CFO", "I sign off together with the CFO".
 _JOINT_BEFORE = re.compile(
-    r"\b(?:me|myself|i)\s*,?\s*(?:&|\+|\b(?:and|plus|(?:together|along|jointly)\s+with|with|"
-    r"as\s+well\s+as)\b)\s*(?:(?:the|my|our)\s+)?(?:other\s+)?$"
+    r"(?:\b(?:me|myself|i)\s*,?\s*(?:&|\+|\b(?:and|plus|(?:together|along|jointly)\s+with|"
+    r"with|as\s+well\s+as)\b)"
+    r"|\b(?:jointly|joint\s+decision|decided\s+together)\s+with\b"
+    r"|^(?:together|along)\s+with\b"
+    r"|\b(?:decide[sd]?|deciding|sign(?:s|ed|ing)?\s+off|approve[sd]?)\s+"
+    r"(?:(?:together|along)\s+)?with\b"
+    r")\s*(?:(?:the|my|our)\s+)?(?:other\s+)?$"
 )
 _JOINT_AFTER = re.compile(
     r"\s*,?\s*(?:&|\+|\b(?:and|plus)\b)\s*(?:also\s+)?(?:me|myself|i)\b(?!\s*')"
@@ -238,10 +249,12 @@ _JOINT_LEAD = re.compile(r"(?:\bboth\s+)?\b(?:the|my|our)\s+$")
 # ... but not a title someone reports to ("I report to the CFO and I recommend").
 _JOINT_NOT_AFTER = re.compile(
     r"\b(?:to|from|by|ask|convince|behind|needs?|check|with)\s+(?:(?:the|my|our)\s+)?$")
-# The same with someone untitled: "my boss and I", "our team and me" (not "the": "I'm the
-# analyst and I use it" is not a joint decision).
+# The same with someone untitled: "my boss and I", "our team and me"; after "the" only a group
+# ("the team and I", "the board and I"; "I'm the analyst and I use it" is not a joint decision).
 _JOINT_UNTITLED = re.compile(
-    r"\b(?:my|our)\s+[a-z-]+\s*(?:&|\+|\band\b)\s*(?:me|myself|i)\b(?!\s*')"
+    r"\b(?:(?:my|our)\s+[a-z-]+|the\s+(?:(?:leadership|management|exec(?:utive)?|founding|"
+    r"buying|project|core)\s+)?(?:team|board|founders|co-?founders|partners|owners|management|"
+    r"leadership|execs|executives|committee))\s*(?:&|\+|\band\b)\s*(?:me|myself|i)\b(?!\s*')"
 )
 _NOT_ME = re.compile(r"(?:(?:it'?s|that'?s|it\s+is)\s+)?not\s+(?:me|myself|mine)")
 _DOES_NOT_SIGN = re.compile(
@@ -526,6 +539,11 @@ def parse_authority(text: str) -> Parsed:
     )
     if joint and reply is None and not _EVALUATING.search(rest):
         reply = True  # "me and the CFO" decide; "the CFO and I recommend" do not
+    # The speaker who decides, alone, is not signed off by whom they report to: "I report to
+    # the CEO and I decide" names no approver (it was "sign-off by CEO", which MEDDIC's economic
+    # buyer scored as the CEO); "our CFO" alone still does.
+    decides = not needs_signoff and not joint and bool(
+        reply or _SELF_DECIDES.search(t) or _SELF_BUDGET.search(t))
     role = speaker.role if speaker else None
     level = speaker.level if speaker else None
     if not needs_signoff and _SELF_BUDGET.search(t):
@@ -550,6 +568,6 @@ def parse_authority(text: str) -> Parsed:
     if level is None:
         return unsure() if UNSURE.search(t) else unknown()
     result: Parsed = {"role": role, "level": level}
-    if approver is not None and (needs_signoff or speaker is None or joint):
+    if approver is not None and (needs_signoff or joint or (speaker is None and not decides)):
         result["approver"] = approver.role  # "our CFO" to "who has the final say?" too
     return result

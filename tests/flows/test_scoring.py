@@ -258,6 +258,8 @@ def test_meddic_access_gate_caps_at_nurture(meddic: Framework) -> None:
         ("our CFO", 20, "final say: CFO (economic buyer), full marks"),
         ("me, I own the budget", 20, "economic buyer, full marks"),
         ("Product manager, my VP decides", 14, "final say: VP (decision maker)"),
+        # who the speaker reports to is not who signs off (was "final say: CEO", full marks)
+        ("I report to the CEO and I decide", 14, "decision maker, 70% of marks"),
         ("someone else", 0, "not understood"),
     ],
 )
@@ -277,6 +279,9 @@ def test_meddic_economic_buyer_scores_whoever_has_the_final_say(
         # taken for the CFO: 25/25 as the economic buyer)
         ("me and the CFO", 21.25, "decision maker, 85% of marks"),
         ("the CFO and I", 21.25, "decision maker, 85% of marks"),
+        # without the "me" (was an influencer, failing BANT's gate; "the team and I" unread)
+        ("jointly with the CFO", 21.25, "decision maker, 85% of marks"),
+        ("the team and I", 21.25, "decision maker, 85% of marks"),
         ("CFO, signs the contract", 25, "CFO (economic buyer), full marks"),
     ],
 )
