@@ -93,7 +93,8 @@ class Scoring(_Strict):
     - choice: each choice's `score`.
     - yesno: `yes`, `no`, `unsure`.
     - money: the amount per year (ranges use their midpoint; a total over several years is
-      divided by them) divided by `full_at`, capped at 1.
+      divided by them, or by its months / 12: "80k over 18 months" is 53,333 a year) divided
+      by `full_at`, capped at 1.
     - timeframe: `within_days` buckets on the days until the earliest date; `otherwise` beyond.
     - authority: `levels`, the score per authority level; of the person asked about
       (`level_of: person`, the default), or of whoever the answer says has the final say

@@ -36,6 +36,7 @@ from flows.definitions import (
     Scoring,
 )
 from flows.parsing import parse_authority
+from flows.parsing.money import term_of
 
 Verdict = Literal["qualified", "nurture", "disqualified"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
@@ -481,12 +482,11 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
     period = parsed.get("period")
     text = f"{currency} {shown}" if currency else shown
     if period == "multi_year":
-        # a total over several years ("100k over 3 years") scores its yearly share
-        years = parsed.get("years")
-        if isinstance(years, bool) or not isinstance(years, int) or years < 2:
-            raise ValueError("no term")
+        # a total over several years ("100k over 3 years", "80k over 18 months") scores its
+        # yearly share
+        years, term = term_of(parsed)
         yearly = amount / years
-        text += f" over {years} years"
+        text += f" over {term}"
     else:
         yearly = amount * _PER_YEAR[period]
         text += _PERIOD_TEXT[period]

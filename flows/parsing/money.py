@@ -6,7 +6,9 @@ Result shapes:
 - `"bound": "at_most"` / `"at_least"` is added for "up to 50k" / "50k+" (amount is the bound)
 - `{"amount": 100000, "currency": None, "period": "multi_year", "years": 3}` for a total over
   several years ("100k over 3 years", "$150,000 for a 3-year contract", "300k total over three
-  years"): the amount as said; scoring and the read-back divide it by `years`
+  years", "for a couple of years"): the amount as said; scoring and the read-back divide it by
+  `years`; a term of more than a year that is not whole years has `months` instead ("80k over
+  18 months", "over a year and a half": `"months": 18`)
 - `{"amount": 0, "currency": None, "period": None}` for "no budget", "none", "zero"
 - `{"unknown": True, "unsure": True}` for an explicit non-answer: "not sure", "tbd",
   "depends", "confidential"
@@ -16,8 +18,9 @@ Result shapes:
 e.g. "Canadian dollars"). `period` is once/month/quarter/half_year/year/multi_year or None
 when not stated. A rate named beside a term wins over it: "100k a year for 3 years" and "3
 year budget of 100k per year" are per year. A term is read only right beside the figure ("50k,
-we've been looking for 3 years" is not 50k over 3 years) and in whole years (or 12, 24, 36...
-months; one year is `year`).
+we've been looking for 3 years" is not 50k over 3 years), in whole years (or 12, 24, 36...
+months; one year is `year`) or in months past a year ("over 18 months"). "Multi-year" without
+a count, "a few years" and terms under a year ("over 6 months") are not read as a term.
 
 Numbers: `price-parser` reads each figure and guesses its separators ("40.000" and "40,000"
 are forty thousand, "1.2" and "1,5" are decimals). With a multiplier a "." is always a decimal
@@ -30,8 +33,10 @@ currency or multiplier wins over bare numbers; numbers that count something ("50
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from price_parser.parser import parse_number
 
@@ -121,7 +126,7 @@ _PERIOD = re.compile(
     r"(?:per|every|each|a)\s+half[- ]?year)\b|"
     r"(?:\b(?:per|a|an|each|every|first|1st)\s+(?:(?:fiscal|calendar|financial)\s+)?"
     r"|(?P<slash>/)\s*)"
-    r"(?P<unit>quarter|qtr|q|month|mo|mth|mnth|m|year|yr|y|annum)\b"
+    r"(?P<unit>quarter|qtr|q|month|mo|mth|mnth|m|year|yr|y|annum)\b(?!\s+and\s+a\s+half)"
     r"|\b(?:per|every|each)\s+(?P<months>3|three|12|twelve)\s+months\b"
     r"|\b(?P<word>quarterly|monthly|annual|annually|yearly|pcm|mrr|arr|acv|fiscal|p/?m|pa|once|"
     r"total|overall|up[- ]?front|one[- ]?(?:time|off|shot)|lump[- ]?sum|in\s+total|flat\s+fee|"
@@ -146,10 +151,12 @@ _PERIOD_WINDOW = 80
 
 # A term of several years, right beside the figure: "over 3 years", "for the next five
 # years", "across 36 months", "for a 3-year contract", "a 3-year deal worth 90k", "3yr deal,
-# 100k", "100k/3 years".
-_TERM_COUNT = (r"(?P<{}>[0-9]{{1,3}}|one|two|three|four|five|six|seven|eight|nine|ten|twelve|"
-               r"twenty-four|thirty-six|forty-eight|sixty)")
-_TERM_UNIT = r"\s*-?\s*(?P<{}>years?|yrs?|months?|mos?)\b"
+# 100k", "100k/3 years", "for a couple of years"; or of more than a year in months: "over 18
+# months", "over a year and a half", "1.5 years" (these had no period: a yearly amount).
+_TERM_COUNT = (r"(?P<{0}>[0-9]{{1,3}}(?:\.5)?|one|two|three|four|five|six|seven|eight|nine|ten|"
+               r"twelve|twenty-four|thirty-six|forty-eight|sixty|couple(?:\s+of)?|a)"
+               r"(?P<{0}h>\s+and\s+a\s+half)?")
+_TERM_UNIT = r"\s*-?\s*(?P<{0}>years?|yrs?|months?|mos?)\b(?P<{0}h>\s+and\s+a\s+half)?"
 _TERM = re.compile(
     r"(?:\b(?:over|across|for|covering|spanning|spread\s+(?:over|across)|per|every)\s+"
     r"(?:(?:the|a)\s+)?(?:(?:next|first|coming|following)\s+)?"
@@ -159,9 +166,9 @@ _TERM = re.compile(
     + r"\s+(?:contract|deal|term|agreement|commitment|period|plan|subscription|licen[cs]e|"
     r"budget|project|program|programme|engagement|renewal)\b"
 )
-_TERM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-               "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "twenty-four": 24,
-               "thirty-six": 36, "forty-eight": 48, "sixty": 60}
+_TERM_WORDS = {"a": 1, "couple": 2, "couple of": 2, "one": 1, "two": 2, "three": 3, "four": 4,
+               "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "twelve": 12,
+               "twenty-four": 24, "thirty-six": 36, "forty-eight": 48, "sixty": 60}
 # What may stand between a figure and the term after it ("100k in total over 3 years",
 # "150k, spread over 3 years") or the term before it ("a 3-year deal worth 90k", "3yr deal,
 # 100k", "for the first 3 years it's 100k"): a few words, no new sentence; before the figure
@@ -345,37 +352,44 @@ def _period(low: str, figure_start: int, figure_end: int, lo: int = 0, hi: int |
     return best[1] if best else None
 
 
-def _term_years(m: re.Match[str]) -> int | None:
-    """The whole years a term match names (months in twelves), else None."""
-    count = m.group("n") or m.group("n2")
+def _term_months(m: re.Match[str]) -> int | None:
+    """The months a term match names: whole years up to 30, or more than a year in whole
+    months ("over 18 months", "a year and a half"), else None ("over 6 months" is not a term of
+    its own: a budget spent within half a year is not a yearly rate)."""
+    count = " ".join((m.group("n") or m.group("n2")).split())
     unit = m.group("unit") or m.group("unit2")
-    n = int(count) if count.isdigit() else _TERM_WORDS[count]
-    if unit.startswith("m"):
-        if n % 12:
-            return None  # "over 18 months": not read as a term
-        n //= 12
-    return n if 1 <= n <= 30 else None
+    n = Decimal(_TERM_WORDS[count]) if count in _TERM_WORDS else Decimal(count)
+    if any(m.group(g) for g in ("nh", "unith", "n2h", "unit2h")):
+        n += Decimal("0.5")  # "one and a half years", "a year and a half"
+    months = n if unit.startswith("m") else n * 12
+    if months != months.to_integral_value():
+        return None
+    whole = int(months)
+    if whole % 12 == 0:
+        return whole if 1 <= whole // 12 <= 30 else None
+    return whole if 12 < whole <= 360 else None
 
 
 def _term(low: str, figure_start: int, figure_end: int) -> int | None:
-    """The years of a term right beside the figure: after it ("100k over 3 years"), else
+    """The months of a term right beside the figure: after it ("100k over 3 years"), else
     before it ("a 3-year deal worth 90k")."""
     after = _TERM.search(low, figure_end, figure_end + _TERM_REACH)
     if after is not None and _TERM_GAP_AFTER.fullmatch(low, figure_end, after.start()):
-        return _term_years(after)
+        return _term_months(after)
     before = None
     for m in _TERM.finditer(low, max(0, figure_start - _TERM_REACH), figure_start):
         before = m
     if before is not None and _TERM_GAP_BEFORE.fullmatch(low, before.end(), figure_start):
-        return _term_years(before)
+        return _term_months(before)
     return None
 
 
 def _with_term(result: Parsed, low: str, figures: list[_Figure], first: _Figure,
                last: _Figure) -> Parsed:
     """A total over several years (no rate named, or a "total" / "one-time"): period
-    `multi_year` with its `years`; one year is `year`. A rate named only past another figure
-    is that figure's: "100k over 3 years, so about 33k a year" is over 3 years."""
+    `multi_year` with its `years`, or its `months` when not whole years; one year is `year`. A
+    rate named only past another figure is that figure's: "100k over 3 years, so about 33k a
+    year" is over 3 years."""
     period = result["period"]
     if period not in (None, "once"):
         lo = max((f.end for f in figures if f.end <= first.start), default=0)
@@ -383,12 +397,15 @@ def _with_term(result: Parsed, low: str, figures: list[_Figure], first: _Figure,
         period = _period(low, first.start, last.end, lo, hi)
     if period not in (None, "once"):
         return result  # "100k a year for 3 years" is per year
-    years = _term(low, first.start, last.end)
-    if years == 1:
+    months = _term(low, first.start, last.end)
+    if months == 12:
         result["period"] = "year"
-    elif years is not None:
+    elif months is not None:
         result["period"] = "multi_year"
-        result["years"] = years
+        if months % 12:
+            result["months"] = months
+        else:
+            result["years"] = months // 12
     return result
 
 
@@ -402,6 +419,17 @@ def _bound(text: str, figure: _Figure) -> str | None:
     if _AT_MOST_AFTER.match(text, figure.end):
         return "at_most"
     return None
+
+
+def term_of(parsed: Mapping[str, Any]) -> tuple[float, str]:
+    """The years a `multi_year` budget spans, and the term in words: (3, "3 years") or, in
+    months, (1.5, "18 months"). ValueError when it names no term of more than a year."""
+    years, months = parsed.get("years"), parsed.get("months")
+    if isinstance(years, int) and not isinstance(years, bool) and years >= 2:
+        return years, f"{years} years"
+    if isinstance(months, int) and not isinstance(months, bool) and months > 12:
+        return months / 12, f"{months} months"
+    raise ValueError("no term")
 
 
 @never_raise

@@ -9,6 +9,8 @@ from typing import Any
 
 from flows.definitions import Choice
 
+from .money import term_of
+
 NOT_UNDERSTOOD = "not understood"
 
 _PERIODS = {"once": "one-time", "month": "per month", "quarter": "per quarter",
@@ -46,19 +48,17 @@ def _money(p: dict[str, Any]) -> str:
 
 
 def _over_years(p: dict[str, Any], total: str, bound: str, currency: str | None) -> str:
-    years = p.get("years")
-    if isinstance(years, bool) or not isinstance(years, int) or years < 2:
-        raise ValueError("no term")
+    years, term = term_of(p)  # (3, "3 years") or (1.5, "18 months")
     if "min" in p and "max" in p:
         figure = f"{_per_year(p['min'], years)}–{_per_year(p['max'], years)}"
     else:
         figure = _per_year(p["amount"], years)
     yearly = bound + (f"{currency} {figure}" if currency else figure)
     note = "" if currency else "; currency not stated"
-    return f"{yearly} per year ({total} over {years} years{note})"
+    return f"{yearly} per year ({total} over {term}{note})"
 
 
-def _per_year(value: Any, years: int) -> str:
+def _per_year(value: Any, years: float) -> str:
     """A yearly share in whole units (100,000 over 3 years: "33,333")."""
     _number(value)  # a number, or TypeError
     if not math.isfinite(value):

@@ -80,7 +80,8 @@ def test_each_parser_never_raises_on_any_text(text: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(parsed=st.dictionaries(st.sampled_from(
     ["amount", "min", "max", "currency", "period", "earliest", "latest", "role", "level",
-     "value", "text", "email", "unknown", "bound", "approver", "none", "years", "name"]),
+     "value", "text", "email", "unknown", "bound", "approver", "none", "years", "name",
+     "months"]),
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))))
 def test_readback_never_raises_on_odd_dicts(parsed: dict[str, Any]) -> None:
     for kind in (*TYPES, "bogus"):
@@ -412,6 +413,9 @@ def test_non_names_are_unknown(text: str) -> None:
      "EUR 66,667–100,000 per year (EUR 200,000–300,000 over 3 years)"),
     ("money", "up to $300k over 3 years",
      "up to USD 100,000 per year (up to USD 300,000 over 3 years)"),
+    ("money", "$80k over 18 months", "USD 53,333 per year (USD 80,000 over 18 months)"),
+    ("money", "100k for a couple of years",
+     "50,000 per year (100,000 over 2 years; currency not stated)"),
     ("timeframe", "Q3", "between Jul 1, 2026 and Sep 30, 2026"),
     ("timeframe", "by March", "by Mar 31, 2027"),
     ("timeframe", "not before Q4", "not before Oct 1, 2026"),

@@ -181,7 +181,9 @@ def bant_answers(draw: st.DrawFn) -> dict[str, AnswerRecord]:
     amount = draw(st.integers(0, 200_000))
     period = draw(st.sampled_from(
         ["once", "month", "quarter", "half_year", "year", "multi_year", None]))
-    term = {"years": draw(st.integers(2, 5))} if period == "multi_year" else {}
+    term = (draw(st.sampled_from([{"years": draw(st.integers(2, 5))},
+                                  {"months": draw(st.integers(13, 60))}]))
+            if period == "multi_year" else {})
     maybe("budget_amount", rec(f"{amount}", {"amount": amount, "currency": "USD",
                                              "period": period, **term}))
     level = draw(st.sampled_from(
@@ -379,6 +381,11 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
          "USD 60,000 over 3 years (USD 20,000 a year), 50% of the USD 40,000"),
         ({"amount": 100000, "currency": "EUR", "period": "multi_year", "years": 2}, 25,
          "EUR 100,000 over 2 years (EUR 50,000 a year; ≈ USD 54,000 a year), full marks"),
+        # ... in months when not whole years (was no period: 60k a year, full marks)
+        ({"amount": 60000, "currency": "USD", "period": "multi_year", "months": 18}, 25,
+         "USD 60,000 over 18 months (USD 40,000 a year), full marks"),
+        ({"amount": 60000, "currency": "USD", "period": "multi_year", "months": 30}, 15,
+         "USD 60,000 over 30 months (USD 24,000 a year), 60% of the USD 40,000"),
         ({"amount": "lots", "currency": "USD", "period": "year"}, 25, "full marks"),
         ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 0}, 25,
          "full marks"),
