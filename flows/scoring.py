@@ -36,7 +36,7 @@ from flows.definitions import (
     Scoring,
 )
 from flows.parsing import parse_authority
-from flows.parsing.money import term_of
+from flows.parsing.money import PER_YEAR, term_of
 
 Verdict = Literal["qualified", "nurture", "disqualified"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
@@ -65,7 +65,7 @@ USD_PER_UNIT: dict[str, float] = {
     "HUF": 0.0027, "ILS": 0.27, "AED": 0.272, "SAR": 0.267, "ZAR": 0.054, "BRL": 0.19,
     "MXN": 0.055, "TRY": 0.03,
 }
-_PER_YEAR = {"year": 1, "month": 12, "quarter": 4, "half_year": 2, "once": 1, None: 1}
+_PER_YEAR = PER_YEAR
 _PERIOD_TEXT = {"year": " per year", "month": " per month", "quarter": " per quarter",
                 "half_year": " per half-year", "once": " one-off", None: ""}
 
@@ -457,25 +457,27 @@ def _yesno(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
     return scoring.unsure, f"unsure, {_marks(scoring.unsure)}"
 
 
-def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:
-    scoring = qp.scoring
+def _amount(parsed: Mapping[str, Any]) -> tuple[float, str]:
+    """(the amount, a range's midpoint, and how it is shown)."""
     amount = parsed.get("amount")
     if amount is not None:
         amount = float(amount)
-        shown = f"{amount:,.0f}"
-    else:
-        low, high = parsed.get("min"), parsed.get("max")
-        if low is None and high is None:
-            raise ValueError("no amount")
-        if high is None:
-            amount = float(cast(float, low))
-            shown = f"{amount:,.0f} or more"
-        elif low is None:
-            amount = float(high)
-            shown = f"up to {amount:,.0f}"
-        else:
-            amount = (float(low) + float(high)) / 2
-            shown = f"{float(low):,.0f}–{float(high):,.0f}"
+        return amount, f"{amount:,.0f}"
+    low, high = parsed.get("min"), parsed.get("max")
+    if low is None and high is None:
+        raise ValueError("no amount")
+    if high is None:
+        amount = float(cast(float, low))
+        return amount, f"{amount:,.0f} or more"
+    if low is None:
+        amount = float(high)
+        return amount, f"up to {amount:,.0f}"
+    return (float(low) + float(high)) / 2, f"{float(low):,.0f}–{float(high):,.0f}"
+
+
+def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:
+    scoring = qp.scoring
+    amount, shown = _amount(parsed)
     if amount <= 0:
         return 0.0, "no budget, no marks"
     currency = parsed.get("currency")
@@ -491,7 +493,17 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
         yearly = amount * _PER_YEAR[period]
         text += _PERIOD_TEXT[period]
     notes: list[str] = []
-    if period in ("month", "quarter", "half_year", "multi_year"):
+    plus = parsed.get("plus")
+    if plus is not None:
+        # a one-off plus a recurring amount ("50k now plus 2k a month") scores the first
+        # year of both: 50k + 24k
+        extra, extra_shown = _amount(plus)
+        extra_period = plus.get("period")
+        yearly += extra * _PER_YEAR[extra_period]
+        text += f" plus {extra_shown}{_PERIOD_TEXT[extra_period]}"
+        when = "in the first year" if "once" in (period, extra_period) else "a year"
+        notes.append(f"{currency + ' ' if currency else ''}{yearly:,.0f} {when}")
+    elif period in ("month", "quarter", "half_year", "multi_year"):
         notes.append(f"{currency + ' ' if currency else ''}{yearly:,.0f} a year")
     if currency is None:
         usd = yearly

@@ -9,6 +9,12 @@ Result shapes:
   years", "for a couple of years"): the amount as said; scoring and the read-back divide it by
   `years`; a term of more than a year that is not whole years has `months` instead ("80k over
   18 months", "over a year and a half": `"months": 18`)
+- `{"amount": 50000, "currency": None, "period": "once", "plus": {"amount": 2000, "period":
+  "month"}}` for a one-off and a recurring amount said together ("50k now plus 2k a month",
+  "2k a month plus 50k setup", "$50k upfront + $2k/month"): the first as said, the second under
+  `plus` (`amount` or `min`/`max`, and its `period`); scoring and the read-back add the first
+  year of both (74,000). Each figure takes the period named on its side of the "plus" (the 50k
+  was read as 50k a month); one without a period beside a recurring one is a one-off
 - `{"amount": 0, "currency": None, "period": None}` for "no budget", "none", "zero"
 - `{"unknown": True, "unsure": True}` for an explicit non-answer: "not sure", "tbd",
   "depends", "confidential"
@@ -54,6 +60,11 @@ _MULTIPLIERS: dict[str, Decimal] = {
     "crore": Decimal(10**7), "crores": Decimal(10**7),
 }
 _MAX_AMOUNT = Decimal(10**15)
+
+# What a yearly figure is worth per period (a one-off, or no period, counts once a year).
+PER_YEAR: dict[str | None, int] = {"year": 1, "month": 12, "quarter": 4, "half_year": 2,
+                                   "once": 1, None: 1}
+_RECURRING = frozenset({"year", "month", "quarter", "half_year"})
 
 _NUMBER = re.compile(
     r"(?<![0-9.,'])"
@@ -177,6 +188,16 @@ _TERM_GAP_AFTER = re.compile(r"[\s,(]*(?:[a-z'$€£]+[\s,(]+){0,2}")
 _TERM_GAP_BEFORE = re.compile(r"(?:\s+[a-z']+){0,3}\s*(?:[,:]\s*)?|\s*[,:]\s*")
 _TERM_REACH = 40
 
+# Two amounts said together, one one-off and one recurring: "50k now plus 2k a month", "2k/mo
+# + 50k setup", "50k for implementation and then about 2k per month". Between them a few words
+# of the first ("now", "upfront", "a month", "for 20 users"), the join, and a few lead-in words.
+_PLUS_JOIN = re.compile(
+    r"[\s,]*(?:[a-z0-9/'.-]+[\s,]+){0,4}?"
+    r"(?P<join>\+|\bplus\b|\band(?:\s+then)?\b|\bthen\b|\bon\s+top\s+of\s+(?:that|this)\b)"
+    r"[\s,]*(?:(?:about|around|roughly|approx(?:imately)?|another|an?|extra|additional|further|"
+    r"maybe|then)\s+)*"
+)
+
 
 _ZERO_WHOLE = re.compile(
     r"(?:no|none|zero|nil|nada|nothing|null|no\s+budget|zilch|nope)"
@@ -272,20 +293,21 @@ def _figures(text: str, low: str) -> list[_Figure]:
     return figures
 
 
+def _is_range(text: str, first: _Figure, second: _Figure) -> bool:
+    """Whether two figures in a row form a range ("20-30k", "between 20 and 30k")."""
+    between = text[first.end:second.start]
+    if _CONNECTOR.fullmatch(between) is None:
+        return False
+    return between.strip().lower() != "and" or _BETWEEN.search(text, 0, first.start) is not None
+
+
 def _range_with(text: str, figures: list[_Figure], i: int) -> tuple[_Figure, _Figure] | None:
     """The figure pair forming a range around figure `i`, if any."""
     for a, b in ((i - 1, i), (i, i + 1)):
         if a < 0 or b >= len(figures):
             continue
-        first, second = figures[a], figures[b]
-        between = text[first.end:second.start]
-        m = _CONNECTOR.fullmatch(between)
-        if m is None:
-            continue
-        word = between.strip().lower()
-        if word == "and" and not _BETWEEN.search(text, 0, first.start):
-            continue
-        return first, second
+        if _is_range(text, figures[a], figures[b]):
+            return figures[a], figures[b]
     return None
 
 
@@ -409,16 +431,87 @@ def _with_term(result: Parsed, low: str, figures: list[_Figure], first: _Figure,
     return result
 
 
-def _bound(text: str, figure: _Figure) -> str | None:
+def _bound(text: str, figure: _Figure, hi: int | None = None) -> str | None:
+    """"up to 50k", "50k+": the bound named beside the figure, before `hi` (so the "plus" of
+    "50k plus 2k a month" is not "50k or more")."""
+    hi = len(text) if hi is None else hi
     if _AT_MOST_BEFORE.search(text, max(0, figure.start - 40), figure.start):
         return "at_most"
     if _AT_LEAST_BEFORE.search(text, max(0, figure.start - 40), figure.start):
         return "at_least"
-    if _AT_LEAST_AFTER.match(text, figure.end):
+    if _AT_LEAST_AFTER.match(text, figure.end, hi):
         return "at_least"
-    if _AT_MOST_AFTER.match(text, figure.end):
+    if _AT_MOST_AFTER.match(text, figure.end, hi):
         return "at_most"
     return None
+
+
+def _items(text: str, figures: list[_Figure]) -> list[tuple[_Figure, _Figure]]:
+    """The figures as amounts: a range is one (its two figures), a figure alone another."""
+    items: list[tuple[_Figure, _Figure]] = []
+    i = 0
+    while i < len(figures):
+        if i + 1 < len(figures) and _is_range(text, figures[i], figures[i + 1]):
+            items.append((figures[i], figures[i + 1]))
+            i += 2
+        else:
+            items.append((figures[i], figures[i]))
+            i += 1
+    return items
+
+
+def _part(low: str, item: tuple[_Figure, _Figure], period: str | None, hi: int | None
+          ) -> Parsed | None:
+    """One amount of a two-part budget: `amount` (with its `bound`) or `min`/`max`, `period`."""
+    first, second = item
+    smallest, largest = _range_values(first, second) if first is not second else (
+        first.value, first.value)
+    if smallest <= 0:
+        return None
+    part: Parsed = ({"amount": number_value(smallest)} if smallest == largest else
+                    {"min": number_value(smallest), "max": number_value(largest)})
+    part["period"] = period
+    bound = _bound(low, first, hi) if first is second else None
+    if bound is not None:
+        part["bound"] = bound
+    return part
+
+
+def _two_parts(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
+    """A one-off and a recurring amount said together ("50k now plus 2k a month"): the first
+    amount with the second under `plus`, each with the period named on its side of the join;
+    one without a period beside a recurring one is a one-off. None unless the answer holds
+    exactly two amounts, joined so, with different periods, at least one recurring."""
+    items = _items(low, figures)
+    if len(items) != 2:
+        return None
+    (a1, a2), (b1, b2) = items
+    join = _PLUS_JOIN.fullmatch(low, a2.end, b1.start)
+    if join is None or (a1.currency and b1.currency and a1.currency != b1.currency):
+        return None
+    if _term(low, a1.start, a2.end) or _term(low, b1.start, b2.end):
+        return None  # "100k over 3 years plus 2k a month": the term is read as before
+    first = _period(low, a1.start, a2.end, 0, join.start("join"))
+    second = _period(low, b1.start, b2.end, join.end("join"))
+    if first == second or not {first, second} & _RECURRING:
+        return None
+    # each a money figure: "50 and 60k a year" is not 50 once plus 60k a year, "10k setup and
+    # 50 a month" is 50 a month
+    for figure, period in ((a1, first), (b1, second)):
+        if not (figure.currency or figure.has_mult or figure.value >= 100 or period):
+            return None
+    main = _part(low, (a1, a2), first or "once", join.start("join"))
+    plus = _part(low, (b1, b2), second or "once", None)
+    if main is None or plus is None:
+        return None
+    bound = main.pop("bound", None)
+    result: Parsed = {**main, "currency": a1.currency or b1.currency
+                      or currency_anywhere(t, low, a1.start)}
+    result["period"] = result.pop("period")  # in the usual order: amount, currency, period
+    result["plus"] = plus
+    if bound is not None:
+        result["bound"] = bound
+    return result
 
 
 def term_of(parsed: Mapping[str, Any]) -> tuple[float, str]:
@@ -448,6 +541,9 @@ def parse_money(text: str) -> Parsed:
                                           and _ZERO_PHRASE.search(low)):
             return {"amount": 0, "currency": None, "period": None}
         return unsure() if UNSURE.search(low) else unknown()
+    parts = _two_parts(t, low, figures)
+    if parts is not None:
+        return parts
     best = max(range(len(figures)), key=lambda i: (figures[i].score, -i))
     pair = _range_with(low, figures, best)
     if pair is not None:

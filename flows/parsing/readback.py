@@ -9,7 +9,7 @@ from typing import Any
 
 from flows.definitions import Choice
 
-from .money import term_of
+from .money import PER_YEAR, term_of
 
 NOT_UNDERSTOOD = "not understood"
 
@@ -29,6 +29,8 @@ def _number(value: Any) -> str:
 
 def _money(p: dict[str, Any]) -> str:
     currency = p.get("currency")
+    if p.get("plus") is not None:
+        return _two_parts(p, p["plus"], currency)
     if "min" in p and "max" in p:
         figure = f"{_number(p['min'])}–{_number(p['max'])}"
     else:
@@ -45,6 +47,40 @@ def _money(p: dict[str, Any]) -> str:
     if period:
         text = f"{text} {period}"
     return text if currency else f"{text} (currency not stated)"
+
+
+def _two_parts(p: dict[str, Any], plus: dict[str, Any], currency: str | None) -> str:
+    """"50,000 one-time plus 2,000 per month (74,000 in the first year; currency not stated)":
+    both amounts as said, and what they come to in a year (the first, with a one-off)."""
+    parts = (p, plus)
+    said = " plus ".join(_amount(part, currency) for part in parts)
+    low = sum(_bounds(part)[0] * PER_YEAR[part.get("period")] for part in parts)
+    high = sum(_bounds(part)[1] * PER_YEAR[part.get("period")] for part in parts)
+    total = f"{round(low):,}" if low == high else f"{round(low):,}–{round(high):,}"
+    when = "in the first year" if any(part.get("period") == "once" for part in parts) else (
+        "a year")
+    note = "" if currency else "; currency not stated"
+    return f"{said} ({currency + ' ' if currency else ''}{total} {when}{note})"
+
+
+def _amount(p: dict[str, Any], currency: str | None) -> str:
+    """One amount as said: "up to USD 50,000 per month", "EUR 20,000–30,000 one-time"."""
+    low, high = _bounds(p)
+    figure = _number(p["amount"]) if low == high else f"{_number(p['min'])}–{_number(p['max'])}"
+    bound = {"at_most": "up to ", "at_least": "at least "}.get(p.get("bound") or "", "")
+    text = bound + (f"{currency} {figure}" if currency else figure)
+    period = _PERIODS.get(p.get("period") or "")
+    return f"{text} {period}" if period else text
+
+
+def _bounds(p: dict[str, Any]) -> tuple[float, float]:
+    """(lowest, highest) of an amount or range, as finite numbers, else ValueError."""
+    low, high = (p["min"], p["max"]) if "min" in p and "max" in p else (p["amount"],) * 2
+    _number(low)  # a number, or TypeError
+    _number(high)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError("not a finite number")
+    return float(low), float(high)
 
 
 def _over_years(p: dict[str, Any], total: str, bound: str, currency: str | None) -> str:

@@ -81,7 +81,7 @@ def test_each_parser_never_raises_on_any_text(text: str) -> None:
 @given(parsed=st.dictionaries(st.sampled_from(
     ["amount", "min", "max", "currency", "period", "earliest", "latest", "role", "level",
      "value", "text", "email", "unknown", "bound", "approver", "none", "years", "name",
-     "months"]),
+     "months", "plus"]),
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))))
 def test_readback_never_raises_on_odd_dicts(parsed: dict[str, Any]) -> None:
     for kind in (*TYPES, "bogus"):
@@ -414,6 +414,15 @@ def test_non_names_are_unknown(text: str) -> None:
     ("money", "up to $300k over 3 years",
      "up to USD 100,000 per year (up to USD 300,000 over 3 years)"),
     ("money", "$80k over 18 months", "USD 53,333 per year (USD 80,000 over 18 months)"),
+    # a one-off plus a monthly amount: both as said, and the first year's total
+    ("money", "50k now plus 2k a month",
+     "50,000 one-time plus 2,000 per month (74,000 in the first year; currency not stated)"),
+    ("money", "$2k a month plus $50k setup",
+     "USD 2,000 per month plus USD 50,000 one-time (USD 74,000 in the first year)"),
+    ("money", "€20-30k upfront + €1.5k a month",
+     "EUR 20,000–30,000 one-time plus EUR 1,500 per month (EUR 38,000–48,000 in the first year)"),
+    ("money", "50k a year plus 5k a quarter",
+     "50,000 per year plus 5,000 per quarter (70,000 a year; currency not stated)"),
     ("money", "100k for a couple of years",
      "50,000 per year (100,000 over 2 years; currency not stated)"),
     ("timeframe", "Q3", "between Jul 1, 2026 and Sep 30, 2026"),

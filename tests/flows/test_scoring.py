@@ -386,6 +386,14 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
          "USD 60,000 over 18 months (USD 40,000 a year), full marks"),
         ({"amount": 60000, "currency": "USD", "period": "multi_year", "months": 30}, 15,
          "USD 60,000 over 30 months (USD 24,000 a year), 60% of the USD 40,000"),
+        # a one-off plus a monthly amount: the first year's total (the one-off was scored
+        # as a monthly amount: 50k x 12)
+        ({"amount": 20000, "currency": "USD", "period": "once",
+          "plus": {"amount": 1000, "period": "month"}}, 20,
+         "USD 20,000 one-off plus 1,000 per month (USD 32,000 in the first year), 80%"),
+        ({"amount": 10000, "currency": "EUR", "period": "year",
+          "plus": {"min": 1000, "max": 3000, "period": "quarter"}}, 12.15,
+         "EUR 10,000 per year plus 1,000–3,000 per quarter (EUR 18,000 a year; ≈ USD 19,440"),
         ({"amount": "lots", "currency": "USD", "period": "year"}, 25, "full marks"),
         ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 0}, 25,
          "full marks"),
