@@ -41,7 +41,7 @@ def note_contact(ctx: TurnContext, question_id: str, record: AnswerRecord) -> No
     elif question_id == "name":
         ctx.lead.contact_name = name_of(record)
     elif question_id == "company":
-        ctx.lead.company = ctx.company = record["raw"][:MAX_COMPANY_LENGTH]
+        ctx.lead.company = ctx.company = company_of(record)
 
 
 def name_of(record: AnswerRecord) -> str:
@@ -50,6 +50,15 @@ def name_of(record: AnswerRecord) -> str:
     parsed = record["parsed"]
     name = parsed.get("name") if isinstance(parsed, dict) else None
     return (name if isinstance(name, str) and name else record["raw"])[:MAX_NAME_LENGTH]
+
+
+def company_of(record: AnswerRecord) -> str:
+    """The company as read ("I work at Acme Logistics." is "Acme Logistics"); as typed for an
+    answer stored before companies were read."""
+    parsed = record["parsed"]
+    company = parsed.get("company") if isinstance(parsed, dict) else None
+    return (company if isinstance(company, str) and company else record["raw"])[
+        :MAX_COMPANY_LENGTH]
 
 
 def link_by_email(ctx: TurnContext, email: str) -> None:
@@ -80,7 +89,7 @@ def link_by_email(ctx: TurnContext, email: str) -> None:
         target.contact_name = name_of(name)
     company = ctx.model.answers.get("company")
     if company is not None and company["status"] == "answered":
-        target.company = company["raw"][:MAX_COMPANY_LENGTH]
+        target.company = company_of(company)
     target.framework = conversation.framework
     target.updated_at = ctx.now
     if owned:

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 AnswerType = Literal[
-    "money", "timeframe", "authority", "yesno", "choice", "text", "email", "name"
+    "money", "timeframe", "authority", "yesno", "choice", "text", "email", "name", "company"
 ]
 AuthorityLevel = Literal["economic_buyer", "decision_maker", "influencer", "end_user", "unknown"]
 

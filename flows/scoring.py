@@ -603,10 +603,18 @@ def _name(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[fl
     return scoring.unknown, f"no name, {_marks(scoring.unknown)}"
 
 
+def _company(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:
+    scoring = qp.scoring
+    if parsed.get("company"):
+        return scoring.yes, f"company given, {_marks(scoring.yes)}"
+    return scoring.unknown, f"no company, {_marks(scoring.unknown)}"
+
+
 _Reader = Callable[[_QuestionPlan, Mapping[str, Any], date], tuple[float, str]]
 _READERS: dict[str, _Reader] = {
     "choice": _choice, "yesno": _yesno, "money": _money, "timeframe": _timeframe,
     "authority": _authority, "text": _text, "email": _email, "name": _name,
+    "company": _company,
 }
 
 

@@ -15,6 +15,7 @@ from flows.definitions import Choice
 from ._common import Parsed, never_raise, unknown
 from .authority import parse_authority
 from .choice import parse_choice
+from .company import parse_company
 from .email_address import parse_email
 from .money import parse_money
 from .name import parse_name
@@ -28,6 +29,7 @@ __all__ = [
     "parse_answer",
     "parse_authority",
     "parse_choice",
+    "parse_company",
     "parse_email",
     "parse_money",
     "parse_name",
@@ -59,4 +61,6 @@ def parse_answer(
         return parse_email(text)
     if answer_type == "name":
         return parse_name(text)
+    if answer_type == "company":
+        return parse_company(text)
     return unknown()

@@ -72,9 +72,9 @@ def _latin(word: str) -> str | None:
     return plain if plain and plain.isalpha() and len(plain) >= len(word) else None
 
 
-def _mashed(word: str) -> bool:
+def mashed(word: str) -> bool:
     """Keyboard mashing: "asdf", "sdf", "asdasd", "sdfgh", "aaa", "hahaha" (not "Coco", "Lulu",
-    "Smrž")."""
+    "Smrž"). The company reader asks the same."""
     plain = _latin(word)
     if plain is None:
         return False
@@ -108,7 +108,7 @@ def parse_name(text: str) -> Parsed:
         or _LINK.search(low)
         or len(_DIGITS.findall(name)) >= 5
         or (len(name) == 1 and _latin(name) is not None)
-        or any(_mashed(w) for w in re.findall(r"[^\W\d_]+", name))
+        or any(mashed(w) for w in re.findall(r"[^\W\d_]+", name))
     ):
         return unknown()
     return {"name": name}

@@ -187,6 +187,8 @@ def readback(
             return str(parsed["email"])
         if answer_type == "name":
             return str(parsed["name"])
+        if answer_type == "company":
+            return str(parsed["company"])
     except (KeyError, TypeError, ValueError, AttributeError):
         return NOT_UNDERSTOOD
     return NOT_UNDERSTOOD

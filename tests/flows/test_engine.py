@@ -293,6 +293,40 @@ def test_a_name_is_read_and_read_back(typed: str, name: str) -> None:
     assert model.answers["name"]["raw"] == typed
 
 
+def _at_company() -> tuple[Flow, FlowState]:
+    flow = Flow(load_frameworks()["bant"], contact_questions=contact_questions())
+    model = FlowState(ask_contact=True, prefilled=["name", "email"])
+    flow.begin(model, company="", audience="prospect")
+    assert model.state == "company"
+    return flow, model
+
+
+@pytest.mark.parametrize("typed", ["n/a", "idk", "none", "no company", "prefer not to say",
+                                   "asdf", "dana@acme.example"])
+def test_a_non_company_is_reasked_with_the_hint(typed: str) -> None:
+    # these were stored as the company (and on the lead)
+    flow, model = _at_company()
+    turn = flow.answer(model, typed, today=TODAY, company="", audience="prospect")
+    assert model.state == "company" and "company" not in model.answers
+    assert turn.messages[0].kind == "hint"
+    assert flow.by_id["company"].hint in turn.messages[0].text
+    assert "self-employed" in flow.by_id["company"].hint
+
+
+@pytest.mark.parametrize(("typed", "company"), [
+    ("3M", "3M"), ("X", "X"), ("AT&T", "AT&T"), ("Procter & Gamble", "Procter & Gamble"),
+    ("O2", "O2"), ("Self-employed", "Self-employed"), ("freelance", "freelance"),
+    ("株式会社ソニー", "株式会社ソニー"), ("N/A Logistics Ltd", "N/A Logistics Ltd"),
+    ("I work at Acme Logistics.", "Acme Logistics"),
+])
+def test_a_company_is_read_and_read_back(typed: str, company: str) -> None:
+    flow, model = _at_company()
+    turn = flow.answer(model, typed, today=TODAY, company="", audience="prospect")
+    assert model.state == "consent"
+    assert turn.messages[0].text == f"Company: {company}"
+    assert model.answers["company"]["raw"] == typed
+
+
 def test_no_machine_per_conversation(flow: Flow) -> None:
     """Memory does not grow with conversations: nothing is attached to the machine."""
     gc.collect()

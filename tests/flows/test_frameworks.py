@@ -299,7 +299,7 @@ def test_override_naming_an_unknown_criterion() -> None:
 def test_contact_questions() -> None:
     questions = contact_questions()
     assert [(q.id, q.type) for q in questions] == [
-        ("name", "name"), ("email", "email"), ("company", "text"), ("consent", "yesno")]
+        ("name", "name"), ("email", "email"), ("company", "company"), ("consent", "yesno")]
     for q in questions:
         assert q.criterion == q.id
         assert q.ask.rep and q.ask.prospect and q.hint

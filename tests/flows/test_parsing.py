@@ -15,6 +15,7 @@ from flows.parsing import (
     parse_answer,
     parse_authority,
     parse_choice,
+    parse_company,
     parse_email,
     parse_money,
     parse_name,
@@ -30,7 +31,8 @@ SIZES = (
     Choice(value="mid_market", label="Mid-market", synonyms=("midsize",)),
     Choice(value="enterprise", label="Enterprise", synonyms=("large",)),
 )
-TYPES = ("money", "timeframe", "authority", "yesno", "choice", "text", "email", "name")
+TYPES = ("money", "timeframe", "authority", "yesno", "choice", "text", "email", "name",
+         "company")
 
 # ---------------------------------------------------------------- never raise
 
@@ -75,13 +77,14 @@ def test_each_parser_never_raises_on_any_text(text: str) -> None:
     _check(parse_text(text))
     _check(parse_email(text))
     _check(parse_name(text))
+    _check(parse_company(text))
 
 
 @settings(max_examples=100, deadline=None)
 @given(parsed=st.dictionaries(st.sampled_from(
     ["amount", "min", "max", "currency", "period", "earliest", "latest", "role", "level",
      "value", "text", "email", "unknown", "bound", "approver", "none", "years", "name",
-     "months", "plus"]),
+     "months", "plus", "company"]),
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))))
 def test_readback_never_raises_on_odd_dicts(parsed: dict[str, Any]) -> None:
     for kind in (*TYPES, "bogus"):
@@ -391,6 +394,45 @@ def test_name_is_read(text: str, name: str) -> None:
 ])
 def test_non_names_are_unknown(text: str) -> None:
     assert parse_name(text) == {"unknown": True}
+
+
+# --------------------------------------------------------------------- company
+
+@pytest.mark.parametrize(("text", "company"), [
+    ("Acme Ltd", "Acme Ltd"), ("acme", "acme"), ("3M", "3M"), ("X", "X"), ("AT&T", "AT&T"),
+    ("Procter & Gamble", "Procter & Gamble"), ("O2", "O2"), ("株式会社ソニー", "株式会社ソニー"),
+    ("N/A Logistics Ltd", "N/A Logistics Ltd"), ("None Such Inc.", "None Such Inc."),
+    ("Unknown Worlds Entertainment", "Unknown Worlds Entertainment"), ("1&1", "1&1"),
+    ("7-Eleven", "7-Eleven"), ("KPMG", "KPMG"), ("DFG", "DFG"), ("AAA", "AAA"),
+    ("Yahoo!", "Yahoo!"), ("Acme Corp.", "Acme Corp."), ("Société Générale", "Société Générale"),
+    ("acme.example", "acme.example"), ("Asda", "Asda"), ("Nobody's Perfect Bakery",
+                                                         "Nobody's Perfect Bakery"),
+    # working for yourself is an answer: stored as said
+    ("Self-employed", "Self-employed"), ("freelance", "freelance"),
+    ("I'm a freelancer", "freelancer"), ("I'm self-employed", "self-employed"),
+    # a lead-in, quotes and end punctuation are not part of the name
+    ("I work at Acme Logistics.", "Acme Logistics"), ("I work for Acme", "Acme"),
+    ("we're Acme", "Acme"), ("Company: Acme Ltd", "Acme Ltd"), ("it's Acme!", "Acme"),
+    ('"Acme"', "Acme"), ("my company is Acme Ltd", "Acme Ltd"), ("Acme, thanks", "Acme"),
+    ("Microsoft (Azure team)", "Microsoft (Azure team)"), ("www.acme.example", "www.acme.example"),
+    ("I work for myself", "Self-employed"), ("student", "student"),
+])
+def test_company_is_read(text: str, company: str) -> None:
+    assert parse_company(text) == {"company": company}
+
+
+@pytest.mark.parametrize("text", [
+    # these were stored as the company (and on the lead)
+    "n/a", "N/A", "na", "idk", "IDK!", "none", "None.", "no company", "No company.",
+    "prefer not to say", "I'd rather not say", "not telling", "asdf", "ASDF", "qwerty",
+    "asdasd", "sdfgk", "aaa", "no", "nope", "not sure", "I don't know", "dunno", "unknown",
+    "confidential", "private", "test", "company", "my company", "nothing", "nobody",
+    "hi", "yes", "ok", "thanks", "lol", "why?", "what's it to you?", "dana@acme.example",
+    "+1 555 123 4567", "12345", "-", "?", "...", "", "n.a.", "none, I'm a student",
+    "I don't work for a company", "my own company", "N/A, sorry",
+])
+def test_non_companies_are_unknown(text: str) -> None:
+    assert parse_company(text) == {"unknown": True}
 
 
 # ------------------------------------------------------------------ readback

@@ -162,6 +162,22 @@ def test_a_non_name_is_asked_again_and_a_name_is_stored_without_its_lead_in(
     assert lead is not None and lead.contact_name == "Dana Lee"
 
 
+def test_a_non_company_is_asked_again_and_a_company_is_stored_as_read(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    chat = widget.start(contact={"name": "Dana Lee", "email": "dana@acme.example"})
+    assert chat.question() == {"id": "company", "criterion": "company", "type": "company",
+                               "skippable": False}
+    reply = chat.say("n/a")  # was stored as the company (and on the lead)
+    assert reply["messages"][0]["text"].startswith("Sorry, I didn't quite get that.")
+    assert "self-employed" in reply["messages"][0]["text"]  # the hint
+    assert reply["messages"][-1]["question"]["criterion"] == "company"
+    reply = chat.say("I work at Acme Logistics.")
+    assert reply["messages"][0]["text"] == "Company: Acme Logistics"
+    lead = db_session.get(Lead, conversation_of(db_session, chat).lead_id)
+    assert lead is not None and lead.company == "Acme Logistics"
+
+
 def test_missing_contact_details_are_asked_first(widget: WidgetApi) -> None:
     chat = widget.start(contact={"name": "Dana Lee"})
     assert chat.first[-1]["question"]["criterion"] == "email"
@@ -184,6 +200,7 @@ def test_missing_contact_details_are_asked_first(widget: WidgetApi) -> None:
         ({"framework": "spin"}, 422, "unknown_framework"),
         ({"contact": {"email": "not an email"}}, 422, "invalid_input"),
         ({"contact": {"name": "n/a"}}, 422, "invalid_input"),
+        ({"contact": {"company": "n/a"}}, 422, "invalid_input"),
         ({"contact": {"name": "x" * 201}}, 422, "invalid_request"),
         ({"contact": "Dana"}, 422, "invalid_request"),
         ({"consent": "perhaps"}, 422, "invalid_request"),
