@@ -342,6 +342,8 @@ def main() -> None:
     commands_big, commands_small = args.requests // 2, args.requests // 8
     rounds = max(1, args.rounds)
     tmp = Path(tempfile.mkdtemp(prefix="qualibot-bench-"))
+    # an empty settings file: no routing rules, and no local qualibot.toml picked up
+    (tmp / "none.toml").write_text("")
     with FakeSlack() as fake:
         env = {
             **os.environ,
