@@ -71,6 +71,8 @@ UNCLAIMED_ACTIONS = ("claim", "nurture", "disqualify", "view_answers")
 CLAIMED_ACTIONS = ("won", "lost", "nurture", "disqualify", "release", "view_answers")
 #: The buttons of a decided lead, or one with an outcome: the answers, and a way back.
 SETTLED_ACTIONS = ("view_answers", "reopen")
+#: Outcomes of a claimed lead, recorded by its owner.
+OUTCOME_STATUSES = frozenset({"won", "lost"})
 #: The buttons a notice keeps once someone acted on it; any other status: View answers only.
 ACTIONS_AFTER: dict[str, tuple[str, ...]] = {
     "claimed": CLAIMED_ACTIONS,
@@ -221,8 +223,15 @@ def _engagement(lead: Mapping[str, Any]) -> float | None:
 def render_handoff(
     payload: Mapping[str, Any], *, notice_id: int | None = None, check: bool = True
 ) -> dict[str, Any]:
-    """The handoff notice for a `handoff` outbox row (`notice_id`: the row's id)."""
-    message = render_blocks("handoff.json.j2", **handoff_context(payload, notice_id))
+    """The handoff notice for a `handoff` outbox row (`notice_id`: the row's id). A lead
+    that already had an outcome (won / lost) when it qualified again keeps it, and its new
+    notice says so ("Marked won") with View answers and Re-open rather than Claim."""
+    context = handoff_context(payload, notice_id)
+    lead = payload.get("lead") or {}
+    if lead.get("status") in OUTCOME_STATUSES:
+        context["status_text"] = status_line(str(lead["status"]), None, lead.get("status_reason"))
+        context["actions"] = SETTLED_ACTIONS
+    message = render_blocks("handoff.json.j2", **context)
     if check:
         check_limits(message)
     return message

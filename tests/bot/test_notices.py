@@ -98,6 +98,8 @@ def test_any_user_text_renders_inert_and_within_limits(
     assert_inert(render_notice_update(update))
     lost = {**update, "status": "lost", "owner": "U0REP0002", "at": "2026-03-05T14:03:00+00:00"}
     assert_inert(render_notice_update(lost))
+    payload["lead"].update(status="lost", status_reason=reason)  # posted after a loss
+    assert_inert(render_handoff(payload))
     for status in ("released", "reopened"):
         step_back = {"team_id": "T", "channel": "C0S", "ts": "1.2", "handoff": payload,
                      "notice_id": 4, "status": status, "by": "U0REP0002", "owner": None,

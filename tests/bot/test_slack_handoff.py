@@ -835,3 +835,39 @@ def test_won_and_a_decision_at_once_only_one_stands(slack: SlackHarness) -> None
     else:
         assert (found.status, found.status_reason) == ("won", None)
         assert statuses == ["claimed", "won"]
+
+
+def test_a_lead_qualified_again_keeps_its_outcome_and_its_new_notice_says_so(
+    slack: SlackHarness,
+) -> None:
+    visitor_qualifies(slack, 1, ANSWERS)
+    [first] = slack.channel_messages(SALES_CHANNEL)
+    slack.click(first, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    form = open_lost_form(slack, slack.channel_messages(SALES_CHANNEL)[0], ALICE)
+    submit(slack, form, "Chose a competitor <!here>", ALICE)
+    assert lead(slack).status == "lost"
+
+    visitor_qualifies(slack, 2, SECOND_VISIT)  # the visitor comes back and qualifies again
+    found = lead(slack)
+    assert (found.status, found.status_reason) == ("lost", "Chose a competitor <!here>")
+    assert (found.verdict, found.owner) == ("qualified", ALICE)
+    slack.runtime.service.score(found.id)  # and a re-score
+    assert (lead(slack).status, lead(slack).status_reason) == (
+        "lost", "Chose a competitor <!here>")
+    assert "Your lead qualified again" in slack.dm_messages(ALICE)[-1]["text"]
+
+    old, new = slack.channel_messages(SALES_CHANNEL)
+    assert "$120k" in blocks_text(new)
+    assert status_block(new)["text"]["text"] == "Marked lost: Chose a competitor &lt;!here&gt;"
+    assert buttons(new) == SETTLED  # not Claim: re-open it to work it again
+    check_limits({"text": new["text"], "blocks": new["blocks"]})
+    assert "Marked lost by" in blocks_text(old)  # the older notice as it was
+
+    slack.click(new, "reopen", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    found = lead(slack)
+    assert (found.status, found.status_reason, found.owner) == ("qualified", None, ALICE)
+    reopened = slack.channel_messages(SALES_CHANNEL)[1]
+    assert buttons(reopened) == CLAIMED and "$120k" in blocks_text(reopened)
+    assert "(it was marked lost: Chose a competitor &lt;!here&gt;)" in blocks_text(reopened)
