@@ -37,7 +37,7 @@ from bot.slack.render import mrkdwn
 from flows.engine import FlowState
 from flows.scoring import ScoreResult
 from storage.dedupe import ProcessedEventRepository
-from storage.models import LEAD_STATUSES, Conversation, Lead
+from storage.models import LEAD_STATUSES, Conversation, Lead, OutboxMessage
 from storage.repositories import LeadRepository, OutboxRepository, ScoreRepository
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ Outcome = Literal["won", "lost"]
 OUTCOMES: tuple[Outcome, ...] = ("won", "lost")
 OUTCOME_WORDS: dict[str, str] = {"won": "marked won", "lost": "marked lost"}
 MAX_REASON_LENGTH = 500
+#: The largest id a row can have (a 64-bit integer column on both databases).
+MAX_ID = 2**63 - 1
 
 
 def utcnow() -> datetime:
@@ -437,6 +439,17 @@ class HandoffActions:
         self._written()
         return HandoffOutcome(lead_id, lead.company, True, "reopened", state.owner)
 
+    def posted(
+        self, lead_id: int, notice: Notice, *, team_id: str | None
+    ) -> dict[str, Any] | None:
+        """What a notice of the lead was posted with (its `handoff` outbox row's payload:
+        the answers and score of that qualification), for its View answers; None when it
+        cannot be found. Reads only."""
+        with self._sessions() as session:
+            lead = _visible_lead(session, lead_id, team_id)
+            row = _posted_row(session, lead, notice)
+            return dict(row.payload) if row is not None else None
+
     def _written(self) -> None:
         if self._on_outbox is not None:
             self._on_outbox()
@@ -573,14 +586,23 @@ def _posted_handoff(
     session: Session, lead: Lead, notice: Notice
 ) -> tuple[dict[str, Any], int | None]:
     """What the notice was posted with (the payload of its `handoff` outbox row) and that
-    row's id: the row its buttons name, or, for a notice whose buttons predate that, the
-    lead's notice posted at `notice`'s channel and ts. Neither found: rebuilt from the
-    lead's latest score, without an id."""
+    row's id (see `_posted_row`). Not found: rebuilt from the lead's latest score, without
+    an id."""
+    row = _posted_row(session, lead, notice)
+    if row is not None:
+        return row.payload, row.id
+    return _handoff(session, lead, notice.channel), None
+
+
+def _posted_row(session: Session, lead: Lead, notice: Notice) -> OutboxMessage | None:
+    """The `handoff` outbox row `notice` was posted from: the row its buttons name, or, for
+    a notice whose buttons predate that, the lead's notice posted at `notice`'s channel and
+    ts; None if neither is found (or the row named is another lead's)."""
     outbox = OutboxRepository(session)
-    if notice.source is not None:
+    if notice.source is not None and 0 < notice.source <= MAX_ID:
         row = outbox.get(notice.source)
         if row is not None and row.kind == "handoff" and _lead_of(row.payload) == lead.id:
-            return row.payload, row.id
+            return row
     conversations = session.scalars(
         select(Conversation.id).where(Conversation.lead_id == lead.id)
     ).all()
@@ -590,8 +612,8 @@ def _posted_handoff(
         where = row.result or {}
         if (row.kind == "handoff" and where.get("channel") == notice.channel
                 and where.get("ts") == notice.ts):
-            return row.payload, row.id
-    return _handoff(session, lead, notice.channel), None
+            return row
+    return None
 
 
 def _lead_of(payload: Any) -> object:

@@ -1,7 +1,7 @@
 """The handoff notice's buttons, end to end: Claim (once), Release, Nurture / Disqualify with
 a reason, Won / Lost (the owner's, Lost with a reason), Re-open, View answers; the claim's,
 the re-open's and the outcome's races between two replicas; and an older notice repainted
-from what it was posted with."""
+from, and its answers shown as, what it was posted with."""
 
 from __future__ import annotations
 
@@ -871,3 +871,74 @@ def test_a_lead_qualified_again_keeps_its_outcome_and_its_new_notice_says_so(
     reopened = slack.channel_messages(SALES_CHANNEL)[1]
     assert buttons(reopened) == CLAIMED and "$120k" in blocks_text(reopened)
     assert "(it was marked lost: Chose a competitor &lt;!here&gt;)" in blocks_text(reopened)
+
+
+# -- View answers shows the qualification the notice was posted for -------------------------
+
+
+def answers_view(slack: SlackHarness, message: dict[str, Any], **where: Any) -> str:
+    """Click View answers on `message`: the modal's blocks, as text."""
+    opened = len(slack.fake.calls("views.open"))
+    slack.click(message, "view_answers", **where)
+    [call] = slack.fake.calls("views.open")[opened:]
+    assert call.ok, call.response
+    view = call.response["view"]
+    check_limits({k: view[k] for k in ("type", "title", "blocks", "close", "callback_id")})
+    return blocks_text(view["blocks"])
+
+
+def test_view_answers_on_an_older_notice_shows_what_it_was_posted_with(
+    slack: SlackHarness,
+) -> None:
+    visitor_qualifies(slack, 1, ANSWERS)
+    visitor_qualifies(slack, 2, SECOND_VISIT)
+    first, second = slack.channel_messages(SALES_CHANNEL)
+    lead_id = lead(slack).id
+
+    older = answers_view(slack, first, channel=SALES_CHANNEL, user=BOB)
+    assert "about $80k a year" in older and "manual reporting" in older
+    assert "$120k" not in older and "40 reps" not in older
+    assert "qualified again since" in older and f"/qualify show {lead_id}" in older
+    with slack.runtime.sessions() as session:
+        from storage.models import Score
+
+        scores = session.scalars(select(Score).order_by(Score.id)).all()
+        first_total, latest_total = scores[0].total, scores[-1].total
+    assert f"{first_total:g}/100" in older
+
+    newer = answers_view(slack, second, channel=SALES_CHANNEL, user=BOB)
+    assert "about $120k a year" in newer and "40 reps" in newer
+    assert "about $80k a year" not in newer and "qualified again since" not in newer
+    assert f"{latest_total:g}/100" in newer
+
+    # a notice posted before its buttons named it: found by where it is
+    old = copy.deepcopy(first)
+    for block in old["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                element["value"] = str(lead_id)
+    assert "about $80k a year" in answers_view(slack, old, channel=SALES_CHANNEL, user=BOB)
+
+    # a button naming a notice that is not the lead's: the lead's current answers
+    bogus = copy.deepcopy(first)
+    for block in bogus["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                element["value"] = f"{lead_id}:999999"
+    bogus["ts"] = "1.000001"
+    current = answers_view(slack, bogus, channel=SALES_CHANNEL, user=BOB)
+    assert "about $120k a year" in current and "qualified again since" not in current
+
+    # from a list (the Home tab names no notice): the current ones
+    slack.click(first, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.send(slack.requests.app_home_opened(user_id=ALICE))
+    slack.deliver()
+    home = slack.fake.home_view(ALICE)
+    assert home is not None
+    opened = len(slack.fake.calls("views.open"))
+    request = slack.requests.block_actions([actions_from(home["blocks"], "view_answers")],
+                                           view=home, user_id=ALICE)
+    assert slack.send(request).status_code == 200
+    [call] = slack.fake.calls("views.open")[opened:]
+    listed = blocks_text(call.response["view"]["blocks"])
+    assert "about $120k a year" in listed and "qualified again since" not in listed

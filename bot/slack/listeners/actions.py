@@ -5,9 +5,10 @@ answers; the framework menu of the /qualify modal.
 Buttons under a question carry the conversation and the question in their block id, so a
 click on an old question (stale message, double click) changes nothing. A notice's buttons
 carry the lead and the notice's own `handoff` outbox row (`ids.lead_button_value`), so the
-notice is repainted from what it was posted with. Lost, Nurture, Disqualify and View
-answers open a modal, which `views.open` must do with the click's `trigger_id` right away (it
-expires after 3 s); everything else goes out through the outbox.
+notice is repainted from what it was posted with, and its View answers shows the answers
+and score it was posted with. Lost, Nurture, Disqualify and View answers open a modal,
+which `views.open` must do with the click's `trigger_id` right away (it expires after 3 s);
+everything else goes out through the outbox.
 """
 
 from __future__ import annotations
@@ -213,7 +214,12 @@ def view_answers(
     client: WebClient,
     services: SlackServices,
 ) -> None:
-    view = screens.answers_modal(services, _lead_button(action)[0], team_id=context.team_id)
+    """The answers and score: on a notice, those it was posted with; from a list (a button
+    that names no notice), the lead's current ones."""
+    lead_id, notice_id = _lead_button(action)
+    view = screens.answers_modal(
+        services, lead_id, team_id=context.team_id, notice=_notice(body, notice_id)
+    )
     client.views_open(trigger_id=body["trigger_id"], view=view)
     ack()
 
