@@ -201,7 +201,8 @@ def parse(answer_type: str, text: str, today: Any) -> None:
     help="Include website visitors who opened the chat but answered nothing yet.",
 )
 def leads(limit: int, show_all: bool) -> None:
-    """List leads, newest first, with score and verdict."""
+    """List leads, newest first, with score, verdict and status (what a rep decided since
+    the verdict, or the outcome: won / lost)."""
     with _runtime() as rt:
         rows = rt.leads.recent(limit=limit, unanswered_widget=show_all)
         hidden = 0 if show_all else rt.leads.count_unanswered_widget()
@@ -210,12 +211,15 @@ def leads(limit: int, show_all: bool) -> None:
         if hidden:
             click.echo(f"({_unanswered(hidden)}: qualibot leads --all)")
         return
-    click.echo(f"{'ID':>5}  {'COMPANY':<28} {'FRAMEWORK':<9} {'SOURCE':<7} {'SCORE':>6}  VERDICT")
+    click.echo(
+        f"{'ID':>5}  {'COMPANY':<28} {'FRAMEWORK':<9} {'SOURCE':<7} {'SCORE':>6}  "
+        f"{'VERDICT':<12} STATUS"
+    )
     for lead in rows:
         score = f"{lead.score_total:.1f}" if lead.score_total is not None else "-"
         click.echo(
             f"{lead.id:>5}  {lead.company[:28]:<28} {lead.framework:<9} "
-            f"{lead.source:<7} {score:>6}  {lead.verdict or lead.status}"
+            f"{lead.source:<7} {score:>6}  {lead.verdict or '-':<12} {lead.status}"
         )
     if hidden:
         click.echo(f"(not listed: {_unanswered(hidden)}; qualibot leads --all lists them)")
@@ -242,6 +246,8 @@ def show(lead_id: int) -> None:
         f"Contact: {contact or '-'}   Source: {lead.source}   Status: {lead.status}"
         f"   Owner: {lead.owner or '-'}"
     )
+    if detail.status_reason:
+        click.echo(f"Reason: {detail.status_reason}")
     click.echo("\nAnswers (as given, oldest first):")
     for answer in detail.answers:
         raw = answer.raw_text if answer.status == "answered" else f"({answer.status})"

@@ -58,6 +58,8 @@ class ScoreView:
     breakdown: dict[str, Any]
     fit_score: float | None
     created_at: datetime
+    #: The qualification scored (None: the conversation is gone).
+    conversation_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ class LeadQueries:
                         s.breakdown,
                         s.fit_score,
                         s.created_at,
+                        s.conversation_id,
                     )
                     for s in scores
                 ],

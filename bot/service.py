@@ -61,7 +61,9 @@ ALREADY_RESUMED = (
     "Already resumed: the qualification has moved on since this button was listed. "
     "List your qualifications again for a fresh Resume button."
 )
-#: Lead statuses a new score replaces with its verdict (a won or lost lead keeps its status).
+#: Lead statuses a new score replaces with its verdict (a won or lost lead keeps its status
+#: and reason, even when it qualifies again in a new conversation: the outcome is a fact
+#: about the deal, undone only by Re-open on its notice).
 SCORED_STATUSES = frozenset({"open", "qualified", "nurture", "disqualified"})
 
 
@@ -618,7 +620,8 @@ class QualificationService:
             created_at=now,
         )
         # A rep's decision (nurture / disqualified, always with a reason) gives way only to
-        # a new qualification, and then its reason goes with it; a re-score keeps it.
+        # a new qualification, and then its reason goes with it; a re-score keeps it. An
+        # outcome (won / lost) gives way to neither.
         replace = lead.status in SCORED_STATUSES and (completed or lead.status_reason is None)
         status = result.verdict if replace else lead.status
         if replace and lead.status_reason is not None:

@@ -1,15 +1,18 @@
 """What a rep does with a handoff notice: claim the lead or release the claim, mark it
-nurture / disqualified or re-open that decision.
+nurture / disqualified, record the outcome of a claimed lead (won / lost), or re-open a
+decision or an outcome.
 
 Each method is one unit of work (the transaction is here, at the boundary): it records the
 delivery's dedupe key, changes the lead, and enqueues what Slack must show (the notice
 updated in the channel, or a polite refusal to the clicker) in the outbox, all in one commit.
 
-Claim, release and re-open read the lead's row locked (`SELECT ... FOR UPDATE` on
-PostgreSQL; SQLite serialises writers) and change it only from the state they expect: of two
-reps (or two replicas) claiming at once exactly one gets the lead, and a double click on
-Release or Re-open has effect once (the second click finds it done and changes nothing). A
-decision is a conditional UPDATE (`... WHERE` undecided): the first one stands.
+Claim, release, won / lost and re-open read the lead's row locked (`SELECT ... FOR UPDATE`
+on PostgreSQL; SQLite serialises writers) and change it only from the state they expect: of
+two reps (or two replicas) claiming at once exactly one gets the lead, and a double click on
+Release, Won or Re-open has effect once (the second click finds it done and changes
+nothing). A decision is a conditional UPDATE (`... WHERE` undecided): the first one stands.
+A lead with an outcome is settled like a decided one: it is not claimed, released or
+decided until someone re-opens it.
 
 A notice is repainted from the `handoff` outbox row it was posted from (its buttons carry
 that row's id, `Notice.source`), so an older notice keeps showing the qualification it was
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import AlreadyProcessed, Conflict, InvalidInput, NotFound
@@ -34,7 +37,7 @@ from bot.slack.render import mrkdwn
 from flows.engine import FlowState
 from flows.scoring import ScoreResult
 from storage.dedupe import ProcessedEventRepository
-from storage.models import LEAD_STATUSES, Conversation, Lead
+from storage.models import LEAD_STATUSES, Conversation, Lead, OutboxMessage
 from storage.repositories import LeadRepository, OutboxRepository, ScoreRepository
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,13 @@ log = logging.getLogger(__name__)
 Decision = Literal["nurture", "disqualified"]
 DECISIONS: tuple[Decision, ...] = ("nurture", "disqualified")
 DECISION_WORDS: dict[str, str] = {"nurture": "moved to nurture", "disqualified": "disqualified"}
+#: What came of a claimed lead, recorded by its owner ("lost" with a reason).
+Outcome = Literal["won", "lost"]
+OUTCOMES: tuple[Outcome, ...] = ("won", "lost")
+OUTCOME_WORDS: dict[str, str] = {"won": "marked won", "lost": "marked lost"}
 MAX_REASON_LENGTH = 500
+#: The largest id a row can have (a 64-bit integer column on both databases).
+MAX_ID = 2**63 - 1
 
 
 def utcnow() -> datetime:
@@ -65,7 +74,7 @@ class HandoffOutcome:
     lead_id: int
     company: str
     changed: bool  # False: refused (already claimed, ...) or already done; nothing changed
-    status: str  # "claimed", "released", "nurture", "disqualified" or "reopened"
+    status: str  # "claimed", "released", "nurture", "disqualified", "won", "lost", "reopened"
     owner: str | None
 
 
@@ -83,12 +92,27 @@ class _State:
         """A rep moved it to nurture or disqualified it (a decision always has a reason)."""
         return self.status in DECISIONS and self.reason is not None
 
+    @property
+    def settled(self) -> bool:
+        """Decided, or its owner recorded an outcome (won / lost): nothing but a re-open
+        changes it."""
+        return self.decided or self.status in OUTCOMES
+
     def decision(self) -> str:
-        """"disqualified (reason: Student project)", the reason escaped."""
-        return (
-            f"{DECISION_WORDS[self.status]} "
-            f"(reason: {mrkdwn(self.reason, MAX_REASON_LENGTH)})"
-        )
+        """"disqualified (reason: Student project)", "marked won", "marked lost (reason:
+        Price)": what was decided, the reason escaped."""
+        return settled_words(self.status, self.reason, mrkdwn)
+
+
+def settled_words(
+    status: str, reason: str | None, escape: Callable[[str, int], str] | None = None
+) -> str:
+    """"disqualified (reason: ...)", "marked won", "marked lost (reason: ...)": a decision
+    or outcome in words, its reason passed through `escape` (for mrkdwn) if given."""
+    words = DECISION_WORDS.get(status) or OUTCOME_WORDS.get(status) or status
+    if reason is None:
+        return words
+    return f"{words} (reason: {escape(reason, MAX_REASON_LENGTH) if escape else reason})"
 
 
 class HandoffActions:
@@ -123,8 +147,8 @@ class HandoffActions:
             lead = _visible_lead(session, lead_id, team_id)
             state = _locked_state(session, lead_id)
             outbox = OutboxRepository(session)
-            if state.decided or state.owner not in (None, user):
-                if state.decided:
+            if state.settled or state.owner not in (None, user):
+                if state.settled:
                     text = f"Sorry, this lead can't be claimed: it was {state.decision()}."
                 else:
                     text = f"Sorry, this lead is already taken: its owner is <@{state.owner}>."
@@ -186,7 +210,7 @@ class HandoffActions:
             lead = _visible_lead(session, lead_id, team_id)
             state = _locked_state(session, lead_id)
             outbox = OutboxRepository(session)
-            if state.owner != user or state.decided:
+            if state.owner != user or state.settled:
                 if state.owner is not None and state.owner != user:
                     text = (
                         "Sorry, only the lead's owner can release it: its owner is "
@@ -232,17 +256,10 @@ class HandoffActions:
         """Mark the lead `nurture` or `disqualified` with the rep's reason, and update the
         notice to say so. A lead already decided is not decided again (`Conflict` saying
         what was decided): two reps submitting at once, or a form opened from an older view
-        of the notice, cannot overwrite the first decision."""
+        of the notice, cannot overwrite the first decision, nor a won / lost outcome."""
         if status not in DECISIONS:
             raise InvalidInput(f"{status!r} is not a decision on a lead.")
-        reason = " ".join(reason.split())
-        if not reason:
-            raise InvalidInput("Please give a reason.")
-        if len(reason) > MAX_REASON_LENGTH:
-            raise InvalidInput(
-                f"Please keep the reason under {MAX_REASON_LENGTH} characters "
-                f"(it is {len(reason)})."
-            )
+        reason = _reason(reason)
         now = self._clock()
         with self._sessions.begin() as session:
             _claim_key(session, dedupe_key)
@@ -257,8 +274,8 @@ class HandoffActions:
             if decided is None:
                 session.refresh(lead)
                 raise Conflict(
-                    f"Not saved: this lead was already {DECISION_WORDS[lead.status]} "
-                    f"(reason: {lead.status_reason})."
+                    "Not saved: this lead was already "
+                    f"{settled_words(lead.status, lead.status_reason)}."
                 )
             owner = decided.owner
             if notice is not None:
@@ -270,6 +287,116 @@ class HandoffActions:
         self._written()
         return HandoffOutcome(lead_id, lead.company, True, status, owner)
 
+    def won(
+        self,
+        lead_id: int,
+        user: str,
+        *,
+        team_id: str | None,
+        notice: Notice | None,
+        dedupe_key: str | None = None,
+    ) -> HandoffOutcome:
+        """The Won button: the lead's owner records that the deal was won. The status
+        becomes `won` and the notice says "Marked won by ... at ..." (View answers and
+        Re-open). Anyone else, or a lead nobody owns or that is decided or lost, gets an
+        ephemeral saying why not; a lead already won by its owner (a double click) is left
+        as it is, without a word."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            _claim_key(session, dedupe_key)
+            lead = _visible_lead(session, lead_id, team_id)
+            state = _locked_state(session, lead_id)
+            if state.status == "won" and state.owner == user:
+                return HandoffOutcome(lead_id, lead.company, False, "won", state.owner)
+            refusal = _outcome_refusal(state, "won", user)
+            if refusal is not None:
+                _tell(OutboxRepository(session), team_id, user, notice, refusal)
+                return HandoffOutcome(lead_id, lead.company, False, "won", state.owner)
+            self._record_outcome(session, lead, "won", None, user, team_id, notice, now)
+        self._written()
+        return HandoffOutcome(lead_id, lead.company, True, "won", user)
+
+    def may_mark_lost(
+        self,
+        lead_id: int,
+        user: str,
+        *,
+        team_id: str | None,
+        notice: Notice | None,
+        dedupe_key: str | None = None,
+    ) -> bool:
+        """The Lost button, before its form opens: True if `user` may mark the lead lost
+        (its owner, while it is neither decided nor has an outcome); otherwise the clicker
+        is told why not (ephemeral, once per click) and no form should open. Nothing is
+        locked: `lost` checks again when the form is submitted."""
+        with self._sessions.begin() as session:
+            lead = _visible_lead(session, lead_id, team_id)
+            row = session.execute(
+                select(Lead.owner, Lead.status, Lead.status_reason, Lead.verdict)
+                .where(Lead.id == lead.id)
+            ).one()
+            state = _State(row.owner, row.status, row.status_reason, row.verdict)
+            refusal = _outcome_refusal(state, "lost", user)
+            if refusal is None:
+                return True
+            _claim_key(session, dedupe_key)
+            _tell(OutboxRepository(session), team_id, user, notice, refusal)
+        self._written()
+        return False
+
+    def lost(
+        self,
+        lead_id: int,
+        reason: str,
+        user: str,
+        *,
+        team_id: str | None,
+        notice: Notice | None,
+        dedupe_key: str | None = None,
+    ) -> HandoffOutcome:
+        """The Lost form: the lead's owner records that the deal was lost, and why (a reason
+        is required, as for Disqualify). The status becomes `lost` with the reason, and the
+        notice says "Marked lost by ... at ...: <reason>" (View answers and Re-open). If the
+        lead changed since the form opened (someone marked it won or lost, decided it,
+        released or took it), nothing is saved: `Conflict`, shown in the form."""
+        reason = _reason(reason)
+        now = self._clock()
+        with self._sessions.begin() as session:
+            _claim_key(session, dedupe_key)
+            lead = _visible_lead(session, lead_id, team_id)
+            state = _locked_state(session, lead_id)
+            if _outcome_refusal(state, "lost", user) is not None:
+                raise Conflict(_form_refusal(state))
+            self._record_outcome(session, lead, "lost", reason, user, team_id, notice, now)
+        self._written()
+        return HandoffOutcome(lead_id, lead.company, True, "lost", user)
+
+    @staticmethod
+    def _record_outcome(
+        session: Session,
+        lead: Lead,
+        outcome: Outcome,
+        reason: str | None,
+        user: str,
+        team_id: str | None,
+        notice: Notice | None,
+        now: datetime,
+    ) -> None:
+        session.execute(
+            update(Lead)
+            .where(Lead.id == lead.id, Lead.owner == user)
+            .values(status=outcome, status_reason=reason, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if notice is not None:
+            OutboxRepository(session).append(
+                "notice_update", "slack", notice.channel,
+                _notice_update(session, lead, team_id, notice, outcome, user,
+                               owner=user, reason=reason, at=now),
+            )
+        log.info("lead %s %s by %s%s", lead.id, OUTCOME_WORDS[outcome], user,
+                 f" ({reason})" if reason else "")
+
     def reopen(
         self,
         lead_id: int,
@@ -279,18 +406,19 @@ class HandoffActions:
         notice: Notice | None,
         dedupe_key: str | None = None,
     ) -> HandoffOutcome:
-        """Undo a nurture / disqualify decision: the lead's status goes back to its verdict
-        (the latest score's) and the decision's reason is cleared; the notice goes back to
-        its unclaimed form (the claimed one when the lead has an owner, who keeps it) with
-        "Re-opened by ... at ... (it was disqualified: <reason>)". Any rep may. A lead that
-        is not decided (a double click, a click on an older view after someone re-opened
-        it) is left as it is, without a word."""
+        """Undo a nurture / disqualify decision or a won / lost outcome: the lead's status
+        goes back to its verdict (the latest score's) and the reason is cleared; the notice
+        goes back to its unclaimed form (the claimed one when the lead has an owner, who
+        keeps it: always, after an outcome) with "Re-opened by ... at ... (it was
+        disqualified: <reason>)". Any rep may. A lead that is not settled (a double click, a
+        click on an older view after someone re-opened it) is left as it is, without a
+        word."""
         now = self._clock()
         with self._sessions.begin() as session:
             _claim_key(session, dedupe_key)
             lead = _visible_lead(session, lead_id, team_id)
             state = _locked_state(session, lead_id)
-            if not state.decided:
+            if not state.settled:
                 return HandoffOutcome(lead_id, lead.company, False, "reopened", state.owner)
             status = state.verdict if state.verdict in LEAD_STATUSES else "open"
             session.execute(
@@ -311,15 +439,72 @@ class HandoffActions:
         self._written()
         return HandoffOutcome(lead_id, lead.company, True, "reopened", state.owner)
 
+    def posted(
+        self, lead_id: int, notice: Notice, *, team_id: str | None
+    ) -> dict[str, Any] | None:
+        """What a notice of the lead was posted with (its `handoff` outbox row's payload:
+        the answers and score of that qualification), for its View answers; None when it
+        cannot be found. Reads only."""
+        with self._sessions() as session:
+            lead = _visible_lead(session, lead_id, team_id)
+            row = _posted_row(session, lead, notice)
+            return dict(row.payload) if row is not None else None
+
     def _written(self) -> None:
         if self._on_outbox is not None:
             self._on_outbox()
 
 
 def _undecided() -> ColumnElement[bool]:
-    """No rep has decided the lead: a decision (nurture / disqualified from the notice)
-    always has a reason; a verdict of the same name has none."""
-    return or_(Lead.status.not_in(DECISIONS), Lead.status_reason.is_(None))
+    """No rep has decided the lead or recorded its outcome: a decision (nurture /
+    disqualified from the notice) always has a reason, a verdict of the same name has none;
+    an outcome (won / lost) is never a verdict."""
+    return and_(
+        or_(Lead.status.not_in(DECISIONS), Lead.status_reason.is_(None)),
+        Lead.status.not_in(OUTCOMES),
+    )
+
+
+def _reason(reason: str) -> str:
+    """A decision's or a loss's reason, its whitespace tidied; required, and not too long."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise InvalidInput("Please give a reason.")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidInput(
+            f"Please keep the reason under {MAX_REASON_LENGTH} characters "
+            f"(it is {len(reason)})."
+        )
+    return reason
+
+
+def _outcome_refusal(state: _State, outcome: Outcome, user: str) -> str | None:
+    """Why `user` may not mark the lead `outcome` (mrkdwn, for an ephemeral), or None: only
+    its owner may, and only while nobody has decided it or recorded an outcome."""
+    if state.status in OUTCOMES:
+        return f"Sorry, this lead was already {state.decision()}. Re-open it first."
+    if state.decided:
+        return (
+            f"Sorry, this lead can't be marked {outcome}: it was {state.decision()}. "
+            "Re-open it first."
+        )
+    if state.owner is None:
+        return f"Sorry, only the lead's owner can mark it {outcome}, and nobody has claimed it."
+    if state.owner != user:
+        return (
+            f"Sorry, only the lead's owner can mark it {outcome}: its owner is "
+            f"<@{state.owner}>."
+        )
+    return None
+
+
+def _form_refusal(state: _State) -> str:
+    """Why a Lost form was not saved, for the form itself (plain text: no mentions)."""
+    if state.settled:
+        return f"Not saved: this lead was already {settled_words(state.status, state.reason)}."
+    if state.owner is None:
+        return "Not saved: nobody owns this lead now (it was released). Claim it first."
+    return "Not saved: only the lead's owner can mark it lost, and someone else owns it now."
 
 
 def _locked_state(session: Session, lead_id: int) -> _State:
@@ -401,14 +586,23 @@ def _posted_handoff(
     session: Session, lead: Lead, notice: Notice
 ) -> tuple[dict[str, Any], int | None]:
     """What the notice was posted with (the payload of its `handoff` outbox row) and that
-    row's id: the row its buttons name, or, for a notice whose buttons predate that, the
-    lead's notice posted at `notice`'s channel and ts. Neither found: rebuilt from the
-    lead's latest score, without an id."""
+    row's id (see `_posted_row`). Not found: rebuilt from the lead's latest score, without
+    an id."""
+    row = _posted_row(session, lead, notice)
+    if row is not None:
+        return row.payload, row.id
+    return _handoff(session, lead, notice.channel), None
+
+
+def _posted_row(session: Session, lead: Lead, notice: Notice) -> OutboxMessage | None:
+    """The `handoff` outbox row `notice` was posted from: the row its buttons name, or, for
+    a notice whose buttons predate that, the lead's notice posted at `notice`'s channel and
+    ts; None if neither is found (or the row named is another lead's)."""
     outbox = OutboxRepository(session)
-    if notice.source is not None:
+    if notice.source is not None and 0 < notice.source <= MAX_ID:
         row = outbox.get(notice.source)
         if row is not None and row.kind == "handoff" and _lead_of(row.payload) == lead.id:
-            return row.payload, row.id
+            return row
     conversations = session.scalars(
         select(Conversation.id).where(Conversation.lead_id == lead.id)
     ).all()
@@ -418,8 +612,8 @@ def _posted_handoff(
         where = row.result or {}
         if (row.kind == "handoff" and where.get("channel") == notice.channel
                 and where.get("ts") == notice.ts):
-            return row.payload, row.id
-    return _handoff(session, lead, notice.channel), None
+            return row
+    return None
 
 
 def _lead_of(payload: Any) -> object:

@@ -99,6 +99,10 @@ def handoff_payload(
             "engagement_score": lead.engagement_score,
             "fit_score": lead.fit_score,
             "owner": lead.owner,
+            # a won / lost lead keeps its outcome when it qualifies again: its new notice
+            # says so (`bot.slack.notices.render_handoff`)
+            "status": lead.status,
+            "status_reason": lead.status_reason,
         },
         "conversation_id": conversation.id,
         "framework": conversation.framework,

@@ -35,7 +35,9 @@ class ActionId(StrEnum):
     NURTURE = "nurture"
     DISQUALIFY = "disqualify"
     VIEW_ANSWERS = "view_answers"
-    REOPEN = "reopen"  # undo a nurture / disqualify decision
+    REOPEN = "reopen"  # undo a nurture / disqualify decision, or a won / lost outcome
+    WON = "won"  # the owner of a claimed lead records that it was won
+    LOST = "lost"  # ... or lost (the reason form opens)
     PICK_FRAMEWORK = "pick_framework"  # the framework menu in the /qualify modal
 
 

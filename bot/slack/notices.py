@@ -4,7 +4,8 @@
 - `render_handoff(payload)` — the handoff notice in a sales channel (kind `handoff`),
   `handoff.json.j2`, from `bot.handoff.notice.handoff_payload(...)`;
 - `render_notice_update(payload)` — the same notice re-rendered with a status line ("Claimed
-  by <@U123>", "Released by <@U123> at <time>") and the buttons still useful in that state
+  by <@U123>", "Marked won by <@U123> at <time>", "Released by <@U123> at <time>") and the
+  buttons still useful in that state
   (kind `notice_update`).
 
 Each returns `{"text", "blocks"}` checked with `render.check_limits` (raises `BlockKitError`;
@@ -43,8 +44,13 @@ STATUS_PHRASES: dict[str, str] = {
     "open": "Re-opened by {by}",
     "reopened": "Re-opened by {by}",
 }
-#: How a decision reads after "it was ..." on a re-opened notice.
-DECISION_WORDS: dict[str, str] = {"nurture": "moved to nurture", "disqualified": "disqualified"}
+#: How a decision or an outcome reads after "it was ..." on a re-opened notice.
+DECISION_WORDS: dict[str, str] = {
+    "nurture": "moved to nurture",
+    "disqualified": "disqualified",
+    "won": "marked won",
+    "lost": "marked lost",
+}
 #: Slack's errors for which a handoff notice goes elsewhere (the outbox dispatcher's
 #: `_notice_refused`), in words.
 CHANNEL_REFUSALS = {
@@ -60,15 +66,20 @@ UNDECIDED_STATUSES = frozenset({"open", "reopened", "qualified", "released"})
 STEP_BACK_STATUSES = frozenset({"released", "reopened", "open"})
 #: The buttons of a notice nobody has claimed or decided.
 UNCLAIMED_ACTIONS = ("claim", "nurture", "disqualify", "view_answers")
-#: A claimed lead may still turn out to be one for nurture or not a fit, and its owner may
-#: give it back.
-CLAIMED_ACTIONS = ("release", "nurture", "disqualify", "view_answers")
-#: The buttons a notice keeps once someone acted on it; any other status (won, lost, ...):
-#: View answers only.
+#: A claimed lead's owner records how it ended (Won / Lost, in the place of Claim); it may
+#: still turn out to be one for nurture or not a fit, and its owner may give it back.
+CLAIMED_ACTIONS = ("won", "lost", "nurture", "disqualify", "release", "view_answers")
+#: The buttons of a decided lead, or one with an outcome: the answers, and a way back.
+SETTLED_ACTIONS = ("view_answers", "reopen")
+#: Outcomes of a claimed lead, recorded by its owner.
+OUTCOME_STATUSES = frozenset({"won", "lost"})
+#: The buttons a notice keeps once someone acted on it; any other status: View answers only.
 ACTIONS_AFTER: dict[str, tuple[str, ...]] = {
     "claimed": CLAIMED_ACTIONS,
-    "nurture": ("view_answers", "reopen"),
-    "disqualified": ("view_answers", "reopen"),
+    "nurture": SETTLED_ACTIONS,
+    "disqualified": SETTLED_ACTIONS,
+    "won": SETTLED_ACTIONS,
+    "lost": SETTLED_ACTIONS,
 }
 
 
@@ -212,8 +223,15 @@ def _engagement(lead: Mapping[str, Any]) -> float | None:
 def render_handoff(
     payload: Mapping[str, Any], *, notice_id: int | None = None, check: bool = True
 ) -> dict[str, Any]:
-    """The handoff notice for a `handoff` outbox row (`notice_id`: the row's id)."""
-    message = render_blocks("handoff.json.j2", **handoff_context(payload, notice_id))
+    """The handoff notice for a `handoff` outbox row (`notice_id`: the row's id). A lead
+    that already had an outcome (won / lost) when it qualified again keeps it, and its new
+    notice says so ("Marked won") with View answers and Re-open rather than Claim."""
+    context = handoff_context(payload, notice_id)
+    lead = payload.get("lead") or {}
+    if lead.get("status") in OUTCOME_STATUSES:
+        context["status_text"] = status_line(str(lead["status"]), None, lead.get("status_reason"))
+        context["actions"] = SETTLED_ACTIONS
+    message = render_blocks("handoff.json.j2", **context)
     if check:
         check_limits(message)
     return message
@@ -222,11 +240,12 @@ def render_handoff(
 def render_notice_update(payload: Mapping[str, Any], *, check: bool = True) -> dict[str, Any]:
     """The notice of a `notice_update` row: `{"handoff": <the handoff payload the notice was
     posted with>, "notice_id"?, "status", "by"?, "reason"?, "owner"?, "at"?, "was"?}` -> the
-    notice with a status line and the buttons still useful: Release, Nurture, Disqualify and
-    View answers once claimed; View answers and Re-open once decided; after a release or a
-    re-open, the unclaimed form (or the claimed one, for a lead with an owner) with a context
-    line saying who stepped back and when. `owner` (present, even None) is the lead's owner
-    now; without it, a claim's `by` or the owner the notice was posted with."""
+    notice with a status line and the buttons still useful: Won, Lost, Nurture, Disqualify,
+    Release and View answers once claimed; View answers and Re-open once decided or marked
+    won / lost; after a release or a re-open, the unclaimed form (or the claimed one, for a
+    lead with an owner) with a context line saying who stepped back and when. `owner`
+    (present, even None) is the lead's owner now; without it, a claim's `by` or the owner
+    the notice was posted with."""
     status = str(payload.get("status") or "")
     context = handoff_context(payload["handoff"], payload.get("notice_id"))
     if "owner" in payload:

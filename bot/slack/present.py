@@ -4,7 +4,7 @@ in `templates/`) and no escaping (the templates' filters do it); only choosing a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.handoff.actions import DECISION_WORDS
@@ -112,6 +112,46 @@ def lead_view(detail: LeadDetail, flows: FlowRegistry) -> dict[str, Any]:
             else None
         ),
     }
+
+
+def notice_view(
+    detail: LeadDetail, posted: Mapping[str, Any], flows: FlowRegistry
+) -> dict[str, Any]:
+    """`lead_view` for the View answers of a handoff notice: the lead as it is now (status,
+    owner, contact), with the answers and score of the qualification the notice was posted
+    for (`posted`: its `handoff` outbox row's payload), and a note when the lead has been
+    qualified again since."""
+    view = lead_view(detail, flows)
+    framework = str(posted.get("framework") or detail.lead.framework)
+    flow = flows.flows.get(framework)
+    view["framework_name"] = framework_name(flows, framework)
+    view["answers"] = [
+        {
+            "question": question_label(flow, str(a.get("question_id"))),
+            "text": a.get("raw") if a.get("status") != "skipped" else None,
+            "status": a.get("status"),
+        }
+        for a in posted.get("answers") or []
+        if isinstance(a, Mapping)
+    ]
+    score = posted.get("score")
+    view["score"] = (
+        {
+            "total": score.get("total"),
+            "verdict": score.get("verdict"),
+            "criteria": list(score.get("criteria") or []),
+            "gates": [g for g in score.get("gates") or [] if not g.get("passed")],
+        }
+        if isinstance(score, Mapping) and score.get("total") is not None
+        else None
+    )
+    latest = detail.scores[-1] if detail.scores else None
+    if latest is not None and latest.conversation_id != posted.get("conversation_id"):
+        view["note"] = (
+            "The answers and score this notice was posted with. The lead has qualified "
+            f"again since: `/qualify show {detail.lead.id}` shows the latest."
+        )
+    return view
 
 
 def in_progress_rows(items: Iterable[InProgress], flows: FlowRegistry) -> list[dict[str, Any]]:

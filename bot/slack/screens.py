@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from bot.errors import NotFound
+from bot.handoff.actions import Notice
 from bot.leads import LeadDetail
 from bot.slack import present
 from bot.slack.context import SlackServices
@@ -75,12 +76,24 @@ def reason_modal(
 
 
 def answers_modal(
-    services: SlackServices, lead_id: int, *, team_id: str | None
+    services: SlackServices,
+    lead_id: int,
+    *,
+    team_id: str | None,
+    notice: Notice | None = None,
 ) -> dict[str, Any]:
+    """View answers: on a handoff notice (`notice`), the answers and score it was posted
+    with; otherwise, or when the notice's own data is not found, the lead's current ones."""
     detail = services.leads.detail(lead_id, team_id=team_id)
-    return _checked(
-        render_blocks("answers_modal.json.j2", lead=present.lead_view(detail, services.flows))
+    posted = (
+        services.handoff.posted(lead_id, notice, team_id=team_id) if notice is not None else None
     )
+    lead = (
+        present.notice_view(detail, posted, services.flows)
+        if posted is not None
+        else present.lead_view(detail, services.flows)
+    )
+    return _checked(render_blocks("answers_modal.json.j2", lead=lead))
 
 
 def lead_show(

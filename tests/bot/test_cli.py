@@ -105,6 +105,45 @@ def test_leads_leaves_out_visitors_who_only_opened_the_chat(workdir: Path) -> No
     assert out.count("widget") == 4 and "not listed" not in out
 
 
+def test_leads_and_show_say_what_came_of_a_lead(workdir: Path) -> None:
+    from bot.config import Settings
+    from bot.handoff.actions import HandoffActions
+    from bot.runtime import build_runtime
+
+    answers = ["allocated", "about $80k a year", "I'm the CFO",
+               "Our reps lose 10 hours a week to manual reporting", "this quarter"]
+    runtime = build_runtime(Settings(_env_file=None))  # type: ignore[call-arg]
+    try:
+        actions = HandoffActions(runtime.sessions)
+        for company, outcome in (("Acme", "won"), ("Globex", "lost"), ("Initech", None)):
+            result = runtime.service.start(framework="bant", company=company, channel="cli",
+                                           participant="jane")
+            for answer in answers:
+                result = runtime.service.answer(result.conversation_id, answer)
+            lead_id = result.lead_id
+            actions.claim(lead_id, "U0ALICE01", team_id=None, notice=None)
+            if outcome == "won":
+                actions.won(lead_id, "U0ALICE01", team_id=None, notice=None)
+            elif outcome == "lost":
+                actions.lost(lead_id, "Went with a competitor", "U0ALICE01", team_id=None,
+                             notice=None)
+    finally:
+        runtime.close()
+    code, out = run("leads")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split()[-2:] == ["VERDICT", "STATUS"]
+    status = {row.split()[1]: row.split()[-2:] for row in rows}
+    assert status == {"Acme": ["qualified", "won"], "Globex": ["qualified", "lost"],
+                      "Initech": ["qualified", "qualified"]}
+    code, out = run("show", "2")
+    assert code == 0
+    assert "Status: lost   Owner: U0ALICE01" in out
+    assert "Reason: Went with a competitor" in out
+    code, out = run("show", "1")
+    assert "Status: won" in out and "Reason:" not in out
+
+
 def test_chat_can_be_paused_and_resumed(workdir: Path) -> None:
     code, out = run("chat", "-f", "bant", "-c", "Acme", input="allocated\n")
     assert "Paused. Continue with: qualibot chat --resume 1" in out

@@ -282,10 +282,11 @@ def test_notice_update_adds_the_status_and_keeps_the_buttons_still_useful(
     [message] = fake_slack.messages("C0SALES")
     blocks = blocks_by_id(message)
     assert blocks["handoff_status"]["text"]["text"] == "Claimed by <@U0REP0002>"
-    # claimed: no second claim, but the owner may give it back and the lead may still go to
-    # nurture or be disqualified
+    # claimed: no second claim, but the owner may record the outcome or give it back, and
+    # the lead may still go to nurture or be disqualified
     assert action_ids(message) == [
-        ActionId.RELEASE, ActionId.NURTURE, ActionId.DISQUALIFY, ActionId.VIEW_ANSWERS]
+        ActionId.WON, ActionId.LOST, ActionId.NURTURE, ActionId.DISQUALIFY, ActionId.RELEASE,
+        ActionId.VIEW_ANSWERS]
     assert "*Owner*\n<@U0REP0002>" in [f["text"] for f in blocks["handoff_summary"]["fields"]]
     assert "Claimed by <@U0REP0002>" in message["text"]
     assert row(session_factory, update_id).status == "sent"
@@ -370,7 +371,8 @@ def test_a_step_back_is_a_dated_context_line_under_the_usual_form(
     assert blocks["handoff_status"]["elements"][0]["text"].endswith(
         f"(it was disqualified: {HOSTILE_ESCAPED})")
     assert action_ids(message) == [  # it has an owner: the claimed form
-        ActionId.RELEASE, ActionId.NURTURE, ActionId.DISQUALIFY, ActionId.VIEW_ANSWERS]
+        ActionId.WON, ActionId.LOST, ActionId.NURTURE, ActionId.DISQUALIFY, ActionId.RELEASE,
+        ActionId.VIEW_ANSWERS]
     assert "*Owner*\n<@U0REP0002>" in [f["text"] for f in blocks["handoff_summary"]["fields"]]
     check_limits({"text": message["text"], "blocks": message["blocks"]})
     assert len(fake_slack.calls("chat.postMessage")) == 1  # updated in place

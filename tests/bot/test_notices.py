@@ -56,6 +56,11 @@ def test_status_lines() -> None:
         f"Disqualified by <@U0REP0002>: {HOSTILE_ESCAPED}")
     assert status_line("nurture", None, "later") == "Moved to nurture: later"
     assert status_line("won", "U0REP0002") == "Marked won by <@U0REP0002>"
+    assert status_line("lost", "U0REP0002", HOSTILE, at="2026-03-05T14:03:00+00:00") == (
+        "Marked lost by <@U0REP0002> at <!date^1772719380^{time}, {date_short_pretty}"
+        f"|14:03 UTC, 2026-03-05>: {HOSTILE_ESCAPED}")
+    assert status_line("reopened", "U0REP0002", was={"status": "won", "reason": None}) == (
+        "Re-opened by <@U0REP0002> (it was marked won)")
     assert status_line("on_hold", "U0REP0002") == "Status: on hold (by <@U0REP0002>)"
     assert status_line("released", "U0REP0002", at="2026-03-05T14:03:00+00:00") == (
         "Released by <@U0REP0002> at <!date^1772719380^{time}, {date_short_pretty}"
@@ -91,6 +96,10 @@ def test_any_user_text_renders_inert_and_within_limits(
     update = {"team_id": "T", "channel": "C0S", "ts": "1.2", "handoff": payload,
               "status": "nurture", "by": "U0REP0002", "reason": reason}
     assert_inert(render_notice_update(update))
+    lost = {**update, "status": "lost", "owner": "U0REP0002", "at": "2026-03-05T14:03:00+00:00"}
+    assert_inert(render_notice_update(lost))
+    payload["lead"].update(status="lost", status_reason=reason)  # posted after a loss
+    assert_inert(render_handoff(payload))
     for status in ("released", "reopened"):
         step_back = {"team_id": "T", "channel": "C0S", "ts": "1.2", "handoff": payload,
                      "notice_id": 4, "status": status, "by": "U0REP0002", "owner": None,

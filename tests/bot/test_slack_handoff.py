@@ -1,6 +1,7 @@
 """The handoff notice's buttons, end to end: Claim (once), Release, Nurture / Disqualify with
-a reason, Re-open, View answers; the claim's and the re-open's races between two replicas;
-and an older notice repainted from what it was posted with."""
+a reason, Won / Lost (the owner's, Lost with a reason), Re-open, View answers; the claim's,
+the re-open's and the outcome's races between two replicas; and an older notice repainted
+from, and its answers shown as, what it was posted with."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.errors import AlreadyProcessed
+from bot.errors import AlreadyProcessed, Conflict
 from bot.handoff.actions import HandoffActions, Notice
 from bot.slack.render import check_limits
 from storage.models import Lead
@@ -336,7 +337,7 @@ def summary_fields(message: dict[str, Any]) -> list[str]:
 
 
 UNCLAIMED = ["claim", "nurture", "disqualify", "view_answers"]
-CLAIMED = ["release", "nurture", "disqualify", "view_answers"]
+CLAIMED = ["won", "lost", "nurture", "disqualify", "release", "view_answers"]
 
 
 def test_the_owner_releases_a_claim_and_the_notice_is_unclaimed_again(
@@ -599,3 +600,345 @@ def test_a_notice_posted_before_its_buttons_named_it_repaints_from_its_own_data(
     assert values == {value for b in first["blocks"] for e in b.get("elements", [])
                       if e.get("type") == "button" for value in [e["value"]]}
     assert values != {str(lead_id)}  # from now on its buttons name it
+
+
+# -- the outcome of a claimed lead: Won / Lost ----------------------------------------------
+
+
+SETTLED = ["view_answers", "reopen"]
+SLACK_DATE = r"<!date\^\d+\^\{time\}, \{date_short_pretty\}\|\d\d:\d\d UTC, \d{4}-\d\d-\d\d>"
+
+
+def claimed_by(slack: SlackHarness, user: str) -> dict[str, Any]:
+    """A qualified lead's notice, claimed by `user` (as everyone sees it now)."""
+    notice = qualified_notice(slack)
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=user)
+    slack.deliver()
+    return slack.channel_messages(SALES_CHANNEL)[0]
+
+
+def open_lost_form(slack: SlackHarness, notice: dict[str, Any], user: str) -> dict[str, Any]:
+    """Click Lost on `notice`: the form that opened."""
+    opened = len(slack.fake.calls("views.open"))
+    slack.click(notice, "lost", channel=SALES_CHANNEL, user=user)
+    [call] = slack.fake.calls("views.open")[opened:]
+    view: dict[str, Any] = call.response["view"]
+    return view
+
+
+def submit(slack: SlackHarness, view: dict[str, Any], reason: str, user: str) -> dict[str, Any]:
+    response = slack.send(slack.requests.view_submission(
+        view, values={"reason": {"reason": reason}}, user_id=user))
+    assert response.status_code == 200
+    slack.deliver()
+    return response.json() if response.text else {}
+
+
+def test_only_the_owner_marks_a_claimed_lead_won_once(slack: SlackHarness) -> None:
+    claimed = claimed_by(slack, ALICE)
+    assert buttons(claimed) == CLAIMED
+    labels = [e["text"]["text"] for b in claimed["blocks"] if b.get("block_id") ==
+              "handoff_actions" for e in b["elements"]]
+    assert labels == ["Won", "Lost", "Nurture", "Disqualify", "Release", "View answers"]
+
+    slack.click(claimed, "won", channel=SALES_CHANNEL, user=BOB)  # not his lead
+    slack.click(claimed, "lost", channel=SALES_CHANNEL, user=BOB)
+    slack.deliver()
+    assert lead(slack).status == "qualified"
+    assert slack.fake.calls("views.open") == []  # no form for Bob's Lost either
+    assert [(m["user"], m["text"]) for m in slack.fake.ephemeral_messages()] == [
+        (BOB, f"Sorry, only the lead's owner can mark it won: its owner is <@{ALICE}>."),
+        (BOB, f"Sorry, only the lead's owner can mark it lost: its owner is <@{ALICE}>."),
+    ]
+
+    slack.click(claimed, "won", channel=SALES_CHANNEL, user=ALICE)
+    slack.click(claimed, "won", channel=SALES_CHANNEL, user=ALICE)  # a double click
+    slack.deliver()
+    found = lead(slack)
+    assert (found.status, found.status_reason, found.owner) == ("won", None, ALICE)
+    assert len(slack.fake.calls("chat.update")) == 2  # claimed, won: once
+    assert len(slack.fake.ephemeral_messages()) == 2  # the double click said nothing
+    won = slack.channel_messages(SALES_CHANNEL)[0]
+    check_limits({"text": won["text"], "blocks": won["blocks"]})
+    status = status_block(won)
+    assert status["type"] == "section"
+    assert re.fullmatch(rf"Marked won by <@{ALICE}> at {SLACK_DATE}", status["text"]["text"])
+    assert buttons(won) == SETTLED
+    assert f"*Owner*\n<@{ALICE}>" in summary_fields(won)
+    assert f"Marked won by <@{ALICE}>" in won["text"]
+
+    slack.runtime.service.score(found.id)  # a re-score keeps the outcome
+    assert lead(slack).status == "won"
+
+
+def test_stale_clicks_on_a_won_lead_are_refused_and_change_nothing(
+    slack: SlackHarness,
+) -> None:
+    notice = qualified_notice(slack)  # as first posted (a stale view)
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    claimed = slack.channel_messages(SALES_CHANNEL)[0]  # as Alice saw it, before Won
+    slack.click(claimed, "won", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    won = slack.channel_messages(SALES_CHANNEL)[0]
+
+    slack.click(notice, "claim", channel=SALES_CHANNEL, user=BOB)
+    slack.click(claimed, "release", channel=SALES_CHANNEL, user=ALICE)
+    slack.click(claimed, "lost", channel=SALES_CHANNEL, user=ALICE)  # changed her mind
+    slack.deliver()
+    told = slack.fake.ephemeral_messages()  # each rep's in order (lanes are per rep)
+    assert [m["text"] for m in told if m["user"] == BOB] == [
+        "Sorry, this lead can't be claimed: it was marked won."]
+    assert [m["text"] for m in told if m["user"] == ALICE] == [
+        "Sorry, this lead can't be released: it was marked won. Re-open it first.",
+        "Sorry, this lead was already marked won. Re-open it first.",
+    ]
+    assert slack.fake.calls("views.open") == []
+    refused = give_reason(slack, claimed, "disqualify", ALICE, "Student project")
+    assert refused["errors"] == {"reason": "Not saved: this lead was already marked won."}
+    found = lead(slack)
+    assert (found.status, found.status_reason, found.owner) == ("won", None, ALICE)
+    assert slack.channel_messages(SALES_CHANNEL)[0] == won
+    assert len(slack.fake.calls("chat.update")) == 2
+
+
+def test_a_decided_lead_gets_no_outcome_until_it_is_reopened(slack: SlackHarness) -> None:
+    claimed = claimed_by(slack, ALICE)
+    give_reason(slack, claimed, "disqualify", BOB, "Student project <!channel>")
+    slack.click(claimed, "won", channel=SALES_CHANNEL, user=ALICE)  # an older view
+    slack.click(claimed, "lost", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    assert len(slack.fake.calls("views.open")) == 1  # the Disqualify form only
+    why = "it was disqualified (reason: Student project &lt;!channel&gt;). Re-open it first."
+    assert [m["text"] for m in slack.fake.ephemeral_messages()] == [
+        f"Sorry, this lead can't be marked won: {why}",
+        f"Sorry, this lead can't be marked lost: {why}",
+    ]
+    assert lead(slack).status == "disqualified"
+    slack.click(slack.channel_messages(SALES_CHANNEL)[0], "reopen", channel=SALES_CHANNEL,
+                user=ALICE)
+    slack.click(claimed, "won", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    assert (lead(slack).status, lead(slack).status_reason) == ("won", None)
+
+
+def test_lost_asks_the_owner_why_and_reopen_puts_it_back_to_claimed(
+    slack: SlackHarness,
+) -> None:
+    claimed = claimed_by(slack, ALICE)
+    form = open_lost_form(slack, claimed, ALICE)
+    again = open_lost_form(slack, claimed, ALICE)  # a second form (a double click)
+    assert form["callback_id"] == "reason_modal"
+    assert form["title"]["text"] == "Mark lost"
+    assert "Why did we lose *Acme*?" in blocks_text(form["blocks"])
+    [reason_input] = [b for b in form["blocks"] if b["type"] == "input"]
+    assert not reason_input.get("optional")  # required, as for Disqualify
+
+    empty = submit(slack, form, "   ", ALICE)
+    assert empty["response_action"] == "errors" and "reason" in empty["errors"]
+    assert lead(slack).status == "qualified"
+    assert submit(slack, form, "Went with a competitor <!channel>", ALICE) == {}
+    found = lead(slack)
+    assert (found.status, found.owner) == ("lost", ALICE)
+    assert found.status_reason == "Went with a competitor <!channel>"
+    lost = slack.channel_messages(SALES_CHANNEL)[0]
+    check_limits({"text": lost["text"], "blocks": lost["blocks"]})
+    assert re.fullmatch(rf"Marked lost by <@{ALICE}> at {SLACK_DATE}: "
+                        r"Went with a competitor &lt;!channel&gt;",
+                        status_block(lost)["text"]["text"])
+    assert "<!channel>" not in blocks_text(lost)
+    assert buttons(lost) == SETTLED
+
+    refused = submit(slack, again, "Price", ALICE)  # the second form: the first one stands
+    assert refused["errors"] == {"reason": "Not saved: this lead was already marked lost "
+                                           "(reason: Went with a competitor &lt;!channel&gt;)."}
+    assert lead(slack).status_reason == "Went with a competitor <!channel>"
+    assert len(slack.fake.calls("chat.update")) == 2  # claimed, lost
+
+    slack.click(lost, "reopen", channel=SALES_CHANNEL, user=BOB)  # any rep, as for decisions
+    slack.click(lost, "reopen", channel=SALES_CHANNEL, user=BOB)  # a double click
+    slack.deliver()
+    found = lead(slack)
+    assert (found.status, found.status_reason, found.owner) == ("qualified", None, ALICE)
+    assert len(slack.fake.calls("chat.update")) == 3
+    reopened = slack.channel_messages(SALES_CHANNEL)[0]
+    assert buttons(reopened) == CLAIMED  # back to claimed: Alice still has it
+    assert f"*Owner*\n<@{ALICE}>" in summary_fields(reopened)
+    text = status_block(reopened)["elements"][0]["text"]
+    assert text.startswith(f"Re-opened by <@{BOB}> at <!date^")
+    assert text.endswith("(it was marked lost: Went with a competitor &lt;!channel&gt;)")
+
+    slack.click(reopened, "won", channel=SALES_CHANNEL, user=ALICE)  # it came back after all
+    slack.deliver()
+    assert (lead(slack).status, lead(slack).status_reason) == ("won", None)
+    assert "Marked won by" in blocks_text(slack.channel_messages(SALES_CHANNEL)[0])
+
+
+def test_a_lost_form_is_not_saved_once_the_owner_gave_the_lead_back(
+    slack: SlackHarness,
+) -> None:
+    claimed = claimed_by(slack, ALICE)
+    form = open_lost_form(slack, claimed, ALICE)
+    slack.click(claimed, "release", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    refused = submit(slack, form, "Price", ALICE)
+    assert refused["errors"] == {
+        "reason": "Not saved: nobody owns this lead now (it was released). Claim it first."}
+    slack.click(claimed, "won", channel=SALES_CHANNEL, user=ALICE)  # from the same old view
+    slack.deliver()
+    assert [m["text"] for m in slack.fake.ephemeral_messages()] == [
+        "Sorry, only the lead's owner can mark it won, and nobody has claimed it."]
+    found = lead(slack)
+    assert (found.status, found.status_reason, found.owner) == ("qualified", None, None)
+    assert buttons(slack.channel_messages(SALES_CHANNEL)[0]) == UNCLAIMED
+
+
+def test_won_and_a_decision_at_once_only_one_stands(slack: SlackHarness) -> None:
+    claimed_by(slack, ALICE)
+    lead_id = lead(slack).id
+    actions = HandoffActions(slack.runtime.sessions)
+    notice = Notice(SALES_CHANNEL, "1.1")
+    barrier = threading.Barrier(3)
+    results: dict[str, bool] = {}
+
+    def won(key: str) -> None:
+        barrier.wait()
+        results[key] = actions.won(lead_id, ALICE, team_id="T0QUALI01", notice=notice,
+                                   dedupe_key=f"test:{key}").changed
+
+    def disqualify() -> None:
+        barrier.wait()
+        try:
+            actions.decide(lead_id, "disqualified", "Student project", BOB,
+                           team_id="T0QUALI01", notice=notice, dedupe_key="test:decide")
+            results["decide"] = True
+        except Conflict:
+            results["decide"] = False
+
+    threads = [threading.Thread(target=won, args=(k,)) for k in ("won1", "won2")]
+    threads.append(threading.Thread(target=disqualify))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert list(results.values()).count(True) == 1
+    found = lead(slack)
+    with slack.runtime.sessions() as session:
+        from storage.models import OutboxMessage
+
+        updates = session.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "notice_update").order_by(OutboxMessage.id)).all()
+        statuses = [u.payload["status"] for u in updates]
+    if results["decide"]:
+        assert (found.status, found.status_reason) == ("disqualified", "Student project")
+        assert statuses == ["claimed", "disqualified"]
+    else:
+        assert (found.status, found.status_reason) == ("won", None)
+        assert statuses == ["claimed", "won"]
+
+
+def test_a_lead_qualified_again_keeps_its_outcome_and_its_new_notice_says_so(
+    slack: SlackHarness,
+) -> None:
+    visitor_qualifies(slack, 1, ANSWERS)
+    [first] = slack.channel_messages(SALES_CHANNEL)
+    slack.click(first, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    form = open_lost_form(slack, slack.channel_messages(SALES_CHANNEL)[0], ALICE)
+    submit(slack, form, "Chose a competitor <!here>", ALICE)
+    assert lead(slack).status == "lost"
+
+    visitor_qualifies(slack, 2, SECOND_VISIT)  # the visitor comes back and qualifies again
+    found = lead(slack)
+    assert (found.status, found.status_reason) == ("lost", "Chose a competitor <!here>")
+    assert (found.verdict, found.owner) == ("qualified", ALICE)
+    slack.runtime.service.score(found.id)  # and a re-score
+    assert (lead(slack).status, lead(slack).status_reason) == (
+        "lost", "Chose a competitor <!here>")
+    assert "Your lead qualified again" in slack.dm_messages(ALICE)[-1]["text"]
+
+    old, new = slack.channel_messages(SALES_CHANNEL)
+    assert "$120k" in blocks_text(new)
+    assert status_block(new)["text"]["text"] == "Marked lost: Chose a competitor &lt;!here&gt;"
+    assert buttons(new) == SETTLED  # not Claim: re-open it to work it again
+    check_limits({"text": new["text"], "blocks": new["blocks"]})
+    assert "Marked lost by" in blocks_text(old)  # the older notice as it was
+
+    slack.click(new, "reopen", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    found = lead(slack)
+    assert (found.status, found.status_reason, found.owner) == ("qualified", None, ALICE)
+    reopened = slack.channel_messages(SALES_CHANNEL)[1]
+    assert buttons(reopened) == CLAIMED and "$120k" in blocks_text(reopened)
+    assert "(it was marked lost: Chose a competitor &lt;!here&gt;)" in blocks_text(reopened)
+
+
+# -- View answers shows the qualification the notice was posted for -------------------------
+
+
+def answers_view(slack: SlackHarness, message: dict[str, Any], **where: Any) -> str:
+    """Click View answers on `message`: the modal's blocks, as text."""
+    opened = len(slack.fake.calls("views.open"))
+    slack.click(message, "view_answers", **where)
+    [call] = slack.fake.calls("views.open")[opened:]
+    assert call.ok, call.response
+    view = call.response["view"]
+    check_limits({k: view[k] for k in ("type", "title", "blocks", "close", "callback_id")})
+    return blocks_text(view["blocks"])
+
+
+def test_view_answers_on_an_older_notice_shows_what_it_was_posted_with(
+    slack: SlackHarness,
+) -> None:
+    visitor_qualifies(slack, 1, ANSWERS)
+    visitor_qualifies(slack, 2, SECOND_VISIT)
+    first, second = slack.channel_messages(SALES_CHANNEL)
+    lead_id = lead(slack).id
+
+    older = answers_view(slack, first, channel=SALES_CHANNEL, user=BOB)
+    assert "about $80k a year" in older and "manual reporting" in older
+    assert "$120k" not in older and "40 reps" not in older
+    assert "qualified again since" in older and f"/qualify show {lead_id}" in older
+    with slack.runtime.sessions() as session:
+        from storage.models import Score
+
+        scores = session.scalars(select(Score).order_by(Score.id)).all()
+        first_total, latest_total = scores[0].total, scores[-1].total
+    assert f"{first_total:g}/100" in older
+
+    newer = answers_view(slack, second, channel=SALES_CHANNEL, user=BOB)
+    assert "about $120k a year" in newer and "40 reps" in newer
+    assert "about $80k a year" not in newer and "qualified again since" not in newer
+    assert f"{latest_total:g}/100" in newer
+
+    # a notice posted before its buttons named it: found by where it is
+    old = copy.deepcopy(first)
+    for block in old["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                element["value"] = str(lead_id)
+    assert "about $80k a year" in answers_view(slack, old, channel=SALES_CHANNEL, user=BOB)
+
+    # a button naming a notice that is not the lead's: the lead's current answers
+    bogus = copy.deepcopy(first)
+    for block in bogus["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                element["value"] = f"{lead_id}:999999"
+    bogus["ts"] = "1.000001"
+    current = answers_view(slack, bogus, channel=SALES_CHANNEL, user=BOB)
+    assert "about $120k a year" in current and "qualified again since" not in current
+
+    # from a list (the Home tab names no notice): the current ones
+    slack.click(first, "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.send(slack.requests.app_home_opened(user_id=ALICE))
+    slack.deliver()
+    home = slack.fake.home_view(ALICE)
+    assert home is not None
+    opened = len(slack.fake.calls("views.open"))
+    request = slack.requests.block_actions([actions_from(home["blocks"], "view_answers")],
+                                           view=home, user_id=ALICE)
+    assert slack.send(request).status_code == 200
+    [call] = slack.fake.calls("views.open")[opened:]
+    listed = blocks_text(call.response["view"]["blocks"])
+    assert "about $120k a year" in listed and "qualified again since" not in listed

@@ -79,3 +79,36 @@ def test_a_reps_own_lead_is_listed_once_and_a_rep_who_owns_none_is_told_how(
     assert text.count("*Acme*") == 1  # among the rep's recent leads, not again as owned
     assert "Leads you claim in a sales channel, or are assigned, are listed here." in section(
         listing["blocks"], "owned")
+
+
+def test_lists_say_which_leads_were_won_or_lost(slack: SlackHarness) -> None:
+    qualify(slack, "Acme")
+    qualify(slack, "Globex")
+    qualify(slack, "Initech")
+    for company in ("Acme", "Globex", "Initech"):
+        slack.click(notice_of(slack, company), "claim", channel=SALES_CHANNEL, user=ALICE)
+    slack.deliver()
+    slack.click(notice_of(slack, "Acme"), "won", channel=SALES_CHANNEL, user=ALICE)
+    slack.click(notice_of(slack, "Globex"), "lost", channel=SALES_CHANNEL, user=ALICE)
+    view = slack.fake.calls("views.open")[-1].response["view"]
+    slack.send(slack.requests.view_submission(
+        view, values={"reason": {"reason": "Price"}}, user_id=ALICE))
+    slack.deliver()
+
+    def rows(blocks: list[dict]) -> dict[str, str]:
+        return {company: next(b["text"]["text"] for b in blocks
+                              if f"*{company}*" in (b.get("text") or {}).get("text", ""))
+                for company in ("Acme", "Globex", "Initech")}
+
+    listing = slack.ephemeral_response(slack.command("list", user_id=ALICE))  # as owned leads
+    slack.send(slack.requests.app_home_opened(user_id=ALICE))
+    slack.deliver()
+    home = slack.fake.home_view(ALICE)
+    assert home is not None
+    mine = slack.ephemeral_response(slack.command("list"))  # the rep who qualified them
+    for blocks in (listing["blocks"], home["blocks"], mine["blocks"]):
+        check_limits({"blocks": blocks})
+        shown = rows(blocks)
+        assert " qualified · won · owner <@U0ALICE01>" in shown["Acme"]
+        assert " qualified · lost · owner <@U0ALICE01>" in shown["Globex"]
+        assert " qualified · owner <@U0ALICE01>" in shown["Initech"]  # claimed, no outcome

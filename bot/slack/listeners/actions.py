@@ -1,13 +1,14 @@
 """Buttons: answers and navigation under a question (DM), Resume (lists, Home), and the
-handoff notice's Claim / Release / Nurture / Disqualify / Re-open / View answers; the
-framework menu of the /qualify modal.
+handoff notice's Claim / Won / Lost / Nurture / Disqualify / Release / Re-open / View
+answers; the framework menu of the /qualify modal.
 
 Buttons under a question carry the conversation and the question in their block id, so a
 click on an old question (stale message, double click) changes nothing. A notice's buttons
 carry the lead and the notice's own `handoff` outbox row (`ids.lead_button_value`), so the
-notice is repainted from what it was posted with. Nurture, Disqualify and View answers open
-a modal, which `views.open` must do with the click's `trigger_id` right away (it expires
-after 3 s); everything else goes out through the outbox.
+notice is repainted from what it was posted with, and its View answers shows the answers
+and score it was posted with. Lost, Nurture, Disqualify and View answers open a modal,
+which `views.open` must do with the click's `trigger_id` right away (it expires after 3 s);
+everything else goes out through the outbox.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def register(app: App) -> None:
     app.action(ActionId.CLAIM)(handoff_button)
     app.action(ActionId.RELEASE)(handoff_button)
     app.action(ActionId.REOPEN)(handoff_button)
+    app.action(ActionId.WON)(handoff_button)
+    app.action(ActionId.LOST)(ask_lost_reason)
     app.action(ActionId.NURTURE)(ask_reason)
     app.action(ActionId.DISQUALIFY)(ask_reason)
     app.action(ActionId.VIEW_ANSWERS)(view_answers)
@@ -128,11 +131,13 @@ def handoff_button(
     services: SlackServices,
     dedupe_key: str | None,
 ) -> None:
-    """Claim, Release and Re-open: the handoff action of the same name (the action id)."""
+    """Claim, Release, Won and Re-open: the handoff action of the same name (the action
+    id)."""
     lead_id, notice_id = _lead_button(action)
     act = {
         ActionId.CLAIM: services.handoff.claim,
         ActionId.RELEASE: services.handoff.release,
+        ActionId.WON: services.handoff.won,
         ActionId.REOPEN: services.handoff.reopen,
     }[ActionId(action["action_id"])]
     act(
@@ -145,6 +150,29 @@ def handoff_button(
     ack()
 
 
+def ask_lost_reason(
+    ack: Ack,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    context: BoltContext,
+    client: WebClient,
+    services: SlackServices,
+    dedupe_key: str | None,
+) -> None:
+    """Lost: only the lead's owner gets the reason form; anyone else (or a lead that is
+    decided or already has an outcome) is told why not, as Won does."""
+    lead_id, notice_id = _lead_button(action)
+    if services.handoff.may_mark_lost(
+        lead_id,
+        str(context.user_id),
+        team_id=context.team_id,
+        notice=_notice(body, notice_id),
+        dedupe_key=dedupe_key,
+    ):
+        _open_reason_modal(action, body, context, client, services, "lost")
+    ack()
+
+
 def ask_reason(
     ack: Ack,
     action: dict[str, Any],
@@ -153,8 +181,22 @@ def ask_reason(
     client: WebClient,
     services: SlackServices,
 ) -> None:
-    lead_id, notice_id = _lead_button(action)
     status = "nurture" if action["action_id"] == ActionId.NURTURE else "disqualified"
+    _open_reason_modal(action, body, context, client, services, status)
+    ack()
+
+
+def _open_reason_modal(
+    action: dict[str, Any],
+    body: dict[str, Any],
+    context: BoltContext,
+    client: WebClient,
+    services: SlackServices,
+    status: str,
+) -> None:
+    """The reason form for `status` (nurture, disqualified, lost); submitted to
+    `views.record_reason`."""
+    lead_id, notice_id = _lead_button(action)
     channel, ts = notice_of(body) or (None, None)
     metadata = {"lead": lead_id, "status": status, "channel": channel, "ts": ts,
                 "notice": notice_id}
@@ -162,7 +204,6 @@ def ask_reason(
         services, lead_id, status, team_id=context.team_id, metadata=metadata
     )
     client.views_open(trigger_id=body["trigger_id"], view=view)
-    ack()
 
 
 def view_answers(
@@ -173,7 +214,12 @@ def view_answers(
     client: WebClient,
     services: SlackServices,
 ) -> None:
-    view = screens.answers_modal(services, _lead_button(action)[0], team_id=context.team_id)
+    """The answers and score: on a notice, those it was posted with; from a list (a button
+    that names no notice), the lead's current ones."""
+    lead_id, notice_id = _lead_button(action)
+    view = screens.answers_modal(
+        services, lead_id, team_id=context.team_id, notice=_notice(body, notice_id)
+    )
     client.views_open(trigger_id=body["trigger_id"], view=view)
     ack()
 

@@ -1,6 +1,6 @@
 """Modal submissions: the /qualify form (start a qualification, with any answers given) and
-the reason for nurture / disqualify. Field errors go back to the modal through the error
-handler (`response_action: errors`)."""
+the reason for nurture / disqualify / lost. Field errors go back to the modal through the
+error handler (`response_action: errors`)."""
 
 from __future__ import annotations
 
@@ -49,19 +49,23 @@ def record_reason(
     dedupe_key: str | None,
 ) -> None:
     channel, ts, source = metadata.get("channel"), metadata.get("ts"), metadata.get("notice")
-    services.handoff.decide(
-        int(metadata.get("lead") or 0),
-        str(metadata.get("status")),
-        form.get(InputId.REASON) or "",
-        str(context.user_id),
-        team_id=context.team_id,
-        notice=(
-            Notice(channel, ts, source=source if isinstance(source, int) else None)
-            if channel and ts
-            else None
-        ),
-        dedupe_key=dedupe_key,
+    lead_id, status = int(metadata.get("lead") or 0), str(metadata.get("status"))
+    reason, user = form.get(InputId.REASON) or "", str(context.user_id)
+    notice = (
+        Notice(channel, ts, source=source if isinstance(source, int) else None)
+        if channel and ts
+        else None
     )
+    if status == "lost":
+        services.handoff.lost(
+            lead_id, reason, user, team_id=context.team_id, notice=notice,
+            dedupe_key=dedupe_key,
+        )
+    else:
+        services.handoff.decide(
+            lead_id, status, reason, user, team_id=context.team_id, notice=notice,
+            dedupe_key=dedupe_key,
+        )
     ack()
 
 
