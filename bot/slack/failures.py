@@ -97,7 +97,10 @@ def handle_error(
     if body.get("command"):
         return _json({"response_type": "ephemeral", "text": message})
     if body.get("type") == "view_submission":
-        return _json({"response_action": "errors", "errors": _field_errors(error, body, message)})
+        # a form's errors are plain text, which Slack shows as it is (escaped, a "<" would
+        # read "&lt;"), and which notifies nobody
+        plain = str(error) if isinstance(error, QualibotError) else message
+        return _json({"response_action": "errors", "errors": _field_errors(error, body, plain)})
     return _notify(body, context, message)
 
 

@@ -287,15 +287,16 @@ def test_a_stale_claim_after_a_decision_is_refused_and_leaves_the_notice(
 
 def test_a_second_decision_is_refused_and_the_first_one_stands(slack: SlackHarness) -> None:
     notice = qualified_notice(slack)  # two reps look at it; both act on what they see
-    give_reason(slack, notice, "disqualify", BOB, "Student project")
+    give_reason(slack, notice, "disqualify", BOB, "Student project <R&D>")
     refused = give_reason(slack, notice, "nurture", ALICE, "Budget next year")
     assert refused["response_action"] == "errors"
+    # a form's errors are plain text: shown as typed, not as "&lt;R&amp;D&gt;"
     assert refused["errors"] == {"reason": "Not saved: this lead was already disqualified "
-                                           "(reason: Student project)."}
+                                           "(reason: Student project <R&D>)."}
     found = lead(slack)
-    assert (found.status, found.status_reason) == ("disqualified", "Student project")
+    assert (found.status, found.status_reason) == ("disqualified", "Student project <R&D>")
     [update] = slack.fake.calls("chat.update")  # the notice was updated once, by Bob
-    assert f"Disqualified by <@{BOB}>: Student project" in blocks_text(update.args)
+    assert f"Disqualified by <@{BOB}>: Student project &lt;R&amp;D&gt;" in blocks_text(update.args)
 
 
 def test_a_nurture_verdict_can_still_be_decided(
@@ -750,8 +751,9 @@ def test_lost_asks_the_owner_why_and_reopen_puts_it_back_to_claimed(
     assert buttons(lost) == SETTLED
 
     refused = submit(slack, again, "Price", ALICE)  # the second form: the first one stands
+    # a form's error is plain text, seen by the one who submitted it: shown as typed
     assert refused["errors"] == {"reason": "Not saved: this lead was already marked lost "
-                                           "(reason: Went with a competitor &lt;!channel&gt;)."}
+                                           "(reason: Went with a competitor <!channel>)."}
     assert lead(slack).status_reason == "Went with a competitor <!channel>"
     assert len(slack.fake.calls("chat.update")) == 2  # claimed, lost
 
