@@ -22,8 +22,9 @@ is now.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
@@ -142,10 +143,7 @@ class HandoffActions:
         it too; the owner clicking again changes nothing); otherwise the clicker is told who
         has it or what was decided (ephemeral)."""
         now = self._clock()
-        with self._sessions.begin() as session:
-            _claim_key(session, dedupe_key)
-            lead = _visible_lead(session, lead_id, team_id)
-            state = _locked_state(session, lead_id)
+        with self._acting(lead_id, team_id, dedupe_key) as (session, lead, state):
             outbox = OutboxRepository(session)
             if state.settled or state.owner not in (None, user):
                 if state.settled:
@@ -157,7 +155,6 @@ class HandoffActions:
             else:
                 self._claim(session, outbox, lead, user, state, team_id, notice, now)
                 outcome = HandoffOutcome(lead_id, lead.company, True, "claimed", user)
-        self._written()
         return outcome
 
     @staticmethod
@@ -205,10 +202,7 @@ class HandoffActions:
         ...". Anyone else is told who owns it; a lead nobody owns any more (a double click,
         a click on an older view) is left as it is, without a word."""
         now = self._clock()
-        with self._sessions.begin() as session:
-            _claim_key(session, dedupe_key)
-            lead = _visible_lead(session, lead_id, team_id)
-            state = _locked_state(session, lead_id)
+        with self._acting(lead_id, team_id, dedupe_key) as (session, lead, state):
             outbox = OutboxRepository(session)
             if state.owner != user or state.settled:
                 if state.owner is not None and state.owner != user:
@@ -239,7 +233,6 @@ class HandoffActions:
                     )
                 log.info("lead %s released by %s", lead_id, user)
                 outcome = HandoffOutcome(lead_id, lead.company, True, "released", None)
-        self._written()
         return outcome
 
     def decide(
@@ -302,10 +295,7 @@ class HandoffActions:
         ephemeral saying why not; a lead already won by its owner (a double click) is left
         as it is, without a word."""
         now = self._clock()
-        with self._sessions.begin() as session:
-            _claim_key(session, dedupe_key)
-            lead = _visible_lead(session, lead_id, team_id)
-            state = _locked_state(session, lead_id)
+        with self._acting(lead_id, team_id, dedupe_key) as (session, lead, state):
             if state.status == "won" and state.owner == user:
                 return HandoffOutcome(lead_id, lead.company, False, "won", state.owner)
             refusal = _outcome_refusal(state, "won", user)
@@ -313,7 +303,6 @@ class HandoffActions:
                 _tell(OutboxRepository(session), team_id, user, notice, refusal)
                 return HandoffOutcome(lead_id, lead.company, False, "won", state.owner)
             self._record_outcome(session, lead, "won", None, user, team_id, notice, now)
-        self._written()
         return HandoffOutcome(lead_id, lead.company, True, "won", user)
 
     def may_mark_lost(
@@ -361,14 +350,10 @@ class HandoffActions:
         released or took it), nothing is saved: `Conflict`, shown in the form."""
         reason = _reason(reason)
         now = self._clock()
-        with self._sessions.begin() as session:
-            _claim_key(session, dedupe_key)
-            lead = _visible_lead(session, lead_id, team_id)
-            state = _locked_state(session, lead_id)
+        with self._acting(lead_id, team_id, dedupe_key) as (session, lead, state):
             if _outcome_refusal(state, "lost", user) is not None:
                 raise Conflict(_form_refusal(state))
             self._record_outcome(session, lead, "lost", reason, user, team_id, notice, now)
-        self._written()
         return HandoffOutcome(lead_id, lead.company, True, "lost", user)
 
     @staticmethod
@@ -414,10 +399,7 @@ class HandoffActions:
         click on an older view after someone re-opened it) is left as it is, without a
         word."""
         now = self._clock()
-        with self._sessions.begin() as session:
-            _claim_key(session, dedupe_key)
-            lead = _visible_lead(session, lead_id, team_id)
-            state = _locked_state(session, lead_id)
+        with self._acting(lead_id, team_id, dedupe_key) as (session, lead, state):
             if not state.settled:
                 return HandoffOutcome(lead_id, lead.company, False, "reopened", state.owner)
             status = state.verdict if state.verdict in LEAD_STATUSES else "open"
@@ -436,7 +418,6 @@ class HandoffActions:
                 )
             log.info("lead %s re-opened by %s (it was %s: %s)", lead_id, user, state.status,
                      state.reason)
-        self._written()
         return HandoffOutcome(lead_id, lead.company, True, "reopened", state.owner)
 
     def posted(
@@ -449,6 +430,20 @@ class HandoffActions:
             lead = _visible_lead(session, lead_id, team_id)
             row = _posted_row(session, lead, notice)
             return dict(row.payload) if row is not None else None
+
+    @contextlib.contextmanager
+    def _acting(
+        self, lead_id: int, team_id: str | None, dedupe_key: str | None
+    ) -> Iterator[tuple[Session, Lead, _State]]:
+        """One click's unit of work: the delivery's key recorded, the lead (of this
+        workspace) found and its row read locked; then the commit, and the outbox dispatcher
+        woken for what was enqueued (an update, or a refusal to the clicker), also when the
+        action returns early. An exception rolls everything back."""
+        with self._sessions.begin() as session:
+            _claim_key(session, dedupe_key)
+            lead = _visible_lead(session, lead_id, team_id)
+            yield session, lead, _locked_state(session, lead_id)
+        self._written()
 
     def _written(self) -> None:
         if self._on_outbox is not None:

@@ -297,3 +297,29 @@ def test_a_reps_decision_survives_a_rescore_and_gives_way_to_a_new_qualification
     db_session.expire_all()
     lead = db_session.get(Lead, lead_id)
     assert lead is not None and (lead.status, lead.status_reason) == ("qualified", None)
+
+
+def test_every_handoff_click_that_enqueues_wakes_the_dispatcher(
+    service: QualificationService, session_factory: sessionmaker[Session], db_session: Session
+) -> None:
+    # A refusal is an ephemeral through the outbox too: it must go out at once, not at the
+    # dispatcher's next poll (a refused Won returned before waking it).
+    from bot.handoff.actions import HandoffActions, Notice
+
+    lead_id = run(service, start_bant(service), BANT_QUALIFIED).lead_id
+    woken: list[int] = []
+    actions = HandoffActions(session_factory, on_outbox=lambda: woken.append(1))
+    notice = Notice("C0SALES01", "1700000000.000100")
+
+    def pending() -> int:
+        db_session.expire_all()
+        return int(db_session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+        ) or 0)
+
+    for act, user in ((actions.claim, "U0ALICE"), (actions.won, "U0BOB"),
+                      (actions.release, "U0BOB"), (actions.claim, "U0BOB")):
+        before, wakes = pending(), len(woken)
+        act(lead_id, user, team_id=None, notice=notice)
+        assert pending() == before + 1  # the notice's update, or the refusal to Bob
+        assert len(woken) == wakes + 1, act.__name__
