@@ -320,11 +320,7 @@ class HandoffActions:
         locked: `lost` checks again when the form is submitted."""
         with self._sessions.begin() as session:
             lead = _visible_lead(session, lead_id, team_id)
-            row = session.execute(
-                select(Lead.owner, Lead.status, Lead.status_reason, Lead.verdict)
-                .where(Lead.id == lead.id)
-            ).one()
-            state = _State(row.owner, row.status, row.status_reason, row.verdict)
+            state = _read_state(session, lead.id, locked=False)
             refusal = _outcome_refusal(state, "lost", user)
             if refusal is None:
                 return True
@@ -442,7 +438,7 @@ class HandoffActions:
         with self._sessions.begin() as session:
             _claim_key(session, dedupe_key)
             lead = _visible_lead(session, lead_id, team_id)
-            yield session, lead, _locked_state(session, lead_id)
+            yield session, lead, _read_state(session, lead_id)
         self._written()
 
     def _written(self) -> None:
@@ -502,13 +498,13 @@ def _form_refusal(state: _State) -> str:
     return "Not saved: only the lead's owner can mark it lost, and someone else owns it now."
 
 
-def _locked_state(session: Session, lead_id: int) -> _State:
-    """The lead's owner, status, reason and verdict, its row locked until the commit."""
-    row = session.execute(
-        select(Lead.owner, Lead.status, Lead.status_reason, Lead.verdict)
-        .where(Lead.id == lead_id)
-        .with_for_update()
-    ).one()
+def _read_state(session: Session, lead_id: int, *, locked: bool = True) -> _State:
+    """The lead's owner, status, reason and verdict; `locked`: its row locked until the
+    commit."""
+    stmt = select(Lead.owner, Lead.status, Lead.status_reason, Lead.verdict).where(
+        Lead.id == lead_id
+    )
+    row = session.execute(stmt.with_for_update() if locked else stmt).one()
     return _State(row.owner, row.status, row.status_reason, row.verdict)
 
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.handoff.actions import DECISION_WORDS, OUTCOME_WORDS
 from bot.slack.render import SlackText, check_limits, escape_mrkdwn, mrkdwn, render_blocks
 
 FRAMEWORK_NAMES: dict[str, str] = {
@@ -45,12 +46,7 @@ STATUS_PHRASES: dict[str, str] = {
     "reopened": "Re-opened by {by}",
 }
 #: How a decision or an outcome reads after "it was ..." on a re-opened notice.
-DECISION_WORDS: dict[str, str] = {
-    "nurture": "moved to nurture",
-    "disqualified": "disqualified",
-    "won": "marked won",
-    "lost": "marked lost",
-}
+SETTLED_WORDS: dict[str, str] = {**DECISION_WORDS, **OUTCOME_WORDS}
 #: Slack's errors for which a handoff notice goes elsewhere (the outbox dispatcher's
 #: `_notice_refused`), in words.
 CHANNEL_REFUSALS = {
@@ -144,7 +140,7 @@ def status_line(
         text += ": " + mrkdwn(reason.strip(), 1000)
     if isinstance(was, Mapping) and was.get("status"):
         before = str(was["status"])
-        words = DECISION_WORDS.get(before, before.replace("_", " "))
+        words = SETTLED_WORDS.get(before, before.replace("_", " "))
         text += f" (it was {escape_mrkdwn(words)}"
         if was.get("reason") and str(was["reason"]).strip():
             text += ": " + mrkdwn(str(was["reason"]).strip(), 1000)
