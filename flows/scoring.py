@@ -65,7 +65,6 @@ USD_PER_UNIT: dict[str, float] = {
     "HUF": 0.0027, "ILS": 0.27, "AED": 0.272, "SAR": 0.267, "ZAR": 0.054, "BRL": 0.19,
     "MXN": 0.055, "TRY": 0.03,
 }
-_PER_YEAR = PER_YEAR
 _PERIOD_TEXT = {"year": " per year", "month": " per month", "quarter": " per quarter",
                 "half_year": " per half-year", "once": " one-off", None: ""}
 
@@ -490,7 +489,7 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
         yearly = amount / years
         text += f" over {term}"
     else:
-        yearly = amount * _PER_YEAR[period]
+        yearly = amount * PER_YEAR[period]
         text += _PERIOD_TEXT[period]
     notes: list[str] = []
     plus = parsed.get("plus")
@@ -499,7 +498,7 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
         # year of both: 50k + 24k
         extra, extra_shown = _amount(plus)
         extra_period = plus.get("period")
-        yearly += extra * _PER_YEAR[extra_period]
+        yearly += extra * PER_YEAR[extra_period]
         text += f" plus {extra_shown}{_PERIOD_TEXT[extra_period]}"
         when = "in the first year" if "once" in (period, extra_period) else "a year"
         notes.append(f"{currency + ' ' if currency else ''}{yearly:,.0f} {when}")
