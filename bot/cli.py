@@ -9,15 +9,17 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date
 from typing import Any
 
 import click
 
 from bot.config import ConfigError, load_settings
 from bot.errors import QualibotError
+from bot.leads import EventView, ScoreView
 from bot.runtime import Runtime, build_runtime
 from bot.service import TurnResult
+from bot.slack.notices import SETTLED_WORDS, STATUS_PHRASES
 from flows.definitions import DefinitionError, load_frameworks
 from flows.parsing import parse_answer
 from storage.db import DatabaseUnavailable
@@ -263,11 +265,31 @@ def show(lead_id: int) -> None:
         for gate in latest.breakdown.get("gates", []):
             if not gate.get("passed", True):
                 click.echo(f"  Gate not passed: {gate['reason']}")
-        click.echo("\nHistory:")
-        for s in detail.scores:
-            click.echo(f"  {s.created_at:%Y-%m-%d %H:%M}  {s.total:>5.1f}  {s.verdict}")
     else:
         click.echo("\nNot scored yet (the qualification is not complete).")
+    history = detail.history()
+    if history:
+        click.echo("\nHistory (UTC):")
+        for item in history:
+            click.echo(f"  {item.created_at.astimezone(UTC):%Y-%m-%d %H:%M}  {_history_line(item)}")
+
+
+def _history_line(item: ScoreView | EventView) -> str:
+    """"scored 82.0/100, qualified (BANT)", "disqualified by U123: Student project",
+    "assigned by round-robin to U123", ... (`bot.slack.notices.history_line` in plain text)."""
+    if isinstance(item, ScoreView):
+        return f"scored {item.total:.1f}/100, {item.verdict} ({item.framework.upper()})"
+    phrase = STATUS_PHRASES.get(item.kind, item.kind + " by {by}")
+    by = item.detail.get("to") if item.kind == "assigned" else item.actor
+    text = phrase.format(by=by or "Qualibot")
+    text = text[0].lower() + text[1:]
+    if item.reason:
+        text += f": {item.reason}"
+    if item.kind == "reopened" and item.detail.get("was"):
+        was = str(item.detail["was"])
+        text += f" (it was {SETTLED_WORDS.get(was, was)}"
+        text += f": {item.detail['was_reason']})" if item.detail.get("was_reason") else ")"
+    return text
 
 
 @main.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from storage.models import CLOSED_STATES, Conversation, Lead
 from storage.repositories import (
     AnswerRepository,
     ConversationRepository,
+    LeadEventRepository,
     LeadRepository,
     ScoreRepository,
 )
@@ -63,6 +64,18 @@ class ScoreView:
 
 
 @dataclass(frozen=True)
+class EventView:
+    """Something a rep (or a routing rule: `actor` None) did with the lead; see
+    `storage.models.LeadEvent`."""
+
+    kind: str
+    actor: str | None
+    reason: str | None
+    detail: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class ConversationView:
     id: int
     public_id: str
@@ -82,6 +95,11 @@ class LeadDetail:
     answers: list[AnswerView]
     scores: list[ScoreView]
     status_reason: str | None = None
+    events: list[EventView] = field(default_factory=list)
+
+    def history(self) -> list[ScoreView | EventView]:
+        """The lead's scores and what reps did with it, oldest first."""
+        return sorted([*self.scores, *self.events], key=lambda item: item.created_at)
 
 
 class LeadQueries:
@@ -132,6 +150,7 @@ class LeadQueries:
             conversations = ConversationRepository(session).list_for_lead(lead_id)
             answers = AnswerRepository(session).list_for_lead(lead_id)
             scores = ScoreRepository(session).history(lead_id)
+            events = LeadEventRepository(session).history(lead_id)
             return LeadDetail(
                 lead=_summary(lead),
                 contact_name=lead.contact_name,
@@ -163,6 +182,10 @@ class LeadQueries:
                     for s in scores
                 ],
                 status_reason=lead.status_reason,
+                events=[
+                    EventView(e.kind, e.actor, e.reason, dict(e.detail or {}), e.created_at)
+                    for e in events
+                ],
             )
 
 

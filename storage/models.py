@@ -72,6 +72,9 @@ NAMING_CONVENTION: Final[dict[str, str]] = {
 
 LEAD_SOURCES: Final = ("rep", "widget")
 LEAD_STATUSES: Final = ("open", "qualified", "nurture", "disqualified", "won", "lost")
+LEAD_EVENT_KINDS: Final = (
+    "claimed", "released", "assigned", "nurture", "disqualified", "won", "lost", "reopened"
+)
 CHANNELS: Final = ("slack", "widget", "cli")
 ANSWER_STATUSES: Final = ("answered", "unknown", "skipped")
 OUTBOX_STATUSES: Final = ("pending", "sent", "failed")
@@ -314,6 +317,30 @@ class Score(Base):
 
     def __repr__(self) -> str:
         return f"<Score id={self.id} lead_id={self.lead_id} {self.total} {self.verdict}>"
+
+
+class LeadEvent(Base):
+    """Something a rep (or a routing rule) did with a lead: claimed, released, assigned,
+    moved to nurture, disqualified, marked won or lost, re-opened. With the scores, the
+    lead's history: the lead row holds only its state now (a re-open clears the reason)."""
+
+    __tablename__ = "lead_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # one of LEAD_EVENT_KINDS
+    #: Who did it (a Slack user id); None: Qualibot itself (a routing rule's assignment).
+    actor: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    #: What else the event needs to be told: `{"to": rep}` for an assignment, `{"was":
+    #: status, "was_reason": reason}` for a re-open.
+    detail: Mapped[dict[str, Any]] = mapped_column(_json(), default=dict)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+
+    def __repr__(self) -> str:
+        return f"<LeadEvent id={self.id} lead_id={self.lead_id} {self.kind} by {self.actor}>"
 
 
 class OutboxMessage(Base):

@@ -39,12 +39,14 @@ from sqlalchemy.orm.util import identity_key
 
 from storage.models import (
     CLOSED_STATES,
+    LEAD_EVENT_KINDS,
     PAUSED_STATES,
     Answer,
     Base,
     Conversation,
     EngagementEvent,
     Lead,
+    LeadEvent,
     OutboxMessage,
     Score,
     WidgetSession,
@@ -538,6 +540,43 @@ class AnswerRepository:
     def list_for_conversation(self, conversation_id: int) -> list[Answer]:
         """Oldest first."""
         stmt = select(Answer).where(Answer.conversation_id == conversation_id).order_by(Answer.id)
+        return list(self.session.scalars(stmt))
+
+
+class LeadEventRepository:
+    """What reps (and routing rules) did with a lead, in order: the lead's history beside
+    its scores."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def record(
+        self,
+        lead_id: int,
+        kind: str,
+        actor: str | None,
+        *,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Add one event (written with the session's transaction)."""
+        if kind not in LEAD_EVENT_KINDS:
+            raise ValueError(f"unknown lead event {kind!r}")
+        self.session.add(
+            LeadEvent(
+                lead_id=lead_id,
+                kind=kind,
+                actor=actor,
+                reason=reason,
+                detail=dict(detail or {}),
+                created_at=at or utcnow(),
+            )
+        )
+
+    def history(self, lead_id: int) -> list[LeadEvent]:
+        """Oldest first."""
+        stmt = select(LeadEvent).where(LeadEvent.lead_id == lead_id).order_by(LeadEvent.id)
         return list(self.session.scalars(stmt))
 
 

@@ -39,7 +39,12 @@ from flows.engine import FlowState
 from flows.scoring import ScoreResult
 from storage.dedupe import ProcessedEventRepository
 from storage.models import LEAD_STATUSES, Conversation, Lead, OutboxMessage
-from storage.repositories import LeadRepository, OutboxRepository, ScoreRepository
+from storage.repositories import (
+    LeadEventRepository,
+    LeadRepository,
+    OutboxRepository,
+    ScoreRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +181,7 @@ class HandoffActions:
                 .values(owner=user, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
+            LeadEventRepository(session).record(lead.id, "claimed", user, at=now)
         if notice is None:
             return
         payload = _notice_update(session, lead, team_id, notice, "claimed", user, owner=user)
@@ -225,6 +231,7 @@ class HandoffActions:
                     .values(owner=None, updated_at=now)
                     .execution_options(synchronize_session=False)
                 )
+                LeadEventRepository(session).record(lead_id, "released", user, at=now)
                 if notice is not None:
                     outbox.append(
                         "notice_update", "slack", notice.channel,
@@ -271,6 +278,7 @@ class HandoffActions:
                     f"{settled_words(lead.status, lead.status_reason)}."
                 )
             owner = decided.owner
+            LeadEventRepository(session).record(lead_id, status, user, reason=reason, at=now)
             if notice is not None:
                 OutboxRepository(session).append(
                     "notice_update", "slack", notice.channel,
@@ -369,6 +377,7 @@ class HandoffActions:
             .values(status=outcome, status_reason=reason, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+        LeadEventRepository(session).record(lead.id, outcome, user, reason=reason, at=now)
         if notice is not None:
             OutboxRepository(session).append(
                 "notice_update", "slack", notice.channel,
@@ -404,6 +413,10 @@ class HandoffActions:
                 .where(Lead.id == lead_id)
                 .values(status=status, status_reason=None, updated_at=now)
                 .execution_options(synchronize_session=False)
+            )
+            LeadEventRepository(session).record(
+                lead_id, "reopened", user, detail={"was": state.status, "was_reason": state.reason},
+                at=now,
             )
             if notice is not None:
                 OutboxRepository(session).append(

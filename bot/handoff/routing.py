@@ -30,7 +30,7 @@ from bot.slack.notices import channel_mention, framework_name
 from bot.slack.render import mrkdwn, number
 from flows.answers import AnswerRecord
 from storage.models import RoundRobin
-from storage.repositories import OutboxRepository
+from storage.repositories import LeadEventRepository, OutboxRepository
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,7 @@ class HandoffRouter:
         if rule is not None and rule.assign and not lead.owner:
             rep = next_in_turn(ctx.session, round_robin_name(rule), rule.assign)
             lead.owner = rep
+            LeadEventRepository(ctx.session).record(lead.id, "assigned", None, detail={"to": rep})
             self._notify_assignee(ctx, rep, rule.channel)
             log.info("lead %s assigned to %s (round-robin)", lead.id, rep)
         elif lead.owner and lead.owner != conversation.participant:

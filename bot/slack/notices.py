@@ -23,7 +23,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.handoff.actions import DECISION_WORDS, OUTCOME_WORDS
-from bot.slack.render import SlackText, check_limits, escape_mrkdwn, mrkdwn, render_blocks
+from bot.leads import EventView, ScoreView
+from bot.slack.render import (
+    SlackText,
+    check_limits,
+    escape_mrkdwn,
+    mrkdwn,
+    number,
+    render_blocks,
+)
 
 FRAMEWORK_NAMES: dict[str, str] = {
     "bant": "BANT",
@@ -44,6 +52,7 @@ STATUS_PHRASES: dict[str, str] = {
     "released": "Released by {by}",
     "open": "Re-opened by {by}",
     "reopened": "Re-opened by {by}",
+    "assigned": "Assigned by round-robin to {by}",
 }
 #: How a decision or an outcome reads after "it was ..." on a re-opened notice.
 SETTLED_WORDS: dict[str, str] = {**DECISION_WORDS, **OUTCOME_WORDS}
@@ -146,6 +155,25 @@ def status_line(
             text += ": " + mrkdwn(str(was["reason"]).strip(), 1000)
         text += ")"
     return SlackText(text)
+
+
+def history_line(item: ScoreView | EventView) -> SlackText:
+    """One line of a lead's history: "Scored 82/100, qualified (BANT) at <time>",
+    "Disqualified by <@U123> at <time>: <reason>", "Assigned by round-robin to <@U123> at
+    <time>", "Re-opened by <@U123> at <time> (it was disqualified: <reason>)"."""
+    if isinstance(item, ScoreView):
+        return SlackText(
+            f"Scored {number(item.total)}/100, {escape_mrkdwn(item.verdict)} "
+            f"({escape_mrkdwn(framework_name(item.framework))}) at {slack_date(item.created_at)}"
+        )
+    if item.kind == "assigned":
+        return status_line("assigned", str(item.detail.get("to") or ""), at=item.created_at)
+    was = (
+        {"status": item.detail.get("was"), "reason": item.detail.get("was_reason")}
+        if item.kind == "reopened"
+        else None
+    )
+    return status_line(item.kind, item.actor, item.reason, at=item.created_at, was=was)
 
 
 def _humanize(question_id: str) -> str:

@@ -1,6 +1,7 @@
 """What the Slack templates show, as plain data: frameworks for the menu, the questions of the
 /qualify modal, a lead's answers and score, a rep's qualifications. No Block Kit here (that is
-in `templates/`) and no escaping (the templates' filters do it); only choosing and naming."""
+in `templates/`) and no escaping (the templates' filters do it; a lead's history lines come
+escaped from `bot.slack.notices.history_line`); only choosing and naming."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ from typing import Any
 from bot.handoff.actions import DECISION_WORDS
 from bot.leads import InProgress, LeadDetail, LeadSummary
 from bot.registry import FlowRegistry
+from bot.slack.notices import history_line
 from flows.engine import Flow
 
 COMPANY_PLACEHOLDER = "the company"
+#: How much of a lead's history is shown with it in Slack: the latest entries, whole lines
+#: only (a line cut short could end inside a mention or a date), in one section block.
+HISTORY_SHOWN = 10
+HISTORY_CHARS = 2800
 STATE_WORDS = {"cancelled": "paused", "abandoned": "paused", "start": "not started"}
 
 
@@ -75,7 +81,8 @@ def question_label(flow: Flow | None, question_id: str) -> str:
 
 def lead_view(detail: LeadDetail, flows: FlowRegistry) -> dict[str, Any]:
     """A lead with its answers as given (the latest answer to each question, in the order they
-    were first asked) and its latest score."""
+    were first asked), its latest score, and its history (the latest `HISTORY_SHOWN` scores
+    and reps' actions, oldest first; `history_hidden`: how many earlier ones are not)."""
     lead = detail.lead
     flow = flows.flows.get(lead.framework)
     latest: dict[str, Any] = {}
@@ -91,6 +98,9 @@ def lead_view(detail: LeadDetail, flows: FlowRegistry) -> dict[str, Any]:
         for qid, a in latest.items()
     ]
     score = detail.scores[-1] if detail.scores else None
+    history = detail.history()
+    shown = _latest_lines([history_line(item) for item in history], HISTORY_SHOWN,
+                          HISTORY_CHARS)
     return {
         "id": lead.id,
         "company": lead.company,
@@ -101,6 +111,8 @@ def lead_view(detail: LeadDetail, flows: FlowRegistry) -> dict[str, Any]:
         "owner": lead.owner,
         "contact": [x for x in (detail.contact_name, detail.contact_email) if x],
         "answers": answers,
+        "history": shown,
+        "history_hidden": len(history) - len(shown),
         "score": (
             {
                 "total": score.total,
@@ -112,6 +124,18 @@ def lead_view(detail: LeadDetail, flows: FlowRegistry) -> dict[str, Any]:
             else None
         ),
     }
+
+
+def _latest_lines(lines: list[str], count: int, chars: int) -> list[str]:
+    """The last `count` lines, fewer if they would not fit in `chars` (one line at least)."""
+    shown: list[str] = []
+    used = 0
+    for line in reversed(lines[-count:]):
+        used += len(line) + 3  # "• " and the newline
+        if shown and used > chars:
+            break
+        shown.append(line)
+    return shown[::-1]
 
 
 def notice_view(

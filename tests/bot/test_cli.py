@@ -80,7 +80,7 @@ def test_chat_runs_a_qualification_to_its_verdict(workdir: Path) -> None:
     code, out = run("show", "1")
     assert code == 0
     assert "about $80k a year" in out  # the answer as given
-    assert "Budget" in out and "History:" in out
+    assert "Budget" in out and "History (UTC):" in out
 
 
 def test_leads_leaves_out_visitors_who_only_opened_the_chat(workdir: Path) -> None:
@@ -378,7 +378,7 @@ def test_db_upgrade_to_a_revision_it_cannot_reach_says_so(workdir: Path) -> None
         assert isinstance(result.exception, SystemExit)  # click's error, not a crash
         assert revision in result.output
     code, out = run("db", "current")
-    assert "current: 0003_inactive_workspaces" in out
+    assert "current: 0004_lead_events" in out
 
 
 @pytest.mark.parametrize("command", [["leads"], ["outbox", "--failed"]])

@@ -23,7 +23,7 @@ from storage.migrate import MIGRATIONS_DIR, alembic_config
 
 TABLES = {"leads", "conversations", "answers", "scores", "outbox", "processed_events",
           "widget_sessions", "engagement_events", "round_robin", "slack_installations",
-          "slack_bots", "slack_oauth_states", "slack_inactive_workspaces"}
+          "slack_bots", "slack_oauth_states", "slack_inactive_workspaces", "lead_events"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,7 +40,7 @@ def _diff(engine: Engine) -> list[object]:
         return list(compare_metadata(context, Base.metadata))
 
 
-HEAD = "0003_inactive_workspaces"
+HEAD = "0004_lead_events"
 
 
 def test_head_is_the_latest_revision() -> None:
