@@ -113,7 +113,8 @@ def bench_memory(folder: Path, count: int) -> None:
 
 
 def seed_completed_leads(service: QualificationService, engine: Any, count: int) -> None:
-    """Run one real BANT conversation, then clone its final state into `count` leads."""
+    """Run one real BANT conversation, then clone its final state and score into `count`
+    leads."""
     first = service.start(framework="bant", company="Template", channel="cli", participant="U0")
     for text in BANT_ANSWERS:
         service.answer(first.conversation_id, text)
@@ -121,13 +122,17 @@ def seed_completed_leads(service: QualificationService, engine: Any, count: int)
         data = connection.execute(
             Conversation.__table__.select().where(Conversation.id == first.conversation_id)
         ).one().data
+        scored = connection.execute(
+            Lead.__table__.select().where(Lead.id == first.lead_id)).one()
     now = datetime.now(UTC)
     with engine.begin() as connection:
         for start in range(0, count, 10_000):
             chunk = range(start + 2, min(count, start + 10_000) + 2)
             connection.execute(insert(Lead), [
-                {"id": i, "company": f"Acme {i}", "source": "rep", "status": "qualified",
-                 "framework": "bant", "created_at": now, "updated_at": now} for i in chunk])
+                {"id": i, "company": f"Acme {i}", "source": "rep", "status": scored.status,
+                 "framework": "bant", "score_total": scored.score_total,
+                 "verdict": scored.verdict, "created_at": now, "updated_at": now}
+                for i in chunk])
             connection.execute(insert(Conversation), [
                 {"id": i, "public_id": uuid.uuid4(), "lead_id": i, "framework": "bant",
                  "framework_version": 1, "channel": "cli", "participant": "U0", "state": "done",
@@ -140,7 +145,7 @@ def bench_rescore(folder: Path, count: int) -> None:
     service, engine = fresh_service(folder, "rescore.db")
     seed_completed_leads(service, engine, count - 1)
     started = time.perf_counter()
-    scored = service.rescore_all()
+    scored = service.rescore_all().scored
     elapsed = time.perf_counter() - started
     print(f"re-score all: {scored:,} leads in {elapsed:.2f} s ({scored / elapsed:,.0f} leads/s)")
     engine.dispose()

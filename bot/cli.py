@@ -235,7 +235,7 @@ def _unanswered(count: int) -> str:
 @main.command()
 @click.argument("lead_id", type=int)
 def show(lead_id: int) -> None:
-    """Print a lead's answers, score breakdown and score history."""
+    """Print a lead's answers, score breakdown and history (scores and reps' actions)."""
     with _runtime() as rt:
         try:
             detail = rt.leads.detail(lead_id)
@@ -290,6 +290,54 @@ def _history_line(item: ScoreView | EventView) -> str:
         text += f" (it was {SETTLED_WORDS.get(was, was)}"
         text += f": {item.detail['was_reason']})" if item.detail.get("was_reason") else ")"
     return text
+
+
+@main.command()
+@click.argument("lead_ids", nargs=-1, type=int, metavar="[LEAD_ID]...")
+@click.option(
+    "--all", "every", is_flag=True,
+    help="Re-score every lead with a completed qualification.",
+)
+def rescore(lead_ids: tuple[int, ...], every: bool) -> None:
+    """Score leads again as of today, from their answers: answers age ("this quarter"
+    passes), and weights, thresholds and frameworks change. The status follows the new
+    verdict unless a rep decided the lead or it has an outcome; a lead that becomes
+    qualified gets its handoff notice (sent by `qualibot serve`)."""
+    if every == bool(lead_ids):
+        raise click.UsageError("Give the lead ids to re-score, or --all (not both).")
+    with _runtime() as rt:
+        if every:
+            summary = rt.service.rescore_all()
+            click.echo(f"Re-scored {summary.scored:,} {_leads(summary.scored)} as of "
+                       f"{date.today():%Y-%m-%d}.")
+            changed = sum(summary.changed.values())
+            click.echo(f"Verdict changed for {changed:,} {_leads(changed)}"
+                       + (":" if changed else "."))
+            for (before, after), count in sorted(summary.changed.items(), key=str):
+                click.echo(f"  {before or 'not scored'} -> {after}: {count:,}")
+            if summary.handed_off:
+                click.echo(f"Handoff notices queued: {summary.handed_off:,} (sent by the "
+                           "running `qualibot serve`).")
+            return
+        failed = False
+        for lead_id in lead_ids:
+            try:
+                lead = rt.leads.detail(lead_id).lead
+                result = rt.service.score(lead_id)
+            except QualibotError as exc:
+                click.echo(f"Lead {lead_id}: {exc}", err=True)
+                failed = True
+                continue
+            was = (f"{lead.score_total:.1f} {lead.verdict}"
+                   if lead.score_total is not None else "not scored")
+            click.echo(f"Lead {lead_id} ({lead.company}): {was} -> "
+                       f"{result.total:.1f} {result.verdict}")
+        if failed:
+            raise SystemExit(1)
+
+
+def _leads(count: int) -> str:
+    return "lead" if count == 1 else "leads"
 
 
 @main.command()

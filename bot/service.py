@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bot.contacts import MAX_COMPANY_LENGTH
 from bot.errors import Conflict, InvalidFields, InvalidInput, NotFound, QualibotError
-from bot.handoff.notice import HandoffRouterFn, enqueue_handoff
+from bot.handoff.notice import HandoffRouterFn, enqueue_handoff, handoff_key
 from bot.registry import FlowRegistry
 from bot.turns import (
     FollowUp,
@@ -40,7 +41,7 @@ from bot.turns import (
 from flows.engine import DONE, BotMessage, Flow, FlowError, FlowState, Turn
 from flows.scoring import ScoreResult
 from storage.db import transaction
-from storage.models import Conversation, Lead
+from storage.models import SCORED_STATUSES, Conversation, Lead
 from storage.repositories import (
     ConversationRepository,
     LeadRepository,
@@ -61,10 +62,15 @@ ALREADY_RESUMED = (
     "Already resumed: the qualification has moved on since this button was listed. "
     "List your qualifications again for a fresh Resume button."
 )
-#: Lead statuses a new score replaces with its verdict (a won or lost lead keeps its status
-#: and reason, even when it qualifies again in a new conversation: the outcome is a fact
-#: about the deal, undone only by Re-open on its notice).
-SCORED_STATUSES = frozenset({"open", "qualified", "nurture", "disqualified"})
+
+
+@dataclass(frozen=True)
+class RescoreSummary:
+    """What `rescore_all` did."""
+
+    scored: int  # leads re-scored
+    changed: dict[tuple[str | None, str], int]  # (verdict before, after): how many leads
+    handed_off: int  # notices enqueued for leads that became ones to hand off
 
 
 def utcnow() -> datetime:
@@ -377,22 +383,34 @@ class QualificationService:
                 session, lead, conversation, flow, model, now, completed=False
             )
 
-    def rescore_all(self, *, batch_size: int = 2000) -> int:
-        """Re-score every completed conversation's lead as of today, in bulk: one new score row
-        per lead and the lead's current score updated. Returns how many leads were scored."""
+    def rescore_all(self, *, batch_size: int = 2000) -> RescoreSummary:
+        """Re-score every lead with a completed qualification as of today (answers age), in
+        bulk, from its latest completed conversation: one new score row per lead, the lead's
+        score and verdict updated, and its status with them unless a rep decided it or it
+        has an outcome; a lead whose verdict changes to one that is handed off (and whose
+        status follows it) gets its notice, once per conversation. As `score` does."""
         now = self._clock()
         today = now.date()
-        count = 0
+        count = handed_off = 0
+        changed: dict[tuple[str | None, str], int] = {}
         with self._sessions.begin() as session:
             conversations = ConversationRepository(session)
             scores, leads = ScoreRepository(session), LeadRepository(session)
             for batch in conversations.iter_completed_rows(batch_size):
                 score_rows: list[dict[str, Any]] = []
                 lead_rows: list[dict[str, Any]] = []
+                newly_handed_off: list[tuple[Any, FlowState, ScoreResult]] = []
                 for row in batch:
                     flow = self._flows.get(row.framework)
                     model = FlowState.from_data(DONE, row.data)
                     result = self._flows.score(flow, model.answers, as_of=today)
+                    if result.verdict != row.verdict:
+                        moved = (row.verdict, result.verdict)
+                        changed[moved] = changed.get(moved, 0) + 1
+                        follows = (row.status in SCORED_STATUSES
+                                   and row.status_reason is None)
+                        if follows and result.verdict in self._handoff_verdicts:
+                            newly_handed_off.append((row, model, result))
                     fit = self._flows.fit(model.answers) if model.ask_icp else None
                     score_rows.append(
                         {
@@ -418,9 +436,29 @@ class QualificationService:
                     )
                 if score_rows:
                     scores.add_many(score_rows)
-                    leads.update_many(lead_rows)
+                    leads.record_scores_many(lead_rows)
                     count += len(score_rows)
-        return count
+                for row, model, result in newly_handed_off:
+                    if self._hand_off_again(session, row, model, result):
+                        handed_off += 1
+        if handed_off and self._on_outbox is not None:
+            self._on_outbox()
+        return RescoreSummary(count, changed, handed_off)
+
+    def _hand_off_again(
+        self, session: Session, row: Any, model: FlowState, result: ScoreResult
+    ) -> bool:
+        """Enqueue the notice of a lead that a bulk re-score made one to hand off; False if
+        its conversation had one already (or no channel is configured)."""
+        lead = LeadRepository(session).get(row.lead_id)
+        conversation = session.get(Conversation, row.id)
+        if lead is None or conversation is None:
+            return False
+        outbox = OutboxRepository(session)
+        if outbox.has(handoff_key(conversation.id)):
+            return False
+        enqueue_handoff(session, lead, conversation, result, model.answers, self._router)
+        return outbox.has(handoff_key(conversation.id))
 
     # --- internals --------------------------------------------------------------------------
 
@@ -634,10 +672,12 @@ class QualificationService:
             status=status,
             updated_at=now,
         )
-        if result.verdict in self._handoff_verdicts:
+        # A re-score hands off only a lead whose status follows its verdict: a rep's decision
+        # or an outcome stands through it, and a notice offering a claim would contradict it.
+        if result.verdict in self._handoff_verdicts and (completed or replace):
             enqueue_handoff(session, lead, conversation, result, model.answers, self._router)
         return result
 
 
 
-__all__ = ["QualibotError", "QualificationService", "TurnResult"]
+__all__ = ["QualibotError", "QualificationService", "RescoreSummary", "TurnResult"]

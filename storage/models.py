@@ -72,6 +72,10 @@ NAMING_CONVENTION: Final[dict[str, str]] = {
 
 LEAD_SOURCES: Final = ("rep", "widget")
 LEAD_STATUSES: Final = ("open", "qualified", "nurture", "disqualified", "won", "lost")
+#: Lead statuses a new score replaces with its verdict (a won or lost lead keeps its status
+#: and reason, even when it qualifies again in a new conversation: the outcome is a fact
+#: about the deal, undone only by Re-open on its notice).
+SCORED_STATUSES: Final = frozenset({"open", "qualified", "nurture", "disqualified"})
 LEAD_EVENT_KINDS: Final = (
     "claimed", "released", "assigned", "nurture", "disqualified", "won", "lost", "reopened"
 )

@@ -17,9 +17,12 @@ from itertools import islice
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Row,
     Table,
+    and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -41,6 +44,7 @@ from storage.models import (
     CLOSED_STATES,
     LEAD_EVENT_KINDS,
     PAUSED_STATES,
+    SCORED_STATUSES,
     Answer,
     Base,
     Conversation,
@@ -231,6 +235,32 @@ class LeadRepository:
         if team_id is not None:
             stmt = stmt.where(Lead.team_id == team_id)
         return list(self.session.scalars(stmt))
+
+    def record_scores_many(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Bulk `record_score`: each row has `id`, `score_total`, `verdict`, `fit_score` and
+        `updated_at`. The status follows the verdict where nobody decided otherwise (one of
+        `SCORED_STATUSES`, without a reason); a rep's decision and an outcome stand."""
+        table = Base.metadata.tables[Lead.__tablename__]
+        # the statuses written into the SQL (executemany takes no list parameter)
+        scored: list[ColumnElement[str]] = [
+            literal_column(f"'{status}'") for status in sorted(SCORED_STATUSES)
+        ]
+        follows = and_(table.c.status.in_(scored), table.c.status_reason.is_(None))
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("_pk"))
+            .values(
+                score_total=bindparam("score_total"),
+                verdict=bindparam("verdict"),
+                fit_score=bindparam("fit_score"),
+                updated_at=bindparam("updated_at"),
+                status=case((follows, bindparam("verdict")), else_=table.c.status),
+            )
+        )
+        for chunk in _chunks(rows, BULK_CHUNK):
+            params = [{**{k: v for k, v in row.items() if k != "id"}, "_pk": row["id"]}
+                      for row in chunk]
+            self.session.connection().execute(stmt, params)
 
     def count_unanswered_widget(self) -> int:
         """Widget leads with no answer yet (visitors who only opened the chat)."""
@@ -477,23 +507,32 @@ class ConversationRepository:
             last_id = batch[-1].id
 
     def iter_completed_rows(self, batch_size: int = 2000) -> Iterator[list[Any]]:
-        """Completed conversations as plain rows (`id`, `lead_id`, `framework`, `data`), in id
-        order, `batch_size` per query (keyset pagination): for bulk re-scoring without
+        """Each lead's latest completed conversation as a plain row (`id`, `lead_id`,
+        `framework`, `data`, and the lead's `verdict`, `status` and `status_reason` now), in
+        id order, `batch_size` per query (keyset pagination): for bulk re-scoring without
         building ORM objects."""
         c = _CONVERSATIONS.c
+        leads = Base.metadata.tables[Lead.__tablename__]
+        connection = self.session.connection()
+        latest = set(connection.scalars(
+            select(func.max(c.id)).where(c.state == "done").group_by(c.lead_id)))
         last_id = 0
         while True:
             stmt = (
-                select(c.id, c.lead_id, c.framework, c.data)
+                select(c.id, c.lead_id, c.framework, c.data, leads.c.verdict,
+                       leads.c.status, leads.c.status_reason)
+                .join(leads, leads.c.id == c.lead_id)
                 .where(c.state == "done", c.id > last_id)
                 .order_by(c.id)
                 .limit(batch_size)
             )
-            rows = list(self.session.connection().execute(stmt))
+            rows = list(connection.execute(stmt))
             if not rows:
                 return
-            yield rows
             last_id = rows[-1].id
+            rows = [row for row in rows if row.id in latest]
+            if rows:
+                yield rows
 
     def iter_all(self, batch_size: int = 1000) -> Iterator[Conversation]:
         """Stream all conversations in id order (see :meth:`iter_batches`)."""
