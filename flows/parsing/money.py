@@ -33,7 +33,10 @@ are forty thousand, "1.2" and "1,5" are decimals). With a multiplier a "." is al
 point ("1.250M" is 1.25 million). Multipliers: k/thousand/grand, m/mm/mn/mil/million,
 b/bn/billion, hundred, lakh, crore. When an answer holds several figures, the one with a
 currency or multiplier wins over bare numbers; numbers that count something ("50 users",
-"6 months", "20%") or look like a year ("for 2026") are ignored.
+"6 months", "20%") or look like a year ("for 2026") are ignored. What is spent today, said
+beside the budget, is left out with its clause: "we have 50k and spend 2k a month", "50k
+budget, we currently spend 2k a month on tools" and "we spend 2k a month, budget 50k" are 50k
+(no period); a spend said alone ("we currently pay 2k a month") is read as the budget.
 """
 
 from __future__ import annotations
@@ -46,7 +49,17 @@ from typing import Any
 
 from price_parser.parser import parse_number
 
-from ._common import UNSURE, Parsed, clean, lower, never_raise, number_value, unknown, unsure
+from ._common import (
+    CLAUSES,
+    UNSURE,
+    Parsed,
+    clean,
+    lower,
+    never_raise,
+    number_value,
+    unknown,
+    unsure,
+)
 from .currency import currency_after, currency_anywhere, currency_before
 
 _MULTIPLIERS: dict[str, Decimal] = {
@@ -197,6 +210,24 @@ _PLUS_JOIN = re.compile(
     r"[\s,]*(?:(?:about|around|roughly|approx(?:imately)?|another|an?|extra|additional|further|"
     r"maybe|then)\s+)*"
 )
+
+
+# What is spent today, beside the budget: "we have 50k and spend 2k a month", "50k budget, we
+# currently spend 2k a month on tools", "our current spend is 2k a month", "50k, spending 2k a
+# month now". Only with a subject, an "and", at a clause's start or after "currently": "we can
+# spend 50k", "willing to pay 50k" and "60k to spend" are budgets; so is an "and spend" after a
+# "can" or "will" ("we could do 50k and spend 2k a month").
+_CURRENT_SPEND = re.compile(
+    r"(?:\b(?:(?P<bare>and|but)|(?:we|i|they)(?:'re|\s+are|'m|\s+am)?)\s+"
+    r"(?:(?:currently|already|now|presently|still)\s+)?|(?:^|(?<=[,;])\s*)(?P<clause>)"
+    r"|\b(?:currently|already|presently)\s+)(?:spend(?:ing)?|pay(?:ing)?)\b"
+    r"|\bcurrent(?:ly)?\s+(?:spend(?:ing)?|costs?|bill)\b"
+)
+_NOT_YET = re.compile(r"\b(?:can|could|would|will|should|might|may|willing|able|happy|ready|"
+                      r"want|wants|plan|planning|going|intend)\b|'d\b|'ll\b")
+# Between the verb and the figure: a few words, in the same clause ("we spend about 2k", "we
+# pay our vendor 2k", "current spend is around 2k").
+_SPEND_GAP = re.compile(r"[\s~]*(?:[a-z']+[\s~]+){0,4}?")
 
 
 _ZERO_WHOLE = re.compile(
@@ -514,6 +545,29 @@ def _two_parts(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
     return result
 
 
+def _current_spend(low: str, figures: list[_Figure]) -> list[tuple[int, int]]:
+    """Where the answer says what is spent today ("we spend 2k a month on tools"): from the
+    verb to the end of its clause, for each such figure (or range)."""
+    spans: list[tuple[int, int]] = []
+    for m in _CURRENT_SPEND.finditer(low):
+        i = next((i for i, f in enumerate(figures) if f.start >= m.end()), None)
+        if i is None:
+            break
+        gap = low[m.end():figures[i].start]
+        if not _SPEND_GAP.fullmatch(gap) or CLAUSES.search(gap):
+            continue
+        sentence = max(low.rfind(c, 0, m.start()) for c in ".;!?")
+        bare = m.group("bare") is not None or m.group("clause") is not None
+        if bare and _NOT_YET.search(low, sentence + 1, m.start()):
+            continue
+        end = figures[i].end
+        if i + 1 < len(figures) and _is_range(low, figures[i], figures[i + 1]):
+            end = figures[i + 1].end
+        clause_end = CLAUSES.search(low, end)
+        spans.append((m.start(), len(low) if clause_end is None else clause_end.start()))
+    return spans
+
+
 def term_of(parsed: Mapping[str, Any]) -> tuple[float, str]:
     """The years a `multi_year` budget spans, and the term in words: (3, "3 years") or, in
     months, (1.5, "18 months"). ValueError when it names no term of more than a year."""
@@ -536,6 +590,18 @@ def parse_money(text: str) -> Parsed:
         t = _words_to_digits(t)
         low = lower(t)
     figures = _figures(t, low)
+    spans = _current_spend(low, figures)
+    if spans:
+        # The budget is what is left: "we have 50k and spend 2k a month" is 50k (it was 50k a
+        # month, the period of the 2k), "... no budget yet" none, "... not sure" unsure. What
+        # is spent today alone is read as the budget.
+        rest_t, rest_low = t, low
+        for a, b in spans:
+            rest_t = rest_t[:a] + " " * (b - a) + rest_t[b:]
+            rest_low = rest_low[:a] + " " * (b - a) + rest_low[b:]
+        rest = _figures(rest_t, rest_low)
+        if rest or _ZERO_PHRASE.search(rest_low) or UNSURE.search(rest_low):
+            t, low, figures = rest_t, rest_low, rest
     if not figures:
         if _ZERO_WHOLE.fullmatch(low) or (UNSURE.search(low) is None
                                           and _ZERO_PHRASE.search(low)):
