@@ -2,7 +2,11 @@
 
 Result shapes:
 - `{"amount": 50000, "currency": "USD", "period": "year"}`
-- `{"min": 20000, "max": 30000, "currency": None, "period": "month"}` for a range
+- `{"min": 20000, "max": 30000, "currency": None, "period": "month"}` for a range; also for a
+  budget with a contingency on top, from the budget to the budget with it: "50k plus 10k
+  contingency", "50k with a 10k buffer", "50k plus another 10k if needed" are 50,000-60,000,
+  "50k + 10% contingency" 50,000-55,000, "up to 50k plus 10k contingency" up to 60,000 ("50k
+  including a 10k buffer" is 50k)
 - `"bound": "at_most"` / `"at_least"` is added for "up to 50k" / "50k+" (amount is the bound)
 - `{"amount": 100000, "currency": None, "period": "multi_year", "years": 3}` for a total over
   several years ("100k over 3 years", "$150,000 for a 3-year contract", "300k total over three
@@ -209,6 +213,25 @@ _PLUS_JOIN = re.compile(
     r"(?P<join>\+|\bplus\b|\band(?:\s+then)?\b|\bthen\b|\bon\s+top\s+of\s+(?:that|this)\b)"
     r"[\s,]*(?:(?:about|around|roughly|approx(?:imately)?|another|an?|extra|additional|further|"
     r"maybe|then)\s+)*"
+)
+
+# A contingency on top of the budget: "50k plus 10k contingency", "50k + a 10k buffer", "50k
+# plus a contingency of 10k", "50k plus another 10k if needed", "50k plus 10% contingency". The
+# budget is the range from the amount to the amount with the contingency (it was "at least
+# 50k", the "plus" read as "50k+"). "50k including a 10k buffer" is 50k.
+_CONTINGENCY_WORD = r"(?:contingency|buffer|reserve|headroom|cushion|(?:safety\s+)?margin)"
+_CONTINGENCY_JOIN = re.compile(
+    r"[\s,]*(?:[a-z0-9/'.-]+[\s,]+){0,3}?(?P<join>\+|\bplus\b|\band\b|\bwith\b)[\s,]*"
+    r"(?:(?:an?|another|extra|additional|maybe|about|around|roughly)\s+)*"
+    r"(?P<before>" + _CONTINGENCY_WORD + r"\s+(?:of\s+)?)?"
+)
+_CONTINGENCY_AFTER = re.compile(
+    r"\s*(?:(?:in|as|for)\s+(?:an?\s+)?)?(?:extra\s+|additional\s+|more\s+)?"
+    + _CONTINGENCY_WORD + r"\b|\s*(?:more\s+|extra\s+)?if\s+(?:needed|necessary|required)\b"
+)
+_CONTINGENCY_PERCENT = re.compile(
+    r"(?P<pct>[0-9]{1,2}(?:\.[0-9])?)\s?(?:%|percent|per\s?cent)(?=" + _CONTINGENCY_AFTER.pattern
+    + r")"
 )
 
 
@@ -545,6 +568,46 @@ def _two_parts(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
     return result
 
 
+def _contingency(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
+    """A budget with a contingency on top ("50k plus 10k contingency"): `min` the budget,
+    `max` with the contingency ("up to 50k plus 10k contingency" is up to 60k). None unless the
+    answer is one amount and a contingency joined to it."""
+    items = _items(low, figures)
+    if not 1 <= len(items) <= 2:
+        return None
+    a1, a2 = items[0]
+    smallest, largest = _range_values(a1, a2) if a1 is not a2 else (a1.value, a1.value)
+    join = _CONTINGENCY_JOIN.match(low, a2.end)
+    if join is None or smallest <= 0:
+        return None
+    currency = a1.currency
+    if len(items) == 2:  # "plus 10k contingency"
+        b1, b2 = items[1]
+        if (join.end() != b1.start
+                or not (join.group("before") or _CONTINGENCY_AFTER.match(low, b2.end))
+                or (currency and b1.currency and currency != b1.currency)):
+            return None
+        extra = max(_range_values(b1, b2) if b1 is not b2 else (b1.value, b1.value))
+        currency, end = currency or b1.currency, b2.end
+    else:  # "plus 10% contingency"
+        pct = _CONTINGENCY_PERCENT.match(low, join.end())
+        if pct is None:
+            return None
+        extra, end = largest * Decimal(pct.group("pct")) / 100, pct.end()
+    if extra <= 0:
+        return None
+    currency = currency or currency_anywhere(t, low, a1.start)
+    period = _period(low, a1.start, end)
+    result: Parsed
+    if a1 is a2 and _bound(low, a1, join.start("join")) == "at_most":
+        result = {"amount": number_value(largest + extra), "currency": currency,
+                  "period": period, "bound": "at_most"}
+    else:
+        result = {"min": number_value(smallest), "max": number_value(largest + extra),
+                  "currency": currency, "period": period}
+    return _with_term(result, low, figures, a1, a2)
+
+
 def _current_spend(low: str, figures: list[_Figure]) -> list[tuple[int, int]]:
     """Where the answer says what is spent today ("we spend 2k a month on tools"): from the
     verb to the end of its clause, for each such figure (or range)."""
@@ -607,6 +670,9 @@ def parse_money(text: str) -> Parsed:
                                           and _ZERO_PHRASE.search(low)):
             return {"amount": 0, "currency": None, "period": None}
         return unsure() if UNSURE.search(low) else unknown()
+    contingency = _contingency(t, low, figures)
+    if contingency is not None:
+        return contingency
     parts = _two_parts(t, low, figures)
     if parts is not None:
         return parts
