@@ -12,7 +12,10 @@ Result shapes:
   several years ("100k over 3 years", "$150,000 for a 3-year contract", "300k total over three
   years", "for a couple of years"): the amount as said; scoring and the read-back divide it by
   `years`; a term of more than a year that is not whole years has `months` instead ("80k over
-  18 months", "over a year and a half": `"months": 18`)
+  18 months", "over a year and a half": `"months": 18`); several years without a count ("300k
+  multi-year", "300k multi year deal", "over several years", "over the next few years") has
+  neither: the term is not made up, so there is no yearly share (the read-back says "over
+  several years (term not stated)" and scoring does not score it)
 - `{"amount": 50000, "currency": None, "period": "once", "plus": {"amount": 2000, "period":
   "month"}}` for a one-off and a recurring amount said together ("50k now plus 2k a month",
   "2k a month plus 50k setup", "$50k upfront + $2k/month"): the first as said, the second under
@@ -29,8 +32,8 @@ e.g. "Canadian dollars"). `period` is once/month/quarter/half_year/year/multi_ye
 when not stated. A rate named beside a term wins over it: "100k a year for 3 years" and "3
 year budget of 100k per year" are per year. A term is read only right beside the figure ("50k,
 we've been looking for 3 years" is not 50k over 3 years), in whole years (or 12, 24, 36...
-months; one year is `year`) or in months past a year ("over 18 months"). "Multi-year" without
-a count, "a few years" and terms under a year ("over 6 months") are not read as a term.
+months; one year is `year`), in months past a year ("over 18 months") or without a count
+("multi-year"). Terms under a year ("over 6 months") are not read as a term.
 
 Numbers: `price-parser` reads each figure and guesses its separators ("40.000" and "40,000"
 are forty thousand, "1.2" and "1,5" are decimals). With a multiplier a "." is always a decimal
@@ -193,7 +196,12 @@ _TERM = re.compile(
     + r"|\b" + _TERM_COUNT.format("n2") + _TERM_UNIT.format("unit2")
     + r"\s+(?:contract|deal|term|agreement|commitment|period|plan|subscription|licen[cs]e|"
     r"budget|project|program|programme|engagement|renewal)\b"
+    # several years, not counted: "300k multi-year", "over several years"
+    r"|(?P<unstated>\bmulti[- ]?(?:year|yr)s?\b|\b(?:over|across|for|covering|spanning|"
+    r"spread\s+(?:over|across))\s+(?:the\s+)?(?:(?:next|coming)\s+)?(?:multiple|several|"
+    r"a\s+few|few|many|a\s+number\s+of)\s+years\b)"
 )
+_UNSTATED_TERM = 0  # what `_term` gives for several years without a count ("multi-year")
 _TERM_WORDS = {"a": 1, "couple": 2, "couple of": 2, "one": 1, "two": 2, "three": 3, "four": 4,
                "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "twelve": 12,
                "twenty-four": 24, "thirty-six": 36, "forty-eight": 48, "sixty": 60}
@@ -430,8 +438,11 @@ def _period(low: str, figure_start: int, figure_end: int, lo: int = 0, hi: int |
 
 def _term_months(m: re.Match[str]) -> int | None:
     """The months a term match names: whole years up to 30, or more than a year in whole
-    months ("over 18 months", "a year and a half"), else None ("over 6 months" is not a term of
-    its own: a budget spent within half a year is not a yearly rate)."""
+    months ("over 18 months", "a year and a half"), `_UNSTATED_TERM` for several years without
+    a count ("multi-year"), else None ("over 6 months" is not a term of its own: a budget spent
+    within half a year is not a yearly rate)."""
+    if m.group("unstated"):
+        return _UNSTATED_TERM
     count = " ".join((m.group("n") or m.group("n2")).split())
     unit = m.group("unit") or m.group("unit2")
     n = Decimal(_TERM_WORDS[count]) if count in _TERM_WORDS else Decimal(count)
@@ -476,6 +487,8 @@ def _with_term(result: Parsed, low: str, figures: list[_Figure], first: _Figure,
     months = _term(low, first.start, last.end)
     if months == 12:
         result["period"] = "year"
+    elif months == _UNSTATED_TERM:
+        result["period"] = "multi_year"  # without `years`: a term is not made up
     elif months is not None:
         result["period"] = "multi_year"
         if months % 12:
@@ -543,7 +556,7 @@ def _two_parts(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
     join = _PLUS_JOIN.fullmatch(low, a2.end, b1.start)
     if join is None or (a1.currency and b1.currency and a1.currency != b1.currency):
         return None
-    if _term(low, a1.start, a2.end) or _term(low, b1.start, b2.end):
+    if _term(low, a1.start, a2.end) is not None or _term(low, b1.start, b2.end) is not None:
         return None  # "100k over 3 years plus 2k a month": the term is read as before
     first = _period(low, a1.start, a2.end, 0, join.start("join"))
     second = _period(low, b1.start, b2.end, join.end("join"))
@@ -633,7 +646,8 @@ def _current_spend(low: str, figures: list[_Figure]) -> list[tuple[int, int]]:
 
 def term_of(parsed: Mapping[str, Any]) -> tuple[float, str]:
     """The years a `multi_year` budget spans, and the term in words: (3, "3 years") or, in
-    months, (1.5, "18 months"). ValueError when it names no term of more than a year."""
+    months, (1.5, "18 months"). ValueError when it names no term of more than a year (a total
+    over several years without a count, "300k multi-year", names none)."""
     years, months = parsed.get("years"), parsed.get("months")
     if isinstance(years, int) and not isinstance(years, bool) and years >= 2:
         return years, f"{years} years"

@@ -456,6 +456,10 @@ def test_non_companies_are_unknown(text: str) -> None:
     ("money", "up to $300k over 3 years",
      "up to USD 100,000 per year (up to USD 300,000 over 3 years)"),
     ("money", "$80k over 18 months", "USD 53,333 per year (USD 80,000 over 18 months)"),
+    # ... without a count: no yearly share to show (was "300,000 (currency not stated)")
+    ("money", "300k multi-year",
+     "300,000 over several years (term not stated; currency not stated)"),
+    ("money", "up to $300k multi-year", "up to USD 300,000 over several years (term not stated)"),
     # a one-off plus a monthly amount: both as said, and the first year's total
     ("money", "50k now plus 2k a month",
      "50,000 one-time plus 2,000 per month (74,000 in the first year; currency not stated)"),
