@@ -415,7 +415,10 @@ def test_non_names_are_unknown(text: str) -> None:
     ("we're Acme", "Acme"), ("Company: Acme Ltd", "Acme Ltd"), ("it's Acme!", "Acme"),
     ('"Acme"', "Acme"), ("my company is Acme Ltd", "Acme Ltd"), ("Acme, thanks", "Acme"),
     ("Microsoft (Azure team)", "Microsoft (Azure team)"), ("www.acme.example", "www.acme.example"),
-    ("I work for myself", "Self-employed"), ("student", "student"),
+    ("I work for myself", "Self-employed"),
+    # a student may name their university; companies named after these words are companies
+    ("I'm a student at Leeds Uni", "Leeds Uni"), ("PhD student at MIT", "MIT"),
+    ("Student Loan Company", "Student Loan Company"), ("Retired Living Ltd", "Retired Living Ltd"),
 ])
 def test_company_is_read(text: str, company: str) -> None:
     assert parse_company(text) == {"company": company}
@@ -430,6 +433,10 @@ def test_company_is_read(text: str, company: str) -> None:
     "hi", "yes", "ok", "thanks", "lol", "why?", "what's it to you?", "dana@acme.example",
     "+1 555 123 4567", "12345", "-", "?", "...", "", "n.a.", "none, I'm a student",
     "I don't work for a company", "my own company", "N/A, sorry",
+    # no work to name a company for (these were stored as the company, "student" as said)
+    "student", "Student", "I'm a student", "a student", "I'm a student.", "retired", "Retired.",
+    "I'm retired", "unemployed", "I am unemployed", "Im currently unemployed!", "between jobs",
+    "looking for work", "pensioner", "student at",
 ])
 def test_non_companies_are_unknown(text: str) -> None:
     assert parse_company(text) == {"unknown": True}
