@@ -25,7 +25,7 @@ from flows.parsing import parse_answer
 from storage.db import DatabaseUnavailable
 from storage.migrate import DatabaseNotMigrated
 
-PARSE_TYPES = ("money", "timeframe", "authority", "yesno")
+PARSE_TYPES = ("money", "timeframe", "authority", "yesno", "name", "company")
 CHAT_HELP = "Type your answer. Words that work at any time: back, skip, cancel, restart."
 
 

@@ -3,8 +3,8 @@
 `name`, `email`, `company` and `consent`, each its own criterion (not scored). The name is
 read by `flows.parsing.name`: "idk", "n/a", "prefer not to say", "asdf" or an email address are
 asked again with the hint rather than stored as the name; the company likewise by
-`flows.parsing.company` ("n/a", "none", "no company", "asdf" are asked again; "3M", "X", "AT&T",
-"Self-employed" are companies). The consent
+`flows.parsing.company` ("n/a", "none", "no company", "student", "retired", "asdf" are asked
+again; "3M", "X", "AT&T", "Self-employed" are companies). The consent
 question's prospect phrasing is the full consent text, `CONSENT_TEXT`, so the text the
 visitor agreed to can be recorded with their answer. It is a yes/no question without choices
 (a button would record `{"value": "yes"}` rather than the yes/no shape `{"value": true}`).
@@ -42,8 +42,9 @@ _CONTACT: tuple[Question, ...] = (
         id="company", criterion="company", type="company", skippable=False,
         ask=Phrasing(rep="Which company does the contact work for?",
                      prospect="Which company do you work for?"),
-        hint='The name of your company or organization, for example "Acme Ltd"; if you work '
-             'for yourself, "self-employed" is fine.',
+        hint='The company or organization you work for or are asking on behalf of, for example '
+             '"Acme Ltd" or "University of Leeds"; if you work for yourself, "self-employed" is '
+             "fine.",
         validation=Validation(max_length=200, min_words=1),
     ),
     Question(

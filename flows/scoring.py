@@ -72,6 +72,11 @@ _QUOTE_LIMIT = 80
 _EPSILON = 1e-9
 
 
+class _NotScored(Exception):
+    """An answer that was read but gives nothing to score ("300k multi-year": no yearly share
+    without the term); its message says what was read."""
+
+
 class ScoringError(ValueError):
     """Stored score data that cannot be read back."""
 
@@ -367,6 +372,9 @@ def _criterion(
             if read is None:
                 value = main.unknown
                 part = f"{_quote(record['raw'])} — answer could not be read{main.unknown_note}"
+            elif read[0] is None:
+                value = main.unknown
+                part = f"{_quote(record['raw'])} — {read[1]}{main.unknown_note}"
             else:
                 value = read[0]
                 part = f"{_quote(record['raw'])} — {read[1]}"
@@ -379,7 +387,7 @@ def _criterion(
             read = _read(fp, frec["parsed"], as_of)
             if read is None:  # unreadable stored data: ignored, like an unknown answer
                 continue
-            if read[0] < value:
+            if read[0] is not None and read[0] < value:  # None: shown, but not scored
                 value = read[0]
             part += f"; {fp.label} {_quote(frec['raw'])} — {read[1]}"
         else:
@@ -428,10 +436,13 @@ def _applies(condition: Condition | None, answers: Mapping[str, AnswerRecord]) -
 
 def _read(
     qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date
-) -> tuple[float, str] | None:
-    """Score one answer: (0..1, why), or None when its parsed data is malformed."""
+) -> tuple[float | None, str] | None:
+    """Score one answer: (0..1, why), (None, why) when it gives nothing to score, or None when
+    its parsed data is malformed."""
     try:
         return qp.reader(qp, parsed, as_of)
+    except _NotScored as exc:
+        return None, str(exc)
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
 
@@ -484,7 +495,10 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
     text = f"{currency} {shown}" if currency else shown
     if period == "multi_year":
         # a total over several years ("100k over 3 years", "80k over 18 months") scores its
-        # yearly share
+        # yearly share; without the term ("300k multi-year") there is none to score
+        if "years" not in parsed and "months" not in parsed:
+            raise _NotScored(f"{text} over several years, term not stated: no yearly share, "
+                             "not scored")
         years, term = term_of(parsed)
         yearly = amount / years
         text += f" over {term}"

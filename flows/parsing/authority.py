@@ -28,7 +28,11 @@ speaker's title, as if the speaker were the CFO). So is one without the "me" ("j
 CFO", "together with our CEO", "I decide with the CFO"; these read as the CFO's sign-off) and
 one with someone untitled ("my boss and I", "the team and I"; "me and my boss" already read as
 "me"). A speaker who decides alone is not signed off by whom they report to: "I report to the
-CEO and I decide" is a decision maker without an approver.
+CEO and I decide" is a decision maker without an approver. Nor by a title only mentioned: one
+after a bare "the" with a later clause in which the speaker decides ("the CFO, I sign off", "the
+CFO but I sign off", "the CFO is involved, but it's my call") is someone else's, and the speaker
+a decision maker (it was read as the speaker being the CFO), as with "our CFO, but I sign off";
+"I'm the CFO, I sign off", "CFO, I sign off" and "the CFO, yes I sign off" are the speaker's.
 Statements without a title: "I decide" / "final say" / "my call" -> decision_maker;
 "I own / control / hold the budget" -> economic_buyer; "on the committee", "I recommend",
 "evaluating" -> influencer; "I'll be using it" -> end_user.
@@ -256,6 +260,10 @@ _JOINT_UNTITLED = re.compile(
     r"buying|project|core)\s+)?(?:team|board|founders|co-?founders|partners|owners|management|"
     r"leadership|execs|executives|committee))\s*(?:&|\+|\band\b)\s*(?:me|myself|i)\b(?!\s*')"
 )
+# "the CFO, I sign off": a bare "the" before a title, and a later clause opening with the
+# speaker ("I", "my", "it's my") who decides.
+_BARE_THE = re.compile(r"(?:^|[,;:.!?]|\s[-\u2013\u2014]+|\bbut|\band)\s*the\s+$")
+_SPEAKER = re.compile(r"(?:(?:it'?s|it\s+is|that'?s)\s+)?(?P<who>(?:i|i'm|im|my)\b)")
 _NOT_ME = re.compile(r"(?:(?:it'?s|that'?s|it\s+is)\s+)?not\s+(?:me|myself|mine)")
 _DOES_NOT_SIGN = re.compile(
     r"no|nope|nah|not\s+me|not\s+really|(?:no\s+)?i\s+(?:won'?t|don'?t|can'?t|will\s+not|do\s+not)"
@@ -449,6 +457,18 @@ def _others_from(t: str, clauses: list[str]) -> int:
     return len(t) + 1
 
 
+def _speaker_decides_from(t: str) -> int | None:
+    """Where the first clause in which the speaker decides starts ("..., I sign off", "... but
+    I make the call", "..., my call"), or None."""
+    for sep in CLAUSES.finditer(t):
+        speaker = _SPEAKER.match(t, sep.end())
+        if sep.start() > 0 and speaker is not None and (
+                _SELF_DECIDES.match(t, speaker.start("who"))
+                or _SELF_BUDGET.match(t, speaker.start("who"))):
+            return sep.end()
+    return None
+
+
 def _joint(t: str, start: int, end: int) -> tuple[int, int] | None:
     """Where a title at `start`..`end` is joined to the speaker ("me and the CFO", "the CFO
     and I"), or None."""
@@ -465,6 +485,7 @@ def _joint(t: str, start: int, end: int) -> tuple[int, int] | None:
 def _mentions(t: str, clauses: list[str]) -> list[_Mention]:
     found: list[_Mention] = []
     others_from = _others_from(t, clauses)
+    decides_from = _speaker_decides_from(t)
     pos = 0
     while len(found) < 20:
         m = _ROLE.search(t, pos)
@@ -489,6 +510,9 @@ def _mentions(t: str, clauses: list[str]) -> list[_Mention]:
             other = marker.lastgroup == "other"
         elif start >= others_from:
             other = True  # "not me, the CFO"
+        elif (decides_from is not None and decides_from >= end
+              and _BARE_THE.search(t, max(0, start - 30), start)):
+            other = True  # "the CFO, I sign off"
         if found and found[-1].other and _JOINED.match(t[found[-1].end:start]):
             other = True  # "approval from the CFO and CEO"
         # "I'm the CTO and I sign off" is the speaker's title; "I'm the CTO, the CFO and I

@@ -16,7 +16,10 @@ and on the lead):
 - the whole answer a non-answer or refusal: "n/a", "none", "no company", "idk", "not sure",
   "unknown", "confidential", "private", "prefer not to say", "rather not", "test", "company",
   "I don't work for a company", "my own company", or one opening the answer ("none, I'm a
-  student"); other answers about work are kept ("student", "retired");
+  student");
+- no work to name a company for, the whole answer: "student", "I'm a student", "retired",
+  "unemployed", "between jobs", "looking for work" (the hint says a university or the
+  organization asked for is fine); "I'm a student at Leeds Uni" is "Leeds Uni";
 - replies that answer something else: "hi", "yes", "ok", "thanks", "lol", or a question;
 - keyboard mashing, as for a name ("asdf", "qwerty", "asdasd", "aaa"), except capitals of up
   to three letters, which are initials ("DFG", "AAA");
@@ -31,6 +34,13 @@ import re
 from ._common import UNSURE, Parsed, clean, never_raise, unknown
 from .name import mashed
 
+# Students, the retired and those out of work have no company to name (a student may name their
+# university: "I'm a student at Leeds Uni" is "Leeds Uni").
+_STUDENT = (r"(?:(?:full[- ]time|part[- ]time|university|uni|college|grad(?:uate)?|"
+            r"post[- ]?grad(?:uate)?|phd|masters?|mba|undergrad(?:uate)?|exchange)\s+)?student")
+_NO_WORK = (r"(?:(?:i'?m|i\s+am)\s+)?(?:(?:currently|still|now)\s+)?(?:(?:an?\s+)?" + _STUDENT
+            + r"|retired|(?:an?\s+)?(?:retiree|pensioner)|unemployed|jobless|out\s+of\s+work|"
+            r"between\s+jobs|not\s+working|looking\s+for\s+(?:a\s+)?(?:job|work))")
 _WORK_FOR_YOURSELF = (r"(?:an?\s+)?(?=(?:self|freelanc|independent|sole\s+trader|contractor|"
                       r"consultant)\w*)")
 _LEAD_IN = re.compile(
@@ -40,6 +50,7 @@ _LEAD_IN = re.compile(
     r"(?:(?:my|our|the)\s+)?(?:company|employer|organi[sz]ation|business)(?:\s+name)?"
     r"(?:'s|\s+is|\s*:|\s*-)|"
     r"(?:it's|it\s+is|this\s+is)(?:\s+called)?|we're|"
+    r"(?:(?:i'm|im|i\s+am)\s+)?(?:an?\s+)?" + _STUDENT + r"\s+at|"
     r"(?:i'm|im|i\s+am)\s+" + _WORK_FOR_YOURSELF + r")\s*",
     re.IGNORECASE,
 )
@@ -66,7 +77,7 @@ _NON_ANSWER = (
 )
 _FIRST_CLAUSE = re.compile(r"(?:" + _NON_ANSWER + r")\s*(?:,|\s-\s)")
 _NOT_A_COMPANY = re.compile(
-    r"(?:" + _NON_ANSWER + r"|no|nope|nah|"
+    r"(?:" + _NON_ANSWER + r"|" + _NO_WORK + r"|no|nope|nah|"
     r"anon|anonymous|(?:a\s+)?secret|private|confidential|not\s+telling|not\s+saying|"
     r"no\s+comment|pass|skip|none\s+of\s+your\s+business|why|what\s+for|who\s+cares|whatever|"
     r"test|testing|tester|test\s+company|(?:(?:my|our|your|the|a)\s+)?(?:company|business|"

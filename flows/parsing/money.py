@@ -2,13 +2,20 @@
 
 Result shapes:
 - `{"amount": 50000, "currency": "USD", "period": "year"}`
-- `{"min": 20000, "max": 30000, "currency": None, "period": "month"}` for a range
+- `{"min": 20000, "max": 30000, "currency": None, "period": "month"}` for a range; also for a
+  budget with a contingency on top, from the budget to the budget with it: "50k plus 10k
+  contingency", "50k with a 10k buffer", "50k plus another 10k if needed" are 50,000-60,000,
+  "50k + 10% contingency" 50,000-55,000, "up to 50k plus 10k contingency" up to 60,000 ("50k
+  including a 10k buffer" is 50k)
 - `"bound": "at_most"` / `"at_least"` is added for "up to 50k" / "50k+" (amount is the bound)
 - `{"amount": 100000, "currency": None, "period": "multi_year", "years": 3}` for a total over
   several years ("100k over 3 years", "$150,000 for a 3-year contract", "300k total over three
   years", "for a couple of years"): the amount as said; scoring and the read-back divide it by
   `years`; a term of more than a year that is not whole years has `months` instead ("80k over
-  18 months", "over a year and a half": `"months": 18`)
+  18 months", "over a year and a half": `"months": 18`); several years without a count ("300k
+  multi-year", "300k multi year deal", "over several years", "over the next few years") has
+  neither: the term is not made up, so there is no yearly share (the read-back says "over
+  several years (term not stated)" and scoring does not score it)
 - `{"amount": 50000, "currency": None, "period": "once", "plus": {"amount": 2000, "period":
   "month"}}` for a one-off and a recurring amount said together ("50k now plus 2k a month",
   "2k a month plus 50k setup", "$50k upfront + $2k/month"): the first as said, the second under
@@ -25,15 +32,18 @@ e.g. "Canadian dollars"). `period` is once/month/quarter/half_year/year/multi_ye
 when not stated. A rate named beside a term wins over it: "100k a year for 3 years" and "3
 year budget of 100k per year" are per year. A term is read only right beside the figure ("50k,
 we've been looking for 3 years" is not 50k over 3 years), in whole years (or 12, 24, 36...
-months; one year is `year`) or in months past a year ("over 18 months"). "Multi-year" without
-a count, "a few years" and terms under a year ("over 6 months") are not read as a term.
+months; one year is `year`), in months past a year ("over 18 months") or without a count
+("multi-year"). Terms under a year ("over 6 months") are not read as a term.
 
 Numbers: `price-parser` reads each figure and guesses its separators ("40.000" and "40,000"
 are forty thousand, "1.2" and "1,5" are decimals). With a multiplier a "." is always a decimal
 point ("1.250M" is 1.25 million). Multipliers: k/thousand/grand, m/mm/mn/mil/million,
 b/bn/billion, hundred, lakh, crore. When an answer holds several figures, the one with a
 currency or multiplier wins over bare numbers; numbers that count something ("50 users",
-"6 months", "20%") or look like a year ("for 2026") are ignored.
+"6 months", "20%") or look like a year ("for 2026") are ignored. What is spent today, said
+beside the budget, is left out with its clause: "we have 50k and spend 2k a month", "50k
+budget, we currently spend 2k a month on tools" and "we spend 2k a month, budget 50k" are 50k
+(no period); a spend said alone ("we currently pay 2k a month") is read as the budget.
 """
 
 from __future__ import annotations
@@ -46,7 +56,17 @@ from typing import Any
 
 from price_parser.parser import parse_number
 
-from ._common import UNSURE, Parsed, clean, lower, never_raise, number_value, unknown, unsure
+from ._common import (
+    CLAUSES,
+    UNSURE,
+    Parsed,
+    clean,
+    lower,
+    never_raise,
+    number_value,
+    unknown,
+    unsure,
+)
 from .currency import currency_after, currency_anywhere, currency_before
 
 _MULTIPLIERS: dict[str, Decimal] = {
@@ -176,7 +196,12 @@ _TERM = re.compile(
     + r"|\b" + _TERM_COUNT.format("n2") + _TERM_UNIT.format("unit2")
     + r"\s+(?:contract|deal|term|agreement|commitment|period|plan|subscription|licen[cs]e|"
     r"budget|project|program|programme|engagement|renewal)\b"
+    # several years, not counted: "300k multi-year", "over several years"
+    r"|(?P<unstated>\bmulti[- ]?(?:year|yr)s?\b|\b(?:over|across|for|covering|spanning|"
+    r"spread\s+(?:over|across))\s+(?:the\s+)?(?:(?:next|coming)\s+)?(?:multiple|several|"
+    r"a\s+few|few|many|a\s+number\s+of)\s+years\b)"
 )
+_UNSTATED_TERM = 0  # what `_term` gives for several years without a count ("multi-year")
 _TERM_WORDS = {"a": 1, "couple": 2, "couple of": 2, "one": 1, "two": 2, "three": 3, "four": 4,
                "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "twelve": 12,
                "twenty-four": 24, "thirty-six": 36, "forty-eight": 48, "sixty": 60}
@@ -197,6 +222,43 @@ _PLUS_JOIN = re.compile(
     r"[\s,]*(?:(?:about|around|roughly|approx(?:imately)?|another|an?|extra|additional|further|"
     r"maybe|then)\s+)*"
 )
+
+# A contingency on top of the budget: "50k plus 10k contingency", "50k + a 10k buffer", "50k
+# plus a contingency of 10k", "50k plus another 10k if needed", "50k plus 10% contingency". The
+# budget is the range from the amount to the amount with the contingency (it was "at least
+# 50k", the "plus" read as "50k+"). "50k including a 10k buffer" is 50k.
+_CONTINGENCY_WORD = r"(?:contingency|buffer|reserve|headroom|cushion|(?:safety\s+)?margin)"
+_CONTINGENCY_JOIN = re.compile(
+    r"[\s,]*(?:[a-z0-9/'.-]+[\s,]+){0,3}?(?P<join>\+|\bplus\b|\band\b|\bwith\b)[\s,]*"
+    r"(?:(?:an?|another|extra|additional|maybe|about|around|roughly)\s+)*"
+    r"(?P<before>" + _CONTINGENCY_WORD + r"\s+(?:of\s+)?)?"
+)
+_CONTINGENCY_AFTER = re.compile(
+    r"\s*(?:(?:in|as|for)\s+(?:an?\s+)?)?(?:extra\s+|additional\s+|more\s+)?"
+    + _CONTINGENCY_WORD + r"\b|\s*(?:more\s+|extra\s+)?if\s+(?:needed|necessary|required)\b"
+)
+_CONTINGENCY_PERCENT = re.compile(
+    r"(?P<pct>[0-9]{1,2}(?:\.[0-9])?)\s?(?:%|percent|per\s?cent)(?=" + _CONTINGENCY_AFTER.pattern
+    + r")"
+)
+
+
+# What is spent today, beside the budget: "we have 50k and spend 2k a month", "50k budget, we
+# currently spend 2k a month on tools", "our current spend is 2k a month", "50k, spending 2k a
+# month now". Only with a subject, an "and", at a clause's start or after "currently": "we can
+# spend 50k", "willing to pay 50k" and "60k to spend" are budgets; so is an "and spend" after a
+# "can" or "will" ("we could do 50k and spend 2k a month").
+_CURRENT_SPEND = re.compile(
+    r"(?:\b(?:(?P<bare>and|but)|(?:we|i|they)(?:'re|\s+are|'m|\s+am)?)\s+"
+    r"(?:(?:currently|already|now|presently|still)\s+)?|(?:^|(?<=[,;])\s*)(?P<clause>)"
+    r"|\b(?:currently|already|presently)\s+)(?:spend(?:ing)?|pay(?:ing)?)\b"
+    r"|\bcurrent(?:ly)?\s+(?:spend(?:ing)?|costs?|bill)\b"
+)
+_NOT_YET = re.compile(r"\b(?:can|could|would|will|should|might|may|willing|able|happy|ready|"
+                      r"want|wants|plan|planning|going|intend)\b|'d\b|'ll\b")
+# Between the verb and the figure: a few words, in the same clause ("we spend about 2k", "we
+# pay our vendor 2k", "current spend is around 2k").
+_SPEND_GAP = re.compile(r"[\s~]*(?:[a-z']+[\s~]+){0,4}?")
 
 
 _ZERO_WHOLE = re.compile(
@@ -376,8 +438,11 @@ def _period(low: str, figure_start: int, figure_end: int, lo: int = 0, hi: int |
 
 def _term_months(m: re.Match[str]) -> int | None:
     """The months a term match names: whole years up to 30, or more than a year in whole
-    months ("over 18 months", "a year and a half"), else None ("over 6 months" is not a term of
-    its own: a budget spent within half a year is not a yearly rate)."""
+    months ("over 18 months", "a year and a half"), `_UNSTATED_TERM` for several years without
+    a count ("multi-year"), else None ("over 6 months" is not a term of its own: a budget spent
+    within half a year is not a yearly rate)."""
+    if m.group("unstated"):
+        return _UNSTATED_TERM
     count = " ".join((m.group("n") or m.group("n2")).split())
     unit = m.group("unit") or m.group("unit2")
     n = Decimal(_TERM_WORDS[count]) if count in _TERM_WORDS else Decimal(count)
@@ -422,6 +487,8 @@ def _with_term(result: Parsed, low: str, figures: list[_Figure], first: _Figure,
     months = _term(low, first.start, last.end)
     if months == 12:
         result["period"] = "year"
+    elif months == _UNSTATED_TERM:
+        result["period"] = "multi_year"  # without `years`: a term is not made up
     elif months is not None:
         result["period"] = "multi_year"
         if months % 12:
@@ -489,7 +556,7 @@ def _two_parts(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
     join = _PLUS_JOIN.fullmatch(low, a2.end, b1.start)
     if join is None or (a1.currency and b1.currency and a1.currency != b1.currency):
         return None
-    if _term(low, a1.start, a2.end) or _term(low, b1.start, b2.end):
+    if _term(low, a1.start, a2.end) is not None or _term(low, b1.start, b2.end) is not None:
         return None  # "100k over 3 years plus 2k a month": the term is read as before
     first = _period(low, a1.start, a2.end, 0, join.start("join"))
     second = _period(low, b1.start, b2.end, join.end("join"))
@@ -514,9 +581,73 @@ def _two_parts(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
     return result
 
 
+def _contingency(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
+    """A budget with a contingency on top ("50k plus 10k contingency"): `min` the budget,
+    `max` with the contingency ("up to 50k plus 10k contingency" is up to 60k). None unless the
+    answer is one amount and a contingency joined to it."""
+    items = _items(low, figures)
+    if not 1 <= len(items) <= 2:
+        return None
+    a1, a2 = items[0]
+    smallest, largest = _range_values(a1, a2) if a1 is not a2 else (a1.value, a1.value)
+    join = _CONTINGENCY_JOIN.match(low, a2.end)
+    if join is None or smallest <= 0:
+        return None
+    currency = a1.currency
+    if len(items) == 2:  # "plus 10k contingency"
+        b1, b2 = items[1]
+        if (join.end() != b1.start
+                or not (join.group("before") or _CONTINGENCY_AFTER.match(low, b2.end))
+                or (currency and b1.currency and currency != b1.currency)):
+            return None
+        extra = max(_range_values(b1, b2) if b1 is not b2 else (b1.value, b1.value))
+        currency, end = currency or b1.currency, b2.end
+    else:  # "plus 10% contingency"
+        pct = _CONTINGENCY_PERCENT.match(low, join.end())
+        if pct is None:
+            return None
+        extra, end = largest * Decimal(pct.group("pct")) / 100, pct.end()
+    if extra <= 0:
+        return None
+    currency = currency or currency_anywhere(t, low, a1.start)
+    period = _period(low, a1.start, end)
+    result: Parsed
+    if a1 is a2 and _bound(low, a1, join.start("join")) == "at_most":
+        result = {"amount": number_value(largest + extra), "currency": currency,
+                  "period": period, "bound": "at_most"}
+    else:
+        result = {"min": number_value(smallest), "max": number_value(largest + extra),
+                  "currency": currency, "period": period}
+    return _with_term(result, low, figures, a1, a2)
+
+
+def _current_spend(low: str, figures: list[_Figure]) -> list[tuple[int, int]]:
+    """Where the answer says what is spent today ("we spend 2k a month on tools"): from the
+    verb to the end of its clause, for each such figure (or range)."""
+    spans: list[tuple[int, int]] = []
+    for m in _CURRENT_SPEND.finditer(low):
+        i = next((i for i, f in enumerate(figures) if f.start >= m.end()), None)
+        if i is None:
+            break
+        gap = low[m.end():figures[i].start]
+        if not _SPEND_GAP.fullmatch(gap) or CLAUSES.search(gap):
+            continue
+        sentence = max(low.rfind(c, 0, m.start()) for c in ".;!?")
+        bare = m.group("bare") is not None or m.group("clause") is not None
+        if bare and _NOT_YET.search(low, sentence + 1, m.start()):
+            continue
+        end = figures[i].end
+        if i + 1 < len(figures) and _is_range(low, figures[i], figures[i + 1]):
+            end = figures[i + 1].end
+        clause_end = CLAUSES.search(low, end)
+        spans.append((m.start(), len(low) if clause_end is None else clause_end.start()))
+    return spans
+
+
 def term_of(parsed: Mapping[str, Any]) -> tuple[float, str]:
     """The years a `multi_year` budget spans, and the term in words: (3, "3 years") or, in
-    months, (1.5, "18 months"). ValueError when it names no term of more than a year."""
+    months, (1.5, "18 months"). ValueError when it names no term of more than a year (a total
+    over several years without a count, "300k multi-year", names none)."""
     years, months = parsed.get("years"), parsed.get("months")
     if isinstance(years, int) and not isinstance(years, bool) and years >= 2:
         return years, f"{years} years"
@@ -536,11 +667,26 @@ def parse_money(text: str) -> Parsed:
         t = _words_to_digits(t)
         low = lower(t)
     figures = _figures(t, low)
+    spans = _current_spend(low, figures)
+    if spans:
+        # The budget is what is left: "we have 50k and spend 2k a month" is 50k (it was 50k a
+        # month, the period of the 2k), "... no budget yet" none, "... not sure" unsure. What
+        # is spent today alone is read as the budget.
+        rest_t, rest_low = t, low
+        for a, b in spans:
+            rest_t = rest_t[:a] + " " * (b - a) + rest_t[b:]
+            rest_low = rest_low[:a] + " " * (b - a) + rest_low[b:]
+        rest = _figures(rest_t, rest_low)
+        if rest or _ZERO_PHRASE.search(rest_low) or UNSURE.search(rest_low):
+            t, low, figures = rest_t, rest_low, rest
     if not figures:
         if _ZERO_WHOLE.fullmatch(low) or (UNSURE.search(low) is None
                                           and _ZERO_PHRASE.search(low)):
             return {"amount": 0, "currency": None, "period": None}
         return unsure() if UNSURE.search(low) else unknown()
+    contingency = _contingency(t, low, figures)
+    if contingency is not None:
+        return contingency
     parts = _two_parts(t, low, figures)
     if parts is not None:
         return parts

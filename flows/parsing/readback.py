@@ -84,13 +84,15 @@ def _bounds(p: dict[str, Any]) -> tuple[float, float]:
 
 
 def _over_years(p: dict[str, Any], total: str, bound: str, currency: str | None) -> str:
+    note = "" if currency else "; currency not stated"
+    if "years" not in p and "months" not in p:  # "300k multi-year": no yearly share to show
+        return f"{total} over several years (term not stated{note})"
     years, term = term_of(p)  # (3, "3 years") or (1.5, "18 months")
     if "min" in p and "max" in p:
         figure = f"{_per_year(p['min'], years)}–{_per_year(p['max'], years)}"
     else:
         figure = _per_year(p["amount"], years)
     yearly = bound + (f"{currency} {figure}" if currency else figure)
-    note = "" if currency else "; currency not stated"
     return f"{yearly} per year ({total} over {term}{note})"
 
 

@@ -48,6 +48,17 @@ def test_parse_reads_lines_from_stdin(workdir: Path) -> None:
     assert lines[2]["unknown"] is True
 
 
+def test_parse_reads_names_and_companies(workdir: Path) -> None:
+    # the widget's contact answers (these types were refused: exit 2)
+    code, out = run("parse", "name", "Hi, I'm Dana Lee.")
+    assert code == 0
+    assert json.loads(out) == {"name": "Dana Lee"}
+    code, out = run("parse", "company", "-", input="I work at Acme Logistics.\nstudent\n")
+    assert code == 0
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"company": "Acme Logistics"}, {"unknown": True}]
+
+
 def test_chat_picks_a_listed_option_by_its_number(workdir: Path) -> None:
     # The options are printed numbered; "1" picks the first (for any choice question, head
     # count bands included, where the parser reads a bare number as a head count).
@@ -62,7 +73,8 @@ def test_chat_picks_a_listed_option_by_its_number(workdir: Path) -> None:
 def test_parse_rejects_an_unknown_type(workdir: Path) -> None:
     code, out = run("parse", "colour", "blue")
     assert code == 2
-    assert "money" in out and "timeframe" in out
+    assert all(kind in out for kind in ("money", "timeframe", "authority", "yesno", "name",
+                                         "company"))
 
 
 def test_chat_runs_a_qualification_to_its_verdict(workdir: Path) -> None:

@@ -302,7 +302,8 @@ def _at_company() -> tuple[Flow, FlowState]:
 
 
 @pytest.mark.parametrize("typed", ["n/a", "idk", "none", "no company", "prefer not to say",
-                                   "asdf", "dana@acme.example"])
+                                   "asdf", "dana@acme.example", "student", "I'm retired",
+                                   "unemployed"])
 def test_a_non_company_is_reasked_with_the_hint(typed: str) -> None:
     # these were stored as the company (and on the lead)
     flow, model = _at_company()
@@ -310,7 +311,14 @@ def test_a_non_company_is_reasked_with_the_hint(typed: str) -> None:
     assert model.state == "company" and "company" not in model.answers
     assert turn.messages[0].kind == "hint"
     assert flow.by_id["company"].hint in turn.messages[0].text
-    assert "self-employed" in flow.by_id["company"].hint
+
+
+def test_the_company_hint_says_what_to_answer_without_an_employer() -> None:
+    flow, _ = _at_company()
+    hint = flow.by_id["company"].hint
+    assert "self-employed" in hint  # working for yourself
+    assert "University" in hint  # a student
+    assert "on behalf of" in hint  # the retired, those between jobs: whom they ask for
 
 
 @pytest.mark.parametrize(("typed", "company"), [

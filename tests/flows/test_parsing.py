@@ -415,7 +415,10 @@ def test_non_names_are_unknown(text: str) -> None:
     ("we're Acme", "Acme"), ("Company: Acme Ltd", "Acme Ltd"), ("it's Acme!", "Acme"),
     ('"Acme"', "Acme"), ("my company is Acme Ltd", "Acme Ltd"), ("Acme, thanks", "Acme"),
     ("Microsoft (Azure team)", "Microsoft (Azure team)"), ("www.acme.example", "www.acme.example"),
-    ("I work for myself", "Self-employed"), ("student", "student"),
+    ("I work for myself", "Self-employed"),
+    # a student may name their university; companies named after these words are companies
+    ("I'm a student at Leeds Uni", "Leeds Uni"), ("PhD student at MIT", "MIT"),
+    ("Student Loan Company", "Student Loan Company"), ("Retired Living Ltd", "Retired Living Ltd"),
 ])
 def test_company_is_read(text: str, company: str) -> None:
     assert parse_company(text) == {"company": company}
@@ -430,6 +433,10 @@ def test_company_is_read(text: str, company: str) -> None:
     "hi", "yes", "ok", "thanks", "lol", "why?", "what's it to you?", "dana@acme.example",
     "+1 555 123 4567", "12345", "-", "?", "...", "", "n.a.", "none, I'm a student",
     "I don't work for a company", "my own company", "N/A, sorry",
+    # no work to name a company for (these were stored as the company, "student" as said)
+    "student", "Student", "I'm a student", "a student", "I'm a student.", "retired", "Retired.",
+    "I'm retired", "unemployed", "I am unemployed", "Im currently unemployed!", "between jobs",
+    "looking for work", "pensioner", "student at",
 ])
 def test_non_companies_are_unknown(text: str) -> None:
     assert parse_company(text) == {"unknown": True}
@@ -456,6 +463,10 @@ def test_non_companies_are_unknown(text: str) -> None:
     ("money", "up to $300k over 3 years",
      "up to USD 100,000 per year (up to USD 300,000 over 3 years)"),
     ("money", "$80k over 18 months", "USD 53,333 per year (USD 80,000 over 18 months)"),
+    # ... without a count: no yearly share to show (was "300,000 (currency not stated)")
+    ("money", "300k multi-year",
+     "300,000 over several years (term not stated; currency not stated)"),
+    ("money", "up to $300k multi-year", "up to USD 300,000 over several years (term not stated)"),
     # a one-off plus a monthly amount: both as said, and the first year's total
     ("money", "50k now plus 2k a month",
      "50,000 one-time plus 2,000 per month (74,000 in the first year; currency not stated)"),

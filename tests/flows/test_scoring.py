@@ -182,7 +182,7 @@ def bant_answers(draw: st.DrawFn) -> dict[str, AnswerRecord]:
     period = draw(st.sampled_from(
         ["once", "month", "quarter", "half_year", "year", "multi_year", None]))
     term = (draw(st.sampled_from([{"years": draw(st.integers(2, 5))},
-                                  {"months": draw(st.integers(13, 60))}]))
+                                  {"months": draw(st.integers(13, 60))}, {}]))
             if period == "multi_year" else {})
     maybe("budget_amount", rec(f"{amount}", {"amount": amount, "currency": "USD",
                                              "period": period, **term}))
@@ -386,6 +386,11 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
          "USD 60,000 over 18 months (USD 40,000 a year), full marks"),
         ({"amount": 60000, "currency": "USD", "period": "multi_year", "months": 30}, 15,
          "USD 60,000 over 30 months (USD 24,000 a year), 60% of the USD 40,000"),
+        # ... without the term ("300k multi-year") there is no yearly share: shown, not scored
+        # (it was scored as 300k a year, then silently left out)
+        ({"amount": 300000, "currency": "USD", "period": "multi_year"}, 25,
+         'amount "the amount" — USD 300,000 over several years, term not stated: no yearly '
+         "share, not scored"),
         # a one-off plus a monthly amount: the first year's total (the one-off was scored
         # as a monthly amount: 50k x 12)
         ({"amount": 20000, "currency": "USD", "period": "once",
@@ -405,6 +410,39 @@ def test_money_follow_up(bant: Framework, parsed: dict[str, Any], points: float,
     budget = by_id(score(bant, answers, as_of=AS_OF))["budget"]
     assert budget.points == pytest.approx(points, abs=0.05)
     assert why in budget.reason
+
+
+def test_a_total_without_its_term_leaves_the_score_to_the_main_answer(bant: Framework) -> None:
+    answers = perfect_bant() | {
+        "budget": rec("being planned", {"value": "planned"}),
+        "budget_amount": rec("10k multi-year",
+                             {"amount": 10000, "currency": None, "period": "multi_year"}),
+    }
+    budget = by_id(score(bant, answers, as_of=AS_OF))["budget"]
+    planned = by_id(score(bant, answers | {"budget_amount": perfect_bant()["budget_amount"]},
+                          as_of=AS_OF))["budget"]
+    assert budget.score == planned.score < 1.0
+    assert budget.answers == ("budget", "budget_amount")
+    assert "10,000 over several years, term not stated" in budget.reason
+
+
+MONEY_MAIN = Framework.model_validate({
+    "id": "spend", "name": "Spend", "version": 1,
+    "criteria": [{
+        "id": "money", "label": "Money", "weight": 1, "type": "money",
+        "ask": {"rep": "How much?", "prospect": "How much?"}, "hint": "A figure like 50k.",
+        "scoring": {"full_at": 40000, "unknown": 0.25},
+    }],
+})
+
+
+def test_a_main_money_answer_without_its_term_scores_as_unknown() -> None:
+    answers = {"money": rec("300k multi-year",
+                            {"amount": 300000, "currency": None, "period": "multi_year"})}
+    money = by_id(score(MONEY_MAIN, answers, as_of=AS_OF))["money"]
+    assert money.score == 0.25
+    assert money.reason == ('Money 25/100: "300k multi-year" — 300,000 over several years, '
+                            "term not stated: no yearly share, not scored, counts 25% as unknown")
 
 
 def test_malformed_stored_answers_do_not_break_scoring(bant: Framework) -> None:

@@ -10,9 +10,9 @@ It serves, on 127.0.0.1 and a free port:
   site, under a strict Content-Security-Policy (no inline scripts or styles). Query parameters
   become ``data-`` attributes of the tag;
 - ``/widget/api/...`` — the documented JSON API (sessions, messages, history, events, resume)
-  with CORS, walking through three questions: company (text), budget (choice) and work email
-  (text, echoed back when it is not an email address — so a visitor's markup comes back inside a
-  bot message).
+  with CORS, walking through three questions: company (type ``company``, as the real API's
+  contact question), budget (``choice``) and work email (``email``, echoed back when it is not an
+  email address — so a visitor's markup comes back inside a bot message).
 
 Test hooks: the text ``too fast`` answers 429 with ``Retry-After: 7``; a message whose
 ``question`` is not the current one gets 409 ``conflict`` (as the real API). Every API request is
@@ -56,7 +56,7 @@ BUDGET_OPTIONS = [
 
 # (criterion, type, text, options)
 QUESTIONS: list[tuple[str, str, str, list[dict[str, str]] | None]] = [
-    ("company", "text", "Which company are you with?", None),
+    ("company", "company", "Which company are you with?", None),
     (
         "budget",
         "choice",
