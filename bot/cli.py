@@ -7,15 +7,16 @@ import getpass
 import json
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import IO, Any
 
 import click
 
 from bot.config import ConfigError, load_settings
 from bot.errors import QualibotError
+from bot.export import export_rows, write_csv, write_jsonl
 from bot.leads import EventView, ScoreView
 from bot.runtime import Runtime, build_runtime
 from bot.service import TurnResult
@@ -225,6 +226,41 @@ def leads(limit: int, show_all: bool) -> None:
         )
     if hidden:
         click.echo(f"(not listed: {_unanswered(hidden)}; qualibot leads --all lists them)")
+
+
+@main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True,
+    help="csv: one row per lead; jsonl: one JSON object per line, with the answers too.",
+)
+@click.option(
+    "--since", type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only leads created on or after this day (UTC), e.g. 2026-12-01.",
+)
+@click.option(
+    "--all", "show_all", is_flag=True,
+    help="Include website visitors who opened the chat but answered nothing yet.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-",
+    show_default=True, help="File to write (- : standard output).",
+)
+def export(fmt: str, since: datetime | None, show_all: bool, output: str) -> None:
+    """Export leads, oldest first, for a spreadsheet or a CRM: company, contact, source,
+    framework, score, verdict, status and its reason, owner, and times (UTC). Text that a
+    spreadsheet would run as a formula is written with a leading '."""
+    write: Callable[[Iterator[dict[str, Any]], IO[str]], int] = (
+        write_csv if fmt == "csv" else write_jsonl
+    )
+    with _runtime() as rt:
+        rows = export_rows(rt.sessions, since=since.replace(tzinfo=UTC) if since else None,
+                           unanswered_widget=show_all)
+        if output == "-":
+            count = write(rows, sys.stdout)
+        else:
+            with open(output, "w", encoding="utf-8", newline="") as out:
+                count = write(rows, out)
+    click.echo(f"Exported {count:,} {_leads(count)}.", err=True)
 
 
 def _unanswered(count: int) -> str:

@@ -262,6 +262,27 @@ class LeadRepository:
                       for row in chunk]
             self.session.connection().execute(stmt, params)
 
+    def iter_export(
+        self, *, since: datetime | None = None, unanswered_widget: bool = False,
+        batch_size: int = 1000,
+    ) -> Iterator[list[Lead]]:
+        """Every lead, oldest first, `batch_size` per query (keyset pagination: a large
+        table is never held in memory at once, the session keeping no unchanged object
+        alive); `since`: created at or after; without `unanswered_widget`, no widget lead
+        with no answer yet."""
+        last_id = 0
+        while True:
+            stmt = select(Lead).where(Lead.id > last_id).order_by(Lead.id).limit(batch_size)
+            if since is not None:
+                stmt = stmt.where(Lead.created_at >= since)
+            if not unanswered_widget:
+                stmt = stmt.where(_ANSWERED_OR_NOT_WIDGET)
+            batch = list(self.session.scalars(stmt))
+            if not batch:
+                return
+            yield batch
+            last_id = batch[-1].id
+
     def count_unanswered_widget(self) -> int:
         """Widget leads with no answer yet (visitors who only opened the chat)."""
         stmt = select(func.count()).select_from(Lead).where(~_ANSWERED_OR_NOT_WIDGET)
@@ -575,6 +596,16 @@ class AnswerRepository:
         """Oldest first (the latest answer to a question is the last one)."""
         stmt = select(Answer).where(Answer.lead_id == lead_id).order_by(Answer.id)
         return list(self.session.scalars(stmt))
+
+    def latest_for_leads(self, lead_ids: Iterable[int]) -> dict[int, dict[str, Answer]]:
+        """Per lead, the latest answer to each question (in the order first asked)."""
+        found: dict[int, dict[str, Answer]] = {}
+        stmt = select(Answer).where(Answer.lead_id.in_(list(lead_ids))).order_by(Answer.id)
+        for answer in self.session.scalars(stmt):
+            latest = found.setdefault(answer.lead_id, {})
+            latest.pop(answer.question_id, None)
+            latest[answer.question_id] = answer
+        return found
 
     def list_for_conversation(self, conversation_id: int) -> list[Answer]:
         """Oldest first."""

@@ -623,3 +623,30 @@ def test_nullable_json_stores_sql_null(db_session: Session) -> None:
         select(OutboxMessage.result.is_(None)).where(OutboxMessage.id == message.id)
     )
     assert is_null
+
+
+def test_export_reads_every_lead_in_batches_with_its_latest_answers(
+    db_session: Session,
+) -> None:
+    leads = [make_lead(db_session, company=f"Lead {i}", created_at=T0 + timedelta(days=i))
+             for i in range(5)]
+    visitor = make_lead(db_session, company="Visitor", source="widget", created_at=T0)
+    conversation = make_conversation(db_session, leads[0])
+    db_session.add_all([_answer(conversation, "budget", "no"),
+                        _answer(conversation, "need", "reporting"),
+                        _answer(conversation, "budget", "allocated")])
+    db_session.flush()
+    repo = LeadRepository(db_session)
+
+    batches = [[lead.company for lead in batch] for batch in repo.iter_export(batch_size=2)]
+    assert batches == [["Lead 0", "Lead 1"], ["Lead 2", "Lead 3"], ["Lead 4"]]
+    since = [lead.company for batch in repo.iter_export(since=T0 + timedelta(days=3))
+             for lead in batch]
+    assert since == ["Lead 3", "Lead 4"]
+    every = [lead.id for batch in repo.iter_export(unanswered_widget=True) for lead in batch]
+    assert visitor.id in every and len(every) == 6
+
+    latest = AnswerRepository(db_session).latest_for_leads([leads[0].id, leads[1].id])
+    assert {q: a.raw_text for q, a in latest[leads[0].id].items()} == {
+        "need": "reporting", "budget": "allocated"}
+    assert leads[1].id not in latest
