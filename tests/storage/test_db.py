@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -143,6 +143,16 @@ def test_session_factory_keeps_objects_usable_after_commit(engine: Engine) -> No
     assert factory.kw["bind"] is engine
 
 
+@pytest.fixture
+def team(engine: Engine) -> Iterator[str]:
+    """A team id of the test's own; its leads are deleted afterwards (the database is shared
+    with every other test, which may count leads)."""
+    team_id = f"T{uuid.uuid4().hex[:10]}"
+    yield team_id
+    with engine.begin() as connection:
+        connection.execute(delete(Lead).where(Lead.team_id == team_id))
+
+
 def _companies(engine: Engine, team_id: str) -> list[str]:
     """The companies of the leads of `team_id` (the test's own, in a shared database)."""
     with make_session_factory(engine)() as session:
@@ -153,8 +163,8 @@ def _lead(company: str, team_id: str) -> Lead:
     return Lead(company=company, source="rep", framework="bant", team_id=team_id)
 
 
-def test_transaction_commits_prepared_and_orm_work_together(engine: Engine) -> None:
-    sessions, team = make_session_factory(engine), f"T{uuid.uuid4().hex[:10]}"
+def test_transaction_commits_prepared_and_orm_work_together(engine: Engine, team: str) -> None:
+    sessions = make_session_factory(engine)
     with transaction(sessions) as session:
         added = LeadRepository(session).add(_lead("Prepared", team))
         session.add(_lead("Unit of work", team))  # flushed at the end
@@ -165,8 +175,8 @@ def test_transaction_commits_prepared_and_orm_work_together(engine: Engine) -> N
     assert added.company == "Prepared"  # still usable after the commit
 
 
-def test_transaction_rolls_back_everything_on_error(engine: Engine) -> None:
-    sessions, team = make_session_factory(engine), f"T{uuid.uuid4().hex[:10]}"
+def test_transaction_rolls_back_everything_on_error(engine: Engine, team: str) -> None:
+    sessions = make_session_factory(engine)
     with pytest.raises(RuntimeError), transaction(sessions) as session:
         LeadRepository(session).add(_lead("Prepared", team))
         session.add(_lead("Unit of work", team))
@@ -176,9 +186,9 @@ def test_transaction_rolls_back_everything_on_error(engine: Engine) -> None:
 
 
 def test_transaction_whose_flush_fails_writes_nothing_and_frees_the_database(
-    engine: Engine,
+    engine: Engine, team: str
 ) -> None:
-    sessions, team = make_session_factory(engine), f"T{uuid.uuid4().hex[:10]}"
+    sessions = make_session_factory(engine)
     with transaction(sessions) as session:
         assert ProcessedEventRepository(session).claim(f"Ev-{team}")
     with pytest.raises(IntegrityError), transaction(sessions) as session:
