@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import pytest
 from slack_sdk import WebClient
 
-from tests.bot.slackapp import slack  # noqa: F401  (the Slack app end to end)
+from tests.bot.slackapp import slack, slack_with_config  # noqa: F401  (the app end to end)
 from tests.fakeslack import FakeSlack
 from tests.slackreq import SIGNING_SECRET, SlackRequests
 

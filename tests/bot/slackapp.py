@@ -12,7 +12,7 @@ dispatcher, and the fake Slack Web API on loopback recording what Slack received
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,33 @@ def slack(
     settings = slack_settings(monkeypatch, database_url, tmp_path)
     assert settings.slack_signing_secret == SIGNING_SECRET
     yield from make_harness(settings, fake_slack, slack_requests)
+
+
+#: `for slack in slack_with_config(toml): ...`: see the fixture.
+ConfiguredSlack = Callable[[str], Iterator[SlackHarness]]
+
+
+@pytest.fixture
+def slack_with_config(
+    engine: Engine,
+    database_url: str,
+    fake_slack: FakeSlack,
+    slack_requests: SlackRequests,
+    slack_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> ConfiguredSlack:
+    """The app of `slack`, with a `qualibot.toml` of the test's own (routing rules, say):
+    `for slack in slack_with_config('[[handoff.rules]]...'): ...`."""
+
+    def harness(toml: str) -> Iterator[SlackHarness]:
+        config = tmp_path / "qualibot.toml"
+        config.write_text(toml)
+        settings = slack_settings(monkeypatch, database_url, tmp_path,
+                                  QUALIBOT_CONFIG=str(config))
+        yield from make_harness(settings, fake_slack, slack_requests)
+
+    return harness
 
 
 def blocks_text(message: dict[str, Any]) -> str:

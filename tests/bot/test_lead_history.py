@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from bot.cli import main
 from storage.models import LeadEvent
-from tests.bot.slackapp import SALES_CHANNEL, SlackHarness, blocks_text
+from tests.bot.slackapp import SALES_CHANNEL, ConfiguredSlack, SlackHarness, blocks_text
 from tests.bot.test_slack_handoff import (
     ALICE,
+    ASSIGN_TO_BOB,
     BOB,
     give_reason,
     lead,
@@ -107,16 +108,8 @@ def test_refused_and_repeated_clicks_record_nothing(slack: SlackHarness) -> None
         ("claimed", ALICE), ("won", ALICE), ("reopened", BOB)]
 
 
-def test_a_round_robin_assignment_is_recorded(
-    engine: Any, database_url: str, fake_slack: Any, slack_requests: Any, slack_env: Any,
-    monkeypatch: Any, tmp_path: Any,
-) -> None:
-    from tests.bot.slackapp import make_harness, slack_settings
-
-    config = tmp_path / "qualibot.toml"
-    config.write_text(f'[[handoff.rules]]\nchannel = "{SALES_CHANNEL}"\nassign = ["{BOB}"]\n')
-    settings = slack_settings(monkeypatch, database_url, tmp_path, QUALIBOT_CONFIG=str(config))
-    for slack in make_harness(settings, fake_slack, slack_requests):
+def test_a_round_robin_assignment_is_recorded(slack_with_config: ConfiguredSlack) -> None:
+    for slack in slack_with_config(ASSIGN_TO_BOB):
         qualified_notice(slack)
         assert events(slack) == [("assigned", None, None, {"to": BOB})]
         shown = slack.ephemeral_response(slack.command(f"show {lead(slack).id}"))

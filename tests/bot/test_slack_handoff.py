@@ -16,7 +16,7 @@ from bot.errors import AlreadyProcessed, Conflict
 from bot.handoff.actions import HandoffActions, Notice
 from bot.slack.render import check_limits
 from storage.models import Lead
-from tests.bot.slackapp import SALES_CHANNEL, SlackHarness, blocks_text
+from tests.bot.slackapp import SALES_CHANNEL, ConfiguredSlack, SlackHarness, blocks_text
 from tests.slackreq import actions_from
 
 ANSWERS = [
@@ -27,6 +27,8 @@ ANSWERS = [
     "this quarter",
 ]
 REP, ALICE, BOB = "U0REP0001", "U0ALICE01", "U0BOB0001"
+#: A routing rule that assigns every lead to Bob.
+ASSIGN_TO_BOB = f'[[handoff.rules]]\nchannel = "{SALES_CHANNEL}"\nassign = ["{BOB}"]\n'
 
 
 def qualified_notice(slack: SlackHarness) -> dict[str, Any]:
@@ -233,15 +235,9 @@ def test_two_replicas_claiming_at_once_one_wins(slack: SlackHarness) -> None:
 
 
 def test_a_lead_assigned_by_a_routing_rule_is_claimed_only_by_its_rep(
-    engine: Any, database_url: str, fake_slack: Any, slack_requests: Any, slack_env: Any,
-    monkeypatch: Any, tmp_path: Any,
+    slack_with_config: ConfiguredSlack,
 ) -> None:
-    from tests.bot.slackapp import make_harness, slack_settings
-
-    config = tmp_path / "qualibot.toml"
-    config.write_text(f'[[handoff.rules]]\nchannel = "{SALES_CHANNEL}"\nassign = ["{BOB}"]\n')
-    settings = slack_settings(monkeypatch, database_url, tmp_path, QUALIBOT_CONFIG=str(config))
-    for slack in make_harness(settings, fake_slack, slack_requests):
+    for slack in slack_with_config(ASSIGN_TO_BOB):
         notice = qualified_notice(slack)
         assert lead(slack).owner == BOB
         slack.click(notice, "claim", channel=SALES_CHANNEL, user=ALICE)
@@ -299,16 +295,8 @@ def test_a_second_decision_is_refused_and_the_first_one_stands(slack: SlackHarne
     assert f"Disqualified by <@{BOB}>: Student project &lt;R&amp;D&gt;" in blocks_text(update.args)
 
 
-def test_a_nurture_verdict_can_still_be_decided(
-    engine: Any, database_url: str, fake_slack: Any, slack_requests: Any, slack_env: Any,
-    monkeypatch: Any, tmp_path: Any,
-) -> None:
-    from tests.bot.slackapp import make_harness, slack_settings
-
-    config = tmp_path / "qualibot.toml"
-    config.write_text('[handoff]\nverdicts = ["qualified", "nurture"]\n')
-    settings = slack_settings(monkeypatch, database_url, tmp_path, QUALIBOT_CONFIG=str(config))
-    for slack in make_harness(settings, fake_slack, slack_requests):
+def test_a_nurture_verdict_can_still_be_decided(slack_with_config: ConfiguredSlack) -> None:
+    for slack in slack_with_config('[handoff]\nverdicts = ["qualified", "nurture"]\n'):
         slack.command("bant Acme")
         for answer in [*ANSWERS[:4], "no timeline"]:  # nurture: no reason yet, not decided
             slack.say(answer.replace("<", "&lt;").replace(">", "&gt;"))
@@ -407,17 +395,12 @@ def test_a_stale_release_after_a_decision_is_refused_and_leaves_the_notice(
 
 
 def test_releasing_an_assigned_lead_takes_no_new_turn_and_sends_no_dm(
-    engine: Any, database_url: str, fake_slack: Any, slack_requests: Any, slack_env: Any,
-    monkeypatch: Any, tmp_path: Any,
+    slack_with_config: ConfiguredSlack,
 ) -> None:
     from storage.models import OutboxMessage, RoundRobin
-    from tests.bot.slackapp import make_harness, slack_settings
 
-    config = tmp_path / "qualibot.toml"
-    config.write_text(f'[[handoff.rules]]\nname = "sales"\nchannel = "{SALES_CHANNEL}"\n'
-                      f'assign = ["{BOB}", "{ALICE}"]\n')
-    settings = slack_settings(monkeypatch, database_url, tmp_path, QUALIBOT_CONFIG=str(config))
-    for slack in make_harness(settings, fake_slack, slack_requests):
+    for slack in slack_with_config(f'[[handoff.rules]]\nname = "sales"\n'
+                                   f'channel = "{SALES_CHANNEL}"\nassign = ["{BOB}", "{ALICE}"]\n'):
         notice = qualified_notice(slack)
         assert lead(slack).owner == BOB
         assert "You have a new lead" in slack.dm_messages(BOB)[0]["text"]
