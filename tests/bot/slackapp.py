@@ -170,19 +170,10 @@ def make_harness(
 
 
 @pytest.fixture
-def slack(
-    engine: Engine,
-    database_url: str,
-    fake_slack: FakeSlack,
-    slack_requests: SlackRequests,
-    slack_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> Iterator[SlackHarness]:
-    """The single-workspace app on the fake Slack (see the module docstring)."""
-    settings = slack_settings(monkeypatch, database_url, tmp_path)
-    assert settings.slack_signing_secret == SIGNING_SECRET
-    yield from make_harness(settings, fake_slack, slack_requests)
+def slack(slack_with_config: ConfiguredSlack) -> Iterator[SlackHarness]:
+    """The single-workspace app on the fake Slack (see the module docstring), with an empty
+    `qualibot.toml` (no routing rules: notices go to `SALES_CHANNEL`)."""
+    yield from slack_with_config("")
 
 
 #: `for slack in slack_with_config(toml): ...`: see the fixture.
@@ -207,6 +198,7 @@ def slack_with_config(
         config.write_text(toml)
         settings = slack_settings(monkeypatch, database_url, tmp_path,
                                   QUALIBOT_CONFIG=str(config))
+        assert settings.slack_signing_secret == SIGNING_SECRET
         yield from make_harness(settings, fake_slack, slack_requests)
 
     return harness
