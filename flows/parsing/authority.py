@@ -33,7 +33,9 @@ after a bare "the" with a later clause in which the speaker decides ("the CFO, I
 CFO but I sign off", "the CFO is involved, but it's my call") is someone else's, and the speaker
 a decision maker (it was read as the speaker being the CFO), as with "our CFO, but I sign off";
 "I'm the CFO, I sign off", "CFO, I sign off" and "the CFO, yes I sign off" are the speaker's.
-Statements without a title: "I decide" / "final say" / "my call" -> decision_maker;
+Statements without a title: "I decide" / "final say" / "my call", and in the future "I'll sign
+off", "I'll be signing off", "I will be the one approving", "I'll be the decision maker" ->
+decision_maker;
 "I own / control / hold the budget" -> economic_buyer; "on the committee", "I recommend",
 "evaluating" -> influencer; "I'll be using it" -> end_user.
 Modifiers:
@@ -198,11 +200,17 @@ _SELF_DECIDES = re.compile(
     r"(?:call|decision)|sign\s+off|signs\s+off|approve|approves|have\s+(?:the\s+)?final\s+say|"
     r"has\s+(?:the\s+)?final\s+say|call\s+the\s+shots|calls\s+the\s+shots)\b"
     r"|\b(?:my|her|his|their)\s+(?:call|decision)\b"
-    r"|\b(?:i'?m|i\s+am|im|we'?re|we\s+are|she'?s|he'?s|they'?re|she\s+is|he\s+is|they\s+are)"
+    r"|\b(?:i'?m|i\s+am|im|we'?re|we\s+are|she'?s|he'?s|they'?re|she\s+is|he\s+is|they\s+are|"
+    r"(?:i|she|he|they|we)(?:'ll|\s+will)\s+be)"
     r"\s+(?:the|a|one\s+of\s+the)\s+(?:final\s+)?decision[\s-]?makers?"
     r"|\b(?:i'?m|i\s+am|she'?s|he'?s|she\s+is|he\s+is)\s+the\s+one\s+(?:who|that)\s+"
     r"(?:decides|signs|approves|makes\s+the\s+(?:final\s+)?(?:call|decision))"
     r"|\b(?:i|she|he|they)\s+(?:can\s+|will\s+|do\s+|does\s+)?signs?\b(?!\s+up)"
+    # "I'll sign off", "I'll be signing off", "I will be the one approving", "she'll decide"
+    r"|\b(?:i|she|he|they)(?:'ll|\s+will)\s+(?:(?:personally|ultimately|also)\s+)?"
+    r"(?:be\s+(?:the\s+one\s+)?(?:signing|approving|deciding|making\s+the\s+(?:final\s+)?"
+    r"(?:call|decision))|sign(?!\s+up)|approve|decide|make\s+the\s+(?:final\s+)?"
+    r"(?:call|decision)|have\s+(?:the\s+)?final\s+say)\b"
     r"|\bresponsible\s+for\s+(?:the\s+|this\s+)?(?:purchase|buying\s+decision|decision)"
     r"|^(?:the\s+)?(?:final\s+)?decision[\s-]?maker\b"
     r"|\bfinal\s+say\s+is\s+mine|\bfull\s+authority|\bsigning\s+authority"
@@ -228,7 +236,7 @@ _USER = re.compile(
 # the one signing off?" ("CTO, yes", "No, the CFO will").
 _SIGNS = re.compile(
     r"yes|yeah|yep|yup|sure|correct|definitely|absolutely|indeed|me|myself|"
-    r"(?:yes\s+)?i\s+(?:will|do|can|am|sign)|(?:that'?s|it'?s|it\s+is|that\s+is|"
+    r"(?:yes\s+)?(?:i\s+(?:will|do|can|am|sign)|i'll)|(?:that'?s|it'?s|it\s+is|that\s+is|"
     r"that\s+(?:would|will)\s+be)\s+me"
 )
 _POSSESSIVE = re.compile(r"'s?\b")
