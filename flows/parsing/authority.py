@@ -33,6 +33,10 @@ after a bare "the" with a later clause in which the speaker decides ("the CFO, I
 CFO but I sign off", "the CFO is involved, but it's my call") is someone else's, and the speaker
 a decision maker (it was read as the speaker being the CFO), as with "our CFO, but I sign off";
 "I'm the CFO, I sign off", "CFO, I sign off" and "the CFO, yes I sign off" are the speaker's.
+Nor is a title before a clause in which the speaker needs that person's sign-off, named by a
+pronoun: "the CFO but I need her sign-off", "CFO, I have to run it by him", "the CFO, I'll need
+her to sign" are an influencer with the CFO's sign-off (they were the speaker being the CFO);
+"I'm the CFO but I need their sign-off" is the CFO.
 Statements without a title: "I decide" / "final say" / "my call", and in the future "I'll sign
 off", "I'll be signing off", "I will be the one approving", "I'll be the decision maker" ->
 decision_maker;
@@ -271,6 +275,12 @@ _JOINT_UNTITLED = re.compile(
 # "the CFO, I sign off": a bare "the" before a title, and a later clause opening with the
 # speaker ("I", "my", "it's my") who decides.
 _BARE_THE = re.compile(r"(?:^|[,;:.!?]|\s[-\u2013\u2014]+|\bbut|\band)\s*the\s+$")
+_THEM = re.compile(r"\b(?:her|his|him|their|them)\b")
+_NEEDS_THEM = re.compile(
+    r"\b(?:need|needs|have\s+to|has\s+to|must|got\s+to)\s+(?:(?:him|her|them)\s+to\s+"
+    r"(?:sign|approve|ok|okay)|(?:to\s+)?(?:check|run\s+(?:it|this)|clear\s+(?:it|this)|talk)\s+"
+    r"(?:with|by|past|to)\s+(?:him|her|them))\b"
+)
 _SPEAKER = re.compile(r"(?:(?:it'?s|it\s+is|that'?s)\s+)?(?P<who>(?:i|i'm|im|my)\b)")
 _NOT_ME = re.compile(r"(?:(?:it'?s|that'?s|it\s+is)\s+)?not\s+(?:me|myself|mine)")
 _DOES_NOT_SIGN = re.compile(
@@ -477,6 +487,21 @@ def _speaker_decides_from(t: str) -> int | None:
     return None
 
 
+def _speaker_needs_them_from(t: str) -> int | None:
+    """Where the first clause in which the speaker needs someone's sign-off, named by a
+    pronoun, starts ("... but I need her sign-off", "..., I have to run it by him"), or None:
+    the title before it is that someone."""
+    for sep in CLAUSES.finditer(t):
+        speaker = _SPEAKER.match(t, sep.end())
+        if sep.start() == 0 or speaker is None:
+            continue
+        after = CLAUSES.search(t, speaker.end())
+        clause = t[speaker.start("who"):after.start() if after else len(t)]
+        if (_NEEDS_SIGNOFF.search(clause) and _THEM.search(clause)) or _NEEDS_THEM.search(clause):
+            return sep.end()
+    return None
+
+
 def _joint(t: str, start: int, end: int) -> tuple[int, int] | None:
     """Where a title at `start`..`end` is joined to the speaker ("me and the CFO", "the CFO
     and I"), or None."""
@@ -494,6 +519,7 @@ def _mentions(t: str, clauses: list[str]) -> list[_Mention]:
     found: list[_Mention] = []
     others_from = _others_from(t, clauses)
     decides_from = _speaker_decides_from(t)
+    needs_them_from = _speaker_needs_them_from(t)
     pos = 0
     while len(found) < 20:
         m = _ROLE.search(t, pos)
@@ -518,6 +544,8 @@ def _mentions(t: str, clauses: list[str]) -> list[_Mention]:
             other = marker.lastgroup == "other"
         elif start >= others_from:
             other = True  # "not me, the CFO"
+        elif needs_them_from is not None and needs_them_from >= end:
+            other = True  # "the CFO, but I need her sign-off"
         elif (decides_from is not None and decides_from >= end
               and _BARE_THE.search(t, max(0, start - 30), start)):
             other = True  # "the CFO, I sign off"
