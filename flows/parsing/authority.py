@@ -13,7 +13,8 @@ Levels by title:
 - decision_maker: other C-level (CTO, CIO, CMO, CRO, "Chief X Officer"), VP/SVP/EVP,
   head of X, director, general manager, partner.
 - influencer: manager, team lead / tech lead, supervisor, architect, consultant,
-  product owner, champion.
+  product owner, champion; the owner of a project, process, system, initiative... ("project
+  owner", "owner of the project": was the business owner, an economic buyer).
 - end_user: individual contributors: engineer, developer, analyst, admin, specialist,
   coordinator, rep/SDR/BDR/AE, designer, assistant, intern, "user".
 The questions also ask whether the person signs off ("What's your role, and will you be the
@@ -96,6 +97,13 @@ _IC_PRE = _DOMAINS | {"senior", "sr", "sr.", "junior", "jr", "jr.", "staff", "pr
                       "software", "backend", "frontend", "full-stack", "fullstack",
                       "full stack", "systems", "system", "network", "platform", "solutions",
                       "site reliability", "financial", "business", "lead"}
+# What an "owner" may own other than the business: "project owner", "owner of the process".
+_OWNED_THINGS = frozenset({"project", "process", "system", "application", "app", "service",
+                           "platform", "tool", "data", "initiative", "program", "programme",
+                           "relationship", "technical", "solution", "vendor", "workstream",
+                           "evaluation", "rollout", "implementation"})
+_OWNER_OF = re.compile(
+    r"\s+of\s+(?:the|this|our)\s+(?P<thing>" + "|".join(sorted(_OWNED_THINGS)) + r")\b")
 _ARCHITECT_PRE = frozenset({"solutions", "solution", "enterprise", "software", "cloud", "it",
                             "data", "security", "technical", "principal", "senior"})
 
@@ -382,6 +390,14 @@ def _classify(t: str, m: re.Match[str]) -> tuple[str, str, int, int] | None:
         of = " ".join(m.group("chief_of").split())
         role, level = _CHIEF.get(of, (f"Chief {_title(of)} Officer", "decision_maker"))
         return role, level, start, end
+    if g == "owner" and text == "owner":
+        # "project owner", "owner of the project": owns the work, not the business
+        pre, pre_start = _words_before(t, start, _OWNED_THINGS, most=1)
+        if pre:
+            return f"{_title(pre)} Owner", "influencer", pre_start, end
+        owned = _OWNER_OF.match(t, end)
+        if owned:
+            return f"{_title(owned.group('thing'))} Owner", "influencer", start, owned.end()
     simple = {"cofounder": ("Co-founder", "economic_buyer"),
               "founder": ("Founder", "economic_buyer"),
               "product_owner": ("Product Owner", "influencer"),
