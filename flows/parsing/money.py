@@ -21,7 +21,8 @@ Result shapes:
   "2k a month plus 50k setup", "$50k upfront + $2k/month"): the first as said, the second under
   `plus` (`amount` or `min`/`max`, and its `period`); scoring and the read-back add the first
   year of both (74,000). Each figure takes the period named on its side of the "plus" (the 50k
-  was read as 50k a month); one without a period beside a recurring one is a one-off. Two
+  was read as 50k a month; so was "we could do 50k and spend 2k a month after", a verb after the
+  join); one without a period beside a recurring one is a one-off. Two
   amounts of one period are added up: "50k plus 10k for training" is 60,000, "$40k for licences
   and $10k for services" USD 50,000 (an "and" only between items named with "for"/"on"), "50k
   plus maybe 10k for training" 50,000-60,000 (these were "at least 50k" and 40k)
@@ -223,7 +224,8 @@ _PLUS_JOIN = re.compile(
     r"[\s,]*(?:[a-z0-9/'.-]+[\s,]+){0,4}?"
     r"(?P<join>\+|\bplus\b|\band(?:\s+then)?\b|\bthen\b|\bon\s+top\s+of\s+(?:that|this)\b)"
     r"[\s,]*(?:(?:about|around|roughly|approx(?:imately)?|another|an?|extra|additional|further|"
-    r"maybe|then)\s+)*"
+    r"maybe|then|(?:(?:we|i)(?:'d|'ll)?\s+)?(?:(?:can|could|would|will)\s+)?(?:spend|pay|put\s+in)|"
+    r"spending|paying)\s+)*"
 )
 
 # What an amount is for, right after it: "40k for licences", "10k on training".
