@@ -7,7 +7,8 @@ Result shapes:
   contingency", "50k with a 10k buffer", "50k plus another 10k if needed" are 50,000-60,000,
   "50k + 10% contingency" 50,000-55,000, "up to 50k plus 10k contingency" up to 60,000 ("50k
   including a 10k buffer" is 50k)
-- `"bound": "at_most"` / `"at_least"` is added for "up to 50k" / "50k+" (amount is the bound)
+- `"bound": "at_most"` / `"at_least"` is added for "up to 50k" / "50k+" (amount is the bound);
+  a negated "over" is at most: "we can't go over 30k", "not over 10k", "cannot exceed 40k"
 - `{"amount": 100000, "currency": None, "period": "multi_year", "years": 3}` for a total over
   several years ("100k over 3 years", "$150,000 for a 3-year contract", "300k total over three
   years", "for a couple of years"): the amount as said; scoring and the read-back divide it by
@@ -134,7 +135,10 @@ _BETWEEN = re.compile(r"\b(?:between|from|somewhere\s+between)\s*$")
 
 _AT_MOST_BEFORE = re.compile(
     r"(?:\bup\s*to|\bmax(?:imum)?\.?|\bat\s+most|\bno\s+more\s+than|\bnot\s+more\s+than|"
-    r"\bless\s+than|\bunder|\bbelow|\bcapped\s+at|\bceiling\s+of|\bwithin|\bbeneath|<=?)"
+    r"\bless\s+than|\bunder|\bbelow|\bcapped\s+at|\bceiling\s+of|\bwithin|\bbeneath|<=?|"
+    # "we can't go over 30k", "not over 10k", "won't spend more than 50k", "cannot exceed"
+    r"\b(?:not|can'?t|cannot|won'?t|couldn'?t|shouldn'?t|mustn'?t|never)\s+(?:be\s+|go\s+|spend\s+|"
+    r"pay\s+)?(?:over|above|beyond|more\s+than|exceed(?:ing)?|go\s+beyond))"
     r"(?:\s+(?:of|about|around|roughly|approx(?:imately)?\.?|maybe))?\s*$"
 )
 _AT_LEAST_BEFORE = re.compile(
