@@ -13,7 +13,8 @@ Levels by title:
 - decision_maker: other C-level (CTO, CIO, CMO, CRO, "Chief X Officer"), VP/SVP/EVP,
   head of X, director, general manager, partner.
 - influencer: manager, team lead / tech lead, supervisor, architect, consultant,
-  product owner, champion.
+  product owner, champion; the owner of a project, process, system, initiative... ("project
+  owner", "owner of the project": was the business owner, an economic buyer).
 - end_user: individual contributors: engineer, developer, analyst, admin, specialist,
   coordinator, rep/SDR/BDR/AE, designer, assistant, intern, "user".
 The questions also ask whether the person signs off ("What's your role, and will you be the
@@ -33,7 +34,13 @@ after a bare "the" with a later clause in which the speaker decides ("the CFO, I
 CFO but I sign off", "the CFO is involved, but it's my call") is someone else's, and the speaker
 a decision maker (it was read as the speaker being the CFO), as with "our CFO, but I sign off";
 "I'm the CFO, I sign off", "CFO, I sign off" and "the CFO, yes I sign off" are the speaker's.
-Statements without a title: "I decide" / "final say" / "my call" -> decision_maker;
+Nor is a title before a clause in which the speaker needs that person's sign-off, named by a
+pronoun: "the CFO but I need her sign-off", "CFO, I have to run it by him", "the CFO, I'll need
+her to sign" are an influencer with the CFO's sign-off (they were the speaker being the CFO);
+"I'm the CFO but I need their sign-off" is the CFO.
+Statements without a title: "I decide" / "final say" / "my call", and in the future "I'll sign
+off", "I'll be signing off", "I will be the one approving", "I'll be the decision maker" ->
+decision_maker;
 "I own / control / hold the budget" -> economic_buyer; "on the committee", "I recommend",
 "evaluating" -> influencer; "I'll be using it" -> end_user.
 Modifiers:
@@ -90,6 +97,13 @@ _IC_PRE = _DOMAINS | {"senior", "sr", "sr.", "junior", "jr", "jr.", "staff", "pr
                       "software", "backend", "frontend", "full-stack", "fullstack",
                       "full stack", "systems", "system", "network", "platform", "solutions",
                       "site reliability", "financial", "business", "lead"}
+# What an "owner" may own other than the business: "project owner", "owner of the process".
+_OWNED_THINGS = frozenset({"project", "process", "system", "application", "app", "service",
+                           "platform", "tool", "data", "initiative", "program", "programme",
+                           "relationship", "technical", "solution", "vendor", "workstream",
+                           "evaluation", "rollout", "implementation"})
+_OWNER_OF = re.compile(
+    r"\s+of\s+(?:the|this|our)\s+(?P<thing>" + "|".join(sorted(_OWNED_THINGS)) + r")\b")
 _ARCHITECT_PRE = frozenset({"solutions", "solution", "enterprise", "software", "cloud", "it",
                             "data", "security", "technical", "principal", "senior"})
 
@@ -198,11 +212,17 @@ _SELF_DECIDES = re.compile(
     r"(?:call|decision)|sign\s+off|signs\s+off|approve|approves|have\s+(?:the\s+)?final\s+say|"
     r"has\s+(?:the\s+)?final\s+say|call\s+the\s+shots|calls\s+the\s+shots)\b"
     r"|\b(?:my|her|his|their)\s+(?:call|decision)\b"
-    r"|\b(?:i'?m|i\s+am|im|we'?re|we\s+are|she'?s|he'?s|they'?re|she\s+is|he\s+is|they\s+are)"
+    r"|\b(?:i'?m|i\s+am|im|we'?re|we\s+are|she'?s|he'?s|they'?re|she\s+is|he\s+is|they\s+are|"
+    r"(?:i|she|he|they|we)(?:'ll|\s+will)\s+be)"
     r"\s+(?:the|a|one\s+of\s+the)\s+(?:final\s+)?decision[\s-]?makers?"
     r"|\b(?:i'?m|i\s+am|she'?s|he'?s|she\s+is|he\s+is)\s+the\s+one\s+(?:who|that)\s+"
     r"(?:decides|signs|approves|makes\s+the\s+(?:final\s+)?(?:call|decision))"
     r"|\b(?:i|she|he|they)\s+(?:can\s+|will\s+|do\s+|does\s+)?signs?\b(?!\s+up)"
+    # "I'll sign off", "I'll be signing off", "I will be the one approving", "she'll decide"
+    r"|\b(?:i|she|he|they)(?:'ll|\s+will)\s+(?:(?:personally|ultimately|also)\s+)?"
+    r"(?:be\s+(?:the\s+one\s+)?(?:signing|approving|deciding|making\s+the\s+(?:final\s+)?"
+    r"(?:call|decision))|sign(?!\s+up)|approve|decide|make\s+the\s+(?:final\s+)?"
+    r"(?:call|decision)|have\s+(?:the\s+)?final\s+say)\b"
     r"|\bresponsible\s+for\s+(?:the\s+|this\s+)?(?:purchase|buying\s+decision|decision)"
     r"|^(?:the\s+)?(?:final\s+)?decision[\s-]?maker\b"
     r"|\bfinal\s+say\s+is\s+mine|\bfull\s+authority|\bsigning\s+authority"
@@ -228,7 +248,7 @@ _USER = re.compile(
 # the one signing off?" ("CTO, yes", "No, the CFO will").
 _SIGNS = re.compile(
     r"yes|yeah|yep|yup|sure|correct|definitely|absolutely|indeed|me|myself|"
-    r"(?:yes\s+)?i\s+(?:will|do|can|am|sign)|(?:that'?s|it'?s|it\s+is|that\s+is|"
+    r"(?:yes\s+)?(?:i\s+(?:will|do|can|am|sign)|i'll)|(?:that'?s|it'?s|it\s+is|that\s+is|"
     r"that\s+(?:would|will)\s+be)\s+me"
 )
 _POSSESSIVE = re.compile(r"'s?\b")
@@ -263,6 +283,12 @@ _JOINT_UNTITLED = re.compile(
 # "the CFO, I sign off": a bare "the" before a title, and a later clause opening with the
 # speaker ("I", "my", "it's my") who decides.
 _BARE_THE = re.compile(r"(?:^|[,;:.!?]|\s[-\u2013\u2014]+|\bbut|\band)\s*the\s+$")
+_THEM = re.compile(r"\b(?:her|his|him|their|them)\b")
+_NEEDS_THEM = re.compile(
+    r"\b(?:need|needs|have\s+to|has\s+to|must|got\s+to)\s+(?:(?:him|her|them)\s+to\s+"
+    r"(?:sign|approve|ok|okay)|(?:to\s+)?(?:check|run\s+(?:it|this)|clear\s+(?:it|this)|talk)\s+"
+    r"(?:with|by|past|to)\s+(?:him|her|them))\b"
+)
 _SPEAKER = re.compile(r"(?:(?:it'?s|it\s+is|that'?s)\s+)?(?P<who>(?:i|i'm|im|my)\b)")
 _NOT_ME = re.compile(r"(?:(?:it'?s|that'?s|it\s+is)\s+)?not\s+(?:me|myself|mine)")
 _DOES_NOT_SIGN = re.compile(
@@ -364,6 +390,14 @@ def _classify(t: str, m: re.Match[str]) -> tuple[str, str, int, int] | None:
         of = " ".join(m.group("chief_of").split())
         role, level = _CHIEF.get(of, (f"Chief {_title(of)} Officer", "decision_maker"))
         return role, level, start, end
+    if g == "owner" and text == "owner":
+        # "project owner", "owner of the project": owns the work, not the business
+        pre, pre_start = _words_before(t, start, _OWNED_THINGS, most=1)
+        if pre:
+            return f"{_title(pre)} Owner", "influencer", pre_start, end
+        owned = _OWNER_OF.match(t, end)
+        if owned:
+            return f"{_title(owned.group('thing'))} Owner", "influencer", start, owned.end()
     simple = {"cofounder": ("Co-founder", "economic_buyer"),
               "founder": ("Founder", "economic_buyer"),
               "product_owner": ("Product Owner", "influencer"),
@@ -469,6 +503,21 @@ def _speaker_decides_from(t: str) -> int | None:
     return None
 
 
+def _speaker_needs_them_from(t: str) -> int | None:
+    """Where the first clause in which the speaker needs someone's sign-off, named by a
+    pronoun, starts ("... but I need her sign-off", "..., I have to run it by him"), or None:
+    the title before it is that someone."""
+    for sep in CLAUSES.finditer(t):
+        speaker = _SPEAKER.match(t, sep.end())
+        if sep.start() == 0 or speaker is None:
+            continue
+        after = CLAUSES.search(t, speaker.end())
+        clause = t[speaker.start("who"):after.start() if after else len(t)]
+        if (_NEEDS_SIGNOFF.search(clause) and _THEM.search(clause)) or _NEEDS_THEM.search(clause):
+            return sep.end()
+    return None
+
+
 def _joint(t: str, start: int, end: int) -> tuple[int, int] | None:
     """Where a title at `start`..`end` is joined to the speaker ("me and the CFO", "the CFO
     and I"), or None."""
@@ -486,6 +535,7 @@ def _mentions(t: str, clauses: list[str]) -> list[_Mention]:
     found: list[_Mention] = []
     others_from = _others_from(t, clauses)
     decides_from = _speaker_decides_from(t)
+    needs_them_from = _speaker_needs_them_from(t)
     pos = 0
     while len(found) < 20:
         m = _ROLE.search(t, pos)
@@ -510,6 +560,8 @@ def _mentions(t: str, clauses: list[str]) -> list[_Mention]:
             other = marker.lastgroup == "other"
         elif start >= others_from:
             other = True  # "not me, the CFO"
+        elif needs_them_from is not None and needs_them_from >= end:
+            other = True  # "the CFO, but I need her sign-off"
         elif (decides_from is not None and decides_from >= end
               and _BARE_THE.search(t, max(0, start - 30), start)):
             other = True  # "the CFO, I sign off"

@@ -7,7 +7,8 @@ Result shapes:
   contingency", "50k with a 10k buffer", "50k plus another 10k if needed" are 50,000-60,000,
   "50k + 10% contingency" 50,000-55,000, "up to 50k plus 10k contingency" up to 60,000 ("50k
   including a 10k buffer" is 50k)
-- `"bound": "at_most"` / `"at_least"` is added for "up to 50k" / "50k+" (amount is the bound)
+- `"bound": "at_most"` / `"at_least"` is added for "up to 50k" / "50k+" (amount is the bound);
+  a negated "over" is at most: "we can't go over 30k", "not over 10k", "cannot exceed 40k"
 - `{"amount": 100000, "currency": None, "period": "multi_year", "years": 3}` for a total over
   several years ("100k over 3 years", "$150,000 for a 3-year contract", "300k total over three
   years", "for a couple of years"): the amount as said; scoring and the read-back divide it by
@@ -21,7 +22,11 @@ Result shapes:
   "2k a month plus 50k setup", "$50k upfront + $2k/month"): the first as said, the second under
   `plus` (`amount` or `min`/`max`, and its `period`); scoring and the read-back add the first
   year of both (74,000). Each figure takes the period named on its side of the "plus" (the 50k
-  was read as 50k a month); one without a period beside a recurring one is a one-off
+  was read as 50k a month; so was "we could do 50k and spend 2k a month after", a verb after the
+  join); one without a period beside a recurring one is a one-off. Two
+  amounts of one period are added up: "50k plus 10k for training" is 60,000, "$40k for licences
+  and $10k for services" USD 50,000 (an "and" only between items named with "for"/"on"), "50k
+  plus maybe 10k for training" 50,000-60,000 (these were "at least 50k" and 40k)
 - `{"amount": 0, "currency": None, "period": None}` for "no budget", "none", "zero"
 - `{"unknown": True, "unsure": True}` for an explicit non-answer: "not sure", "tbd",
   "depends", "confidential"
@@ -130,7 +135,10 @@ _BETWEEN = re.compile(r"\b(?:between|from|somewhere\s+between)\s*$")
 
 _AT_MOST_BEFORE = re.compile(
     r"(?:\bup\s*to|\bmax(?:imum)?\.?|\bat\s+most|\bno\s+more\s+than|\bnot\s+more\s+than|"
-    r"\bless\s+than|\bunder|\bbelow|\bcapped\s+at|\bceiling\s+of|\bwithin|\bbeneath|<=?)"
+    r"\bless\s+than|\bunder|\bbelow|\bcapped\s+at|\bceiling\s+of|\bwithin|\bbeneath|<=?|"
+    # "we can't go over 30k", "not over 10k", "won't spend more than 50k", "cannot exceed"
+    r"\b(?:not|can'?t|cannot|won'?t|couldn'?t|shouldn'?t|mustn'?t|never)\s+(?:be\s+|go\s+|spend\s+|"
+    r"pay\s+)?(?:over|above|beyond|more\s+than|exceed(?:ing)?|go\s+beyond))"
     r"(?:\s+(?:of|about|around|roughly|approx(?:imately)?\.?|maybe))?\s*$"
 )
 _AT_LEAST_BEFORE = re.compile(
@@ -220,8 +228,14 @@ _PLUS_JOIN = re.compile(
     r"[\s,]*(?:[a-z0-9/'.-]+[\s,]+){0,4}?"
     r"(?P<join>\+|\bplus\b|\band(?:\s+then)?\b|\bthen\b|\bon\s+top\s+of\s+(?:that|this)\b)"
     r"[\s,]*(?:(?:about|around|roughly|approx(?:imately)?|another|an?|extra|additional|further|"
-    r"maybe|then)\s+)*"
+    r"maybe|then|(?:(?:we|i)(?:'d|'ll)?\s+)?(?:(?:can|could|would|will)\s+)?(?:spend|pay|put\s+in)|"
+    r"spending|paying)\s+)*"
 )
+
+# What an amount is for, right after it: "40k for licences", "10k on training".
+_ITEM_AFTER = re.compile(r"\s+(?:for|on|in)\s+(?!(?:the\s+)?(?:year|month|quarter|total)\b)"
+                         r"[a-z]")
+_OPTIONAL = re.compile(r"\b(?:maybe|possibly|perhaps|potentially)\b")
 
 # A contingency on top of the budget: "50k plus 10k contingency", "50k + a 10k buffer", "50k
 # plus a contingency of 10k", "50k plus another 10k if needed", "50k plus 10% contingency". The
@@ -560,7 +574,9 @@ def _two_parts(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
         return None  # "100k over 3 years plus 2k a month": the term is read as before
     first = _period(low, a1.start, a2.end, 0, join.start("join"))
     second = _period(low, b1.start, b2.end, join.end("join"))
-    if first == second or not {first, second} & _RECURRING:
+    if first == second:
+        return _added(t, low, (a1, a2), (b1, b2), join, first)
+    if not {first, second} & _RECURRING:
         return None
     # each a money figure: "50 and 60k a year" is not 50 once plus 60k a year, "10k setup and
     # 50 a month" is 50 a month
@@ -578,6 +594,38 @@ def _two_parts(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
     result["plus"] = plus
     if bound is not None:
         result["bound"] = bound
+    return result
+
+
+def _added(t: str, low: str, a: tuple[_Figure, _Figure], b: tuple[_Figure, _Figure],
+           join: re.Match[str], period: str | None) -> Parsed | None:
+    """Two amounts of one period added up: "50k plus 10k for training", "40k for licences and
+    10k for services" (an "and" only between items named with "for"/"on"), "50k + 5k
+    onboarding". A "maybe" after the join makes the second optional: a range from the first to
+    both. None for anything else ("50k and 60k", "50 plus 10k")."""
+    word = join.group("join")
+    itemised = (_ITEM_AFTER.match(low, a[1].end) is not None
+                and _ITEM_AFTER.match(low, b[1].end) is not None)
+    if not (word in ("+", "plus") or word.startswith("on top") or (word == "and" and itemised)):
+        return None
+    for item in (a, b):
+        if not any(f.currency or f.has_mult or f.value >= 100 for f in item):
+            return None
+    main, extra = _part(low, a, period, join.start("join")), _part(low, b, period, None)
+    if main is None or extra is None:
+        return None
+    lows = [Decimal(str(p.get("min", p.get("amount")))) for p in (main, extra)]
+    highs = [Decimal(str(p.get("max", p.get("amount")))) for p in (main, extra)]
+    smallest, largest = lows[0] + lows[1], highs[0] + highs[1]
+    if _OPTIONAL.search(low, join.end("join"), join.end()):
+        smallest = lows[0]  # "50k plus maybe 10k for training": 50-60k
+    currency = a[0].currency or b[0].currency or currency_anywhere(t, low, a[0].start)
+    bound = main.get("bound")
+    result: Parsed = ({"amount": number_value(smallest)} if smallest == largest else
+                      {"min": number_value(smallest), "max": number_value(largest)})
+    result.update(currency=currency, period=period)
+    if bound == "at_most" and "amount" in result:
+        result["bound"] = bound  # "up to 50k plus 10k for training": up to 60k
     return result
 
 

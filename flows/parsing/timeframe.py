@@ -15,8 +15,10 @@ Rules (documented choices):
   (any time from now), latest the end of X ("by March" -> latest = end of the next March,
   "by 2027" -> Dec 31, 2027). "before X" ends the day before X starts; "before the end of X",
   "before X end", "before EOY" end with X.
-- "after X": earliest the day after X ends, latest None. "not before X", "not until X",
-  "X at the earliest", "X or later", "from X" (alone): earliest the start of X, latest None.
+- "after X", "not X", "not buying X", "not looking X", "won't be buying in X": earliest the day
+  after X ends, latest None ("not buying this year" was read as this year, from today).
+  "not before X", "not until X", "X at the earliest", "X or later", "from X" (alone): earliest
+  the start of X, latest None.
 - "in 3 months", "3 months from now": a point, earliest = latest = today + 3 months.
   "in 3-6 months": today + 3 months .. today + 6 months.
   "within 6 weeks", "in the next 6 weeks", "less than 6 weeks": deadline, latest today + 6 weeks.
@@ -109,6 +111,8 @@ _PREFIX = re.compile(
     r"latest\s+by|at\s+the\s+latest\s+by|in\s+time\s+for|prior\s+to|ahead\s+of|"
     r"sometime\s+(?:in|during|around|after|before)|some\s+time\s+(?:in|during)|"
     r"starting(?:\s+(?:in|from|at|on))?|beginning\s+(?:in|from|on)|"
+    r"(?P<not_buying>(?:not|won'?t\s+be|no)\s+(?:buying|looking|planning|purchasing|budgeting)"
+    r"(?:\s+(?:anything|to\s+buy))?(?:\s+(?:in|during|for))?)|"
     r"not\s+(?:in|during|for)|not|after|from|by|before|until|till|til|through|thru|to|"
     r"in|on|during|for|within|around|about|approximately|roughly|circa|at)\s+)?"
     r"(?:the\s+)?"
@@ -603,7 +607,9 @@ def _find(t: str, today: date) -> list[_Found]:
             start = m.start()
             if prefix is not None:
                 rel = " ".join((prefix.group("rel") or "").split())
-                if rel.startswith(("no ", "nothing ", "not buying", "not looking",
+                if prefix.group("not_buying"):
+                    rel = "not"  # "not buying this year": after this year
+                elif rel.startswith(("no ", "nothing ", "not buying", "not looking",
                                    "not planning")):
                     rel = "not until"  # "no plans until 2027"
                 part = prefix.group("part") or ""

@@ -81,6 +81,11 @@ CASES = [
     ("gpctba", "budget", "still waiting for approval", "planned"),
     ("bant", "budget", "we have budget but it's not approved yet", "planned"),
     ("bant", "budget", "approved", "allocated"),
+    # a yes that still needs sign-off is awaiting it (these were read as a plain yes: allocated)
+    ("bant", "budget", "yes but it needs sign off", "planned"),
+    ("bant", "budget", "yes, needs sign-off from the CFO", "planned"),
+    ("bant", "budget", "we have it but it still needs to be signed off", "planned"),
+    ("gpctba", "budget", "yes but it needs sign off", "planned"),
     # CHAMP: "How does this rank against your other projects at the moment?"
     ("champ", "prioritization", "top three", "high"),
     ("champ", "prioritization", "one of our top priorities", "high"),
