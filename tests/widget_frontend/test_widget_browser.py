@@ -284,6 +284,37 @@ def test_a_quick_reply_picked_with_the_keyboard_keeps_the_focus_in_the_chat(
     assert page.locator(INPUT).input_value() == "dana@acme.example"
 
 
+def test_an_enter_pressed_again_after_the_last_answer_does_not_start_over(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """The last answer sent with Enter, and Enter pressed again a moment later (a double
+    press, or a habit): the focus used to move to "Start over", so the second Enter wiped the
+    closing message and opened a new conversation. The focus now goes to the closing message
+    (a screen reader reads it), and "Start over" is the next Tab stop."""
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
+    page.locator(f"{W} .choices button", has_text="Over $50k").click()
+    wait_for_bot(page, "What's your work email")
+    type_answer(page, "dana@acme.example")
+    wait_for_bot(page, CLOSING)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert messages(page)[-1] == ("bot", CLOSING)
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1
+    assert in_shadow(page, "root.activeElement.textContent").endswith(CLOSING)
+    page.keyboard.press("Tab")
+    assert in_shadow(page, "root.activeElement.textContent") == "Start over"
+    # Closed and opened again (Enter on the launcher), the same: the chat is still there.
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert messages(page)[-1] == ("bot", CLOSING)
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1
+
+
 def test_rate_limit_and_network_errors_are_explained(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

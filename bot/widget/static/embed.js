@@ -372,7 +372,7 @@
     } finally {
       setBusy(false);
       refresh();
-      // when done, the input just disappeared: focus moves to "Start over"
+      // when done, the input just disappeared: focus moves to the closing message
       if (state.done || (focusWasHere && !shadow.activeElement)) focusInput();
     }
   }
@@ -612,7 +612,7 @@
     const msg = { from, text: String(m.text == null ? "" : m.text), question: m.question };
     state.messages.push(msg);
     if (ui) {
-      msg.node = el("div", { class: "msg " + from },
+      msg.node = el("div", { class: "msg " + from, tabindex: "-1" }, // focusable by script only
         el("p", { class: "bubble" }, el("span", { class: "sr", text: from === "bot" ? T.bot : T.you }), msg.text));
       ui.log.append(msg.node);
     }
@@ -723,9 +723,13 @@
     if (ui) ui.alert.hidden = true;
   }
 
+  // When the conversation is over, the focus goes to its last message (a screen reader reads
+  // it; "Start over" is the next Tab stop), never to "Start over" itself: an Enter pressed
+  // twice on the last answer, or on the launcher, would throw the closing message away.
   function focusInput() {
     if (!ui || !state.open) return;
-    (state.done ? ui.startOver : ui.input).focus({ preventScroll: true });
+    const last = state.messages[state.messages.length - 1];
+    (!state.done ? ui.input : last ? last.node : ui.startOver).focus({ preventScroll: true });
   }
 
   // Connect (restore or create) and report failures with a way to try again.
@@ -842,6 +846,7 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
 .msg.bot + .msg.visitor, .msg.visitor + .msg.bot { margin-top: 8px; }
 .bubble { margin: 0; max-width: 84%; padding: 9px 13px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere; }
 .bot .bubble { background: #fff; border: 1px solid var(--qb-line); border-bottom-left-radius: 5px; box-shadow: 0 1px 2px rgba(15, 23, 42, .04); }
+.msg:focus { outline: none; }
 .visitor .bubble { background: var(--qb-accent); color: var(--qb-on-accent); border-bottom-right-radius: 5px; }
 
 .typing { display: inline-flex; gap: 4px; margin-top: 8px; padding: 12px 14px; background: #fff; border: 1px solid var(--qb-line); border-radius: 16px; border-bottom-left-radius: 5px; }
