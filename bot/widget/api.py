@@ -209,11 +209,19 @@ class MessageOut(BaseModel):
     question: QuestionOut | None = None
 
 
+MAX_MESSAGE_CHARS_FIELD = Field(
+    examples=[2000],
+    description="The longest `text` accepted, in characters (Unicode code points): the "
+    "widget counts down to it before sending.",
+)
+
+
 class SessionCreated(BaseModel):
     session_id: str
     token: str
     resume_code: str = Field(examples=["ABCD-1234"])
     messages: list[MessageOut]
+    max_message_chars: int = MAX_MESSAGE_CHARS_FIELD
 
 
 class TurnOut(BaseModel):
@@ -227,6 +235,7 @@ class SessionOut(BaseModel):
     done: bool
     state: str = Field(description="The current question's id, or done/cancelled/abandoned.")
     resume_code: str
+    max_message_chars: int = MAX_MESSAGE_CHARS_FIELD
 
 
 class ResumedOut(SessionOut):

@@ -217,6 +217,7 @@ class WidgetBackend:
             "token": token,
             "resume_code": codes[0],
             "messages": intro + msg.from_service(result.messages, None),
+            "max_message_chars": config.max_message_chars,
         }
 
     def _decoy(self, framework: str) -> dict[str, Any]:
@@ -229,6 +230,7 @@ class WidgetBackend:
             "token": new_token(),
             "resume_code": new_resume_code(),
             "messages": msg.from_service([m.to_dict() for m in turn.messages], None),
+            "max_message_chars": self.config.max_message_chars,
         }
 
     def resume(self, code: str, ip: str) -> dict[str, Any]:
@@ -585,6 +587,7 @@ class WidgetBackend:
             "done": conversation.state in END_STATES,
             "state": conversation.state,
             "resume_code": resume_code,
+            "max_message_chars": self.config.max_message_chars,
         }
 
 

@@ -132,6 +132,7 @@ class Recorded:
 class MockWidgetApi:
     def __init__(self, port: int = 0) -> None:
         self.sessions: dict[str, Session] = {}
+        self.max_message_chars = 2000  # sent with every session, as the real API does
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.requests: list[Recorded] = []
         self.lock = threading.Lock()
@@ -295,6 +296,7 @@ class MockWidgetApi:
                     "token": token,
                     "resume_code": session.resume_code,
                     "messages": session.messages,
+                    "max_message_chars": self.max_message_chars,
                 },
                 None,
             )
@@ -314,6 +316,7 @@ class MockWidgetApi:
                     "resume_code": found.resume_code,
                     "messages": found.messages,
                     "done": found.done,
+                    "max_message_chars": self.max_message_chars,
                 },
                 None,
             )
@@ -338,6 +341,7 @@ class MockWidgetApi:
                     "done": session.done,
                     "state": "done" if session.done else QUESTIONS[session.step][0],
                     "resume_code": session.resume_code,
+                    "max_message_chars": self.max_message_chars,
                 },
                 None,
             )

@@ -346,6 +346,52 @@ def test_rate_limit_and_network_errors_are_explained(
     assert alert.is_hidden()
 
 
+def test_the_length_limit_is_shown_before_sending_and_nothing_is_cut(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """A long answer pasted in used to be cut at 2,000 UTF-16 units without a word (the
+    input's maxlength: 1,000 emoji, a paragraph pasted over the limit lost its end). Now
+    nothing is cut: near the limit a counter shows up, over it the answer is not sent and
+    the visitor is told by how much; the limit is the server's (`max_message_chars`) and
+    counted as the server counts it (characters, so an emoji is one)."""
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    counter = page.locator(f"{W} .count")
+    page.locator(INPUT).fill("a" * 1000)
+    assert counter.is_hidden()  # far from the limit: no clutter
+    page.locator(INPUT).fill("")
+    page.locator(INPUT).focus()
+    page.keyboard.insert_text("😀" * 1900)  # as a paste does
+    assert page.locator(INPUT).input_value() == "😀" * 1900
+    assert counter.inner_text() == "1,900 / 2,000"
+    page.keyboard.insert_text("x" * 150)
+    assert page.locator(INPUT).input_value() == "😀" * 1900 + "x" * 150  # nothing cut
+    assert counter.inner_text() == "2,050 / 2,000"
+    assert page.locator(INPUT).get_attribute("aria-invalid") == "true"
+    page.locator(INPUT).press("Enter")
+    alert = page.locator(f"{W} .alert")
+    alert.wait_for()
+    assert alert.inner_text() == (
+        "Your answer is 2,050 characters long; please shorten it to 2,000 or fewer."
+    )
+    assert mock_api.api_requests("POST", "/messages") == []
+    assert page.locator(INPUT).input_value().endswith("x" * 150)  # still there to edit
+
+    page.locator(INPUT).fill("😀" * 1900 + "x" * 100)  # exactly the limit: sent
+    page.locator(INPUT).press("Enter")
+    wait_for_bot(page, "Roughly what budget")
+    assert sent_messages(mock_api) == [{"text": "😀" * 1900 + "x" * 100}]
+    assert counter.is_hidden() and alert.is_hidden()
+    assert page.locator(INPUT).get_attribute("aria-invalid") is None
+
+    # A server configured with a lower limit: the widget counts to that one.
+    mock_api.max_message_chars = 300
+    page.reload()
+    wait_for_bot(page, "Roughly what budget")
+    page.locator(INPUT).fill("y" * 290)
+    assert counter.inner_text() == "290 / 300"
+
+
 def test_an_answer_typed_while_the_chat_cannot_connect_stays_in_the_input(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

@@ -86,7 +86,10 @@
     retry: "Try again",
     you: "You: ",
     bot: "Assistant: ",
+    count: (n, max) => `${num(n)} / ${num(max)}`,
+    tooLong: (n, max) => `Your answer is ${num(n)} characters long; please shorten it to ${num(max)} or fewer.`,
   };
+  const num = (n) => n.toLocaleString("en");
 
   // ---------------------------------------------------------------------------------------------
   // Storage: {session_id, token, resume_code, open} under a namespaced key. localStorage may be
@@ -138,6 +141,7 @@
     busy: false,
     open: false,
     unsent: null, // { key, id } of a message whose sending failed without a clear answer
+    maxChars: 2000, // the longest message the server takes (it says so with each session)
   };
 
   // Another tab of the site stored a conversation: this one takes it up too, unless something
@@ -248,6 +252,7 @@
 
   function adopt(res) {
     state.session = { session_id: res.session_id, token: res.token, resume_code: res.resume_code || "" };
+    if (Number.isInteger(res.max_message_chars) && res.max_message_chars > 0) state.maxChars = res.max_message_chars;
     state.synced = true;
     save();
     setHistory(res.messages, !!res.done);
@@ -506,21 +511,26 @@
 
     // Honeypot: invisible to people and skipped by keyboard and screen readers; naive bots fill it.
     u.hp = el("input", { class: "hp", type: "text", name: "website", tabindex: "-1", autocomplete: "off", "aria-hidden": "true" });
+    // No maxlength: it would cut a long paste without a word. A counter shows up near the
+    // server's limit instead, and an answer over it is not sent (countChars).
     u.input = el("input", {
-      class: "input", id: "qb-input", type: "text", name: "message", maxlength: "2000",
-      autocomplete: "off", enterkeyhint: "send", placeholder: T.type,
+      class: "input", id: "qb-input", type: "text", name: "message", "aria-describedby": "qb-count",
+      autocomplete: "off", enterkeyhint: "send", placeholder: T.type, oninput: () => countChars(),
     });
+    u.count = el("p", { class: "count", id: "qb-count", hidden: true });
     u.composer = el("form", {
       class: "composer",
       onsubmit: (ev) => {
         ev.preventDefault();
         const text = u.input.value.trim();
         if (!text || state.busy) return;
+        const n = countChars();
+        if (n > state.maxChars) return showError({ message: T.tooLong(n, state.maxChars) });
         u.input.value = "";
         send({ text }, text, true);
       },
     }, u.hp, el("label", { class: "sr", for: "qb-input", text: T.input }), u.input,
-    el("button", { type: "submit", class: "send", "aria-label": T.send }, icon("send")));
+    el("button", { type: "submit", class: "send", "aria-label": T.send }, icon("send")), u.count);
 
     u.startOver = el("button", { type: "button", class: "btn", text: T.startOver, onclick: startOver });
     u.finished = el("div", { class: "finished", hidden: true }, u.startOver);
@@ -664,12 +674,27 @@
     ui.back.hidden = ui.restart.hidden = !answered;
     ui.skip.hidden = !q || q.skippable === false;
     ui.composer.hidden = state.done;
+    countChars();
     ui.controls.hidden = state.done || !active || (ui.back.hidden && ui.skip.hidden);
     ui.finished.hidden = !state.done;
     const code = state.session && state.synced ? state.session.resume_code : "";
     ui.codeValue.textContent = code || "";
     ui.codeLine.hidden = !code;
     scrollDown();
+  }
+
+  // The answer's length as the server counts it (code points: an emoji is one), shown from
+  // 90% of the limit on; over it the input is marked invalid. Returns the length.
+  function countChars() {
+    const n = [...ui.input.value.trim()].length;
+    const max = state.maxChars;
+    const show = !state.done && n >= max * 0.9;
+    ui.count.hidden = !show;
+    ui.count.textContent = show ? T.count(n, max) : "";
+    ui.count.classList.toggle("over", n > max);
+    if (n > max) ui.input.setAttribute("aria-invalid", "true");
+    else ui.input.removeAttribute("aria-invalid");
+    return n;
   }
 
   function setBusy(busy) {
@@ -867,7 +892,9 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
 .ctl:hover { background: var(--qb-soft); color: var(--qb-ink); }
 .controls + .composer { border-top: 0; }
 
-.composer { position: relative; display: flex; align-items: center; gap: 8px; padding: 8px 12px 12px; background: #fff; border-top: 1px solid var(--qb-line); }
+.composer { position: relative; display: flex; flex-wrap: wrap; align-items: center; gap: 8px; padding: 8px 12px 12px; background: #fff; border-top: 1px solid var(--qb-line); }
+.count { flex-basis: 100%; margin: -2px 54px 0 0; font-size: 12px; text-align: right; color: var(--qb-muted); }
+.count.over { color: #b91c1c; font-weight: 600; }
 .input {
   flex: 1; min-width: 0; height: 42px; padding: 0 14px; font: inherit; color: inherit; background: #fff;
   border: 1px solid #cbd5e1; border-radius: 12px; outline: none; transition: border-color .15s, box-shadow .15s;
