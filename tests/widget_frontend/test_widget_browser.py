@@ -182,6 +182,19 @@ def test_on_a_phone_the_demo_page_and_the_open_chat_fit_the_screen(
     for part in (PANEL, INPUT, f"{W} .send"):
         box = page.locator(part).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, part
+    # Text fields of 16px or more: iOS Safari zooms the whole page into a smaller one when it
+    # gets the focus (and the full-screen chat with it, half of it then off the screen).
+    for field in ("#qb-input", "#qb-code"):
+        assert style(page, field, "fontSize") == "16px", field
+    # The resume code, shown and typed, is readable whole: not broken over two lines at its
+    # dash, not cut off in a field too narrow for it.
+    assert in_shadow(page, "root.querySelector('.code strong').getClientRects().length") == 1
+    page.get_by_role("button", name="Resume a conversation").click()
+    page.locator(f"{W} #qb-code").fill("ABCD-1234")
+    assert in_shadow(page, "(e => e.scrollWidth <= e.clientWidth)(root.querySelector('#qb-code'))")
+    for part in ("#qb-code", ".resume .btn"):
+        box = page.locator(f"{W} {part}").last.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, part
 
 
 def test_the_launcher_stays_on_screen_when_the_sites_body_is_transformed(

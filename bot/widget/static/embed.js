@@ -918,7 +918,7 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
   padding: 9px 16px 11px; font-size: 12px; color: var(--qb-muted); background: #fff; border-top: 1px solid var(--qb-line);
 }
 .code { margin: 0; }
-.code strong { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-weight: 600; color: var(--qb-ink); letter-spacing: .03em; user-select: all; }
+.code strong { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-weight: 600; color: var(--qb-ink); letter-spacing: .03em; user-select: all; white-space: nowrap; }
 .link { font-size: 12px; font-weight: 600; color: var(--qb-accent-text); text-decoration: underline; text-underline-offset: 2px; }
 
 @media (max-width: 480px) {
@@ -926,6 +926,9 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
   .qb.left { left: 16px; }
   .panel { position: fixed; inset: 0; width: auto; max-width: none; height: auto; border-radius: 0; border: 0; }
   .open .launcher { display: none; }
+  .input { font-size: 16px; } /* under 16px, iOS Safari zooms the page in on focus */
+  .resume .row { flex-wrap: wrap; }
+  .resume .input { flex: 1 1 100%; } /* the whole code in view; the buttons below it */
 }
 @media (prefers-reduced-motion: reduce) {
   .panel, .launcher, .chip { transition: none; }
