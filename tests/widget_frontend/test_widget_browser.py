@@ -347,16 +347,36 @@ def test_rate_limit_and_network_errors_are_explained(
     assert messages(page) == shown
     assert page.locator(INPUT).input_value() == "too fast"
 
-    page.route("**/widget/api/sessions/*/messages", lambda route: route.abort())
+    tried: list[str] = []
+
+    def unreachable(route: Any) -> None:
+        tried.append(route.request.post_data_json["message_id"])
+        route.abort()
+
+    page.route("**/widget/api/sessions/*/messages", unreachable)
     type_answer(page, "Acme")
     page.locator(f"{W} .alert", has_text="couldn't reach the server").wait_for()
     assert page.locator(f"{W} .typing").is_hidden()
     page.unroute("**/widget/api/sessions/*/messages")
+    assert len(tried) == 3 and len(set(tried)) == 1  # sent again twice by itself, then told
 
-    # Sending again works and clears the notice.
-    page.locator(f"{W} .send").click()
+    # The notice offers to send it again: the same message (the same id), and it clears.
+    page.get_by_role("button", name="Try again").click()
     wait_for_bot(page, "Nice to meet the Acme team!")
     assert alert.is_hidden()
+    assert mock_api.api_requests("POST", "/messages")[-1].body["message_id"] == tried[0]
+    assert [t for who, t in messages(page) if who == "visitor"] == ["Acme"]
+    assert page.locator(INPUT).input_value() == ""
+    assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
+
+    # A quick reply that failed is picked again the same way.
+    page.route("**/widget/api/sessions/*/messages", lambda route: route.fulfill(status=502))
+    page.locator(f"{W} .choices button", has_text="Over $50k").click()
+    page.locator(f"{W} .alert", has_text="Something went wrong on our side").wait_for()
+    page.unroute("**/widget/api/sessions/*/messages")
+    page.get_by_role("button", name="Try again").click()
+    wait_for_bot(page, "What's your work email")
+    assert sent_messages(mock_api)[-1] == {"choice": "over_50k"}
 
 
 def test_the_length_limit_is_shown_before_sending_and_nothing_is_cut(

@@ -330,6 +330,7 @@
 
   async function send(body, shown, typed) {
     if (state.busy || state.done) return;
+    const asGiven = { ...body }; // for "Try again"
     if (!state.session || !state.synced) {
       if (typed && !ui.input.value) ui.input.value = shown; // the composer emptied it
       start(); // (re)connect first; a typed answer stays in the input
@@ -371,6 +372,10 @@
         // Redraw the conversation as it is now; the typed text stays in the input.
         state.synced = false;
         sync(false).then(() => showError({ message: T.movedOn }), (err) => showError(err));
+      } else if (e.status === 0 || e.status >= 500) {
+        // The same message again (with the same id, see above): a typed one from the input,
+        // where it is back, and as edited there.
+        showError(e, { label: T.retry, run: () => (typed ? submitTyped() : send(asGiven, shown)) });
       } else {
         showError(e);
       }
@@ -522,12 +527,7 @@
       class: "composer",
       onsubmit: (ev) => {
         ev.preventDefault();
-        const text = u.input.value.trim();
-        if (!text || state.busy) return;
-        const n = countChars();
-        if (n > state.maxChars) return showError({ message: T.tooLong(n, state.maxChars) });
-        u.input.value = "";
-        send({ text }, text, true);
+        submitTyped();
       },
     }, u.hp, el("label", { class: "sr", for: "qb-input", text: T.input }), u.input,
     el("button", { type: "submit", class: "send", "aria-label": T.send }, icon("send")), u.count);
@@ -681,6 +681,15 @@
     ui.codeValue.textContent = code || "";
     ui.codeLine.hidden = !code;
     scrollDown();
+  }
+
+  function submitTyped() {
+    const text = ui.input.value.trim();
+    if (!text || state.busy) return;
+    const n = countChars();
+    if (n > state.maxChars) return showError({ message: T.tooLong(n, state.maxChars) });
+    ui.input.value = "";
+    send({ text }, text, true);
   }
 
   // The answer's length as the server counts it (code points: an emoji is one), shown from
