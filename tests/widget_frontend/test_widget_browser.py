@@ -425,6 +425,24 @@ def test_the_length_limit_is_shown_before_sending_and_nothing_is_cut(
     assert counter.inner_text() == "290 / 300"
 
 
+def test_right_to_left_answers_read_right_to_left(mock_api: MockWidgetApi, new_page: Any) -> None:
+    """Arabic or Hebrew typed in the chat was laid out left to right: "!مرحبا" for "مرحبا!",
+    its end punctuation on the wrong side. Each bubble, and the input, now takes its direction
+    from its own text (the screen reader's "You: " does not count)."""
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    rtl = "شركة الأفق للتقنية!"
+    page.locator(INPUT).fill(rtl)
+    assert style(page, "#qb-input", "direction") == "rtl"
+    page.locator(INPUT).press("Enter")
+    wait_for_bot(page, "Roughly what budget")
+    directions = in_shadow(page, "[...root.querySelectorAll('.bubble')].map(b => "
+                                 "[b.lastChild.textContent, getComputedStyle(b).direction])")
+    assert [rtl, "rtl"] in directions
+    assert [f"Nice to meet the {rtl} team!", "ltr"] in directions
+    assert ["Which company are you with?", "ltr"] in directions
+
+
 def test_an_answer_typed_while_the_chat_cannot_connect_stays_in_the_input(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

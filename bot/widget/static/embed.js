@@ -519,7 +519,7 @@
     // No maxlength: it would cut a long paste without a word. A counter shows up near the
     // server's limit instead, and an answer over it is not sent (countChars).
     u.input = el("input", {
-      class: "input", id: "qb-input", type: "text", name: "message", "aria-describedby": "qb-count",
+      class: "input", id: "qb-input", type: "text", name: "message", dir: "auto", "aria-describedby": "qb-count",
       autocomplete: "off", enterkeyhint: "send", placeholder: T.type, oninput: () => countChars(),
     });
     u.count = el("p", { class: "count", id: "qb-count", hidden: true });
@@ -623,7 +623,9 @@
     state.messages.push(msg);
     if (ui) {
       msg.node = el("div", { class: "msg " + from, tabindex: "-1" }, // focusable by script only
-        el("p", { class: "bubble" }, el("span", { class: "sr", text: from === "bot" ? T.bot : T.you }), msg.text));
+        // dir=auto: the text's own direction (Arabic, Hebrew: right to left); the screen
+        // reader's prefix has a dir of its own, so it does not decide it.
+        el("p", { class: "bubble", dir: "auto" }, el("span", { class: "sr", dir: "ltr", text: from === "bot" ? T.bot : T.you }), msg.text));
       ui.log.append(msg.node);
     }
     return msg;
@@ -878,7 +880,7 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
 .msg { display: flex; }
 .msg.visitor { justify-content: flex-end; }
 .msg.bot + .msg.visitor, .msg.visitor + .msg.bot { margin-top: 8px; }
-.bubble { margin: 0; max-width: 84%; padding: 9px 13px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere; }
+.bubble { margin: 0; max-width: 84%; text-align: start; padding: 9px 13px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere; }
 .bot .bubble { background: #fff; border: 1px solid var(--qb-line); border-bottom-left-radius: 5px; box-shadow: 0 1px 2px rgba(15, 23, 42, .04); }
 .msg:focus { outline: none; }
 .visitor .bubble { background: var(--qb-accent); color: var(--qb-on-accent); border-bottom-right-radius: 5px; }
