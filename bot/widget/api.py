@@ -201,12 +201,21 @@ class QuestionOut(BaseModel):
     options: list[OptionOut] | None = None
 
 
+class LinkOut(BaseModel):
+    label: str
+    url: str = Field(description="As it stands in the message's text.")
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     from_: str = Field(alias="from", examples=["bot"], description="bot or visitor")
     text: str
     question: QuestionOut | None = None
+    links: list[LinkOut] | None = Field(
+        default=None,
+        description="URLs in `text` that are links (the nurture closing's resources).",
+    )
 
 
 MAX_MESSAGE_CHARS_FIELD = Field(

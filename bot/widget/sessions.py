@@ -326,7 +326,7 @@ class WidgetBackend:
         shown = msg.from_service(result.messages, None)
         if result.done:
             verdict = (result.score or {}).get("verdict")
-            shown = msg.from_service(result.messages, msg.closing_text(verdict, self.config))
+            shown = msg.from_service(result.messages, msg.closing_message(verdict, self.config))
         elif state == CANCELLED and not (consent_step and consent_step.declined):
             # "stop" / "cancel": the rep's "resume later" does not apply
             shown = [msg.bot(self.config.closing.stopped)]
@@ -563,7 +563,7 @@ class WidgetBackend:
         model = FlowState.from_data(conversation.state, conversation.data)
         lead = session.get(Lead, conversation.lead_id)
         company = lead.company if lead is not None else ""
-        closing = None
+        closing: msg.Message | None = None
         if conversation.state == DONE:
             verdict = session.scalars(
                 select(Score.verdict)
@@ -571,7 +571,7 @@ class WidgetBackend:
                 .order_by(Score.id.desc())
                 .limit(1)
             ).first()
-            closing = msg.closing_text(verdict, self.config)
+            closing = msg.closing_message(verdict, self.config)
         shown = [msg.bot(msg.INTRO)] if "name" in model.prefilled else []
         shown += msg.from_replay(flow.replay(model, company=company, audience="prospect"), closing)
         if conversation.state == CANCELLED:

@@ -350,7 +350,11 @@ def test_nurture_lists_configured_resources(make_widget: MakeWidget) -> None:
                         consent=True)
     for answer in NURTURING:
         last = chat.say(answer)
-    assert "• Buyer's guide: https://x.example/g" in last["messages"][-1]["text"]
+    closing = last["messages"][-1]
+    assert "• Buyer's guide: https://x.example/g" in closing["text"]
+    # the URL is a link too, in the turn and in the history the widget redraws from
+    assert closing["links"] == [{"label": "Buyer's guide", "url": "https://x.example/g"}]
+    assert chat.history().json()["messages"][-1] == closing
 
 
 def test_an_answer_to_a_question_the_conversation_has_left_is_refused(
@@ -1029,7 +1033,7 @@ def test_openapi_documents_the_widget_api(widget: WidgetApi) -> None:
         "/ErrorOut"
     )
     message = schema["components"]["schemas"]["MessageOut"]
-    assert set(message["properties"]) == {"from", "text", "question"}
+    assert set(message["properties"]) == {"from", "text", "question", "links"}
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
     assert not any("{path}" in p for p in paths)
 

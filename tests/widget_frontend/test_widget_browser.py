@@ -443,6 +443,34 @@ def test_right_to_left_answers_read_right_to_left(mock_api: MockWidgetApi, new_p
     assert ["Which company are you with?", "ltr"] in directions
 
 
+def test_resources_under_the_closing_message_are_links(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """The nurture closing lists the site's resources ("• Buyer's guide: https://…"), which
+    were plain text: nothing to tap on a phone. The URLs the server names in `links` are
+    links now (absolute http(s) ones only, opened in a new tab); a URL anywhere else, one the
+    visitor typed among them, stays text."""
+    guide = "https://www.example.com/guide"
+    mock_api.resources = [{"label": "Buyer's guide", "url": guide},
+                          {"label": "Not a web page", "url": "javascript:alert(1)"}]
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    type_answer(page, guide)  # the visitor's words, echoed: never a link
+    wait_for_bot(page, "Roughly what budget")
+    page.locator(f"{W} .choices button", has_text="Over $50k").click()
+    wait_for_bot(page, "What's your work email")
+    type_answer(page, "dana@acme.example")
+    wait_for_bot(page, CLOSING)
+    closing = f"{CLOSING}\n• Buyer's guide: {guide}\n• Not a web page: javascript:alert(1)"
+    links = "[...root.querySelectorAll('a')].map(a => [a.textContent, a.href, a.target, a.rel])"
+    for _ in ("now", "after a reload"):
+        assert messages(page)[-1] == ("bot", closing)
+        assert ("bot", f"Nice to meet the {guide} team!") in messages(page)
+        assert in_shadow(page, links) == [[guide, guide, "_blank", "noopener noreferrer"]]
+        page.reload()
+        wait_for_bot(page, CLOSING)
+
+
 def test_an_answer_typed_while_the_chat_cannot_connect_stays_in_the_input(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

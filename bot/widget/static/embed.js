@@ -619,16 +619,30 @@
 
   function addMessage(m) {
     const from = m.from === "visitor" ? "visitor" : "bot";
-    const msg = { from, text: String(m.text == null ? "" : m.text), question: m.question };
+    const msg = { from, text: String(m.text == null ? "" : m.text), question: m.question, links: m.links };
     state.messages.push(msg);
     if (ui) {
       msg.node = el("div", { class: "msg " + from, tabindex: "-1" }, // focusable by script only
         // dir=auto: the text's own direction (Arabic, Hebrew: right to left); the screen
         // reader's prefix has a dir of its own, so it does not decide it.
-        el("p", { class: "bubble", dir: "auto" }, el("span", { class: "sr", dir: "ltr", text: from === "bot" ? T.bot : T.you }), msg.text));
+        el("p", { class: "bubble", dir: "auto" }, el("span", { class: "sr", dir: "ltr", text: from === "bot" ? T.bot : T.you }),
+          ...(from === "bot" ? linked(msg.text, msg.links) : [msg.text])));
       ui.log.append(msg.node);
     }
     return msg;
+  }
+
+  // A bot message's `links` (the resources under a nurture closing) become links where their
+  // URL stands in its text: absolute http(s) URLs only. Nothing else is ever made markup.
+  function linked(text, links) {
+    let parts = [text];
+    for (const l of list(links)) {
+      const url = String(l.url);
+      if (!/^https?:\/\/\S+$/i.test(url)) continue;
+      const a = () => el("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: url });
+      parts = parts.flatMap((p) => (typeof p === "string" ? p.split(url).flatMap((s, i) => (i ? [a(), s] : [s])) : [p]));
+    }
+    return parts;
   }
 
   function setHistory(messages, done) {
@@ -883,6 +897,7 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
 .bubble { margin: 0; max-width: 84%; text-align: start; padding: 9px 13px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere; }
 .bot .bubble { background: #fff; border: 1px solid var(--qb-line); border-bottom-left-radius: 5px; box-shadow: 0 1px 2px rgba(15, 23, 42, .04); }
 .msg:focus { outline: none; }
+.bubble a { color: var(--qb-accent-text); text-decoration: underline; text-underline-offset: 2px; }
 .visitor .bubble { background: var(--qb-accent); color: var(--qb-on-accent); border-bottom-right-radius: 5px; }
 
 .typing { display: inline-flex; gap: 4px; margin-top: 8px; padding: 12px 14px; background: #fff; border: 1px solid var(--qb-line); border-radius: 16px; border-bottom-left-radius: 5px; }
