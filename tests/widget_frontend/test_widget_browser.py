@@ -259,8 +259,9 @@ def test_quick_controls_send_back_skip_restart(mock_api: MockWidgetApi, new_page
     page.get_by_role("button", name="← Back").click()
     wait_for_bot(page, "Sure, let's go back.")
     restart = page.locator(f"{W} .controls .ctl", has_text="Restart")
-    restart.click()  # asks first: every answer would go
+    restart.dblclick()  # asks first: every answer would go (a double click is not a yes)
     assert restart.inner_text() == "Restart: all answers go. Sure?"
+    page.wait_for_timeout(600)  # read, then confirmed
     assert len(sent_messages(mock_api)) == 2
     restart.click()
     wait_for_bot(page, "let's start over")

@@ -497,8 +497,10 @@
     const ctl = (label, word) => el("button", { type: "button", class: "ctl", text: label, onclick: () => send({ text: word }, word) });
     u.back = ctl("← " + T.back, "back");
     u.skip = ctl(T.skip, "skip");
-    // Restart throws every answer away: the first click asks, a second one within 5 s restarts.
+    // Restart throws every answer away: the first click asks, a second one within 5 s restarts
+    // (but not the second half of a double click: the question must have been on screen).
     let confirmTimer = 0;
+    let askedAt = 0;
     const unconfirm = () => { clearTimeout(confirmTimer); confirmTimer = 0; u.restart.textContent = T.restart; };
     u.restart = el("button", {
       type: "button", class: "ctl", text: T.restart,
@@ -506,8 +508,10 @@
         if (!confirmTimer) {
           u.restart.textContent = T.restartSure;
           confirmTimer = setTimeout(unconfirm, 5000);
+          askedAt = Date.now();
           return;
         }
+        if (Date.now() - askedAt < 500) return;
         unconfirm();
         send({ text: "restart" }, "restart");
       },
