@@ -252,11 +252,11 @@ def test_quick_controls_send_back_skip_restart(mock_api: MockWidgetApi, new_page
     page = new_page()
     open_widget(page, mock_api.url + "/")
     # nothing answered yet: nothing to go back to or restart
-    assert page.get_by_role("button", name="← Back").is_hidden()
+    assert page.get_by_role("button", name="Back", exact=True).is_hidden()
     assert page.get_by_role("button", name="Restart").is_hidden()
     page.get_by_role("button", name="Skip").click()
     wait_for_bot(page, "Roughly what budget")
-    page.get_by_role("button", name="← Back").click()
+    page.get_by_role("button", name="Back", exact=True).click()
     wait_for_bot(page, "Sure, let's go back.")
     restart = page.locator(f"{W} .controls .ctl", has_text="Restart")
     restart.dblclick()  # asks first: every answer would go (a double click is not a yes)
@@ -280,7 +280,7 @@ def test_skip_is_offered_only_where_a_question_may_be_skipped(
     page.locator(f"{W} .choices button", has_text="Over $50k").click()
     wait_for_bot(page, "What's your work email")  # which may not be skipped
     assert page.get_by_role("button", name="Skip").is_hidden()
-    assert page.get_by_role("button", name="← Back").is_visible()
+    assert page.get_by_role("button", name="Back", exact=True).is_visible()
 
 
 def test_a_quick_reply_picked_with_the_keyboard_keeps_the_focus_in_the_chat(

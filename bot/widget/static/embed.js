@@ -494,8 +494,8 @@
     u.alertBtn = el("button", { type: "button", hidden: true, onclick: () => { const a = alertAction; hideAlert(); if (a) a.run(); } });
     u.alert = el("div", { class: "alert", role: "alert", hidden: true }, u.alertText, u.alertBtn);
 
-    const ctl = (label, word) => el("button", { type: "button", class: "ctl", text: label, onclick: () => send({ text: word }, word) });
-    u.back = ctl("← " + T.back, "back");
+    const ctl = (label, word, ...before) => el("button", { type: "button", class: "ctl", onclick: () => send({ text: word }, word) }, ...before, label);
+    u.back = ctl(T.back, "back", el("span", { "aria-hidden": "true", text: "← " })); // named "Back", not "left arrow Back"
     u.skip = ctl(T.skip, "skip");
     // Restart throws every answer away: the first click asks, a second one within 5 s restarts
     // (but not the second half of a double click: the question must have been on screen).
