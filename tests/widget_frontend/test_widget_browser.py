@@ -197,6 +197,29 @@ def test_on_a_phone_the_demo_page_and_the_open_chat_fit_the_screen(
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, part
 
 
+def test_the_question_stays_in_view_when_the_on_screen_keyboard_opens(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """A phone whose keyboard shrinks the page (Firefox and Chrome on Android with
+    `interactive-widget=resizes-content`): the message area shrank from the bottom up, so the
+    question and its quick replies went under the input, and the header kept a third of
+    what was left. The conversation now stays scrolled to its end, and a short screen gets a
+    compact header."""
+    page = new_page(viewport={"width": 390, "height": 640}, is_mobile=True, has_touch=True)
+    open_widget(page, mock_api.url + "/")
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
+    page.set_viewport_size({"width": 390, "height": 330})  # the keyboard takes the rest
+    page.wait_for_timeout(200)
+    body = page.locator(f"{W} .body").bounding_box()
+    chips = page.locator(f"{W} .choices").bounding_box()
+    question = page.locator(f"{W} .msg.bot").last.bounding_box()
+    assert body and chips and question
+    assert body["y"] <= chips["y"] and chips["y"] + chips["height"] <= body["y"] + body["height"]
+    assert body["y"] <= question["y"]  # the whole question too
+    assert page.locator(f"{W} .sub").is_hidden()
+
+
 def test_the_launcher_stays_on_screen_when_the_sites_body_is_transformed(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

@@ -489,6 +489,11 @@
     u.typing = el("div", { class: "typing", hidden: true, "aria-hidden": "true" }, el("span"), el("span"), el("span"));
     u.choices = el("div", { class: "choices", role: "group", "aria-label": T.choices, hidden: true });
     u.body = el("div", { class: "body" }, u.log, u.typing, u.choices);
+    // Keep the end of the conversation in view when the message area shrinks (an on-screen
+    // keyboard opening, a window resized), unless the visitor had scrolled up to read.
+    let atEnd = true;
+    u.body.addEventListener("scroll", () => { atEnd = u.body.scrollHeight - u.body.scrollTop - u.body.clientHeight < 24; }, { passive: true });
+    if (window.ResizeObserver) new ResizeObserver(() => atEnd && scrollDown()).observe(u.body);
 
     u.alertText = el("span");
     u.alertBtn = el("button", { type: "button", hidden: true, onclick: () => { const a = alertAction; hideAlert(); if (a) a.run(); } });
@@ -959,6 +964,11 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
   .input { font-size: 16px; } /* under 16px, iOS Safari zooms the page in on focus */
   .resume .row { flex-wrap: wrap; }
   .resume .input { flex: 1 1 100%; } /* the whole code in view; the buttons below it */
+}
+@media (max-height: 480px) { /* a phone with its keyboard up: room for the conversation */
+  .head { align-items: center; padding: 8px 10px 8px 14px; }
+  .avatar { width: 30px; height: 30px; }
+  .sub { display: none; }
 }
 @media (prefers-reduced-motion: reduce) {
   .panel, .launcher, .chip { transition: none; }
