@@ -90,7 +90,6 @@ def test_walk_through_reload_and_injection(
     wait_for_bot(page, "Which company are you with?")
     assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
     assert page.locator(LAUNCHER).get_attribute("aria-expanded") == "true"
-    assert in_shadow(page, "root.querySelector('.log').getAttribute('aria-live')") == "polite"
 
     (create,) = mock_api.api_requests("POST", "/sessions")
     assert create.body == {"framework": "bant", "locale": "en-US", "page": mock_api.url + "/"}
@@ -304,6 +303,59 @@ def test_skip_is_offered_only_where_a_question_may_be_skipped(
     wait_for_bot(page, "What's your work email")  # which may not be skipped
     assert page.get_by_role("button", name="Skip").is_hidden()
     assert page.get_by_role("button", name="Back", exact=True).is_visible()
+
+
+def wait_said(page: Any, text: str) -> None:
+    """Wait until the widget's status region (what a screen reader says) holds `text`."""
+    page.wait_for_function(
+        "([w, text]) => document.querySelector(w).shadowRoot"
+        ".querySelector('[role=status]').textContent === text",
+        arg=[W, text],
+    )
+
+
+def test_screen_readers_hear_the_bots_new_words_not_the_whole_history_again(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """The messages were a polite live region, filled again from the server on every page
+    load of the site with the chat open (and on a resume or a redraw): a screen reader read
+    the whole conversation out each time. The log is now not live; a status region says the
+    bot's latest turn: the new messages after an answer (the same words again when a question
+    is asked again), and where the conversation is after a page load."""
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    assert in_shadow(page, "root.querySelector('[role=log]').getAttribute('aria-live')") == "off"
+    wait_said(page, "Hi! I'm the Northwind assistant. Three quick questions and I'll connect "
+                    "you with the right person. Which company are you with?")
+    type_answer(page, "Acme")
+    turn = "Nice to meet the Acme team! " \
+        "Roughly what budget have you set aside for analytics this year?"
+    wait_said(page, turn)
+    page.reload()
+    wait_for_bot(page, "Roughly what budget")
+    wait_said(page, turn)  # where it is: not the whole conversation again
+    # An answer the bot asks for again: the same words, said again.
+    page.locator(f"{W} .choices button", has_text="Over $50k").click()
+    wait_for_bot(page, "What's your work email")
+    type_answer(page, "not an email")
+    again = 'Sorry, "not an email" doesn\'t look like an email address. ' \
+        "What's your work email, so a specialist can follow up?"
+    wait_said(page, again)
+    said: list[str] = page.evaluate("""(w) => new Promise((done) => {
+      const root = document.querySelector(w).shadowRoot;
+      const region = root.querySelector('[role=status]'), said = [];
+      new MutationObserver(() => said.push(region.textContent)).observe(
+        region, {childList: true, characterData: true, subtree: true});
+      root.querySelector('#qb-input').value = 'not an email';
+      root.querySelector('form.composer').requestSubmit();
+      setTimeout(() => done(said), 1500);
+    })""", W)
+    assert said[-1] == again and "" in said  # emptied first, so that it is a change
+    # The end: the focus goes to the closing message, which reads it; not said twice.
+    type_answer(page, "dana@acme.example")
+    wait_for_bot(page, CLOSING)
+    wait_said(page, "")
+    assert in_shadow(page, "root.activeElement.textContent").endswith(CLOSING)
 
 
 def test_a_quick_reply_picked_with_the_keyboard_keeps_the_focus_in_the_chat(

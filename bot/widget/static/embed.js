@@ -360,6 +360,7 @@
       state.unsent = null;
       for (const m of list(res.messages)) if (m.from !== "visitor") addMessage(m);
       state.done = !!res.done;
+      say();
     } catch (e) {
       state.unsent = isUncertain(e) ? { key, id: body.message_id } : null;
       state.messages.splice(state.messages.indexOf(mine), 1);
@@ -485,10 +486,13 @@
     const shadow = host.attachShadow({ mode: "open" });
     const u = {};
 
-    u.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions" });
+    // The log is not live: it is redrawn from the server on every page load of the site, and
+    // would be read out whole each time. What a screen reader says is in u.status (say()).
+    u.log = el("div", { class: "log", role: "log", "aria-live": "off" });
+    u.status = el("div", { class: "sr", role: "status" });
     u.typing = el("div", { class: "typing", hidden: true, "aria-hidden": "true" }, el("span"), el("span"), el("span"));
     u.choices = el("div", { class: "choices", role: "group", "aria-label": T.choices, hidden: true });
-    u.body = el("div", { class: "body" }, u.log, u.typing, u.choices);
+    u.body = el("div", { class: "body" }, u.log, u.typing, u.choices, u.status);
     // Keep the end of the conversation in view when the message area shrinks (an on-screen
     // keyboard opening, a window resized), unless the visitor had scrolled up to read.
     let atEnd = true;
@@ -661,6 +665,20 @@
     if (ui) ui.log.textContent = "";
     for (const m of (old === messages ? old : list(messages))) addMessage(m);
     refresh();
+    say();
+  }
+
+  // What a screen reader says: the bot's latest turn (its messages after the visitor's last
+  // one), after an answer and wherever a conversation is drawn (opened, restored, resumed).
+  // Not at the end: the focus goes to the closing message then, which reads it.
+  let sayTimer = 0;
+  function say() {
+    if (!ui) return;
+    const turn = [];
+    for (let i = state.messages.length - 1; i >= 0 && !state.done && state.messages[i].from === "bot"; i--) turn.unshift(state.messages[i].text);
+    ui.status.textContent = ""; // emptied first: the same words again are a change, said again
+    clearTimeout(sayTimer);
+    if (turn.length) sayTimer = setTimeout(() => { ui.status.textContent = turn.join(" "); }, 100);
   }
 
   // The question the visitor is answering now: the last bot question with no visitor reply after it.
