@@ -487,6 +487,7 @@ def test_the_length_limit_is_shown_before_sending_and_nothing_is_cut(
     assert page.locator(INPUT).input_value().endswith("x" * 150)  # still there to edit
 
     page.locator(INPUT).fill("😀" * 1900 + "x" * 100)  # exactly the limit: sent
+    assert alert.is_hidden()  # short enough now: the notice goes as the text is cut
     page.locator(INPUT).press("Enter")
     wait_for_bot(page, "Roughly what budget")
     assert sent_messages(mock_api) == [{"text": "😀" * 1900 + "x" * 100}]

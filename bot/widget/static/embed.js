@@ -730,7 +730,7 @@
     const text = ui.input.value.trim();
     if (!text || state.busy) return;
     const n = countChars();
-    if (n > state.maxChars) return showError({ message: T.tooLong(n, state.maxChars) });
+    if (n > state.maxChars) return showError({ message: T.tooLong(n, state.maxChars), tooLong: true });
     ui.input.value = "";
     send({ text }, text, true);
   }
@@ -746,6 +746,7 @@
     ui.count.classList.toggle("over", n > max);
     if (n > max) ui.input.setAttribute("aria-invalid", "true");
     else ui.input.removeAttribute("aria-invalid");
+    if (n <= max && alertTooLong) hideAlert(); // cut down to size: the notice has done its work
     return n;
   }
 
@@ -764,6 +765,7 @@
 
   let alertAction = null;
   let alertTimer = 0;
+  let alertTooLong = false; // the notice on show is about an answer over the length limit
   // `opening`: the error came from opening a chat (a 429 is then not about sending too fast).
   function showError(e, action, opening) {
     if (!ui) return;
@@ -788,6 +790,7 @@
       text = e.message || T.generic; // the API's own words, e.g. a validation message
     }
     ui.alertText.textContent = text;
+    alertTooLong = !!e.tooLong;
     alertAction = action || null;
     ui.alertBtn.hidden = !action;
     ui.alertBtn.textContent = action ? action.label : "";
@@ -796,6 +799,7 @@
 
   function hideAlert() {
     clearInterval(alertTimer);
+    alertTooLong = false;
     alertAction = null;
     if (ui) ui.alert.hidden = true;
   }
