@@ -108,12 +108,12 @@ def in_shadow(page: Any, expression: str) -> Any:
 
 
 def messages(page: Any) -> list[tuple[str, str]]:
-    """(from, text) for every bubble, without the screen-reader prefix."""
+    """(from, text) for every bubble, without the screen-reader prefix (its first child)."""
     rows = in_shadow(
         page,
         "[...root.querySelectorAll('.msg')].map(m => ["
         "m.classList.contains('visitor') ? 'visitor' : 'bot',"
-        "m.querySelector('.bubble').lastChild.textContent])",
+        "[...m.querySelector('.bubble').childNodes].slice(1).map(n => n.textContent).join('')])",
     )
     return [tuple(row) for row in rows]
 

@@ -201,12 +201,28 @@ class QuestionOut(BaseModel):
     options: list[OptionOut] | None = None
 
 
+class LinkOut(BaseModel):
+    label: str
+    url: str = Field(description="As it stands in the message's text.")
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     from_: str = Field(alias="from", examples=["bot"], description="bot or visitor")
     text: str
     question: QuestionOut | None = None
+    links: list[LinkOut] | None = Field(
+        default=None,
+        description="URLs in `text` that are links (the nurture closing's resources).",
+    )
+
+
+MAX_MESSAGE_CHARS_FIELD = Field(
+    examples=[2000],
+    description="The longest `text` accepted, in characters (Unicode code points): the "
+    "widget counts down to it before sending.",
+)
 
 
 class SessionCreated(BaseModel):
@@ -214,6 +230,7 @@ class SessionCreated(BaseModel):
     token: str
     resume_code: str = Field(examples=["ABCD-1234"])
     messages: list[MessageOut]
+    max_message_chars: int = MAX_MESSAGE_CHARS_FIELD
 
 
 class TurnOut(BaseModel):
@@ -227,6 +244,7 @@ class SessionOut(BaseModel):
     done: bool
     state: str = Field(description="The current question's id, or done/cancelled/abandoned.")
     resume_code: str
+    max_message_chars: int = MAX_MESSAGE_CHARS_FIELD
 
 
 class ResumedOut(SessionOut):

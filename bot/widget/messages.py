@@ -1,8 +1,10 @@
 """What a website visitor sees: the service's channel-neutral messages in the widget's shape.
 
-A widget message is `{"from": "bot" | "visitor", "text", "question"?}`, where a question is
-`{"criterion", "type", "options"?: [{"label", "value"}]}`. Text is plain text (the embed
-script renders it with `textContent`); nothing here is markup.
+A widget message is `{"from": "bot" | "visitor", "text", "question"?, "links"?}`, where a
+question is `{"criterion", "type", "options"?: [{"label", "value"}]}` and links are
+`[{"label", "url"}]` whose URLs stand in the text (the nurture closing's resources). Text is
+plain text (the embed script renders it with `textContent`, making only those URLs links);
+nothing here is markup.
 
 The service's rep-facing summary (verdict, score, reasons) is never shown: a finished
 conversation ends with a closing message that fits the verdict instead.
@@ -67,7 +69,18 @@ def closing_text(verdict: str | None, config: WidgetConfig) -> str:
     return texts.disqualified
 
 
-def from_service(messages: Iterable[Mapping[str, Any]], closing: str | None) -> list[Message]:
+def closing_message(verdict: str | None, config: WidgetConfig) -> Message:
+    """The closing message for a verdict; under a nurture one the resources' URLs are also
+    `links`, so that the widget can make them links (the text stays plain text)."""
+    message = bot(closing_text(verdict, config))
+    if verdict == "nurture" and config.resources:
+        message["links"] = [{"label": r.label, "url": r.url} for r in config.resources]
+    return message
+
+
+def from_service(
+    messages: Iterable[Mapping[str, Any]], closing: Message | None
+) -> list[Message]:
     """Turn messages (`TurnResult.messages`) for a visitor: the rep's summary is dropped and
     the generic "that's everything" is replaced by `closing` (when given)."""
     out: list[Message] = []
@@ -77,7 +90,7 @@ def from_service(messages: Iterable[Mapping[str, Any]], closing: str | None) -> 
             continue
         if kind == "done":
             if closing:
-                out.append(bot(closing))
+                out.append(dict(closing))
             continue
         if kind == "question" and message.get("question"):
             out.append(bot(str(message["text"]), message["question"]))
@@ -86,7 +99,7 @@ def from_service(messages: Iterable[Mapping[str, Any]], closing: str | None) -> 
     return out
 
 
-def from_replay(items: Iterable[BotMessage | str], closing: str | None) -> list[Message]:
+def from_replay(items: Iterable[BotMessage | str], closing: Message | None) -> list[Message]:
     """A conversation redrawn from `Flow.replay` (strings are what the visitor said)."""
     out: list[Message] = []
     for item in items:

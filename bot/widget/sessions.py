@@ -217,6 +217,7 @@ class WidgetBackend:
             "token": token,
             "resume_code": codes[0],
             "messages": intro + msg.from_service(result.messages, None),
+            "max_message_chars": config.max_message_chars,
         }
 
     def _decoy(self, framework: str) -> dict[str, Any]:
@@ -229,6 +230,7 @@ class WidgetBackend:
             "token": new_token(),
             "resume_code": new_resume_code(),
             "messages": msg.from_service([m.to_dict() for m in turn.messages], None),
+            "max_message_chars": self.config.max_message_chars,
         }
 
     def resume(self, code: str, ip: str) -> dict[str, Any]:
@@ -324,7 +326,7 @@ class WidgetBackend:
         shown = msg.from_service(result.messages, None)
         if result.done:
             verdict = (result.score or {}).get("verdict")
-            shown = msg.from_service(result.messages, msg.closing_text(verdict, self.config))
+            shown = msg.from_service(result.messages, msg.closing_message(verdict, self.config))
         elif state == CANCELLED and not (consent_step and consent_step.declined):
             # "stop" / "cancel": the rep's "resume later" does not apply
             shown = [msg.bot(self.config.closing.stopped)]
@@ -561,7 +563,7 @@ class WidgetBackend:
         model = FlowState.from_data(conversation.state, conversation.data)
         lead = session.get(Lead, conversation.lead_id)
         company = lead.company if lead is not None else ""
-        closing = None
+        closing: msg.Message | None = None
         if conversation.state == DONE:
             verdict = session.scalars(
                 select(Score.verdict)
@@ -569,7 +571,7 @@ class WidgetBackend:
                 .order_by(Score.id.desc())
                 .limit(1)
             ).first()
-            closing = msg.closing_text(verdict, self.config)
+            closing = msg.closing_message(verdict, self.config)
         shown = [msg.bot(msg.INTRO)] if "name" in model.prefilled else []
         shown += msg.from_replay(flow.replay(model, company=company, audience="prospect"), closing)
         if conversation.state == CANCELLED:
@@ -585,6 +587,7 @@ class WidgetBackend:
             "done": conversation.state in END_STATES,
             "state": conversation.state,
             "resume_code": resume_code,
+            "max_message_chars": self.config.max_message_chars,
         }
 
 

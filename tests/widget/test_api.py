@@ -93,9 +93,10 @@ def test_create_session_greets_and_asks_the_name(widget: WidgetApi, db_session: 
     assert response.status_code == 201
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert set(body) == {"session_id", "token", "resume_code", "messages"}
+    assert set(body) == {"session_id", "token", "resume_code", "messages", "max_message_chars"}
     assert CODE.match(body["resume_code"])
     assert len(body["token"]) >= 40
+    assert body["max_message_chars"] == 2000
     [ask] = body["messages"]
     assert ask["from"] == "bot" and "name" in ask["text"].lower()
     assert ask["question"] == {"id": "name", "criterion": "name", "type": "name",
@@ -290,7 +291,9 @@ def test_history_redraws_the_conversation(widget: WidgetApi) -> None:
     response = chat.history()
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"session_id", "messages", "done", "state", "resume_code"}
+    assert set(body) == {
+        "session_id", "messages", "done", "state", "resume_code", "max_message_chars"
+    }
     assert body["session_id"] == chat.session_id and body["resume_code"] == chat.resume_code
     assert body["state"] == "need" and body["done"] is False
     assert body["messages"] == chat.shown
@@ -347,7 +350,11 @@ def test_nurture_lists_configured_resources(make_widget: MakeWidget) -> None:
                         consent=True)
     for answer in NURTURING:
         last = chat.say(answer)
-    assert "• Buyer's guide: https://x.example/g" in last["messages"][-1]["text"]
+    closing = last["messages"][-1]
+    assert "• Buyer's guide: https://x.example/g" in closing["text"]
+    # the URL is a link too, in the turn and in the history the widget redraws from
+    assert closing["links"] == [{"label": "Buyer's guide", "url": "https://x.example/g"}]
+    assert chat.history().json()["messages"][-1] == closing
 
 
 def test_an_answer_to_a_question_the_conversation_has_left_is_refused(
@@ -529,6 +536,22 @@ def test_message_of_more_than_2000_characters_is_413(widget: WidgetApi) -> None:
     error = error_of(too_long)
     assert error["code"] == "message_too_long"
     assert "2,001 characters" in error["message"] and "2,000" in error["message"]
+
+
+def test_sessions_tell_the_widget_the_longest_message_accepted(
+    make_widget: Callable[..., WidgetApi],
+) -> None:
+    """The embed script counts down to the limit before sending, so it must know the
+    configured one (`max_message_chars`), not assume 2,000."""
+    widget = make_widget(max_message_chars=500)
+    created = widget.client.post(f"{API}/sessions", json={})
+    assert created.json()["max_message_chars"] == 500
+    chat = widget.start()
+    assert chat.history().json()["max_message_chars"] == 500
+    resumed = widget.client.post(f"{API}/resume", json={"resume_code": chat.resume_code})
+    assert resumed.json()["max_message_chars"] == 500
+    decoy = widget.client.post(f"{API}/sessions", json={"website": "http://spam.example"})
+    assert decoy.json()["max_message_chars"] == 500
 
 
 def test_oversized_body_is_413_before_parsing(widget: WidgetApi) -> None:
@@ -745,7 +768,9 @@ def test_resume_with_the_code_on_another_device(widget: WidgetApi) -> None:
     response = widget.client.post(f"{API}/resume", json={"resume_code": f"  {code} "})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"session_id", "token", "resume_code", "messages", "done", "state"}
+    assert set(body) == {
+        "session_id", "token", "resume_code", "messages", "done", "state", "max_message_chars"
+    }
     assert body["session_id"] == laptop.session_id and body["token"] != laptop.token
     assert body["messages"] == laptop.shown and body["state"] == "email"
 
@@ -957,7 +982,7 @@ def test_honeypot_on_create_stores_nothing(widget: WidgetApi, db_session: Sessio
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"session_id", "token", "resume_code", "messages"}
+    assert set(body) == {"session_id", "token", "resume_code", "messages", "max_message_chars"}
     assert CODE.match(body["resume_code"])
     assert body["messages"][-1]["question"]["criterion"] == "name"
     after = [count(db_session, m) for m in (Lead, Conversation, WidgetSession, OutboxMessage)]
@@ -1008,7 +1033,7 @@ def test_openapi_documents_the_widget_api(widget: WidgetApi) -> None:
         "/ErrorOut"
     )
     message = schema["components"]["schemas"]["MessageOut"]
-    assert set(message["properties"]) == {"from", "text", "question"}
+    assert set(message["properties"]) == {"from", "text", "question", "links"}
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
     assert not any("{path}" in p for p in paths)
 

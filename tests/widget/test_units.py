@@ -16,7 +16,7 @@ from bot.widget.api import OriginPolicy, _origin_key, clean_json, clean_text
 from bot.widget.config import WidgetConfig
 from bot.widget.engagement import engagement_score
 from bot.widget.limits import RateLimiter
-from bot.widget.messages import closing_text, from_service, question_payload
+from bot.widget.messages import bot, closing_message, closing_text, from_service, question_payload
 from bot.widget.sessions import new_resume_code, normalize_locale, normalize_resume_code
 from flows.engine import UNKNOWN_NOTE, BotMessage, FlowState
 
@@ -98,7 +98,7 @@ def test_question_payload_and_service_messages() -> None:
             {"kind": "done", "text": "That's everything, thank you."},
             {"kind": "summary", "text": "Qualified 85/100", "verdict": "qualified", "total": 85},
         ],
-        "Bye",
+        bot("Bye"),
     )
     assert shown == [
         {"from": "bot", "text": "Timeline: this quarter"},
@@ -112,6 +112,10 @@ def test_closing_texts_by_verdict() -> None:
     assert closing_text("nurture", config).endswith("• Guide: https://g")
     assert closing_text("disqualified", config) == config.closing.disqualified
     assert closing_text(None, config) == config.closing.disqualified
+    # only the nurture closing lists resources, and its message carries them as links
+    assert closing_message("nurture", config)["links"] == [{"label": "Guide", "url": "https://g"}]
+    assert "links" not in closing_message("qualified", config)
+    assert "links" not in closing_message("nurture", WidgetConfig())
 
 
 @pytest.mark.parametrize(

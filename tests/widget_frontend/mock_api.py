@@ -98,6 +98,7 @@ class Session:
     step: int = 0
     done: bool = False
     answered: dict[str, list[Message]] = field(default_factory=dict)  # message_id -> replies
+    resources: list[dict[str, str]] = field(default_factory=list)  # under the closing, as links
 
     def reply(self, visitor_text: str) -> list[Message]:
         """Advance the scripted conversation by one visitor message; returns the bot's replies."""
@@ -117,7 +118,11 @@ class Session:
         self.step += 1
         if self.step >= len(QUESTIONS):
             self.done = True
-            return [*replies, bot(CLOSING)]
+            listed = [f"• {r['label']}: {r['url']}" for r in self.resources]
+            closing = bot("\n".join([CLOSING, *listed]))
+            if self.resources:
+                closing["links"] = self.resources
+            return [*replies, closing]
         return [*replies, ask(self.step)]
 
 
@@ -132,6 +137,8 @@ class Recorded:
 class MockWidgetApi:
     def __init__(self, port: int = 0) -> None:
         self.sessions: dict[str, Session] = {}
+        self.max_message_chars = 2000  # sent with every session, as the real API does
+        self.resources: list[dict[str, str]] = []  # listed under the closing message (links)
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.requests: list[Recorded] = []
         self.lock = threading.Lock()
@@ -169,7 +176,8 @@ class MockWidgetApi:
     def new_session(self, framework: str = "bant") -> Session:
         code = "".join(secrets.choice(string.ascii_uppercase) for _ in range(4))
         code += "-" + "".join(secrets.choice(string.digits) for _ in range(4))
-        session = Session(uuid.uuid4().hex, {secrets.token_urlsafe(16)}, code, framework)
+        session = Session(uuid.uuid4().hex, {secrets.token_urlsafe(16)}, code, framework,
+                          resources=self.resources)
         session.messages = [bot(WELCOME), ask(0)]
         self.sessions[session.session_id] = session
         return session
@@ -295,6 +303,7 @@ class MockWidgetApi:
                     "token": token,
                     "resume_code": session.resume_code,
                     "messages": session.messages,
+                    "max_message_chars": self.max_message_chars,
                 },
                 None,
             )
@@ -314,6 +323,7 @@ class MockWidgetApi:
                     "resume_code": found.resume_code,
                     "messages": found.messages,
                     "done": found.done,
+                    "max_message_chars": self.max_message_chars,
                 },
                 None,
             )
@@ -338,6 +348,7 @@ class MockWidgetApi:
                     "done": session.done,
                     "state": "done" if session.done else QUESTIONS[session.step][0],
                     "resume_code": session.resume_code,
+                    "max_message_chars": self.max_message_chars,
                 },
                 None,
             )

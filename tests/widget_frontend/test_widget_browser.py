@@ -90,7 +90,6 @@ def test_walk_through_reload_and_injection(
     wait_for_bot(page, "Which company are you with?")
     assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
     assert page.locator(LAUNCHER).get_attribute("aria-expanded") == "true"
-    assert in_shadow(page, "root.querySelector('.log').getAttribute('aria-live')") == "polite"
 
     (create,) = mock_api.api_requests("POST", "/sessions")
     assert create.body == {"framework": "bant", "locale": "en-US", "page": mock_api.url + "/"}
@@ -182,6 +181,42 @@ def test_on_a_phone_the_demo_page_and_the_open_chat_fit_the_screen(
     for part in (PANEL, INPUT, f"{W} .send"):
         box = page.locator(part).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, part
+    # Text fields of 16px or more: iOS Safari zooms the whole page into a smaller one when it
+    # gets the focus (and the full-screen chat with it, half of it then off the screen).
+    for field in ("#qb-input", "#qb-code"):
+        assert style(page, field, "fontSize") == "16px", field
+    # The resume code, shown and typed, is readable whole: not broken over two lines at its
+    # dash, not cut off in a field too narrow for it.
+    assert in_shadow(page, "root.querySelector('.code strong').getClientRects().length") == 1
+    page.get_by_role("button", name="Resume a conversation").click()
+    page.locator(f"{W} #qb-code").fill("ABCD-1234")
+    assert in_shadow(page, "(e => e.scrollWidth <= e.clientWidth)(root.querySelector('#qb-code'))")
+    for part in ("#qb-code", ".resume .btn"):
+        box = page.locator(f"{W} {part}").last.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, part
+
+
+def test_the_question_stays_in_view_when_the_on_screen_keyboard_opens(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """A phone whose keyboard shrinks the page (Firefox and Chrome on Android with
+    `interactive-widget=resizes-content`): the message area shrank from the bottom up, so the
+    question and its quick replies went under the input, and the header kept a third of
+    what was left. The conversation now stays scrolled to its end, and a short screen gets a
+    compact header."""
+    page = new_page(viewport={"width": 390, "height": 640}, is_mobile=True, has_touch=True)
+    open_widget(page, mock_api.url + "/")
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
+    page.set_viewport_size({"width": 390, "height": 330})  # the keyboard takes the rest
+    page.wait_for_timeout(200)
+    body = page.locator(f"{W} .body").bounding_box()
+    chips = page.locator(f"{W} .choices").bounding_box()
+    question = page.locator(f"{W} .msg.bot").last.bounding_box()
+    assert body and chips and question
+    assert body["y"] <= chips["y"] and chips["y"] + chips["height"] <= body["y"] + body["height"]
+    assert body["y"] <= question["y"]  # the whole question too
+    assert page.locator(f"{W} .sub").is_hidden()
 
 
 def test_the_launcher_stays_on_screen_when_the_sites_body_is_transformed(
@@ -239,15 +274,16 @@ def test_quick_controls_send_back_skip_restart(mock_api: MockWidgetApi, new_page
     page = new_page()
     open_widget(page, mock_api.url + "/")
     # nothing answered yet: nothing to go back to or restart
-    assert page.get_by_role("button", name="← Back").is_hidden()
+    assert page.get_by_role("button", name="Back", exact=True).is_hidden()
     assert page.get_by_role("button", name="Restart").is_hidden()
     page.get_by_role("button", name="Skip").click()
     wait_for_bot(page, "Roughly what budget")
-    page.get_by_role("button", name="← Back").click()
+    page.get_by_role("button", name="Back", exact=True).click()
     wait_for_bot(page, "Sure, let's go back.")
     restart = page.locator(f"{W} .controls .ctl", has_text="Restart")
-    restart.click()  # asks first: every answer would go
+    restart.dblclick()  # asks first: every answer would go (a double click is not a yes)
     assert restart.inner_text() == "Restart: all answers go. Sure?"
+    page.wait_for_timeout(600)  # read, then confirmed
     assert len(sent_messages(mock_api)) == 2
     restart.click()
     wait_for_bot(page, "let's start over")
@@ -266,7 +302,60 @@ def test_skip_is_offered_only_where_a_question_may_be_skipped(
     page.locator(f"{W} .choices button", has_text="Over $50k").click()
     wait_for_bot(page, "What's your work email")  # which may not be skipped
     assert page.get_by_role("button", name="Skip").is_hidden()
-    assert page.get_by_role("button", name="← Back").is_visible()
+    assert page.get_by_role("button", name="Back", exact=True).is_visible()
+
+
+def wait_said(page: Any, text: str) -> None:
+    """Wait until the widget's status region (what a screen reader says) holds `text`."""
+    page.wait_for_function(
+        "([w, text]) => document.querySelector(w).shadowRoot"
+        ".querySelector('[role=status]').textContent === text",
+        arg=[W, text],
+    )
+
+
+def test_screen_readers_hear_the_bots_new_words_not_the_whole_history_again(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """The messages were a polite live region, filled again from the server on every page
+    load of the site with the chat open (and on a resume or a redraw): a screen reader read
+    the whole conversation out each time. The log is now not live; a status region says the
+    bot's latest turn: the new messages after an answer (the same words again when a question
+    is asked again), and where the conversation is after a page load."""
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    assert in_shadow(page, "root.querySelector('[role=log]').getAttribute('aria-live')") == "off"
+    wait_said(page, "Hi! I'm the Northwind assistant. Three quick questions and I'll connect "
+                    "you with the right person. Which company are you with?")
+    type_answer(page, "Acme")
+    turn = "Nice to meet the Acme team! " \
+        "Roughly what budget have you set aside for analytics this year?"
+    wait_said(page, turn)
+    page.reload()
+    wait_for_bot(page, "Roughly what budget")
+    wait_said(page, turn)  # where it is: not the whole conversation again
+    # An answer the bot asks for again: the same words, said again.
+    page.locator(f"{W} .choices button", has_text="Over $50k").click()
+    wait_for_bot(page, "What's your work email")
+    type_answer(page, "not an email")
+    again = 'Sorry, "not an email" doesn\'t look like an email address. ' \
+        "What's your work email, so a specialist can follow up?"
+    wait_said(page, again)
+    said: list[str] = page.evaluate("""(w) => new Promise((done) => {
+      const root = document.querySelector(w).shadowRoot;
+      const region = root.querySelector('[role=status]'), said = [];
+      new MutationObserver(() => said.push(region.textContent)).observe(
+        region, {childList: true, characterData: true, subtree: true});
+      root.querySelector('#qb-input').value = 'not an email';
+      root.querySelector('form.composer').requestSubmit();
+      setTimeout(() => done(said), 1500);
+    })""", W)
+    assert said[-1] == again and "" in said  # emptied first, so that it is a change
+    # The end: the focus goes to the closing message, which reads it; not said twice.
+    type_answer(page, "dana@acme.example")
+    wait_for_bot(page, CLOSING)
+    wait_said(page, "")
+    assert in_shadow(page, "root.activeElement.textContent").endswith(CLOSING)
 
 
 def test_a_quick_reply_picked_with_the_keyboard_keeps_the_focus_in_the_chat(
@@ -282,6 +371,37 @@ def test_a_quick_reply_picked_with_the_keyboard_keeps_the_focus_in_the_chat(
     assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
     page.keyboard.type("dana@acme.example")  # and typing goes on without a click
     assert page.locator(INPUT).input_value() == "dana@acme.example"
+
+
+def test_an_enter_pressed_again_after_the_last_answer_does_not_start_over(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """The last answer sent with Enter, and Enter pressed again a moment later (a double
+    press, or a habit): the focus used to move to "Start over", so the second Enter wiped the
+    closing message and opened a new conversation. The focus now goes to the closing message
+    (a screen reader reads it), and "Start over" is the next Tab stop."""
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
+    page.locator(f"{W} .choices button", has_text="Over $50k").click()
+    wait_for_bot(page, "What's your work email")
+    type_answer(page, "dana@acme.example")
+    wait_for_bot(page, CLOSING)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert messages(page)[-1] == ("bot", CLOSING)
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1
+    assert in_shadow(page, "root.activeElement.textContent").endswith(CLOSING)
+    page.keyboard.press("Tab")
+    assert in_shadow(page, "root.activeElement.textContent") == "Start over"
+    # Closed and opened again (Enter on the launcher), the same: the chat is still there.
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert messages(page)[-1] == ("bot", CLOSING)
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1
 
 
 def test_rate_limit_and_network_errors_are_explained(
@@ -303,16 +423,129 @@ def test_rate_limit_and_network_errors_are_explained(
     assert messages(page) == shown
     assert page.locator(INPUT).input_value() == "too fast"
 
-    page.route("**/widget/api/sessions/*/messages", lambda route: route.abort())
+    tried: list[str] = []
+
+    def unreachable(route: Any) -> None:
+        tried.append(route.request.post_data_json["message_id"])
+        route.abort()
+
+    page.route("**/widget/api/sessions/*/messages", unreachable)
     type_answer(page, "Acme")
     page.locator(f"{W} .alert", has_text="couldn't reach the server").wait_for()
     assert page.locator(f"{W} .typing").is_hidden()
     page.unroute("**/widget/api/sessions/*/messages")
+    assert len(tried) == 3 and len(set(tried)) == 1  # sent again twice by itself, then told
 
-    # Sending again works and clears the notice.
-    page.locator(f"{W} .send").click()
+    # The notice offers to send it again: the same message (the same id), and it clears.
+    page.get_by_role("button", name="Try again").click()
     wait_for_bot(page, "Nice to meet the Acme team!")
     assert alert.is_hidden()
+    assert mock_api.api_requests("POST", "/messages")[-1].body["message_id"] == tried[0]
+    assert [t for who, t in messages(page) if who == "visitor"] == ["Acme"]
+    assert page.locator(INPUT).input_value() == ""
+    assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
+
+    # A quick reply that failed is picked again the same way.
+    page.route("**/widget/api/sessions/*/messages", lambda route: route.fulfill(status=502))
+    page.locator(f"{W} .choices button", has_text="Over $50k").click()
+    page.locator(f"{W} .alert", has_text="Something went wrong on our side").wait_for()
+    page.unroute("**/widget/api/sessions/*/messages")
+    page.get_by_role("button", name="Try again").click()
+    wait_for_bot(page, "What's your work email")
+    assert sent_messages(mock_api)[-1] == {"choice": "over_50k"}
+
+
+def test_the_length_limit_is_shown_before_sending_and_nothing_is_cut(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """A long answer pasted in used to be cut at 2,000 UTF-16 units without a word (the
+    input's maxlength: 1,000 emoji, a paragraph pasted over the limit lost its end). Now
+    nothing is cut: near the limit a counter shows up, over it the answer is not sent and
+    the visitor is told by how much; the limit is the server's (`max_message_chars`) and
+    counted as the server counts it (characters, so an emoji is one)."""
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    counter = page.locator(f"{W} .count")
+    page.locator(INPUT).fill("a" * 1000)
+    assert counter.is_hidden()  # far from the limit: no clutter
+    page.locator(INPUT).fill("")
+    page.locator(INPUT).focus()
+    page.keyboard.insert_text("😀" * 1900)  # as a paste does
+    assert page.locator(INPUT).input_value() == "😀" * 1900
+    assert counter.inner_text() == "1,900 / 2,000"
+    page.keyboard.insert_text("x" * 150)
+    assert page.locator(INPUT).input_value() == "😀" * 1900 + "x" * 150  # nothing cut
+    assert counter.inner_text() == "2,050 / 2,000"
+    assert page.locator(INPUT).get_attribute("aria-invalid") == "true"
+    page.locator(INPUT).press("Enter")
+    alert = page.locator(f"{W} .alert")
+    alert.wait_for()
+    assert alert.inner_text() == (
+        "Your answer is 2,050 characters long; please shorten it to 2,000 or fewer."
+    )
+    assert mock_api.api_requests("POST", "/messages") == []
+    assert page.locator(INPUT).input_value().endswith("x" * 150)  # still there to edit
+
+    page.locator(INPUT).fill("😀" * 1900 + "x" * 100)  # exactly the limit: sent
+    assert alert.is_hidden()  # short enough now: the notice goes as the text is cut
+    page.locator(INPUT).press("Enter")
+    wait_for_bot(page, "Roughly what budget")
+    assert sent_messages(mock_api) == [{"text": "😀" * 1900 + "x" * 100}]
+    assert counter.is_hidden() and alert.is_hidden()
+    assert page.locator(INPUT).get_attribute("aria-invalid") is None
+
+    # A server configured with a lower limit: the widget counts to that one.
+    mock_api.max_message_chars = 300
+    page.reload()
+    wait_for_bot(page, "Roughly what budget")
+    page.locator(INPUT).fill("y" * 290)
+    assert counter.inner_text() == "290 / 300"
+
+
+def test_right_to_left_answers_read_right_to_left(mock_api: MockWidgetApi, new_page: Any) -> None:
+    """Arabic or Hebrew typed in the chat was laid out left to right: "!مرحبا" for "مرحبا!",
+    its end punctuation on the wrong side. Each bubble, and the input, now takes its direction
+    from its own text (the screen reader's "You: " does not count)."""
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    rtl = "شركة الأفق للتقنية!"
+    page.locator(INPUT).fill(rtl)
+    assert style(page, "#qb-input", "direction") == "rtl"
+    page.locator(INPUT).press("Enter")
+    wait_for_bot(page, "Roughly what budget")
+    directions = in_shadow(page, "[...root.querySelectorAll('.bubble')].map(b => "
+                                 "[b.lastChild.textContent, getComputedStyle(b).direction])")
+    assert [rtl, "rtl"] in directions
+    assert [f"Nice to meet the {rtl} team!", "ltr"] in directions
+    assert ["Which company are you with?", "ltr"] in directions
+
+
+def test_resources_under_the_closing_message_are_links(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """The nurture closing lists the site's resources ("• Buyer's guide: https://…"), which
+    were plain text: nothing to tap on a phone. The URLs the server names in `links` are
+    links now (absolute http(s) ones only, opened in a new tab); a URL anywhere else, one the
+    visitor typed among them, stays text."""
+    guide = "https://www.example.com/guide"
+    mock_api.resources = [{"label": "Buyer's guide", "url": guide},
+                          {"label": "Not a web page", "url": "javascript:alert(1)"}]
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    type_answer(page, guide)  # the visitor's words, echoed: never a link
+    wait_for_bot(page, "Roughly what budget")
+    page.locator(f"{W} .choices button", has_text="Over $50k").click()
+    wait_for_bot(page, "What's your work email")
+    type_answer(page, "dana@acme.example")
+    wait_for_bot(page, CLOSING)
+    closing = f"{CLOSING}\n• Buyer's guide: {guide}\n• Not a web page: javascript:alert(1)"
+    links = "[...root.querySelectorAll('a')].map(a => [a.textContent, a.href, a.target, a.rel])"
+    for _ in ("now", "after a reload"):
+        assert messages(page)[-1] == ("bot", closing)
+        assert ("bot", f"Nice to meet the {guide} team!") in messages(page)
+        assert in_shadow(page, links) == [[guide, guide, "_blank", "noopener noreferrer"]]
+        page.reload()
+        wait_for_bot(page, CLOSING)
 
 
 def test_an_answer_typed_while_the_chat_cannot_connect_stays_in_the_input(

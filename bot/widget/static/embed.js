@@ -86,7 +86,10 @@
     retry: "Try again",
     you: "You: ",
     bot: "Assistant: ",
+    count: (n, max) => `${num(n)} / ${num(max)}`,
+    tooLong: (n, max) => `Your answer is ${num(n)} characters long; please shorten it to ${num(max)} or fewer.`,
   };
+  const num = (n) => n.toLocaleString("en");
 
   // ---------------------------------------------------------------------------------------------
   // Storage: {session_id, token, resume_code, open} under a namespaced key. localStorage may be
@@ -138,6 +141,7 @@
     busy: false,
     open: false,
     unsent: null, // { key, id } of a message whose sending failed without a clear answer
+    maxChars: 2000, // the longest message the server takes (it says so with each session)
   };
 
   // Another tab of the site stored a conversation: this one takes it up too, unless something
@@ -248,6 +252,7 @@
 
   function adopt(res) {
     state.session = { session_id: res.session_id, token: res.token, resume_code: res.resume_code || "" };
+    if (Number.isInteger(res.max_message_chars) && res.max_message_chars > 0) state.maxChars = res.max_message_chars;
     state.synced = true;
     save();
     setHistory(res.messages, !!res.done);
@@ -325,6 +330,7 @@
 
   async function send(body, shown, typed) {
     if (state.busy || state.done) return;
+    const asGiven = { ...body }; // for "Try again"
     if (!state.session || !state.synced) {
       if (typed && !ui.input.value) ui.input.value = shown; // the composer emptied it
       start(); // (re)connect first; a typed answer stays in the input
@@ -354,6 +360,7 @@
       state.unsent = null;
       for (const m of list(res.messages)) if (m.from !== "visitor") addMessage(m);
       state.done = !!res.done;
+      say();
     } catch (e) {
       state.unsent = isUncertain(e) ? { key, id: body.message_id } : null;
       state.messages.splice(state.messages.indexOf(mine), 1);
@@ -366,13 +373,17 @@
         // Redraw the conversation as it is now; the typed text stays in the input.
         state.synced = false;
         sync(false).then(() => showError({ message: T.movedOn }), (err) => showError(err));
+      } else if (e.status === 0 || e.status >= 500) {
+        // The same message again (with the same id, see above): a typed one from the input,
+        // where it is back, and as edited there.
+        showError(e, { label: T.retry, run: () => (typed ? submitTyped() : send(asGiven, shown)) });
       } else {
         showError(e);
       }
     } finally {
       setBusy(false);
       refresh();
-      // when done, the input just disappeared: focus moves to "Start over"
+      // when done, the input just disappeared: focus moves to the closing message
       if (state.done || (focusWasHere && !shadow.activeElement)) focusInput();
     }
   }
@@ -475,20 +486,30 @@
     const shadow = host.attachShadow({ mode: "open" });
     const u = {};
 
-    u.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions" });
+    // The log is not live: it is redrawn from the server on every page load of the site, and
+    // would be read out whole each time. What a screen reader says is in u.status (say()).
+    u.log = el("div", { class: "log", role: "log", "aria-live": "off" });
+    u.status = el("div", { class: "sr", role: "status" });
     u.typing = el("div", { class: "typing", hidden: true, "aria-hidden": "true" }, el("span"), el("span"), el("span"));
     u.choices = el("div", { class: "choices", role: "group", "aria-label": T.choices, hidden: true });
-    u.body = el("div", { class: "body" }, u.log, u.typing, u.choices);
+    u.body = el("div", { class: "body" }, u.log, u.typing, u.choices, u.status);
+    // Keep the end of the conversation in view when the message area shrinks (an on-screen
+    // keyboard opening, a window resized), unless the visitor had scrolled up to read.
+    let atEnd = true;
+    u.body.addEventListener("scroll", () => { atEnd = u.body.scrollHeight - u.body.scrollTop - u.body.clientHeight < 24; }, { passive: true });
+    if (window.ResizeObserver) new ResizeObserver(() => atEnd && scrollDown()).observe(u.body);
 
     u.alertText = el("span");
     u.alertBtn = el("button", { type: "button", hidden: true, onclick: () => { const a = alertAction; hideAlert(); if (a) a.run(); } });
     u.alert = el("div", { class: "alert", role: "alert", hidden: true }, u.alertText, u.alertBtn);
 
-    const ctl = (label, word) => el("button", { type: "button", class: "ctl", text: label, onclick: () => send({ text: word }, word) });
-    u.back = ctl("← " + T.back, "back");
+    const ctl = (label, word, ...before) => el("button", { type: "button", class: "ctl", onclick: () => send({ text: word }, word) }, ...before, label);
+    u.back = ctl(T.back, "back", el("span", { "aria-hidden": "true", text: "← " })); // named "Back", not "left arrow Back"
     u.skip = ctl(T.skip, "skip");
-    // Restart throws every answer away: the first click asks, a second one within 5 s restarts.
+    // Restart throws every answer away: the first click asks, a second one within 5 s restarts
+    // (but not the second half of a double click: the question must have been on screen).
     let confirmTimer = 0;
+    let askedAt = 0;
     const unconfirm = () => { clearTimeout(confirmTimer); confirmTimer = 0; u.restart.textContent = T.restart; };
     u.restart = el("button", {
       type: "button", class: "ctl", text: T.restart,
@@ -496,8 +517,10 @@
         if (!confirmTimer) {
           u.restart.textContent = T.restartSure;
           confirmTimer = setTimeout(unconfirm, 5000);
+          askedAt = Date.now();
           return;
         }
+        if (Date.now() - askedAt < 500) return;
         unconfirm();
         send({ text: "restart" }, "restart");
       },
@@ -506,21 +529,21 @@
 
     // Honeypot: invisible to people and skipped by keyboard and screen readers; naive bots fill it.
     u.hp = el("input", { class: "hp", type: "text", name: "website", tabindex: "-1", autocomplete: "off", "aria-hidden": "true" });
+    // No maxlength: it would cut a long paste without a word. A counter shows up near the
+    // server's limit instead, and an answer over it is not sent (countChars).
     u.input = el("input", {
-      class: "input", id: "qb-input", type: "text", name: "message", maxlength: "2000",
-      autocomplete: "off", enterkeyhint: "send", placeholder: T.type,
+      class: "input", id: "qb-input", type: "text", name: "message", dir: "auto", "aria-describedby": "qb-count",
+      autocomplete: "off", enterkeyhint: "send", placeholder: T.type, oninput: () => countChars(),
     });
+    u.count = el("p", { class: "count", id: "qb-count", hidden: true });
     u.composer = el("form", {
       class: "composer",
       onsubmit: (ev) => {
         ev.preventDefault();
-        const text = u.input.value.trim();
-        if (!text || state.busy) return;
-        u.input.value = "";
-        send({ text }, text, true);
+        submitTyped();
       },
     }, u.hp, el("label", { class: "sr", for: "qb-input", text: T.input }), u.input,
-    el("button", { type: "submit", class: "send", "aria-label": T.send }, icon("send")));
+    el("button", { type: "submit", class: "send", "aria-label": T.send }, icon("send")), u.count);
 
     u.startOver = el("button", { type: "button", class: "btn", text: T.startOver, onclick: startOver });
     u.finished = el("div", { class: "finished", hidden: true }, u.startOver);
@@ -609,14 +632,30 @@
 
   function addMessage(m) {
     const from = m.from === "visitor" ? "visitor" : "bot";
-    const msg = { from, text: String(m.text == null ? "" : m.text), question: m.question };
+    const msg = { from, text: String(m.text == null ? "" : m.text), question: m.question, links: m.links };
     state.messages.push(msg);
     if (ui) {
-      msg.node = el("div", { class: "msg " + from },
-        el("p", { class: "bubble" }, el("span", { class: "sr", text: from === "bot" ? T.bot : T.you }), msg.text));
+      msg.node = el("div", { class: "msg " + from, tabindex: "-1" }, // focusable by script only
+        // dir=auto: the text's own direction (Arabic, Hebrew: right to left); the screen
+        // reader's prefix has a dir of its own, so it does not decide it.
+        el("p", { class: "bubble", dir: "auto" }, el("span", { class: "sr", dir: "ltr", text: from === "bot" ? T.bot : T.you }),
+          ...(from === "bot" ? linked(msg.text, msg.links) : [msg.text])));
       ui.log.append(msg.node);
     }
     return msg;
+  }
+
+  // A bot message's `links` (the resources under a nurture closing) become links where their
+  // URL stands in its text: absolute http(s) URLs only. Nothing else is ever made markup.
+  function linked(text, links) {
+    let parts = [text];
+    for (const l of list(links)) {
+      const url = String(l.url);
+      if (!/^https?:\/\/\S+$/i.test(url)) continue;
+      const a = () => el("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: url });
+      parts = parts.flatMap((p) => (typeof p === "string" ? p.split(url).flatMap((s, i) => (i ? [a(), s] : [s])) : [p]));
+    }
+    return parts;
   }
 
   function setHistory(messages, done) {
@@ -626,6 +665,20 @@
     if (ui) ui.log.textContent = "";
     for (const m of (old === messages ? old : list(messages))) addMessage(m);
     refresh();
+    say();
+  }
+
+  // What a screen reader says: the bot's latest turn (its messages after the visitor's last
+  // one), after an answer and wherever a conversation is drawn (opened, restored, resumed).
+  // Not at the end: the focus goes to the closing message then, which reads it.
+  let sayTimer = 0;
+  function say() {
+    if (!ui) return;
+    const turn = [];
+    for (let i = state.messages.length - 1; i >= 0 && !state.done && state.messages[i].from === "bot"; i--) turn.unshift(state.messages[i].text);
+    ui.status.textContent = ""; // emptied first: the same words again are a change, said again
+    clearTimeout(sayTimer);
+    if (turn.length) sayTimer = setTimeout(() => { ui.status.textContent = turn.join(" "); }, 100);
   }
 
   // The question the visitor is answering now: the last bot question with no visitor reply after it.
@@ -664,12 +717,37 @@
     ui.back.hidden = ui.restart.hidden = !answered;
     ui.skip.hidden = !q || q.skippable === false;
     ui.composer.hidden = state.done;
+    countChars();
     ui.controls.hidden = state.done || !active || (ui.back.hidden && ui.skip.hidden);
     ui.finished.hidden = !state.done;
     const code = state.session && state.synced ? state.session.resume_code : "";
     ui.codeValue.textContent = code || "";
     ui.codeLine.hidden = !code;
     scrollDown();
+  }
+
+  function submitTyped() {
+    const text = ui.input.value.trim();
+    if (!text || state.busy) return;
+    const n = countChars();
+    if (n > state.maxChars) return showError({ message: T.tooLong(n, state.maxChars), tooLong: true });
+    ui.input.value = "";
+    send({ text }, text, true);
+  }
+
+  // The answer's length as the server counts it (code points: an emoji is one), shown from
+  // 90% of the limit on; over it the input is marked invalid. Returns the length.
+  function countChars() {
+    const n = [...ui.input.value.trim()].length;
+    const max = state.maxChars;
+    const show = !state.done && n >= max * 0.9;
+    ui.count.hidden = !show;
+    ui.count.textContent = show ? T.count(n, max) : "";
+    ui.count.classList.toggle("over", n > max);
+    if (n > max) ui.input.setAttribute("aria-invalid", "true");
+    else ui.input.removeAttribute("aria-invalid");
+    if (n <= max && alertTooLong) hideAlert(); // cut down to size: the notice has done its work
+    return n;
   }
 
   function setBusy(busy) {
@@ -687,6 +765,7 @@
 
   let alertAction = null;
   let alertTimer = 0;
+  let alertTooLong = false; // the notice on show is about an answer over the length limit
   // `opening`: the error came from opening a chat (a 429 is then not about sending too fast).
   function showError(e, action, opening) {
     if (!ui) return;
@@ -711,6 +790,7 @@
       text = e.message || T.generic; // the API's own words, e.g. a validation message
     }
     ui.alertText.textContent = text;
+    alertTooLong = !!e.tooLong;
     alertAction = action || null;
     ui.alertBtn.hidden = !action;
     ui.alertBtn.textContent = action ? action.label : "";
@@ -719,13 +799,18 @@
 
   function hideAlert() {
     clearInterval(alertTimer);
+    alertTooLong = false;
     alertAction = null;
     if (ui) ui.alert.hidden = true;
   }
 
+  // When the conversation is over, the focus goes to its last message (a screen reader reads
+  // it; "Start over" is the next Tab stop), never to "Start over" itself: an Enter pressed
+  // twice on the last answer, or on the launcher, would throw the closing message away.
   function focusInput() {
     if (!ui || !state.open) return;
-    (state.done ? ui.startOver : ui.input).focus({ preventScroll: true });
+    const last = state.messages[state.messages.length - 1];
+    (!state.done ? ui.input : last ? last.node : ui.startOver).focus({ preventScroll: true });
   }
 
   // Connect (restore or create) and report failures with a way to try again.
@@ -840,8 +925,10 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
 .msg { display: flex; }
 .msg.visitor { justify-content: flex-end; }
 .msg.bot + .msg.visitor, .msg.visitor + .msg.bot { margin-top: 8px; }
-.bubble { margin: 0; max-width: 84%; padding: 9px 13px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere; }
+.bubble { margin: 0; max-width: 84%; text-align: start; padding: 9px 13px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere; }
 .bot .bubble { background: #fff; border: 1px solid var(--qb-line); border-bottom-left-radius: 5px; box-shadow: 0 1px 2px rgba(15, 23, 42, .04); }
+.msg:focus { outline: none; }
+.bubble a { color: var(--qb-accent-text); text-decoration: underline; text-underline-offset: 2px; }
 .visitor .bubble { background: var(--qb-accent); color: var(--qb-on-accent); border-bottom-right-radius: 5px; }
 
 .typing { display: inline-flex; gap: 4px; margin-top: 8px; padding: 12px 14px; background: #fff; border: 1px solid var(--qb-line); border-radius: 16px; border-bottom-left-radius: 5px; }
@@ -862,7 +949,9 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
 .ctl:hover { background: var(--qb-soft); color: var(--qb-ink); }
 .controls + .composer { border-top: 0; }
 
-.composer { position: relative; display: flex; align-items: center; gap: 8px; padding: 8px 12px 12px; background: #fff; border-top: 1px solid var(--qb-line); }
+.composer { position: relative; display: flex; flex-wrap: wrap; align-items: center; gap: 8px; padding: 8px 12px 12px; background: #fff; border-top: 1px solid var(--qb-line); }
+.count { flex-basis: 100%; margin: -2px 54px 0 0; font-size: 12px; text-align: right; color: var(--qb-muted); }
+.count.over { color: #b91c1c; font-weight: 600; }
 .input {
   flex: 1; min-width: 0; height: 42px; padding: 0 14px; font: inherit; color: inherit; background: #fff;
   border: 1px solid #cbd5e1; border-radius: 12px; outline: none; transition: border-color .15s, box-shadow .15s;
@@ -886,7 +975,7 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
   padding: 9px 16px 11px; font-size: 12px; color: var(--qb-muted); background: #fff; border-top: 1px solid var(--qb-line);
 }
 .code { margin: 0; }
-.code strong { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-weight: 600; color: var(--qb-ink); letter-spacing: .03em; user-select: all; }
+.code strong { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-weight: 600; color: var(--qb-ink); letter-spacing: .03em; user-select: all; white-space: nowrap; }
 .link { font-size: 12px; font-weight: 600; color: var(--qb-accent-text); text-decoration: underline; text-underline-offset: 2px; }
 
 @media (max-width: 480px) {
@@ -894,6 +983,14 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
   .qb.left { left: 16px; }
   .panel { position: fixed; inset: 0; width: auto; max-width: none; height: auto; border-radius: 0; border: 0; }
   .open .launcher { display: none; }
+  .input { font-size: 16px; } /* under 16px, iOS Safari zooms the page in on focus */
+  .resume .row { flex-wrap: wrap; }
+  .resume .input { flex: 1 1 100%; } /* the whole code in view; the buttons below it */
+}
+@media (max-height: 480px) { /* a phone with its keyboard up: room for the conversation */
+  .head { align-items: center; padding: 8px 10px 8px 14px; }
+  .avatar { width: 30px; height: 30px; }
+  .sub { display: none; }
 }
 @media (prefers-reduced-motion: reduce) {
   .panel, .launcher, .chip { transition: none; }
