@@ -47,6 +47,8 @@ Errors:
   one (or when that is the channel refusing), the rep who qualified the lead gets a DM
   saying so. Either happens once per row.
 - A workspace we have no token for (`SlackClients.for_team` is None): failed at once.
+- `chat.delete` answered `message_not_found` (an `api` row): the message is gone, which is
+  what was asked, so the row is sent (`result["already_deleted"]`).
 - A token error (`invalid_auth`, `token_revoked`, ...) marks the workspace inactive (see
   `bot.slack.clients`): its further rows fail at once, without calling Slack, with an error
   saying to reinstall, until the mark is cleared.
@@ -624,6 +626,12 @@ class OutboxDispatcher:
         self._paced(job.lane)
         try:
             response = _call(lambda: client.api_call(method, json=args), posting=not idempotent)
+        except _Permanent as exc:
+            if method != "chat.delete" or exc.error.partition(":")[0] != "message_not_found":
+                raise
+            # already deleted (by someone in Slack, or by an earlier attempt): done
+            return {"method": method, "channel": args.get("channel"), "ts": args.get("ts"),
+                    "already_deleted": True}
         except _Transient as exc:
             if idempotent or not exc.uncertain:
                 raise
