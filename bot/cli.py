@@ -383,10 +383,14 @@ def forget(email: str | None, lead_id: int | None, yes: bool) -> None:
         click.echo(f"Erased lead {lead.id} ({lead.company}): {_erased_counts(lead)}{notices}.")
     undelivered = sum(lead.undelivered for lead in erased)
     scrubbed = sum(lead.scrubbed for lead in erased)
-    if undelivered or scrubbed:
-        click.echo(f"Slack outbox: {_count(undelivered, 'message')} not sent yet will not be, "
-                   f"{_count(scrubbed, 'message')} sent no longer "
-                   f"{'holds' if scrubbed == 1 else 'hold'} their data.")
+    outbox = [
+        *([f"{scrubbed:,} sent no longer {'holds' if scrubbed == 1 else 'hold'} the data"]
+          if scrubbed else []),
+        *([f"{undelivered:,} not sent yet never will be"] if undelivered else []),
+    ]
+    if outbox:
+        click.echo(f"Messages to Slack about {'it' if len(erased) == 1 else 'them'}: "
+                   f"{'; '.join(outbox)}.")
     if any(lead.notices for lead in erased):
         click.echo("The notices are deleted by `qualibot serve` (its outbox dispatcher): if it "
                    "is not running, when it next starts.")

@@ -159,6 +159,7 @@ def test_forget_email_erases_a_visitor_everywhere_and_deletes_their_notice(
     assert code == 0, out
     assert (f"Erased lead {dana} (Acme Logistics): 1 conversation, 9 answers, 1 score; "
             "1 Slack notice will be deleted by the running server.") in out
+    assert "Messages to Slack about it: 2 sent no longer hold the data." in out
     assert "deleted by `qualibot serve`" in out
     assert mentions(engine, *DANA) == {}  # the company too
     logged = [r.getMessage() for r in caplog.records if r.name == "bot.erasure"]
@@ -266,7 +267,7 @@ def test_a_notice_not_posted_yet_never_is(slack: SlackHarness) -> None:
     code, out = forget("--email", DANA[1], "--yes")
     assert code == 0, out
     assert "0 Slack notices" in out and "will be deleted" not in out
-    assert "Slack outbox: 1 message not sent yet will not be, 0 messages sent" in out
+    assert "Messages to Slack about it: 1 not sent yet never will be." in out
     [handoff] = outbox(slack, "handoff")
     assert handoff.status == "failed" and handoff.last_error == NOT_DELIVERED
     slack.deliver()
