@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from slack_sdk import WebClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from bot.cli import main
 from bot.erasure import NOT_DELIVERED, Erasure
@@ -119,6 +119,18 @@ def mentions(engine: Engine, *needles: str) -> dict[str, int]:
     return found
 
 
+def referring(engine: Engine, lead_id: int) -> dict[str, int]:
+    """Table -> how many of its rows have this `lead_id`."""
+    with engine.connect() as connection:
+        counts = {
+            table.name: connection.execute(
+                select(func.count()).select_from(table).where(table.c.lead_id == lead_id)
+            ).scalar_one()
+            for table in Base.metadata.sorted_tables if "lead_id" in table.c
+        }
+    return {name: n for name, n in counts.items() if n}
+
+
 def everything(engine: Engine) -> dict[str, list[str]]:
     with engine.connect() as connection:
         return {
@@ -151,6 +163,8 @@ def test_forget_email_erases_a_visitor_everywhere_and_deletes_their_notice(
     before = mentions(engine, DANA[0], DANA[1])
     assert {"leads", "conversations", "answers", "widget_sessions", "engagement_events",
             "outbox"} <= set(before)  # the scan sees what it looks for
+    assert set(referring(engine, dana)) == {
+        "conversations", "answers", "scores", "lead_events", "engagement_events"}
     [handoff] = [r for r in outbox(slack, "handoff") if r.payload["lead"]["id"] == dana]
     sam_before = mentions(engine, SAM[1])
 
@@ -162,6 +176,7 @@ def test_forget_email_erases_a_visitor_everywhere_and_deletes_their_notice(
     assert "Messages to Slack about it: 2 sent no longer hold the data." in out
     assert "deleted by `qualibot serve`" in out
     assert mentions(engine, *DANA) == {}  # the company too
+    assert referring(engine, dana) == {}
     logged = [r.getMessage() for r in caplog.records if r.name == "bot.erasure"]
     assert len(logged) == 1 and f"leads {dana} " in logged[0]
     assert DANA[1] not in logged[0] and DANA[0] not in logged[0]
