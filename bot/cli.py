@@ -384,7 +384,8 @@ def forget(email: str | None, lead_id: int | None, yes: bool) -> None:
     undelivered = sum(lead.undelivered for lead in erased)
     scrubbed = sum(lead.scrubbed for lead in erased)
     outbox = [
-        *([f"{scrubbed:,} sent no longer {'holds' if scrubbed == 1 else 'hold'} the data"]
+        *([f"{scrubbed:,} sent (or failed) no longer {'holds' if scrubbed == 1 else 'hold'} "
+            "the data"]
           if scrubbed else []),
         *([f"{undelivered:,} not sent yet never will be"] if undelivered else []),
     ]
