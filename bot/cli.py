@@ -15,6 +15,7 @@ from typing import IO, Any
 import click
 
 from bot.config import ConfigError, load_settings
+from bot.erasure import ErasedLead, Erasure, is_erased
 from bot.errors import QualibotError
 from bot.export import export_rows, write_csv, write_jsonl
 from bot.leads import EventView, ScoreView
@@ -25,6 +26,7 @@ from flows.definitions import DefinitionError, load_frameworks
 from flows.parsing import parse_answer
 from storage.db import DatabaseUnavailable
 from storage.migrate import DatabaseNotMigrated
+from storage.models import normalise_email
 
 PARSE_TYPES = ("money", "timeframe", "authority", "yesno", "name", "company")
 CHAT_HELP = "Type your answer. Words that work at any time: back, skip, cancel, restart."
@@ -377,6 +379,70 @@ def _leads(count: int) -> str:
 
 
 @main.command()
+@click.option("--email", help="Erase every lead with this contact email (any case).")
+@click.option("--lead", "lead_id", type=int, help="Erase this lead.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+def forget(email: str | None, lead_id: int | None, yes: bool) -> None:
+    """Erase a person's data on request (GDPR right to erasure): their leads with the
+    conversations, answers, scores and history, and the copies in the Slack outbox. The
+    handoff notices posted in Slack are deleted by the running `qualibot serve`."""
+    if (email is None) == (lead_id is None):
+        raise click.UsageError("Give --email or --lead (one of them).")
+    if email is not None and normalise_email(email) is None:
+        raise click.UsageError("--email is empty.")
+    nothing = (f"No lead has the contact email {normalise_email(email)}." if email is not None
+               else f"There is no lead {lead_id}.")
+    with _runtime() as rt:
+        erasure = Erasure(rt.sessions, on_outbox=rt.notify_outbox)
+        found = erasure.find(email=email, lead_id=lead_id)
+        if not found:
+            raise click.ClickException(nothing)
+        click.echo(f"This erases {_count(len(found), 'lead')} and everything stored about "
+                   f"{'it' if len(found) == 1 else 'them'}; it cannot be undone:")
+        for lead in found:
+            contact = ", ".join(x for x in (lead.contact_name, lead.contact_email) if x)
+            click.echo(
+                f"  lead {lead.id} ({lead.company}; {lead.source}"
+                f"{'; ' + contact if contact else ''}): {_erased_counts(lead)}, "
+                f"{_count(lead.notices, 'Slack notice')}, "
+                f"{_count(lead.undelivered + lead.scrubbed, 'outbox message')}"
+            )
+        if not yes and not click.confirm("Erase?", default=False):
+            click.echo("Nothing was erased.")
+            raise SystemExit(1)
+        erased = erasure.erase(email=email, lead_id=lead_id)
+    if not erased:  # erased by someone else in the meantime
+        raise click.ClickException(nothing)
+    for lead in erased:
+        notices = (f"; {_count(lead.notices, 'Slack notice')} will be deleted by the "
+                   "running server" if lead.notices else "")
+        click.echo(f"Erased lead {lead.id} ({lead.company}): {_erased_counts(lead)}{notices}.")
+    undelivered = sum(lead.undelivered for lead in erased)
+    scrubbed = sum(lead.scrubbed for lead in erased)
+    outbox = [
+        *([f"{scrubbed:,} sent (or failed) no longer {'holds' if scrubbed == 1 else 'hold'} "
+            "the data"]
+          if scrubbed else []),
+        *([f"{undelivered:,} not sent yet never will be"] if undelivered else []),
+    ]
+    if outbox:
+        click.echo(f"Messages to Slack about {'it' if len(erased) == 1 else 'them'}: "
+                   f"{'; '.join(outbox)}.")
+    if any(lead.notices for lead in erased):
+        click.echo("The notices are deleted by `qualibot serve` (its outbox dispatcher): if it "
+                   "is not running, when it next starts.")
+
+
+def _erased_counts(lead: ErasedLead) -> str:
+    return (f"{_count(lead.conversations, 'conversation')}, {_count(lead.answers, 'answer')}, "
+            f"{_count(lead.scores, 'score')}")
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+@main.command()
 def frameworks() -> None:
     """List the qualification frameworks available."""
     try:
@@ -578,6 +644,11 @@ def outbox_retry(message_id: int, force: bool) -> None:
         if row.status == "sent":
             raise click.ClickException(
                 f"Outbox message {message_id} was already sent; it is not sent twice."
+            )
+        if is_erased(row.payload):
+            raise click.ClickException(
+                f"Outbox message {message_id} was erased (qualibot forget): there is nothing "
+                "to send."
             )
         result = dict(row.result or {})
         if row.status == "pending" and "inflight" in result and row.next_attempt_at > utcnow():

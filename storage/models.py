@@ -93,6 +93,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def normalise_email(value: str | None) -> str | None:
+    """A contact email as leads store it and are matched by: trimmed and lower-cased
+    (None for nothing)."""
+    if value is None:
+        return None
+    return value.strip().lower() or None
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """``DateTime(timezone=True)`` that always round-trips aware UTC datetimes.
 
@@ -208,10 +216,7 @@ class Lead(_Timestamps, Base):
 
     @validates("contact_email")
     def _normalise_email(self, _key: str, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().lower()
-        return value or None
+        return normalise_email(value)
 
     def __repr__(self) -> str:
         return f"<Lead id={self.id} company={self.company!r} status={self.status}>"

@@ -54,6 +54,7 @@ from storage.models import (
     OutboxMessage,
     Score,
     WidgetSession,
+    normalise_email,
     utcnow,
 )
 from storage.prepared import Prepared
@@ -296,8 +297,8 @@ class LeadRepository:
         With ``team_id`` only that workspace's leads are considered; without, all leads.
         ``exclude_id`` leaves one lead out (e.g. the lead being compared with the others).
         """
-        normalised = email.strip().lower()
-        if not normalised:
+        normalised = normalise_email(email)
+        if normalised is None:
             return None
         stmt = (
             select(Lead)
@@ -310,6 +311,15 @@ class LeadRepository:
         if exclude_id is not None:
             stmt = stmt.where(Lead.id != exclude_id)
         return self.session.scalars(stmt).first()
+
+    def all_with_email(self, email: str, *, lock: bool = False) -> list[Lead]:
+        """Every lead with this contact e-mail (matched as `find_by_email` matches), in any
+        workspace, oldest first; `lock`: their rows locked (``FOR UPDATE`` on PostgreSQL)."""
+        normalised = normalise_email(email)
+        if normalised is None:
+            return []
+        stmt = select(Lead).where(Lead.contact_email == normalised).order_by(Lead.id)
+        return list(self.session.scalars(stmt.with_for_update() if lock else stmt))
 
     def delete_if_unused(self, lead_id: int) -> bool:
         """Delete a lead that no conversation belongs to any more (Core DELETE; expunge a

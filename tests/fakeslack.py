@@ -804,6 +804,22 @@ class FakeSlack:
                 "message": copy.deepcopy(message),
             }
 
+    def _api_chat_delete(self, args: dict[str, Any], call: Call) -> dict[str, Any]:
+        """As Slack: the bot may delete its own messages; one that is not there (any more)
+        is `message_not_found`."""
+        channel = self._channel(args, allow_user=False)
+        ts = str(args.get("ts") or "")
+        info = self._info(call)
+        with self._cond:
+            messages = self._messages.get(channel, [])
+            message = next((m for m in messages if m["ts"] == ts), None)
+            if message is None:
+                raise SlackError("message_not_found")
+            if message.get("bot_id") != info.bot_id:
+                raise SlackError("cant_delete_message")
+            messages.remove(message)
+            return {"ok": True, "channel": channel, "ts": ts}
+
     def _api_conversations_open(self, args: dict[str, Any], call: Call) -> dict[str, Any]:
         users = _split_users(args.get("users"))
         if not users and args.get("channel"):

@@ -78,6 +78,12 @@ def rerouted_key(outbox_id: object) -> str:
     return f"handoff-rerouted:{outbox_id}"
 
 
+def refused_key(outbox_id: object) -> str:
+    """The dedupe key of the DM telling the rep that the `handoff` row `outbox_id` could not
+    be posted anywhere (see `bot.slack.dispatch`)."""
+    return f"handoff-refused:{outbox_id}"
+
+
 def handoff_payload(
     lead: Lead,
     conversation: Any,

@@ -47,6 +47,10 @@ Errors:
   one (or when that is the channel refusing), the rep who qualified the lead gets a DM
   saying so. Either happens once per row.
 - A workspace we have no token for (`SlackClients.for_team` is None): failed at once.
+- `chat.delete` answered `message_not_found` (an `api` row): the message is gone, which is
+  what was asked, so the row is sent (`result["already_deleted"]`).
+- A row erased by `qualibot forget` (`bot.erasure`) is never delivered; one erased while its
+  message was on its way gets that message deleted (`chat.delete`) once it is posted.
 - A token error (`invalid_auth`, `token_revoked`, ...) marks the workspace inactive (see
   `bot.slack.clients`): its further rows fail at once, without calling Slack, with an error
   saying to reinstall, until the mark is cleared.
@@ -88,7 +92,8 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.handoff.notice import rerouted_key
+from bot.erasure import NOT_DELIVERED, delete_message, is_erased
+from bot.handoff.notice import refused_key, rerouted_key
 from bot.slack.clients import SlackClients, WorkspaceInactive
 from bot.slack.notices import (
     CHANNEL_REFUSALS,
@@ -430,7 +435,9 @@ class OutboxDispatcher:
     def _record(self, job: _Job, outcome: Outcome) -> None:
         with self._sessions.begin() as session:
             repo = OutboxRepository(session)
-            row = session.get(OutboxMessage, job.id, populate_existing=True)
+            # locked: an erasure (`bot.erasure`) committing meanwhile is seen, not overwritten
+            row = session.get(OutboxMessage, job.id, populate_existing=True,
+                              with_for_update=True)
             if row is None:
                 log.error("outbox %s disappeared while it was being delivered", job.id)
                 return
@@ -440,6 +447,11 @@ class OutboxDispatcher:
                     "outbox %s: the row changed while it was being delivered (status %s); "
                     "outcome %s not recorded", job.id, row.status, outcome.status,
                 )
+                posted = outcome.result if outcome.status == "sent" else {}
+                if is_erased(row.payload) and posted.get("channel") and posted.get("ts"):
+                    # its lead was erased while the message was on its way: delete it too
+                    delete_message(repo, job.payload.get("team_id"), str(posted["channel"]),
+                                   str(posted["ts"]))
                 return
             kept = dict(job.prior)
             if job.uncertain and "uncertain" not in kept:
@@ -496,7 +508,7 @@ class OutboxDispatcher:
         )
         repo.append_once("dm", "slack", f"dm:{rep}",
                          {"team_id": payload.get("team_id"), "user": rep, "text": text},
-                         dedupe_key=f"handoff-refused:{job.id}")
+                         dedupe_key=refused_key(job.id))
 
     def _delay(self, outcome: Outcome, attempt: int, *, uncertain: bool) -> float:
         if outcome.rate_limited:
@@ -512,6 +524,8 @@ class OutboxDispatcher:
             handler = self._handlers.get(job.kind)
             if handler is None:
                 return Outcome("failed", error=f"unknown outbox kind {job.kind!r}")
+            if is_erased(job.payload):
+                return Outcome("failed", error=NOT_DELIVERED)
             team_id = job.payload.get("team_id")
             client = _call(lambda: self._clients.for_team(team_id), posting=False)
             if client is None:
@@ -624,6 +638,12 @@ class OutboxDispatcher:
         self._paced(job.lane)
         try:
             response = _call(lambda: client.api_call(method, json=args), posting=not idempotent)
+        except _Permanent as exc:
+            if method != "chat.delete" or exc.error.partition(":")[0] != "message_not_found":
+                raise
+            # already deleted (by someone in Slack, or by an earlier attempt): done
+            return {"method": method, "channel": args.get("channel"), "ts": args.get("ts"),
+                    "already_deleted": True}
         except _Transient as exc:
             if idempotent or not exc.uncertain:
                 raise

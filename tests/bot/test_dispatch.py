@@ -403,6 +403,30 @@ def test_dm_ephemeral_and_api_rows(
     assert row(session_factory, api).result["view_id"] == published["id"]  # type: ignore[index]
 
 
+def test_chat_delete_of_a_message_already_gone_is_done_other_refusals_fail(
+    dispatcher: OutboxDispatcher, fake_slack: FakeSlack, clock: FakeClock,
+    session_factory: sessionmaker[Session],
+) -> None:
+    posted = enqueue(session_factory, "dm", f"dm:{REP}",
+                     {"team_id": TEAM, "user": REP, "text": "About to go"})
+    assert dispatcher.run_once() == 1
+    ts = row(session_factory, posted).result["ts"]  # type: ignore[index]
+    fake_slack.add_message("C0SALES", "a person's message", ts="1700000000.000100")
+    args = [{"channel": dm_channel(REP), "ts": ts},
+            {"channel": dm_channel(REP), "ts": ts},  # again: gone by now
+            {"channel": "C0SALES", "ts": "1700000000.000100"}]  # not the bot's
+    ids = [enqueue(session_factory, "api", "deletions",  # one lane: in this order
+                   {"team_id": TEAM, "method": "chat.delete", "args": a}) for a in args]
+    assert drain(dispatcher, clock) == 3
+    assert fake_slack.messages(dm_channel(REP)) == []
+    first, again, refused = (row(session_factory, i) for i in ids)
+    assert first.status == "sent" and first.result == {
+        "method": "chat.delete", "channel": dm_channel(REP), "ts": ts}
+    assert again.status == "sent" and again.result == {
+        "method": "chat.delete", "channel": dm_channel(REP), "ts": ts, "already_deleted": True}
+    assert refused.status == "failed" and refused.last_error == "cant_delete_message"
+
+
 # -- failures ---------------------------------------------------------------------------------
 
 
