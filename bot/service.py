@@ -427,7 +427,7 @@ class QualificationService:
                     )
                     lead_rows.append(
                         {
-                            "id": row.lead_id,
+                            "lead_id": row.lead_id,
                             "score_total": result.total,
                             "verdict": result.verdict,
                             "fit_score": fit,

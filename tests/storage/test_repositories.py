@@ -212,33 +212,6 @@ def test_find_by_email(db_session: Session) -> None:
     assert old.id != new.id
 
 
-def test_update_many(db_session: Session) -> None:
-    repo = LeadRepository(db_session)
-    leads = [make_lead(db_session, updated_at=T0) for _ in range(3)]
-    count = repo.update_many(
-        {"id": lead.id, "score_total": 10.0 * i, "verdict": "nurture"}
-        for i, lead in enumerate(leads)
-    )
-    assert count == 3
-    db_session.expire_all()
-    for i, lead in enumerate(leads):
-        fresh = repo.get(lead.id)
-        assert fresh is not None
-        assert fresh.score_total == 10.0 * i
-        assert fresh.verdict == "nurture"
-        assert fresh.updated_at > T0
-
-
-def test_update_many_validates_rows(db_session: Session) -> None:
-    repo = LeadRepository(db_session)
-    lead = make_lead(db_session)
-    with pytest.raises(ValueError, match="not columns"):
-        repo.update_many([{"id": lead.id, "nope": 1}])
-    with pytest.raises(ValueError, match="same columns"):
-        repo.update_many([{"id": lead.id, "verdict": "a"}, {"id": lead.id, "status": "won"}])
-    assert repo.update_many([]) == 0
-
-
 def test_relationships_never_lazy_load(db_session: Session) -> None:
     lead = make_lead(db_session)
     make_conversation(db_session, lead)
