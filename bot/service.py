@@ -9,8 +9,10 @@ and gives up with `Conflict` only if that keeps happening.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -71,6 +73,21 @@ class RescoreSummary:
     scored: int  # leads re-scored
     changed: dict[tuple[str | None, str], int]  # (verdict before, after): how many leads
     handed_off: int  # notices enqueued for leads that became ones to hand off
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a bulk job (reference counting still frees
+    everything that is not in a cycle, i.e. all of the job's rows and results). Its full
+    passes each walk every live object, and a re-score of 100,000 leads triggered ~50 of
+    them: measured, 10.8 s with it on against 7.6-7.9 s with it off."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def utcnow() -> datetime:
@@ -393,7 +410,7 @@ class QualificationService:
         today = now.date()
         count = handed_off = 0
         changed: dict[tuple[str | None, str], int] = {}
-        with self._sessions.begin() as session:
+        with _cyclic_gc_paused(), self._sessions.begin() as session:
             conversations = ConversationRepository(session)
             scores, leads = ScoreRepository(session), LeadRepository(session)
             for batch in conversations.iter_completed_rows(batch_size):

@@ -178,3 +178,34 @@ def test_qualibot_rescore_says_which_lead_it_could_not_score(workdir: Path) -> N
     assert result.exit_code == 1
     assert result.stderr == "Lead 7: There is no lead 7.\n"
     assert result.stdout == "Lead 1 (Good): 87.5 qualified -> 87.5 qualified\n"
+
+
+def test_the_garbage_collector_is_back_as_it_was_after_a_bulk_rescore(
+    session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    service = service_for(session_factory)
+    qualify(service, "Good", GOOD)
+    assert gc.isenabled()
+    seen: list[bool] = []
+    score = service._flows.score
+    monkeypatch.setattr(service._flows, "score",
+                        lambda *a, **k: seen.append(gc.isenabled()) or score(*a, **k))
+    service.rescore_all()
+    assert seen == [False] and gc.isenabled()  # off while scoring, on again after
+
+    def failing(*_: object, **__: object) -> None:
+        raise RuntimeError("scoring failed")
+
+    monkeypatch.setattr(service._flows, "score", failing)
+    with pytest.raises(RuntimeError):
+        service.rescore_all()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        monkeypatch.setattr(service._flows, "score", score)
+        service.rescore_all()
+        assert not gc.isenabled()  # left off by whoever turned it off
+    finally:
+        gc.enable()
