@@ -20,8 +20,10 @@ from storage.repositories import (
 )
 
 DONE_STATE = "done"
-#: The largest id a lead can have (a 64-bit integer column on both databases).
-MAX_ID = 2**63 - 1
+#: The largest id a lead (or a conversation) can have: the column is an INTEGER, 32 bits on
+#: PostgreSQL (64 on SQLite); a larger number would make PostgreSQL raise an out-of-range
+#: error.
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)

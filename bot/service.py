@@ -23,6 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from bot.contacts import MAX_COMPANY_LENGTH
 from bot.errors import Conflict, InvalidFields, InvalidInput, NotFound, QualibotError
 from bot.handoff.notice import HandoffRouterFn, enqueue_handoff, handoff_key
+from bot.leads import MAX_ID
 from bot.registry import FlowRegistry
 from bot.turns import (
     FollowUp,
@@ -387,7 +388,7 @@ class QualificationService:
         """Re-score a lead from its latest conversation's answers, as of today (answers age)."""
         now = self._clock()
         with self._sessions.begin() as session:
-            lead = LeadRepository(session).get(lead_id)
+            lead = LeadRepository(session).get(lead_id) if 0 < lead_id <= MAX_ID else None
             if lead is None:
                 raise NotFound(f"There is no lead {lead_id}.")
             conversations = ConversationRepository(session).list_for_lead(lead_id)
@@ -577,7 +578,7 @@ class QualificationService:
         """The turn's context, from the conversation's row (`row`: already loaded)."""
         conversation = (
             row
-            if row is not None or conversation_id is None
+            if row is not None or conversation_id is None or not 0 < conversation_id <= MAX_ID
             else ConversationRepository(session).load_for_turn(conversation_id)
         )
         if conversation is None:

@@ -323,3 +323,11 @@ def test_every_handoff_click_that_enqueues_wakes_the_dispatcher(
         act(lead_id, user, team_id=None, notice=notice)
         assert pending() == before + 1  # the notice's update, or the refusal to Bob
         assert len(woken) == wakes + 1, act.__name__
+
+
+def test_ids_past_the_id_columns_are_not_found(service: QualificationService) -> None:
+    # 2**32 does not fit PostgreSQL's INTEGER id columns: "not found", not a database error
+    for call in (lambda: service.score(2**32), lambda: service.answer(2**32, "yes"),
+                 lambda: service.resume(2**32, by="U1")):
+        with pytest.raises(NotFound):
+            call()

@@ -121,8 +121,8 @@ def test_list_show_and_cancel(slack: SlackHarness) -> None:
 def test_show_with_a_number_no_lead_can_have(slack: SlackHarness) -> None:
     # past the 64-bit id column, and digits that are not 0-9: a clear "no such lead",
     # not "something went wrong" (the database raised an overflow, int() a ValueError)
-    huge = "99999999999999999999999"
-    assert f"no lead {huge}" in slack.command(f"show {huge}").json()["text"]
+    for huge in ("99999999999999999999999", "4294967296"):  # 2**32: past PostgreSQL's INTEGER
+        assert f"no lead {huge}" in slack.command(f"show {huge}").json()["text"]
     assert "no lead called “²”" in slack.command("show ²").json()["text"]
 
 
