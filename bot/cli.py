@@ -26,7 +26,7 @@ from flows.definitions import DefinitionError, load_frameworks
 from flows.parsing import parse_answer
 from storage.db import DatabaseUnavailable
 from storage.migrate import DatabaseNotMigrated
-from storage.models import normalise_email
+from storage.models import LEAD_STATUSES, normalise_email
 
 PARSE_TYPES = ("money", "timeframe", "authority", "yesno", "name", "company")
 CHAT_HELP = "Type your answer. Words that work at any time: back, skip, cancel, restart."
@@ -205,26 +205,41 @@ def parse(answer_type: str, text: str, today: Any) -> None:
     "--all", "show_all", is_flag=True,
     help="Include website visitors who opened the chat but answered nothing yet.",
 )
-def leads(limit: int, show_all: bool) -> None:
-    """List leads, newest first, with score, verdict and status (what a rep decided since
-    the verdict, or the outcome: won / lost)."""
+@click.option(
+    "--status", type=click.Choice(LEAD_STATUSES),
+    help="Only leads with this status (the verdict, or what a rep decided since).",
+)
+@click.option(
+    "--unclaimed", is_flag=True,
+    help="Only leads nobody has claimed or been assigned.",
+)
+def leads(limit: int, show_all: bool, status: str | None, unclaimed: bool) -> None:
+    """List leads, newest first, with score, verdict, status (what a rep decided since the
+    verdict, or the outcome: won / lost) and owner. `--status qualified --unclaimed`: the
+    qualified leads nobody has taken yet."""
+    filtered = status is not None or unclaimed
     with _runtime() as rt:
-        rows = rt.leads.recent(limit=limit, unanswered_widget=show_all)
-        hidden = 0 if show_all else rt.leads.count_unanswered_widget()
+        rows = rt.leads.recent(limit=limit, unanswered_widget=show_all, status=status,
+                               unowned=unclaimed)
+        hidden = 0 if show_all or filtered else rt.leads.count_unanswered_widget()
     if not rows:
+        if filtered:
+            click.echo("No leads match.")
+            return
         click.echo('No leads yet. Start one with: qualibot chat bant "Acme"')
         if hidden:
             click.echo(f"({_unanswered(hidden)}: qualibot leads --all)")
         return
     click.echo(
         f"{'ID':>5}  {'COMPANY':<28} {'FRAMEWORK':<9} {'SOURCE':<7} {'SCORE':>6}  "
-        f"{'VERDICT':<12} STATUS"
+        f"{'VERDICT':<12} {'STATUS':<12} OWNER"
     )
     for lead in rows:
         score = f"{lead.score_total:.1f}" if lead.score_total is not None else "-"
         click.echo(
             f"{lead.id:>5}  {lead.company[:28]:<28} {lead.framework:<9} "
-            f"{lead.source:<7} {score:>6}  {lead.verdict or '-':<12} {lead.status}"
+            f"{lead.source:<7} {score:>6}  {lead.verdict or '-':<12} {lead.status:<12} "
+            f"{lead.owner or '-'}"
         )
     if hidden:
         click.echo(f"(not listed: {_unanswered(hidden)}; qualibot leads --all lists them)")

@@ -116,9 +116,12 @@ class LeadQueries:
         owner: str | None = None,
         team_id: str | None = None,
         unanswered_widget: bool = True,
+        status: str | None = None,
+        unowned: bool = False,
     ) -> list[LeadSummary]:
         """Newest first; each filter given must match (`owner`: who claimed the lead or was
-        assigned it); without `unanswered_widget`, no widget lead with no answer yet."""
+        assigned it; `unowned`: nobody); without `unanswered_widget`, no widget lead with no
+        answer yet."""
         with self._sessions() as session:
             leads = LeadRepository(session).list_recent(
                 limit=limit,
@@ -126,6 +129,8 @@ class LeadQueries:
                 owner=owner,
                 team_id=team_id,
                 unanswered_widget=unanswered_widget,
+                status=status,
+                unowned=unowned,
             )
             return [_summary(lead) for lead in leads]
 

@@ -222,13 +222,19 @@ class LeadRepository:
         team_id: str | None = None,
         *,
         unanswered_widget: bool = True,
+        status: str | None = None,
+        unowned: bool = False,
     ) -> list[Lead]:
-        """Newest first. Each filter given (not ``None``) must match. Without
-        `unanswered_widget`, leave out widget leads with no answer yet (a visitor who only
-        opened the chat)."""
+        """Newest first. Each filter given (not ``None``) must match; `unowned`: nobody
+        claimed the lead or was assigned it. Without `unanswered_widget`, leave out widget
+        leads with no answer yet (a visitor who only opened the chat)."""
         stmt = select(Lead).order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit)
         if not unanswered_widget:
             stmt = stmt.where(_ANSWERED_OR_NOT_WIDGET)
+        if status is not None:
+            stmt = stmt.where(Lead.status == status)
+        if unowned:
+            stmt = stmt.where(Lead.owner.is_(None))
         if owner is not None:
             stmt = stmt.where(Lead.owner == owner)
         if created_by is not None:

@@ -133,7 +133,8 @@ def test_leads_and_show_say_what_came_of_a_lead(workdir: Path) -> None:
             for answer in answers:
                 result = runtime.service.answer(result.conversation_id, answer)
             lead_id = result.lead_id
-            actions.claim(lead_id, "U0ALICE01", team_id=None, notice=None)
+            if outcome is not None:
+                actions.claim(lead_id, "U0ALICE01", team_id=None, notice=None)
             if outcome == "won":
                 actions.won(lead_id, "U0ALICE01", team_id=None, notice=None)
             elif outcome == "lost":
@@ -144,10 +145,17 @@ def test_leads_and_show_say_what_came_of_a_lead(workdir: Path) -> None:
     code, out = run("leads")
     assert code == 0
     header, *rows = out.splitlines()
-    assert header.split()[-2:] == ["VERDICT", "STATUS"]
-    status = {row.split()[1]: row.split()[-2:] for row in rows}
-    assert status == {"Acme": ["qualified", "won"], "Globex": ["qualified", "lost"],
-                      "Initech": ["qualified", "qualified"]}
+    assert header.split()[-3:] == ["VERDICT", "STATUS", "OWNER"]
+    status = {row.split()[1]: row.split()[-3:] for row in rows}
+    assert status == {"Acme": ["qualified", "won", "U0ALICE01"],
+                      "Globex": ["qualified", "lost", "U0ALICE01"],
+                      "Initech": ["qualified", "qualified", "-"]}
+    # the qualified leads nobody has taken yet
+    code, out = run("leads", "--status", "qualified", "--unclaimed")
+    assert code == 0 and [row.split()[1] for row in out.splitlines()[1:]] == ["Initech"]
+    assert [row.split()[1] for row in run("leads", "--status", "won")[1].splitlines()[1:]] == [
+        "Acme"]
+    assert run("leads", "--status", "nurture")[1] == "No leads match.\n"
     code, out = run("show", "2")
     assert code == 0
     assert "Status: lost   Owner: U0ALICE01" in out
