@@ -196,6 +196,34 @@ def test_on_a_phone_the_demo_page_and_the_open_chat_fit_the_screen(
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, part
 
 
+def test_on_a_phone_the_keyboard_stays_in_the_chat_that_covers_the_page(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """The full-screen chat hides the page: Tab and Shift+Tab used to walk on to the page's
+    links behind it, out of sight. They go round inside the chat now, and a screen reader is
+    told it is modal; on a wide screen, where the page is in view, neither."""
+    page = new_page(viewport={"width": 375, "height": 667})
+    open_widget(page, mock_api.url + "/")
+    assert in_shadow(page, "root.querySelector('.panel').getAttribute('aria-modal')") == "true"
+
+    def focus_in_chat() -> bool:
+        return bool(page.evaluate(f"document.activeElement === document.querySelector('{W}')"))
+
+    seen = set()
+    for key in ["Tab"] * 15 + ["Shift+Tab"] * 15:
+        page.keyboard.press(key)
+        assert focus_in_chat(), key
+        seen.add(in_shadow(page, "root.activeElement && root.activeElement.outerHTML.slice(0, 60)"))
+    assert len(seen) >= 3  # it moves: round the chat's controls, not stuck on one
+
+    wide = new_page(viewport={"width": 1280, "height": 800})
+    open_widget(wide, mock_api.url + "/")
+    assert in_shadow(wide, "root.querySelector('.panel').getAttribute('aria-modal')") == "false"
+    for _ in range(15):
+        wide.keyboard.press("Tab")
+    assert not wide.evaluate(f"document.activeElement === document.querySelector('{W}')")
+
+
 def test_the_question_stays_in_view_when_the_on_screen_keyboard_opens(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

@@ -586,7 +586,26 @@
     u.root = el("div", { class: "qb " + config.position, lang: config.locale }, u.panel, u.launcher);
     u.root.addEventListener("keydown", (ev) => {
       if (ev.key === "Escape" && state.open) { ev.stopPropagation(); close(); }
+      if (ev.key === "Tab" && state.open && coversPage()) keepTabInside(ev);
     });
+    // On a phone the panel covers the page: Tab and Shift+Tab go round inside it (the page
+    // behind cannot be seen), and a screen reader is told it is modal.
+    const phone = window.matchMedia && window.matchMedia("(max-width: 480px)");
+    const coversPage = () => !!(phone && phone.matches);
+    const markModal = () => u.panel.setAttribute("aria-modal", String(coversPage()));
+    markModal();
+    if (phone && phone.addEventListener) phone.addEventListener("change", markModal);
+    const keepTabInside = (ev) => {
+      const stops = [...u.panel.querySelectorAll("button, input, a[href], [tabindex='0']")]
+        .filter((n) => !n.disabled && n.getClientRects().length);
+      const active = u.root.getRootNode().activeElement;
+      const first = stops[0], last = stops[stops.length - 1];
+      if (!first) return;
+      if (ev.shiftKey ? active === first || !u.panel.contains(active) : active === last) {
+        ev.preventDefault();
+        (ev.shiftKey ? last : first).focus();
+      }
+    };
     // Also when focus fell back to the page body (e.g. after a click on the panel's background),
     // but never steal Escape from the site's own widgets.
     document.addEventListener("keydown", (ev) => {
