@@ -354,12 +354,18 @@ class QualificationService:
         by: str | None = None,
         dedupe_key: str | None = None,
         listed_at_version: int | None = None,
+        participant: str | None = None,
     ) -> TurnResult:
         """Continue a conversation: ask its current question again. With `listed_at_version`
         (the conversation's version when its Resume button was drawn), `Conflict` if a turn
-        was taken since: a second click on that button (a double click) asks nothing twice."""
+        was taken since: a second click on that button (a double click) asks nothing twice.
+        With `participant`, only that person's conversation: another's is `NotFound` (a
+        button names a conversation by id, and on SQLite the id of an erased conversation
+        can come back as someone else's)."""
 
         def act(ctx: TurnContext) -> Turn:
+            if participant is not None and ctx.conversation.participant != participant:
+                raise NotFound(f"There is no conversation {conversation_id}.")
             if listed_at_version is not None and ctx.conversation.version != listed_at_version:
                 raise Conflict(ALREADY_RESUMED)
             return ctx.flow.resume(ctx.model, company=ctx.company, audience=ctx.audience)

@@ -189,6 +189,24 @@ def test_a_double_clicked_resume_asks_the_question_once(slack: SlackHarness) -> 
     assert len(slack.dm_messages()) == posted_before + 2
 
 
+def test_a_resume_button_resumes_only_the_reps_own_qualification(slack: SlackHarness) -> None:
+    slack.command("bant Acme")
+    slack.deliver()
+    slack.say("cancel")
+    slack.deliver()
+    listing = slack.ephemeral_response(slack.command("list"))
+    posted_before = len(slack.dm_messages())
+    # someone else clicking it (a button naming another's conversation, as an erased one's
+    # reused id on SQLite would): nothing is asked, the conversation stays paused
+    slack.click({"ts": "1.000001", "blocks": listing["blocks"]}, "resume",
+                channel="C0SALES01", user="U0OTHER01")
+    slack.deliver()
+    assert len(slack.dm_messages()) == posted_before
+    assert conversation_state(slack) == "cancelled"
+    [refusal] = slack.fake.calls("chat.postEphemeral")
+    assert refusal.args["user"] == "U0OTHER01" and "no conversation" in refusal.args["text"]
+
+
 def test_a_resume_button_drawn_before_versions_still_works(slack: SlackHarness) -> None:
     slack.command("bant Acme")
     slack.deliver()

@@ -108,6 +108,7 @@ def resume(
         by=context.user_id,
         dedupe_key=dedupe_key,
         listed_at_version=_number(version) if version else None,
+        participant=context.user_id,  # a rep resumes only their own qualification
     )
     ack()
 
