@@ -432,6 +432,31 @@ def test_an_enter_pressed_again_after_the_last_answer_does_not_start_over(
     assert len(mock_api.api_requests("POST", "/sessions")) == 1
 
 
+def test_a_server_that_does_not_answer_is_given_up_on_once_and_said_so(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """A message the server never answers: after the request's 20 s the visitor is told, with
+    Try again; it is not sent twice more by itself first (a network failure is), which kept
+    the typing dots up for a minute."""
+    page = new_page()
+    page.clock.install()
+    open_widget(page, mock_api.url + "/")
+    hung: list[Any] = []
+    page.route("**/widget/api/sessions/*/messages", lambda route: hung.append(route))  # unanswered
+    type_answer(page, "Acme")
+    wait_until(page, lambda: len(hung) == 1)
+    page.clock.run_for(21_000)
+    alert = page.locator(f"{W} .alert", has_text="taking too long to answer")
+    alert.wait_for()
+    page.clock.run_for(5_000)
+    assert len(hung) == 1  # not sent again by itself
+    assert page.locator(f"{W} .typing").is_hidden()
+    page.unroute("**/widget/api/sessions/*/messages")
+    page.get_by_role("button", name="Try again").click()
+    wait_for_bot(page, "Nice to meet the Acme team!")
+    assert [t for who, t in messages(page) if who == "visitor"] == ["Acme"]
+
+
 def test_rate_limit_and_network_errors_are_explained(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

@@ -72,6 +72,7 @@
     cancel: "Cancel",
     badCode: "We couldn't find a conversation with that code. Please check it and try again.",
     offline: "We couldn't reach the server. Check your connection and try again.",
+    slow: "The server is taking too long to answer. Please try again in a moment.",
     server: "Something went wrong on our side. Please try again in a moment.",
     generic: "Something went wrong. Please try again.",
     tooFast: (n) => `You're sending messages too fast, try again in ${n} s.`,
@@ -188,7 +189,8 @@
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = "Bearer " + token;
     const ctrl = new AbortController();
-    const timer = setTimeout(() => ctrl.abort(), 20000); // never leave the typing dots up forever
+    let timedOut = false; // never leave the typing dots up forever
+    const timer = setTimeout(() => { timedOut = true; ctrl.abort(); }, REQUEST_TIMEOUT_MS);
     let res;
     try {
       res = await fetch(API + path, {
@@ -199,7 +201,7 @@
         signal: ctrl.signal,
       });
     } catch (_) {
-      throw apiError(0); // offline, DNS, CORS, timeout
+      throw Object.assign(apiError(0), { timedOut }); // offline, DNS, CORS, timeout
     } finally {
       clearTimeout(timer);
     }
@@ -223,16 +225,18 @@
   // The request may or may not have reached the server: safe to repeat with the same id.
   const isUncertain = (e) => e.status === 0 || e.status === 502 || e.status === 503 || e.status === 504;
   const RESEND_DELAYS_MS = [400, 1200];
+  const REQUEST_TIMEOUT_MS = 20000;
   const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   // POST a visitor message; on a network failure or a gateway error, send it again (same
-  // message_id) a couple of times after a short delay before giving up.
+  // message_id) a couple of times after a short delay before giving up. Not after a timeout:
+  // a server that took 20 s would only keep the visitor waiting another 40.
   async function postMessage(body) {
     for (let attempt = 0; ; attempt++) {
       try {
         return await api("POST", `/sessions/${sid()}/messages`, body, state.session.token);
       } catch (e) {
-        if (!isUncertain(e) || attempt >= RESEND_DELAYS_MS.length) throw e;
+        if (!isUncertain(e) || e.timedOut || attempt >= RESEND_DELAYS_MS.length) throw e;
         await pause(RESEND_DELAYS_MS[attempt]);
       }
     }
@@ -802,7 +806,7 @@
         text = soon;
       }
     } else if (e.status === 0) {
-      text = T.offline;
+      text = e.timedOut ? T.slow : T.offline;
     } else if (e.status >= 500) {
       text = T.server;
     } else {
