@@ -27,6 +27,16 @@ Result shapes:
   amounts of one period are added up: "50k plus 10k for training" is 60,000, "$40k for licences
   and $10k for services" USD 50,000 (an "and" only between items named with "for"/"on"), "50k
   plus maybe 10k for training" 50,000-60,000 (these were "at least 50k" and 40k)
+- `"per_unit": {"amount": 20, "count": 100, "unit": "seats"}` is added for a price per seat
+  and the seats it is for: "$20 per seat per month, 100 seats" is `{"amount": 2000, "currency":
+  "USD", "period": "month", "per_unit": ...}` (the price times the count; `min`/`max` for a
+  price range), as are "2k per user per year for 20 users" (40,000 a year) and "50 users at
+  $30/month each" (these were the price alone: 2k a year, USD 20 and USD 30 a month). The
+  price is a figure followed by "per user", "/seat", "a head", "each"; the count a number
+  right before a seat word (users, seats, licences, reps, agents, employees...). A total for a
+  count ("50k for 20 users"), a count of anything else ("$20 per user, 3 locations"), a count
+  beside a budget ("50 users, budget 40k"), different counts ("20 seats now, 50 later") and a
+  price per seat without a count ("£500 a month per seat") are not multiplied
 - `{"amount": 0, "currency": None, "period": None}` for "no budget", "none", "zero"
 - `{"unknown": True, "unsure": True}` for an explicit non-answer: "not sure", "tbd",
   "depends", "confidential"
@@ -273,6 +283,27 @@ _NOT_YET = re.compile(r"\b(?:can|could|would|will|should|might|may|willing|able|
 # Between the verb and the figure: a few words, in the same clause ("we spend about 2k", "we
 # pay our vendor 2k", "current spend is around 2k").
 _SPEND_GAP = re.compile(r"[\s~]*(?:[a-z']+[\s~]+){0,4}?")
+
+
+# A price per seat and the seats it is for: "2k per user per year for 20 users", "$20 per seat
+# per month, 100 seats", "50 users at $30/month each". The price is the figure followed (past a
+# period) by "per user", "/seat", "a head", "each"; the count a number right before a seat word.
+# A count of anything else ("$20 per user, 3 locations") and a total for a count ("50k for 20
+# users") are not multiplied; nor is a price when the answer names different counts.
+_SEAT = (r"(?:users?|seats?|licen[cs]es?|heads?|persons?|people|employees?|agents?|reps?|"
+         r"members?|logins?|named\s+users?|editors?|admins?|learners?|students?)")
+_PER_SEAT_AFTER = re.compile(
+    r"(?:\s*(?:(?:per|a|an|each|every)\s+|/\s*)(?:month|mo|mth|year|yr|annum|quarter|m|y)\b)?"
+    r"\s*(?:(?:per|a|an|each|every)\s+|/\s*)(?P<unit>user|seat|licen[cs]e|head|person|agent|rep|"
+    r"employee|member|login|editor|admin|learner|student)s?\b"
+    r"|(?:\s*(?:(?:per|a|an|each|every)\s+|/\s*)(?:month|mo|mth|year|yr|annum|quarter|m|y)\b)?"
+    r"\s*(?P<each>each|apiece)\b(?!\s+(?:month|year|yr|quarter|week|day|time|of)\b)"
+)
+_SEAT_COUNT = re.compile(
+    r"(?<![0-9.,$€£])\b(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,6})\s*"
+    r"(?:(?:named|concurrent|active|paid|licensed|sales|support|full[- ]time|internal)\s+)?"
+    r"(?P<unit>" + _SEAT + r")\b"
+)
 
 
 _ZERO_WHOLE = re.compile(
@@ -692,6 +723,31 @@ def _current_spend(low: str, figures: list[_Figure]) -> list[tuple[int, int]]:
     return spans
 
 
+def _per_seat(low: str, last: _Figure) -> tuple[int, str] | None:
+    """(the seats, their word as said) when the figure ending at `last` is a price per seat
+    and the answer names one count of seats; else None."""
+    if _PER_SEAT_AFTER.match(low, last.end) is None:
+        return None
+    counts = {int(m.group("n").replace(",", "")): " ".join(m.group("unit").split())
+              for m in _SEAT_COUNT.finditer(low)}
+    if len(counts) != 1:
+        return None
+    ((count, unit),) = counts.items()
+    return (count, unit) if count >= 1 else None
+
+
+def _times_seats(result: Parsed, seats: tuple[int, str] | None) -> Parsed:
+    """The price per seat times the seats, the price and count kept under `per_unit`."""
+    if seats is None:
+        return result
+    count, unit = seats
+    price: Parsed = {k: result[k] for k in ("amount", "min", "max") if k in result}
+    for key, value in price.items():
+        result[key] = number_value(Decimal(str(value)) * count)
+    result["per_unit"] = {**price, "count": count, "unit": unit}
+    return result
+
+
 def term_of(parsed: Mapping[str, Any]) -> tuple[float, str]:
     """The years a `multi_year` budget spans, and the term in words: (3, "3 years") or, in
     months, (1.5, "18 months"). ValueError when it names no term of more than a year (a total
@@ -744,11 +800,12 @@ def parse_money(text: str) -> Parsed:
         first, second = pair
         smallest, largest = _range_values(first, second)
         if smallest != largest:
-            return _with_term({"min": number_value(smallest), "max": number_value(largest),
-                               "currency": (first.currency or second.currency
-                                            or currency_anywhere(t, low, first.start)),
-                               "period": _period(low, first.start, second.end)},
-                              low, figures, first, second)
+            ranged = _with_term({"min": number_value(smallest), "max": number_value(largest),
+                                 "currency": (first.currency or second.currency
+                                              or currency_anywhere(t, low, first.start)),
+                                 "period": _period(low, first.start, second.end)},
+                                low, figures, first, second)
+            return _times_seats(ranged, _per_seat(low, second))
         figure = first
         figure.value = smallest
     else:
@@ -765,4 +822,4 @@ def parse_money(text: str) -> Parsed:
     bound = _bound(low, figure)
     if bound is not None:
         result["bound"] = bound
-    return result
+    return _times_seats(result, _per_seat(low, figure))

@@ -399,6 +399,11 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
         ({"amount": 10000, "currency": "EUR", "period": "year",
           "plus": {"min": 1000, "max": 3000, "period": "quarter"}}, 12.15,
          "EUR 10,000 per year plus 1,000–3,000 per quarter (EUR 18,000 a year; ≈ USD 19,440"),
+        # a price per seat times the seats scores the product (it was the price: USD 20 a
+        # month, 1% of the USD 40,000)
+        ({"amount": 2000, "currency": "USD", "period": "month",
+          "per_unit": {"amount": 20, "count": 100, "unit": "seats"}}, 15,
+         "USD 2,000 per month (100 seats × USD 20; USD 24,000 a year), 60%"),
         ({"amount": "lots", "currency": "USD", "period": "year"}, 25, "full marks"),
         ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 0}, 25,
          "full marks"),
