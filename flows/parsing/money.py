@@ -58,7 +58,10 @@ currency or multiplier wins over bare numbers; numbers that count something ("50
 "6 months", "20%") or look like a year ("for 2026") are ignored. What is spent today, said
 beside the budget, is left out with its clause: "we have 50k and spend 2k a month", "50k
 budget, we currently spend 2k a month on tools" and "we spend 2k a month, budget 50k" are 50k
-(no period); a spend said alone ("we currently pay 2k a month") is read as the budget.
+(no period); a spend said alone ("we currently pay 2k a month") is read as the budget. A
+negated figure is left out with its clause: "not 50k, maybe 20k" is 20k and "it's not 50k, more
+like 30k" 30k (both were 50k); a negated figure alone ("not 50k") is not understood, so the bot
+asks again ("not quite 50k", "not even 10k" and "not over 10k" are not negations of the figure).
 """
 
 from __future__ import annotations
@@ -304,6 +307,17 @@ _SEAT_COUNT = re.compile(
     r"(?:(?:named|concurrent|active|paid|licensed|sales|support|full[- ]time|internal)\s+)?"
     r"(?P<unit>" + _SEAT + r")\b"
 )
+
+
+# Figures said not to be the budget, each with its clause: one negated ("not 50k, maybe 20k",
+# "it's not 50k, more like 30k"; "not quite 50k", "not even 10k" and "not over 10k" are not
+# negations of the figure). The budget is what is left; a negated figure alone is not a
+# budget (not understood, so the bot asks again).
+_NEGATED = re.compile(r"\b(?:not|isn'?t|wasn'?t|never)\s+(?:(?:about|around|roughly)\s+)?$")
+# Where the answer splits into clauses for these: punctuation not inside a number ("40,000",
+# "1.2M"), a spaced dash, "and", "but".
+_MONEY_CLAUSES = re.compile(r"\s*(?:[;!?()]+|[,.:]+(?![0-9])|\s[-\u2013\u2014]+\s*|\band\b|"
+                            r"\bbut\b)\s*")
 
 
 _ZERO_WHOLE = re.compile(
@@ -748,6 +762,21 @@ def _times_seats(result: Parsed, seats: tuple[int, str] | None) -> Parsed:
     return result
 
 
+def _not_the_budget(low: str, figures: list[_Figure]) -> list[tuple[int, int, str]]:
+    """The clauses whose figures are said not to be the budget: (start, end, why), why being
+    "negated"."""
+    spans: list[tuple[int, int, str]] = []
+    start = 0
+    for sep in [*_MONEY_CLAUSES.finditer(low), None]:
+        end = len(low) if sep is None else sep.start()
+        inside = [f for f in figures if start <= f.start and f.end <= end]
+        if inside and any(_NEGATED.search(low, max(start, f.start - 20), f.start)
+                          for f in inside):
+            spans.append((start, end, "negated"))
+        start = len(low) if sep is None else sep.end()
+    return spans
+
+
 def term_of(parsed: Mapping[str, Any]) -> tuple[float, str]:
     """The years a `multi_year` budget spans, and the term in words: (3, "3 years") or, in
     months, (1.5, "18 months"). ValueError when it names no term of more than a year (a total
@@ -782,6 +811,17 @@ def parse_money(text: str) -> Parsed:
             rest_low = rest_low[:a] + " " * (b - a) + rest_low[b:]
         rest = _figures(rest_t, rest_low)
         if rest or _ZERO_PHRASE.search(rest_low) or UNSURE.search(rest_low):
+            t, low, figures = rest_t, rest_low, rest
+    dropped = _not_the_budget(low, figures)
+    if dropped:
+        # The budget is what is left: "not 50k, maybe 20k" is 20k (it was 50k); a negated
+        # figure alone says only what the budget is not
+        rest_t, rest_low = t, low
+        for a, b, _why in dropped:
+            rest_t = rest_t[:a] + " " * (b - a) + rest_t[b:]
+            rest_low = rest_low[:a] + " " * (b - a) + rest_low[b:]
+        rest = _figures(rest_t, rest_low)
+        if rest or all(why == "negated" for _a, _b, why in dropped):
             t, low, figures = rest_t, rest_low, rest
     if not figures:
         if _ZERO_WHOLE.fullmatch(low) or (UNSURE.search(low) is None
