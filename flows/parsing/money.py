@@ -62,6 +62,9 @@ budget, we currently spend 2k a month on tools" and "we spend 2k a month, budget
 negated figure is left out with its clause: "not 50k, maybe 20k" is 20k and "it's not 50k, more
 like 30k" 30k (both were 50k); a negated figure alone ("not 50k") is not understood, so the bot
 asks again ("not quite 50k", "not even 10k" and "not over 10k" are not negations of the figure).
+So is another party's figure beside the budget: "we were quoted 80k by a competitor, our budget
+is 60k" is 60k (it was 80k), "the other vendor wants 100k, we have 70k" 70k; a quote said alone
+("a competitor quoted us 80k") is read as the budget.
 """
 
 from __future__ import annotations
@@ -314,6 +317,15 @@ _SEAT_COUNT = re.compile(
 # negations of the figure). The budget is what is left; a negated figure alone is not a
 # budget (not understood, so the bot asks again).
 _NEGATED = re.compile(r"\b(?:not|isn'?t|wasn'?t|never)\s+(?:(?:about|around|roughly)\s+)?$")
+# ... one another party asked or quoted ("we were quoted 80k by a competitor, our budget is
+# 60k", "the other vendor wants 100k, we have 70k"): left out only when a figure is left.
+_OTHER_PARTY = re.compile(
+    r"\bquot(?:e|es|ed|ing)\b|\b(?:competitors?|rivals?)\b|"
+    r"\b(?:vendor|supplier|provider|agency|consultancy|they)(?:'s)?\s+(?:charges?|charged|wants?|"
+    r"wanted|asks?|asked|offered|priced|pitched|(?:is|was|are|were)\s+(?:asking|charging|offering))"
+    r"\b|\b(?:their|other\s+(?:vendors?|suppliers?|providers?|tools?)'?s?)\s+(?:price|pricing|"
+    r"offer|proposal|quote|bid)\b"
+)
 # Where the answer splits into clauses for these: punctuation not inside a number ("40,000",
 # "1.2M"), a spaced dash, "and", "but".
 _MONEY_CLAUSES = re.compile(r"\s*(?:[;!?()]+|[,.:]+(?![0-9])|\s[-\u2013\u2014]+\s*|\band\b|"
@@ -764,7 +776,7 @@ def _times_seats(result: Parsed, seats: tuple[int, str] | None) -> Parsed:
 
 def _not_the_budget(low: str, figures: list[_Figure]) -> list[tuple[int, int, str]]:
     """The clauses whose figures are said not to be the budget: (start, end, why), why being
-    "negated"."""
+    "negated" or "other" (another party's figure)."""
     spans: list[tuple[int, int, str]] = []
     start = 0
     for sep in [*_MONEY_CLAUSES.finditer(low), None]:
@@ -773,6 +785,8 @@ def _not_the_budget(low: str, figures: list[_Figure]) -> list[tuple[int, int, st
         if inside and any(_NEGATED.search(low, max(start, f.start - 20), f.start)
                           for f in inside):
             spans.append((start, end, "negated"))
+        elif inside and _OTHER_PARTY.search(low, start, end):
+            spans.append((start, end, "other"))
         start = len(low) if sep is None else sep.end()
     return spans
 
