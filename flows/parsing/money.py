@@ -64,7 +64,9 @@ like 30k" 30k (both were 50k); a negated figure alone ("not 50k") is not underst
 asks again ("not quite 50k", "not even 10k" and "not over 10k" are not negations of the figure).
 So is another party's figure beside the budget: "we were quoted 80k by a competitor, our budget
 is 60k" is 60k (it was 80k), "the other vendor wants 100k, we have 70k" 70k; a quote said alone
-("a competitor quoted us 80k") is read as the budget.
+("a competitor quoted us 80k") is read as the budget. So is what was spent before: "last year we
+paid 80k, this year we have 100k" is 100k a year (it was 80k), "we spent 80k last year and have
+100k now" 100k; said alone ("we paid 80k last year") it is read as the budget.
 """
 
 from __future__ import annotations
@@ -325,6 +327,15 @@ _OTHER_PARTY = re.compile(
     r"wanted|asks?|asked|offered|priced|pitched|(?:is|was|are|were)\s+(?:asking|charging|offering))"
     r"\b|\b(?:their|other\s+(?:vendors?|suppliers?|providers?|tools?)'?s?)\s+(?:price|pricing|"
     r"offer|proposal|quote|bid)\b"
+)
+# ... one spent or budgeted before ("last year we paid 80k, this year we have 100k", "we spent
+# 80k last year and have 100k now", "previously 50k a year, now 70k"): left out only when a
+# figure is left.
+_PAST = re.compile(
+    r"\b(?:last|previous|prior|past)\s+(?:year|years|quarter|month|fy|fiscal\s+year|contract|"
+    r"renewal|budget|time)\b|\b(?:last|previous|prior)\s+year'?s\b|\bused\s+to\b|\bpreviously\b|"
+    r"\b(?:we|i|they)(?:'ve|\s+have|\s+had)?\s+(?:already\s+)?(?:paid|spent)\b|"
+    r"\b(?:was|were)\s+(?:paying|spending)\b"
 )
 # Where the answer splits into clauses for these: punctuation not inside a number ("40,000",
 # "1.2M"), a spaced dash, "and", "but".
@@ -776,7 +787,7 @@ def _times_seats(result: Parsed, seats: tuple[int, str] | None) -> Parsed:
 
 def _not_the_budget(low: str, figures: list[_Figure]) -> list[tuple[int, int, str]]:
     """The clauses whose figures are said not to be the budget: (start, end, why), why being
-    "negated" or "other" (another party's figure)."""
+    "negated", "other" (another party's figure) or "past" (spent before)."""
     spans: list[tuple[int, int, str]] = []
     start = 0
     for sep in [*_MONEY_CLAUSES.finditer(low), None]:
@@ -787,6 +798,8 @@ def _not_the_budget(low: str, figures: list[_Figure]) -> list[tuple[int, int, st
             spans.append((start, end, "negated"))
         elif inside and _OTHER_PARTY.search(low, start, end):
             spans.append((start, end, "other"))
+        elif inside and _PAST.search(low, start, end):
+            spans.append((start, end, "past"))
         start = len(low) if sep is None else sep.end()
     return spans
 
