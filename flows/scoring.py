@@ -20,6 +20,7 @@ thresholds: qualified at or above `thresholds.qualified`, nurture at or above
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -506,6 +507,13 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
         yearly = amount * PER_YEAR[period]
         text += _PERIOD_TEXT[period]
     notes: list[str] = []
+    per_unit = parsed.get("per_unit")
+    if isinstance(per_unit, Mapping) and isinstance(per_unit.get("count"), int):
+        # a price per seat times the seats ("$20 per seat per month, 100 seats"): the amount
+        # scored is the product; the price and count are shown
+        with contextlib.suppress(ValueError, TypeError):
+            notes.append(f"{per_unit['count']:,} {per_unit.get('unit', 'seats')} × "
+                         f"{currency + ' ' if currency else ''}{_amount(per_unit)[1]}")
     plus = parsed.get("plus")
     if plus is not None:
         # a one-off plus a recurring amount ("50k now plus 2k a month") scores the first

@@ -37,8 +37,12 @@ a decision maker (it was read as the speaker being the CFO), as with "our CFO, b
 Nor is a title before a clause in which the speaker needs that person's sign-off, named by a
 pronoun: "the CFO but I need her sign-off", "CFO, I have to run it by him", "the CFO, I'll need
 her to sign" are an influencer with the CFO's sign-off (they were the speaker being the CFO);
-"I'm the CFO but I need their sign-off" is the CFO.
-Statements without a title: "I decide" / "final say" / "my call", and in the future "I'll sign
+"I'm the CFO but I need their sign-off" is the CFO. A title after "get" is someone the speaker
+gets to sign off: "I'll get the CFO to sign off", "I'm getting the VP to approve it" are an
+influencer with that person's sign-off (the first was the speaker being the CFO).
+Statements without a title: "I decide" / "final say" / "my call" / "I get final say" (was not
+understood), a yes to "who signs off?" with a "that's me" ("yep that's me", "yeah it's me": was
+not understood), and in the future "I'll sign
 off", "I'll be signing off", "I will be the one approving", "I'll be the decision maker" ->
 decision_maker;
 "I own / control / hold the budget" -> economic_buyer; "on the committee", "I recommend",
@@ -170,7 +174,7 @@ _MARKER = re.compile(
     r"(?P<self>\b(?:i'?m|i\s+am|im|she'?s|he'?s|they'?re|we'?re|she\s+is|he\s+is|they\s+are|"
     r"is|am|are|as|work\s+as|works\s+as|contact\s+is)(?:\s+(?:a|an|the|our|their))?)\b"
     r"|(?P<other>\b(?:my|our|his|her|their|your|boss|reports?\s+to|reporting\s+to|from|with|"
-    r"by|ask|behind|convince|needs?|to|approval|sign[\s-]?off|check)\b)"
+    r"by|ask|behind|convince|needs?|to|approval|sign[\s-]?off|check|get|getting)\b)"
 )
 _JOINED = re.compile(r"^\s*(?:,|and|or|&|/|,\s*and|plus)\s*(?:(?:the|my|our|their|her|his)\s+)?$")
 _GAP = re.compile(r"^[\s,]*(?:[\w'&-]+[\s,]+){0,2}$")
@@ -226,6 +230,9 @@ _SELF_DECIDES = re.compile(
     r"|\bresponsible\s+for\s+(?:the\s+|this\s+)?(?:purchase|buying\s+decision|decision)"
     r"|^(?:the\s+)?(?:final\s+)?decision[\s-]?maker\b"
     r"|\bfinal\s+say\s+is\s+mine|\bfull\s+authority|\bsigning\s+authority"
+    # "I get final say", "I get the last word"
+    r"|\b(?:i|she|he|they)\s+(?:(?:always|ultimately|do|does|will)\s+)?gets?\s+(?:the\s+)?"
+    r"(?:final|last)\s+(?:say|word|call)\b"
 )
 _SELF_BUDGET = re.compile(
     r"\b(?:owns?|holds?|controls?)\s+the\s+(?:budget|purse)|\b(?:i|she|he|they)\s+(?:(?:own|control|hold|manage|have)s?\s+the\s+(?:budget|purse)|"
@@ -247,9 +254,10 @@ _USER = re.compile(
 # A clause that is only a yes or a no, first or last in the answer, replies to "will you be
 # the one signing off?" ("CTO, yes", "No, the CFO will").
 _SIGNS = re.compile(
+    r"(?:(?:yes|yeah|yep|yup|sure|correct)\s+)?(?:"
     r"yes|yeah|yep|yup|sure|correct|definitely|absolutely|indeed|me|myself|"
     r"(?:yes\s+)?(?:i\s+(?:will|do|can|am|sign)|i'll)|(?:that'?s|it'?s|it\s+is|that\s+is|"
-    r"that\s+(?:would|will)\s+be)\s+me"
+    r"that\s+(?:would|will)\s+be)\s+me)"
 )
 _POSSESSIVE = re.compile(r"'s?\b")
 # A title joined to the speaker: "me and the CFO", "me together with our CEO", "me + CFO"

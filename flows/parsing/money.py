@@ -27,6 +27,16 @@ Result shapes:
   amounts of one period are added up: "50k plus 10k for training" is 60,000, "$40k for licences
   and $10k for services" USD 50,000 (an "and" only between items named with "for"/"on"), "50k
   plus maybe 10k for training" 50,000-60,000 (these were "at least 50k" and 40k)
+- `"per_unit": {"amount": 20, "count": 100, "unit": "seats"}` is added for a price per seat
+  and the seats it is for: "$20 per seat per month, 100 seats" is `{"amount": 2000, "currency":
+  "USD", "period": "month", "per_unit": ...}` (the price times the count; `min`/`max` for a
+  price range), as are "2k per user per year for 20 users" (40,000 a year) and "50 users at
+  $30/month each" (these were the price alone: 2k a year, USD 20 and USD 30 a month). The
+  price is a figure followed by "per user", "/seat", "a head", "each"; the count a number
+  right before a seat word (users, seats, licences, reps, agents, employees...). A total for a
+  count ("50k for 20 users"), a count of anything else ("$20 per user, 3 locations"), a count
+  beside a budget ("50 users, budget 40k"), different counts ("20 seats now, 50 later") and a
+  price per seat without a count ("£500 a month per seat") are not multiplied
 - `{"amount": 0, "currency": None, "period": None}` for "no budget", "none", "zero"
 - `{"unknown": True, "unsure": True}` for an explicit non-answer: "not sure", "tbd",
   "depends", "confidential"
@@ -48,7 +58,15 @@ currency or multiplier wins over bare numbers; numbers that count something ("50
 "6 months", "20%") or look like a year ("for 2026") are ignored. What is spent today, said
 beside the budget, is left out with its clause: "we have 50k and spend 2k a month", "50k
 budget, we currently spend 2k a month on tools" and "we spend 2k a month, budget 50k" are 50k
-(no period); a spend said alone ("we currently pay 2k a month") is read as the budget.
+(no period); a spend said alone ("we currently pay 2k a month") is read as the budget. A
+negated figure is left out with its clause: "not 50k, maybe 20k" is 20k and "it's not 50k, more
+like 30k" 30k (both were 50k); a negated figure alone ("not 50k") is not understood, so the bot
+asks again ("not quite 50k", "not even 10k" and "not over 10k" are not negations of the figure).
+So is another party's figure beside the budget: "we were quoted 80k by a competitor, our budget
+is 60k" is 60k (it was 80k), "the other vendor wants 100k, we have 70k" 70k; a quote said alone
+("a competitor quoted us 80k") is read as the budget. So is what was spent before: "last year we
+paid 80k, this year we have 100k" is 100k a year (it was 80k), "we spent 80k last year and have
+100k now" 100k; said alone ("we paid 80k last year") it is read as the budget.
 """
 
 from __future__ import annotations
@@ -273,6 +291,56 @@ _NOT_YET = re.compile(r"\b(?:can|could|would|will|should|might|may|willing|able|
 # Between the verb and the figure: a few words, in the same clause ("we spend about 2k", "we
 # pay our vendor 2k", "current spend is around 2k").
 _SPEND_GAP = re.compile(r"[\s~]*(?:[a-z']+[\s~]+){0,4}?")
+
+
+# A price per seat and the seats it is for: "2k per user per year for 20 users", "$20 per seat
+# per month, 100 seats", "50 users at $30/month each". The price is the figure followed (past a
+# period) by "per user", "/seat", "a head", "each"; the count a number right before a seat word.
+# A count of anything else ("$20 per user, 3 locations") and a total for a count ("50k for 20
+# users") are not multiplied; nor is a price when the answer names different counts.
+_SEAT = (r"(?:users?|seats?|licen[cs]es?|heads?|persons?|people|employees?|agents?|reps?|"
+         r"members?|logins?|named\s+users?|editors?|admins?|learners?|students?)")
+_PER_SEAT_AFTER = re.compile(
+    r"(?:\s*(?:(?:per|a|an|each|every)\s+|/\s*)(?:month|mo|mth|year|yr|annum|quarter|m|y)\b)?"
+    r"\s*(?:(?:per|a|an|each|every)\s+|/\s*)(?P<unit>user|seat|licen[cs]e|head|person|agent|rep|"
+    r"employee|member|login|editor|admin|learner|student)s?\b"
+    r"|(?:\s*(?:(?:per|a|an|each|every)\s+|/\s*)(?:month|mo|mth|year|yr|annum|quarter|m|y)\b)?"
+    r"\s*(?P<each>each|apiece)\b(?!\s+(?:month|year|yr|quarter|week|day|time|of)\b)"
+)
+_SEAT_COUNT = re.compile(
+    r"(?<![0-9.,$€£])\b(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,6})\s*"
+    r"(?:(?:named|concurrent|active|paid|licensed|sales|support|full[- ]time|internal)\s+)?"
+    r"(?P<unit>" + _SEAT + r")\b"
+)
+
+
+# Figures said not to be the budget, each with its clause: one negated ("not 50k, maybe 20k",
+# "it's not 50k, more like 30k"; "not quite 50k", "not even 10k" and "not over 10k" are not
+# negations of the figure). The budget is what is left; a negated figure alone is not a
+# budget (not understood, so the bot asks again).
+_NEGATED = re.compile(r"\b(?:not|isn'?t|wasn'?t|never)\s+(?:(?:about|around|roughly)\s+)?$")
+# ... one another party asked or quoted ("we were quoted 80k by a competitor, our budget is
+# 60k", "the other vendor wants 100k, we have 70k"): left out only when a figure is left.
+_OTHER_PARTY = re.compile(
+    r"\bquot(?:e|es|ed|ing)\b|\b(?:competitors?|rivals?)\b|"
+    r"\b(?:vendor|supplier|provider|agency|consultancy|they)(?:'s)?\s+(?:charges?|charged|wants?|"
+    r"wanted|asks?|asked|offered|priced|pitched|(?:is|was|are|were)\s+(?:asking|charging|offering))"
+    r"\b|\b(?:their|other\s+(?:vendors?|suppliers?|providers?|tools?)'?s?)\s+(?:price|pricing|"
+    r"offer|proposal|quote|bid)\b"
+)
+# ... one spent or budgeted before ("last year we paid 80k, this year we have 100k", "we spent
+# 80k last year and have 100k now", "previously 50k a year, now 70k"): left out only when a
+# figure is left.
+_PAST = re.compile(
+    r"\b(?:last|previous|prior|past)\s+(?:year|years|quarter|month|fy|fiscal\s+year|contract|"
+    r"renewal|budget|time)\b|\b(?:last|previous|prior)\s+year'?s\b|\bused\s+to\b|\bpreviously\b|"
+    r"\b(?:we|i|they)(?:'ve|\s+have|\s+had)?\s+(?:already\s+)?(?:paid|spent)\b|"
+    r"\b(?:was|were)\s+(?:paying|spending)\b"
+)
+# Where the answer splits into clauses for these: punctuation not inside a number ("40,000",
+# "1.2M"), a spaced dash, "and", "but".
+_MONEY_CLAUSES = re.compile(r"\s*(?:[;!?()]+|[,.:]+(?![0-9])|\s[-\u2013\u2014]+\s*|\band\b|"
+                            r"\bbut\b)\s*")
 
 
 _ZERO_WHOLE = re.compile(
@@ -692,6 +760,50 @@ def _current_spend(low: str, figures: list[_Figure]) -> list[tuple[int, int]]:
     return spans
 
 
+def _per_seat(low: str, last: _Figure) -> tuple[int, str] | None:
+    """(the seats, their word as said) when the figure ending at `last` is a price per seat
+    and the answer names one count of seats; else None."""
+    if _PER_SEAT_AFTER.match(low, last.end) is None:
+        return None
+    counts = {int(m.group("n").replace(",", "")): " ".join(m.group("unit").split())
+              for m in _SEAT_COUNT.finditer(low)}
+    if len(counts) != 1:
+        return None
+    ((count, unit),) = counts.items()
+    return (count, unit) if count >= 1 else None
+
+
+def _times_seats(result: Parsed, seats: tuple[int, str] | None) -> Parsed:
+    """The price per seat times the seats, the price and count kept under `per_unit`."""
+    if seats is None:
+        return result
+    count, unit = seats
+    price: Parsed = {k: result[k] for k in ("amount", "min", "max") if k in result}
+    for key, value in price.items():
+        result[key] = number_value(Decimal(str(value)) * count)
+    result["per_unit"] = {**price, "count": count, "unit": unit}
+    return result
+
+
+def _not_the_budget(low: str, figures: list[_Figure]) -> list[tuple[int, int, str]]:
+    """The clauses whose figures are said not to be the budget: (start, end, why), why being
+    "negated", "other" (another party's figure) or "past" (spent before)."""
+    spans: list[tuple[int, int, str]] = []
+    start = 0
+    for sep in [*_MONEY_CLAUSES.finditer(low), None]:
+        end = len(low) if sep is None else sep.start()
+        inside = [f for f in figures if start <= f.start and f.end <= end]
+        if inside and any(_NEGATED.search(low, max(start, f.start - 20), f.start)
+                          for f in inside):
+            spans.append((start, end, "negated"))
+        elif inside and _OTHER_PARTY.search(low, start, end):
+            spans.append((start, end, "other"))
+        elif inside and _PAST.search(low, start, end):
+            spans.append((start, end, "past"))
+        start = len(low) if sep is None else sep.end()
+    return spans
+
+
 def term_of(parsed: Mapping[str, Any]) -> tuple[float, str]:
     """The years a `multi_year` budget spans, and the term in words: (3, "3 years") or, in
     months, (1.5, "18 months"). ValueError when it names no term of more than a year (a total
@@ -727,6 +839,17 @@ def parse_money(text: str) -> Parsed:
         rest = _figures(rest_t, rest_low)
         if rest or _ZERO_PHRASE.search(rest_low) or UNSURE.search(rest_low):
             t, low, figures = rest_t, rest_low, rest
+    dropped = _not_the_budget(low, figures)
+    if dropped:
+        # The budget is what is left: "not 50k, maybe 20k" is 20k (it was 50k); a negated
+        # figure alone says only what the budget is not
+        rest_t, rest_low = t, low
+        for a, b, _why in dropped:
+            rest_t = rest_t[:a] + " " * (b - a) + rest_t[b:]
+            rest_low = rest_low[:a] + " " * (b - a) + rest_low[b:]
+        rest = _figures(rest_t, rest_low)
+        if rest or all(why == "negated" for _a, _b, why in dropped):
+            t, low, figures = rest_t, rest_low, rest
     if not figures:
         if _ZERO_WHOLE.fullmatch(low) or (UNSURE.search(low) is None
                                           and _ZERO_PHRASE.search(low)):
@@ -744,11 +867,12 @@ def parse_money(text: str) -> Parsed:
         first, second = pair
         smallest, largest = _range_values(first, second)
         if smallest != largest:
-            return _with_term({"min": number_value(smallest), "max": number_value(largest),
-                               "currency": (first.currency or second.currency
-                                            or currency_anywhere(t, low, first.start)),
-                               "period": _period(low, first.start, second.end)},
-                              low, figures, first, second)
+            ranged = _with_term({"min": number_value(smallest), "max": number_value(largest),
+                                 "currency": (first.currency or second.currency
+                                              or currency_anywhere(t, low, first.start)),
+                                 "period": _period(low, first.start, second.end)},
+                                low, figures, first, second)
+            return _times_seats(ranged, _per_seat(low, second))
         figure = first
         figure.value = smallest
     else:
@@ -765,4 +889,4 @@ def parse_money(text: str) -> Parsed:
     bound = _bound(low, figure)
     if bound is not None:
         result["bound"] = bound
-    return result
+    return _times_seats(result, _per_seat(low, figure))

@@ -46,7 +46,16 @@ def _money(p: dict[str, Any]) -> str:
     period = _PERIODS.get(p.get("period") or "")
     if period:
         text = f"{text} {period}"
-    return text if currency else f"{text} (currency not stated)"
+    notes = [] if p.get("per_unit") is None else [_per_unit(p["per_unit"], bound, currency)]
+    if not currency:
+        notes.append("currency not stated")
+    return f"{text} ({'; '.join(notes)})" if notes else text
+
+
+def _per_unit(u: dict[str, Any], bound: str, currency: str | None) -> str:
+    """"100 seats × USD 20": the count and the price per seat the amount was made of."""
+    price = _amount({k: u[k] for k in ("amount", "min", "max") if k in u}, currency)
+    return f"{_number(u['count'])} {u['unit']} × {bound}{price}"
 
 
 def _two_parts(p: dict[str, Any], plus: dict[str, Any], currency: str | None) -> str:

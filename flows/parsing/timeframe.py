@@ -20,6 +20,10 @@ Rules (documented choices):
   "not before X", "not until X", "X at the earliest", "X or later", "from X" (alone): earliest
   the start of X, latest None.
 - "in 3 months", "3 months from now": a point, earliest = latest = today + 3 months.
+  "2 months ago" is in the past: today - 2 months (it was read as in 2 months), which the score
+  marks as passed; beside a date to come it is left out ("a year ago, now Q3" is Q3).
+  "this time next year" (or next month, week, quarter): around today's date a year on (it was
+  all of next year); "by this time next year" a deadline on that date.
   "in 3-6 months": today + 3 months .. today + 6 months.
   "within 6 weeks", "in the next 6 weeks", "less than 6 weeks": deadline, latest today + 6 weeks.
   "not for 6 months", "after 6 months", "at least 6 months": earliest today + 6 months.
@@ -94,6 +98,8 @@ _CORE = re.compile(
     r"|(?P<season>\b(?:spring|summer|fall|autumn|winter)\b)"
     r"|(?P<mon>\b(?:" + _MONTH + r")\b\.?)"
     r"|(?P<after_next>\bthe\s+year\s+after\s+next\b)"
+    r"|(?P<same_time>\b(?:this|that|the\s+same|same)\s+time\s+(?P<same_unit>next\s+year|"
+    r"next\s+month|next\s+week|next\s+quarter)\b)"
     r"|(?P<named>\b(?:week|month|year|today|tomorrow|" + "|".join(_WEEKDAYS)
     + r"|eom|eoq|eoy|ye|fye|christmas|xmas|holidays|holiday\s+season)\b)"
     r"|(?P<yn>(?<![0-9])(?P<yn_y>20[0-9]{2})(?![0-9])|\bfy\s?'?(?P<yn_fy>20[0-9]{2}|[0-9]{2})\b)"
@@ -134,6 +140,7 @@ _DURATION_PREFIX = re.compile(
 _DURATION_TAIL = re.compile(
     r"(?P<or>\s+or\s+(?:two|three|so)\b)?"
     r"(?P<post>\s+(?:from\s+(?:now|today)|out|away|time|hence|later)\b)?"
+    r"(?P<ago>\s+ago\b)?"
 )
 _YEAR_SPEC = re.compile(
     r"\s*,?\s*(?:of\s+|in\s+)?(?:the\s+)?(?P<yr>20[0-9]{2}(?![0-9])|'[0-9]{2}(?![0-9])|"
@@ -181,6 +188,7 @@ class _Found:
     earliest: date | None
     latest: date | None
     soft: bool = False  # "from X": a lower bound unless something follows
+    past: bool = False  # "2 months ago": left out beside a date to come
 
 
 def _month_end(year: int, month: int) -> date:
@@ -469,10 +477,14 @@ def _duration(m: re.Match[str], t: str, lo: int, today: date) -> tuple[_Found | 
         return None, m.end()  # "a m", "50m revenue"
     if max(n, n2 or 0) * _UNIT_DAYS[unit[0]] > 3660:
         return None, m.end()  # more than ten years out is not a timeframe
-    first = _shift(today, n, unit)
-    second = _shift(today, n2, unit) if n2 is not None else first
+    ago = tail is not None and tail.group("ago") is not None
+    sign = -1 if ago else 1  # "2 months ago" is in the past (it was read as in 2 months)
+    first = _shift(today, sign * n, unit)
+    second = _shift(today, sign * n2, unit) if n2 is not None else first
     if second < first:
         first, second = second, first
+    if ago:
+        return _Found(pos, first, second, past=True), end  # the score marks it as passed
     if pre in _DURATION_LOWER:
         return _Found(pos, first, None), end
     if pre in _DURATION_POINT:
@@ -546,6 +558,13 @@ def _after_next(m: re.Match[str], ctx: _Ctx, today: date) -> _Found | None:
     return _relate(span, ctx, today)
 
 
+def _same_time(m: re.Match[str], ctx: _Ctx, today: date) -> _Found | None:
+    """"this time next year": around today's date a year on (it was all of next year)."""
+    unit = m.group("same_unit").split()[-1]
+    day = _shift(today, 1, unit)
+    return _relate((day, day), ctx, today)
+
+
 def _year_num(m: re.Match[str], ctx: _Ctx, today: date) -> _Found | None:
     if m.group("yn_y"):
         year = int(m.group("yn_y"))
@@ -560,7 +579,7 @@ _Handler = Callable[[re.Match[str], _Ctx, date], "_Found | None"]
 _HANDLERS: dict[str, _Handler] = {
     "iso": _iso_date, "md": _month_day, "dm": _month_day, "nd": _num_date, "q": _quarter,
     "h": _half, "season": _season, "mon": _month, "named": _named, "yn": _year_num,
-    "after_next": _after_next,
+    "after_next": _after_next, "same_time": _same_time,
 }
 _TAKES_YEAR = {"q", "h", "season", "mon"}
 _TAKES_END = {"q", "named", "yn"}
@@ -675,6 +694,8 @@ def parse_timeframe(text: str, today: date) -> Parsed:
         if UNSURE.search(t) or _OPEN.search(t):
             return unsure()
         return unknown()
+    if not all(f.past for f in found):
+        found = [f for f in found if not f.past]  # "a year ago, now Q3" is Q3
     earliest, latest = _combine(found)
     if earliest is None and latest is None:
         return unknown()

@@ -84,7 +84,7 @@ def test_each_parser_never_raises_on_any_text(text: str) -> None:
 @given(parsed=st.dictionaries(st.sampled_from(
     ["amount", "min", "max", "currency", "period", "earliest", "latest", "role", "level",
      "value", "text", "email", "unknown", "bound", "approver", "none", "years", "name",
-     "months", "plus", "company"]),
+     "months", "plus", "company", "per_unit"]),
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))))
 def test_readback_never_raises_on_odd_dicts(parsed: dict[str, Any]) -> None:
     for kind in (*TYPES, "bogus"):
@@ -476,6 +476,12 @@ def test_non_companies_are_unknown(text: str) -> None:
      "EUR 20,000–30,000 one-time plus EUR 1,500 per month (EUR 38,000–48,000 in the first year)"),
     ("money", "50k a year plus 5k a quarter",
      "50,000 per year plus 5,000 per quarter (70,000 a year; currency not stated)"),
+    # a price per seat times the seats: the product, with how it was made
+    ("money", "$20 per seat per month, 100 seats", "USD 2,000 per month (100 seats × USD 20)"),
+    ("money", "2k per user per year for 20 users",
+     "40,000 per year (20 users × 2,000; currency not stated)"),
+    ("money", "up to $20/user/month, 100 users",
+     "up to USD 2,000 per month (100 users × up to USD 20)"),
     ("money", "100k for a couple of years",
      "50,000 per year (100,000 over 2 years; currency not stated)"),
     ("timeframe", "Q3", "between Jul 1, 2026 and Sep 30, 2026"),

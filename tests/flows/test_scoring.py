@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from flows.answers import AnswerRecord, AnswerStatus
 from flows.definitions import Framework, FrameworkOverrides, Thresholds, load_frameworks
-from flows.parsing import parse_authority
+from flows.parsing import parse_authority, parse_timeframe
 from flows.scoring import STALE_AFTER_DAYS, ScoreResult, ScoringError, score
 
 CALL_DAY = date(2026, 3, 2)
@@ -399,6 +399,11 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
         ({"amount": 10000, "currency": "EUR", "period": "year",
           "plus": {"min": 1000, "max": 3000, "period": "quarter"}}, 12.15,
          "EUR 10,000 per year plus 1,000–3,000 per quarter (EUR 18,000 a year; ≈ USD 19,440"),
+        # a price per seat times the seats scores the product (it was the price: USD 20 a
+        # month, 1% of the USD 40,000)
+        ({"amount": 2000, "currency": "USD", "period": "month",
+          "per_unit": {"amount": 20, "count": 100, "unit": "seats"}}, 15,
+         "USD 2,000 per month (100 seats × USD 20; USD 24,000 a year), 60%"),
         ({"amount": "lots", "currency": "USD", "period": "year"}, 25, "full marks"),
         ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 0}, 25,
          "full marks"),
@@ -546,6 +551,15 @@ def test_timeframe_score_drops_once_the_dates_pass(bant: Framework) -> None:
     answers = {"timeline": rec("in Q3", {"earliest": "2026-07-01", "latest": "2026-09-30"})}
     reason = by_id(score(bant, answers, as_of=date(2026, 10, 30)))["timeline"].reason
     assert "passed 30 days ago" in reason
+
+
+def test_a_timeframe_in_the_past_scores_as_passed(bant: Framework) -> None:
+    # "2 months ago" was read as in two months (full marks); it has passed
+    parsed = parse_timeframe("2 months ago", AS_OF)
+    answers = perfect_bant() | {"timeline": rec("2 months ago", parsed)}
+    timeline = by_id(score(bant, answers, as_of=AS_OF))["timeline"]
+    assert timeline.score < 0.5
+    assert "passed" in timeline.reason
 
 
 def test_rescoring_later_can_change_the_verdict(bant: Framework) -> None:
