@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +20,7 @@ from bot.cli import main
 from bot.erasure import NOT_DELIVERED, Erasure
 from storage.models import Base, Conversation, Lead, OutboxMessage, normalise_email
 from storage.repositories import OutboxRepository
-from tests.bot.slackapp import SALES_CHANNEL, SlackHarness, make_harness, slack_settings
-from tests.fakeslack import FakeSlack
-from tests.slackreq import SlackRequests
+from tests.bot.slackapp import SALES_CHANNEL, ConfiguredSlack, SlackHarness
 
 ALICE = "U0ALICE01"
 DANA = ("Dana Lee", "dana@acme.example", "Acme Logistics")
@@ -43,20 +40,10 @@ REP_ANSWERS = ["allocated", "about $80k a year", "I'm the CFO and I sign the con
 
 
 @pytest.fixture
-def assigning(
-    engine: Engine,
-    database_url: str,
-    fake_slack: FakeSlack,
-    slack_requests: SlackRequests,
-    slack_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> Iterator[SlackHarness]:
+def assigning(slack_with_config: ConfiguredSlack) -> Iterator[SlackHarness]:
     """The Slack harness with a rule that assigns every lead to Alice (and DMs her)."""
-    toml = tmp_path / "qualibot.toml"
-    toml.write_text(f'[[handoff.rules]]\nchannel = "{SALES_CHANNEL}"\nassign = ["{ALICE}"]\n')
-    settings = slack_settings(monkeypatch, database_url, tmp_path, QUALIBOT_CONFIG=str(toml))
-    yield from make_harness(settings, fake_slack, slack_requests)
+    yield from slack_with_config(
+        f'[[handoff.rules]]\nchannel = "{SALES_CHANNEL}"\nassign = ["{ALICE}"]\n')
 
 
 def forget(*args: str, input: str | None = None) -> tuple[int, str]:
