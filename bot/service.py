@@ -43,7 +43,7 @@ from bot.turns import (
 )
 from flows.engine import DONE, BotMessage, Flow, FlowError, FlowState, Turn
 from flows.scoring import ScoreResult
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.models import SCORED_STATUSES, Conversation, Lead
 from storage.repositories import (
     ConversationRepository,
@@ -67,7 +67,7 @@ ALREADY_RESUMED = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class RescoreSummary:
     """What `rescore_all` did."""
 
@@ -412,62 +412,94 @@ class QualificationService:
         bulk, from its latest completed conversation: one new score row per lead, the lead's
         score and verdict updated, and its status with them unless a rep decided it or it
         has an outcome; a lead whose verdict changes to one that is handed off (and whose
-        status follows it) gets its notice, once per conversation. As `score` does."""
+        status follows it) gets its notice, once per conversation. As `score` does.
+
+        The server keeps working meanwhile: each batch is read outside any transaction and
+        scored without a lock, then written in a short transaction of its own. (One
+        transaction for the whole run held SQLite's write lock for ~8 s per 100,000 leads,
+        and a turn waiting on it gives up at 15 s.) A run stopped half-way has re-scored the
+        batches it wrote; running it again re-scores them all."""
         now = self._clock()
-        today = now.date()
-        count = handed_off = 0
-        changed: dict[tuple[str | None, str], int] = {}
-        with _cyclic_gc_paused(), self._sessions.begin() as session:
-            conversations = ConversationRepository(session)
-            scores, leads = ScoreRepository(session), LeadRepository(session)
-            for batch in conversations.iter_completed_rows(batch_size):
-                score_rows: list[dict[str, Any]] = []
-                lead_rows: list[dict[str, Any]] = []
-                newly_handed_off: list[tuple[Any, FlowState, ScoreResult]] = []
-                for row in batch:
-                    flow = self._flows.get(row.framework)
-                    model = FlowState.from_data(DONE, row.data)
-                    result = self._flows.score(flow, model.answers, as_of=today)
-                    if result.verdict != row.verdict:
-                        moved = (row.verdict, result.verdict)
-                        changed[moved] = changed.get(moved, 0) + 1
-                        follows = (row.status in SCORED_STATUSES
-                                   and row.status_reason is None)
-                        if follows and result.verdict in self._handoff_verdicts:
-                            newly_handed_off.append((row, model, result))
-                    fit = self._flows.fit(model.answers) if model.ask_icp else None
-                    score_rows.append(
-                        {
-                            "lead_id": row.lead_id,
-                            "conversation_id": row.id,
-                            "framework": result.framework,
-                            "framework_version": result.framework_version,
-                            "total": result.total,
-                            "verdict": result.verdict,
-                            "breakdown": result.to_dict(),
-                            "fit_score": fit,
-                            "created_at": now,
-                        }
-                    )
-                    lead_rows.append(
-                        {
-                            "lead_id": row.lead_id,
-                            "score_total": result.total,
-                            "verdict": result.verdict,
-                            "fit_score": fit,
-                            "updated_at": now,
-                        }
-                    )
-                if score_rows:
-                    scores.add_many(score_rows)
-                    leads.record_scores_many(lead_rows)
-                    count += len(score_rows)
-                for row, model, result in newly_handed_off:
-                    if self._hand_off_again(session, row, model, result):
-                        handed_off += 1
-        if handed_off and self._on_outbox is not None:
-            self._on_outbox()
-        return RescoreSummary(count, changed, handed_off)
+        summary = RescoreSummary(0, {}, 0)
+        with _cyclic_gc_paused():
+            with reading(self._sessions) as session:
+                latest = ConversationRepository(session).latest_completed_ids()
+            after_id = 0
+            while True:
+                with reading(self._sessions) as session:
+                    rows = ConversationRepository(session).completed_rows_after(
+                        after_id, batch_size)
+                if not rows:
+                    break
+                after_id = rows[-1].id
+                scored = [self._rescored(row, now, summary) for row in rows if row.id in latest]
+                with self._sessions.begin() as session:
+                    handed_off = self._write_rescores(session, scored, now, summary)
+                if handed_off and self._on_outbox is not None:
+                    self._on_outbox()
+        return summary
+
+    def _rescored(
+        self, row: Any, now: datetime, summary: RescoreSummary
+    ) -> tuple[Any, FlowState, ScoreResult, float | None]:
+        """One completed conversation's row scored as of `now` (no database), its verdict's
+        change counted into `summary`."""
+        flow = self._flows.get(row.framework)
+        model = FlowState.from_data(DONE, row.data)
+        result = self._flows.score(flow, model.answers, as_of=now.date())
+        if result.verdict != row.verdict:
+            moved = (row.verdict, result.verdict)
+            summary.changed[moved] = summary.changed.get(moved, 0) + 1
+        fit = self._flows.fit(model.answers) if model.ask_icp else None
+        return row, model, result, fit
+
+    def _write_rescores(
+        self,
+        session: Session,
+        scored: list[tuple[Any, FlowState, ScoreResult, float | None]],
+        now: datetime,
+        summary: RescoreSummary,
+    ) -> int:
+        """`rescore_all`'s writes for one batch (in the caller's transaction); returns how
+        many notices it enqueued."""
+        if not scored:
+            return 0
+        ScoreRepository(session).add_many(
+            {
+                "lead_id": row.lead_id,
+                "conversation_id": row.id,
+                "framework": result.framework,
+                "framework_version": result.framework_version,
+                "total": result.total,
+                "verdict": result.verdict,
+                "breakdown": result.to_dict(),
+                "fit_score": fit,
+                "created_at": now,
+            }
+            for row, _, result, fit in scored
+        )
+        LeadRepository(session).record_scores_many(
+            {
+                "lead_id": row.lead_id,
+                "score_total": result.total,
+                "verdict": result.verdict,
+                "fit_score": fit,
+                "updated_at": now,
+            }
+            for row, _, result, fit in scored
+        )
+        summary.scored += len(scored)
+        handed_off = sum(
+            1
+            for row, model, result, _ in scored
+            if result.verdict != row.verdict
+            and row.status in SCORED_STATUSES
+            and row.status_reason is None
+            and result.verdict in self._handoff_verdicts
+            and self._hand_off_again(session, row, model, result)
+        )
+        summary.handed_off += handed_off
+        return handed_off
 
     def _hand_off_again(
         self, session: Session, row: Any, model: FlowState, result: ScoreResult

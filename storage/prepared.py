@@ -71,21 +71,12 @@ class Prepared:
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Any:
         """The first row (attributes named as the statement's columns), or None."""
-        plan, cursor = self._run(connection, params)
-        try:
-            raw = cursor.fetchone()
-            if raw is None:
-                return None
-            assert plan.row is not None, "first() on a statement that returns no rows"
-            if plan.results is None:
-                plan.results = _result_processors(plan, cursor.description, connection.dialect)
-        finally:
-            cursor.close()
-        if plan.results:
-            raw = list(raw)
-            for index, process in plan.results:
-                raw[index] = process(raw[index])
-        return plan.row._make(raw)  # type: ignore[attr-defined]
+        rows = self._fetch(connection, params, lambda cursor: [cursor.fetchone()])
+        return rows[0] if rows else None
+
+    def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Every row, as `first` gives one."""
+        return self._fetch(connection, params, lambda cursor: cursor.fetchall())
 
     def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """Run it; the number of rows it changed."""
@@ -99,6 +90,30 @@ class Prepared:
         self._run(connection, params)[1].close()
 
     # --- internals ------------------------------------------------------------------------
+
+    def _fetch(
+        self, connection: Connection, params: Mapping[str, Any], take: Callable[[Any], list[Any]]
+    ) -> list[Any]:
+        plan, cursor = self._run(connection, params)
+        try:
+            raws = [raw for raw in take(cursor) if raw is not None]
+            if not raws:
+                return []
+            assert plan.row is not None, "rows asked of a statement that returns none"
+            if plan.results is None:
+                plan.results = _result_processors(plan, cursor.description, connection.dialect)
+        finally:
+            cursor.close()
+        make = plan.row._make  # type: ignore[attr-defined]
+        if not plan.results:
+            return [make(raw) for raw in raws]
+        rows = []
+        for raw in raws:
+            values = list(raw)
+            for index, process in plan.results:
+                values[index] = process(values[index])
+            rows.append(make(values))
+        return rows
 
     def _run(self, connection: Connection, params: Mapping[str, Any]) -> tuple[_Plan, Any]:
         dialect = connection.dialect

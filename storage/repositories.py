@@ -157,6 +157,20 @@ _INSERT_ANSWER = Prepared(insert(cast(Table, Answer.__table__)))
 _ANSWERED_OR_NOT_WIDGET = or_(
     Lead.source != "widget", exists().where(Answer.lead_id == Lead.id)
 )
+_LATEST_COMPLETED = Prepared(
+    select(func.max(_CONVERSATIONS.c.id).label("id"))
+    .where(_CONVERSATIONS.c.state == "done")
+    .group_by(_CONVERSATIONS.c.lead_id)
+)
+_LEADS = cast(Table, Lead.__table__)
+_COMPLETED_AFTER = Prepared(
+    select(_CONVERSATIONS.c.id, _CONVERSATIONS.c.lead_id, _CONVERSATIONS.c.framework,
+           _CONVERSATIONS.c.data, _LEADS.c.verdict, _LEADS.c.status, _LEADS.c.status_reason)
+    .join(_LEADS, _LEADS.c.id == _CONVERSATIONS.c.lead_id)
+    .where(_CONVERSATIONS.c.state == "done", _CONVERSATIONS.c.id > bindparam("after_id"))
+    .order_by(_CONVERSATIONS.c.id)
+    .limit(bindparam("limit"))
+)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _INSERT_OUTBOX = Prepared(insert(_OUTBOX))
 _OUTBOX_ID_BY_KEY = Prepared(
@@ -511,33 +525,18 @@ class ConversationRepository:
                 return
             last_id = batch[-1].id
 
-    def iter_completed_rows(self, batch_size: int = 2000) -> Iterator[list[Any]]:
-        """Each lead's latest completed conversation as a plain row (`id`, `lead_id`,
-        `framework`, `data`, and the lead's `verdict`, `status` and `status_reason` now), in
-        id order, `batch_size` per query (keyset pagination): for bulk re-scoring without
-        building ORM objects."""
-        c = _CONVERSATIONS.c
-        leads = Base.metadata.tables[Lead.__tablename__]
-        connection = self.session.connection()
-        latest = set(connection.scalars(
-            select(func.max(c.id)).where(c.state == "done").group_by(c.lead_id)))
-        last_id = 0
-        while True:
-            stmt = (
-                select(c.id, c.lead_id, c.framework, c.data, leads.c.verdict,
-                       leads.c.status, leads.c.status_reason)
-                .join(leads, leads.c.id == c.lead_id)
-                .where(c.state == "done", c.id > last_id)
-                .order_by(c.id)
-                .limit(batch_size)
-            )
-            rows = list(connection.execute(stmt))
-            if not rows:
-                return
-            last_id = rows[-1].id
-            rows = [row for row in rows if row.id in latest]
-            if rows:
-                yield rows
+    def latest_completed_ids(self) -> set[int]:
+        """The id of each lead's latest completed conversation (prepared: it can run outside
+        any transaction, `storage.db.reading`)."""
+        return {row.id for row in _LATEST_COMPLETED.all(self.session.connection(), {})}
+
+    def completed_rows_after(self, after_id: int, limit: int) -> list[Any]:
+        """Up to `limit` completed conversations with an id above `after_id`, in id order, as
+        plain rows (`id`, `lead_id`, `framework`, `data`, and the lead's `verdict`, `status`
+        and `status_reason` now): keyset pages for bulk re-scoring without ORM objects
+        (prepared: they can be read outside any transaction)."""
+        return _COMPLETED_AFTER.all(self.session.connection(),
+                                    {"after_id": after_id, "limit": limit})
 
     def iter_all(self, batch_size: int = 1000) -> Iterator[Conversation]:
         """Stream all conversations in id order (see :meth:`iter_batches`)."""

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import main
@@ -18,6 +19,7 @@ from bot.handoff.routing import HandoffRouter
 from bot.registry import FlowRegistry
 from bot.service import QualificationService
 from flows.definitions import FrameworkOverrides, Thresholds, load_frameworks
+from storage.db import fetch_outside_transaction, make_session_factory
 from storage.models import Lead, OutboxMessage, Score
 from tests.bot.test_cli import run, workdir  # noqa: F401  (the CLI's working directory)
 
@@ -209,3 +211,40 @@ def test_the_garbage_collector_is_back_as_it_was_after_a_bulk_rescore(
         assert not gc.isenabled()  # left off by whoever turned it off
     finally:
         gc.enable()
+
+
+def test_each_batch_is_committed_as_it_goes(engine: Engine) -> None:
+    """The server's turns write between two batches: one transaction for the whole run held
+    SQLite's write lock for seconds (past a turn's busy timeout on a large database). Seen
+    from another connection, the first batch's scores are there while the second is being
+    scored."""
+    factory = make_session_factory(engine)  # real commits (cleaned up below)
+    flows = FlowRegistry(load_frameworks())
+    now = QualificationService(factory, flows, clock=lambda: NOW)  # no router: no notices
+    lead_ids = [qualify(now, f"Batch {i}", GOOD) for i in range(3)]
+
+    def scores() -> int:  # another connection, outside any transaction (takes no lock)
+        ids = ", ".join(str(i) for i in lead_ids)
+        row = fetch_outside_transaction(
+            engine, f"SELECT count(*) FROM scores WHERE lead_id IN ({ids})")
+        return int(row[0])
+
+    seen: list[int] = []
+    score = flows.score
+
+    def scoring(*args: Any, **kwargs: Any) -> Any:
+        seen.append(scores())
+        return score(*args, **kwargs)
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(flows, "score", scoring)
+            later = QualificationService(factory, flows, clock=lambda: datetime(2027, 1, 4,
+                                                                                tzinfo=UTC))
+            later.rescore_all(batch_size=1)
+        # one score each from the qualification, then one more per committed batch (ours
+        # are the last three: the database is shared)
+        assert seen[-3:] == [3, 4, 5]
+    finally:
+        with factory.begin() as session:  # their conversations, answers and scores go too
+            session.execute(delete(Lead).where(Lead.id.in_(lead_ids)))

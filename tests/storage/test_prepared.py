@@ -53,6 +53,22 @@ def test_a_select_gives_the_same_row_as_connection_execute(db_session: Session) 
     assert Prepared(_BY_ID).first(connection, {"id": conversation.id + 1000}) is None
 
 
+def test_all_gives_every_row_as_connection_execute_does(db_session: Session) -> None:
+    lead = make_lead(db_session, company="Acme")
+    ids = [make_conversation(db_session, lead, data={"n": i}, last_activity_at=T0).id
+           for i in range(3)]
+    by_lead = select(*_CONVERSATIONS.c).where(
+        _CONVERSATIONS.c.lead_id == bindparam("lead")).order_by(_CONVERSATIONS.c.id)
+    connection = db_session.connection()
+    expected = [r._asdict() for r in connection.execute(by_lead, {"lead": lead.id})]
+
+    rows = Prepared(by_lead).all(connection, {"lead": lead.id})
+
+    assert [r._asdict() for r in rows] == expected and [r.id for r in rows] == ids
+    assert [r.data for r in rows] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert Prepared(by_lead).all(connection, {"lead": lead.id + 1000}) == []
+
+
 def test_an_insert_fills_python_defaults_for_columns_not_given(db_session: Session) -> None:
     conversation = make_conversation(db_session, make_lead(db_session))
     before = datetime.now(UTC)
