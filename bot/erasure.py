@@ -32,7 +32,6 @@ from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.handoff.notice import handoff_key, refused_key
-from bot.leads import MAX_ID
 from storage.models import Answer, Conversation, Lead, OutboxMessage, Score
 from storage.repositories import LeadRepository, OutboxRepository
 
@@ -134,10 +133,8 @@ def _leads(session: Session, email: str | None, lead_id: int | None, *, lock: bo
     if email is not None:
         return LeadRepository(session).all_with_email(email, lock=lock)
     assert lead_id is not None
-    if not 0 < lead_id <= MAX_ID:
-        return []
-    stmt = select(Lead).where(Lead.id == lead_id)
-    return list(session.scalars(stmt.with_for_update() if lock else stmt))
+    lead = LeadRepository(session).get(lead_id, lock=lock)
+    return [lead] if lead is not None else []
 
 
 @dataclass

@@ -20,10 +20,6 @@ from storage.repositories import (
 )
 
 DONE_STATE = "done"
-#: The largest id a lead (or a conversation) can have: the column is an INTEGER, 32 bits on
-#: PostgreSQL (64 on SQLite); a larger number would make PostgreSQL raise an out-of-range
-#: error.
-MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -148,8 +144,6 @@ class LeadQueries:
 
     def detail(self, lead_id: int, *, team_id: str | None = None) -> LeadDetail:
         """With `team_id`, a lead of another workspace is `NotFound` too."""
-        if not 0 < lead_id <= MAX_ID:  # the database would refuse it with an overflow error
-            raise NotFound(f"There is no lead {lead_id}.")
         with self._sessions() as session:
             lead = LeadRepository(session).get(lead_id)
             if lead is None or (team_id is not None and lead.team_id not in (None, team_id)):

@@ -22,8 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bot.contacts import MAX_COMPANY_LENGTH
 from bot.errors import Conflict, InvalidFields, InvalidInput, NotFound, QualibotError
-from bot.handoff.notice import HandoffRouterFn, enqueue_handoff, handoff_key
-from bot.leads import MAX_ID
+from bot.handoff.notice import HandoffRouterFn, enqueue_handoff
 from bot.registry import FlowRegistry
 from bot.turns import (
     FollowUp,
@@ -74,6 +73,16 @@ class RescoreSummary:
     scored: int  # leads re-scored
     changed: dict[tuple[str | None, str], int]  # (verdict before, after): how many leads
     handed_off: int  # notices enqueued for leads that became ones to hand off
+
+
+def _status_follows_verdict(
+    status: str, reason: str | None, *, new_qualification: bool = False
+) -> bool:
+    """Whether a new score sets the lead's status to its verdict: not after a rep's decision
+    (nurture / disqualified with a reason), unless the lead qualified again in a new
+    conversation; never after an outcome (won / lost). `LeadRepository.record_scores_many`
+    applies the same rule in SQL."""
+    return status in SCORED_STATUSES and (new_qualification or reason is None)
 
 
 @contextlib.contextmanager
@@ -394,7 +403,7 @@ class QualificationService:
         """Re-score a lead from its latest conversation's answers, as of today (answers age)."""
         now = self._clock()
         with self._sessions.begin() as session:
-            lead = LeadRepository(session).get(lead_id) if 0 < lead_id <= MAX_ID else None
+            lead = LeadRepository(session).get(lead_id)
             if lead is None:
                 raise NotFound(f"There is no lead {lead_id}.")
             conversations = ConversationRepository(session).list_for_lead(lead_id)
@@ -432,24 +441,26 @@ class QualificationService:
                 if not rows:
                     break
                 after_id = rows[-1].id
-                scored = [self._rescored(row, now, summary) for row in rows if row.id in latest]
+                scored = [self._rescored(row, now) for row in rows if row.id in latest]
+                for row, _, result, _ in scored:
+                    if result.verdict != row.verdict:
+                        moved = (row.verdict, result.verdict)
+                        summary.changed[moved] = summary.changed.get(moved, 0) + 1
                 with self._sessions.begin() as session:
-                    handed_off = self._write_rescores(session, scored, now, summary)
+                    handed_off = self._write_rescores(session, scored, now)
+                summary.scored += len(scored)
+                summary.handed_off += handed_off
                 if handed_off and self._on_outbox is not None:
                     self._on_outbox()
         return summary
 
     def _rescored(
-        self, row: Any, now: datetime, summary: RescoreSummary
+        self, row: Any, now: datetime
     ) -> tuple[Any, FlowState, ScoreResult, float | None]:
-        """One completed conversation's row scored as of `now` (no database), its verdict's
-        change counted into `summary`."""
+        """One completed conversation's row scored as of `now` (no database)."""
         flow = self._flows.get(row.framework)
         model = FlowState.from_data(DONE, row.data)
         result = self._flows.score(flow, model.answers, as_of=now.date())
-        if result.verdict != row.verdict:
-            moved = (row.verdict, result.verdict)
-            summary.changed[moved] = summary.changed.get(moved, 0) + 1
         fit = self._flows.fit(model.answers) if model.ask_icp else None
         return row, model, result, fit
 
@@ -458,7 +469,6 @@ class QualificationService:
         session: Session,
         scored: list[tuple[Any, FlowState, ScoreResult, float | None]],
         now: datetime,
-        summary: RescoreSummary,
     ) -> int:
         """`rescore_all`'s writes for one batch (in the caller's transaction); returns how
         many notices it enqueued."""
@@ -488,18 +498,14 @@ class QualificationService:
             }
             for row, _, result, fit in scored
         )
-        summary.scored += len(scored)
-        handed_off = sum(
+        return sum(
             1
             for row, model, result, _ in scored
             if result.verdict != row.verdict
-            and row.status in SCORED_STATUSES
-            and row.status_reason is None
+            and _status_follows_verdict(row.status, row.status_reason)
             and result.verdict in self._handoff_verdicts
             and self._hand_off_again(session, row, model, result)
         )
-        summary.handed_off += handed_off
-        return handed_off
 
     def _hand_off_again(
         self, session: Session, row: Any, model: FlowState, result: ScoreResult
@@ -507,14 +513,10 @@ class QualificationService:
         """Enqueue the notice of a lead that a bulk re-score made one to hand off; False if
         its conversation had one already (or no channel is configured)."""
         lead = LeadRepository(session).get(row.lead_id)
-        conversation = session.get(Conversation, row.id)
+        conversation = ConversationRepository(session).get(row.id)
         if lead is None or conversation is None:
             return False
-        outbox = OutboxRepository(session)
-        if outbox.has(handoff_key(conversation.id)):
-            return False
-        enqueue_handoff(session, lead, conversation, result, model.answers, self._router)
-        return outbox.has(handoff_key(conversation.id))
+        return enqueue_handoff(session, lead, conversation, result, model.answers, self._router)
 
     # --- internals --------------------------------------------------------------------------
 
@@ -616,7 +618,7 @@ class QualificationService:
         """The turn's context, from the conversation's row (`row`: already loaded)."""
         conversation = (
             row
-            if row is not None or conversation_id is None or not 0 < conversation_id <= MAX_ID
+            if row is not None or conversation_id is None
             else ConversationRepository(session).load_for_turn(conversation_id)
         )
         if conversation is None:
@@ -716,7 +718,8 @@ class QualificationService:
         # A rep's decision (nurture / disqualified, always with a reason) gives way only to
         # a new qualification, and then its reason goes with it; a re-score keeps it. An
         # outcome (won / lost) gives way to neither.
-        replace = lead.status in SCORED_STATUSES and (completed or lead.status_reason is None)
+        replace = _status_follows_verdict(lead.status, lead.status_reason,
+                                          new_qualification=completed)
         status = result.verdict if replace else lead.status
         if replace and lead.status_reason is not None:
             lead.status_reason = None

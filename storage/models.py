@@ -72,6 +72,19 @@ NAMING_CONVENTION: Final[dict[str, str]] = {
 
 LEAD_SOURCES: Final = ("rep", "widget")
 LEAD_STATUSES: Final = ("open", "qualified", "nurture", "disqualified", "won", "lost")
+#: The largest key of an INTEGER id column (leads, conversations, widget sessions: 32 bits on
+#: PostgreSQL, 64 on SQLite) and of a BIGINT one (answers, scores, the outbox, ...). A larger
+#: number names no row; PostgreSQL would refuse it with an out-of-range error.
+MAX_INTEGER_ID: Final = 2**31 - 1
+MAX_BIGINT_ID: Final = 2**63 - 1
+
+
+def fits_id(value: int, *, bigint: bool = False) -> bool:
+    """Whether `value` can be a row's id (of an INTEGER key, or with `bigint` a BIGINT one):
+    looking up anything else finds nothing, without asking the database."""
+    return 0 < value <= (MAX_BIGINT_ID if bigint else MAX_INTEGER_ID)
+
+
 #: Lead statuses a new score replaces with its verdict (a won or lost lead keeps its status
 #: and reason, even when it qualifies again in a new conversation: the outcome is a fact
 #: about the deal, undone only by Re-open on its notice).

@@ -71,12 +71,27 @@ class Prepared:
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Any:
         """The first row (attributes named as the statement's columns), or None."""
-        rows = self._fetch(connection, params, lambda cursor: [cursor.fetchone()])
-        return rows[0] if rows else None
+        plan, cursor = self._run(connection, params)
+        try:
+            raw = cursor.fetchone()
+            if raw is None:
+                return None
+            _prepare_results(plan, cursor, connection)
+        finally:
+            cursor.close()
+        return _row(plan, raw)
 
     def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
-        """Every row, as `first` gives one."""
-        return self._fetch(connection, params, lambda cursor: cursor.fetchall())
+        """Every row, as `first` gives one (for reads in bulk)."""
+        plan, cursor = self._run(connection, params)
+        try:
+            raws = cursor.fetchall()
+            if not raws:
+                return []
+            _prepare_results(plan, cursor, connection)
+        finally:
+            cursor.close()
+        return [_row(plan, raw) for raw in raws]
 
     def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """Run it; the number of rows it changed."""
@@ -90,30 +105,6 @@ class Prepared:
         self._run(connection, params)[1].close()
 
     # --- internals ------------------------------------------------------------------------
-
-    def _fetch(
-        self, connection: Connection, params: Mapping[str, Any], take: Callable[[Any], list[Any]]
-    ) -> list[Any]:
-        plan, cursor = self._run(connection, params)
-        try:
-            raws = [raw for raw in take(cursor) if raw is not None]
-            if not raws:
-                return []
-            assert plan.row is not None, "rows asked of a statement that returns none"
-            if plan.results is None:
-                plan.results = _result_processors(plan, cursor.description, connection.dialect)
-        finally:
-            cursor.close()
-        make = plan.row._make  # type: ignore[attr-defined]
-        if not plan.results:
-            return [make(raw) for raw in raws]
-        rows = []
-        for raw in raws:
-            values = list(raw)
-            for index, process in plan.results:
-                values[index] = process(values[index])
-            rows.append(make(values))
-        return rows
 
     def _run(self, connection: Connection, params: Mapping[str, Any]) -> tuple[_Plan, Any]:
         dialect = connection.dialect
@@ -206,6 +197,23 @@ def driver_error(
         connection_invalidated=lost, dialect=dialect,
     )
     return wrapped
+
+
+def _prepare_results(plan: _Plan, cursor: Any, connection: Connection) -> None:
+    """The result columns' processors, made from the cursor of the plan's first rows."""
+    assert plan.row is not None, "rows asked of a statement that returns none"
+    if plan.results is None:
+        plan.results = _result_processors(plan, cursor.description, connection.dialect)
+
+
+def _row(plan: _Plan, raw: Sequence[Any]) -> Any:
+    """A fetched row, its columns converted, as the statement's named tuple."""
+    if plan.results:
+        values = list(raw)
+        for index, process in plan.results:
+            values[index] = process(values[index])
+        raw = values
+    return plan.row._make(raw)  # type: ignore[union-attr]
 
 
 def _result_processors(

@@ -54,6 +54,7 @@ from storage.models import (
     OutboxMessage,
     Score,
     WidgetSession,
+    fits_id,
     normalise_email,
     utcnow,
 )
@@ -208,13 +209,19 @@ class LeadRepository:
         _insert_now(self.session, lead, _INSERT_LEAD)
         return lead
 
-    def get(self, lead_id: int) -> Lead | None:
-        return self.session.get(Lead, lead_id)
+    def get(self, lead_id: int, *, lock: bool = False) -> Lead | None:
+        """The lead (None for an id no lead can have); `lock`: its row locked until the
+        commit (`SELECT ... FOR UPDATE` on PostgreSQL)."""
+        if not fits_id(lead_id):
+            return None
+        return self.session.get(Lead, lead_id, with_for_update=lock or None)
 
     def get_for_turn(self, lead_id: int) -> Lead | None:
         """`get`, for the hot path (a turn that changes the lead): one prepared SELECT, and
         the ORM object built from its row and attached as if loaded (`Session.get` costs
         several times more). One already in the session is returned as it is."""
+        if not fits_id(lead_id):
+            return None
         existing = self.session.identity_map.get(identity_key(Lead, lead_id))
         if existing is not None:
             return existing
@@ -392,12 +399,16 @@ class ConversationRepository:
     def load_for_turn(self, conversation_id: int) -> Row[Any] | None:
         """What one turn needs, in one Core query: the conversation's columns (same names as
         the model's) and its lead's `company`. No ORM objects are built on this hot path."""
+        if not fits_id(conversation_id):
+            return None
         return cast(
             "Row[Any] | None",
             _LOAD_TURN.first(self.session.connection(), {"conversation_id": conversation_id}),
         )
 
     def get(self, conversation_id: int) -> Conversation | None:
+        if not fits_id(conversation_id):
+            return None
         return self.session.get(Conversation, conversation_id)
 
     def load_latest_open_for_turn(
@@ -802,6 +813,8 @@ class OutboxRepository:
         return self.session.scalars(stmt).first()
 
     def get(self, message_id: int) -> OutboxMessage | None:
+        if not fits_id(message_id, bigint=True):
+            return None
         return self.session.get(OutboxMessage, message_id)
 
     def claim_due(self, now: datetime, limit: int = 50) -> list[OutboxMessage]:

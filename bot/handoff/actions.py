@@ -56,8 +56,6 @@ Outcome = Literal["won", "lost"]
 OUTCOMES: tuple[Outcome, ...] = ("won", "lost")
 OUTCOME_WORDS: dict[str, str] = {"won": "marked won", "lost": "marked lost"}
 MAX_REASON_LENGTH = 500
-#: The largest id a row can have (a 64-bit integer column on both databases).
-MAX_ID = 2**63 - 1
 
 
 def utcnow() -> datetime:
@@ -603,7 +601,7 @@ def _posted_row(session: Session, lead: Lead, notice: Notice) -> OutboxMessage |
     a notice whose buttons predate that, the lead's notice posted at `notice`'s channel and
     ts; None if neither is found (or the row named is another lead's)."""
     outbox = OutboxRepository(session)
-    if notice.source is not None and 0 < notice.source <= MAX_ID:
+    if notice.source is not None:
         row = outbox.get(notice.source)
         if row is not None and row.kind == "handoff" and _lead_of(row.payload) == lead.id:
             return row

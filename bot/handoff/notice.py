@@ -46,19 +46,20 @@ def enqueue_handoff(
     result: ScoreResult,
     answers: Mapping[str, AnswerRecord],
     router: HandoffRouterFn | None,
-) -> None:
-    """Route the lead and enqueue its notice, unless this conversation was handed off already."""
+) -> bool:
+    """Route the lead and enqueue its notice, unless this conversation was handed off already
+    (or no channel is configured); True if it was enqueued."""
     # One notice per conversation: a re-score never posts again, and a lead qualified
     # again later does so in a new conversation, which gets its own notice.
     dedupe_key = handoff_key(conversation.id)
     outbox = OutboxRepository(session)
     if outbox.has(dedupe_key):
-        return  # already handed off (e.g. a re-score): route, assign and notify once
+        return False  # already handed off (e.g. a re-score): route, assign and notify once
     lane = router(HandoffContext(session, lead, conversation, result, answers)) if router else None
     if lane is None:
         log.info("lead %s is %s but no handoff channel is configured", lead.id, result.verdict)
-        return
-    outbox.append_once(
+        return False
+    return outbox.append_once(
         kind="handoff",
         channel="slack",
         lane=lane,
