@@ -349,6 +349,28 @@ def _begin(bind: Engine | Connection) -> Iterator[Connection]:
             yield connection
 
 
+@contextlib.contextmanager
+def sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """On SQLite, `connection` without foreign key enforcement until the block ends (for the
+    migrations: rebuilding a table drops it, and with foreign keys on that DROP deletes or
+    nulls every row referencing it, by their ON DELETE actions). Enter it before the
+    transaction begins and leave it after it ended: the pragma does nothing inside one.
+    Elsewhere, nothing is changed."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    if connection.in_transaction():
+        raise RuntimeError("foreign keys cannot be turned off inside a transaction")
+    # on the DBAPI cursor: a statement through `connection` would begin a transaction
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        yield
+    finally:
+        cursor.execute("PRAGMA foreign_keys=ON")  # the pool hands the connection out again
+        cursor.close()
+
+
 def one_line(error: BaseException) -> str:
     """The driver's error message on one line (for ``DBAPIError``, the original error)."""
     original = getattr(error, "orig", None)

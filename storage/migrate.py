@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, inspect
 
-from storage.db import check_connection
+from storage.db import check_connection, sqlite_foreign_keys_off
 from storage.models import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -77,10 +77,22 @@ def _connected(bind: Engine | Connection) -> Iterator[Connection]:
             yield connection
 
 
+@contextmanager
+def _migrating(bind: Engine | Connection) -> Iterator[Connection]:
+    """A transaction to migrate in (a connection given is used as it is). On SQLite, foreign
+    keys are off while it runs: a migration that rebuilds a table drops it, which would
+    cascade to the rows referencing it (`storage.db.sqlite_foreign_keys_off`)."""
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.connect() as connection, sqlite_foreign_keys_off(connection), connection.begin():
+        yield connection
+
+
 def upgrade(engine: Engine | Connection, revision: str = "head") -> None:
     """Upgrade the schema to ``revision`` (in one transaction when given an engine). Raises
     :class:`DatabaseNotMigrated` for tables made without the migrations."""
-    with _connected(engine) as connection:
+    with _migrating(engine) as connection:
         _refuse_unversioned_tables(connection)
         command.upgrade(alembic_config(connection), revision)
 
@@ -97,7 +109,7 @@ def _refuse_unversioned_tables(connection: Connection) -> None:
 
 def downgrade(engine: Engine | Connection, revision: str) -> None:
     """Downgrade the schema to ``revision`` (``"base"`` drops everything)."""
-    with _connected(engine) as connection:
+    with _migrating(engine) as connection:
         command.downgrade(alembic_config(connection), revision)
 
 

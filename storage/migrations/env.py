@@ -1,8 +1,9 @@
 """Alembic environment.
 
 Normally run through :mod:`storage.migrate`, which passes an open connection in
-``config.attributes["connection"]``. Without one (plain ``alembic -c storage/alembic.ini ...``),
-the URL comes from ``-x url=...``, the ``sqlalchemy.url`` option or ``QUALIBOT_DATABASE_URL``.
+``config.attributes["connection"]``, in a transaction (on SQLite with foreign keys off).
+Without one (plain ``alembic -c storage/alembic.ini ...``), the URL comes from ``-x url=...``,
+the ``sqlalchemy.url`` option or ``QUALIBOT_DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from storage.db import create_engine_for
+from storage.db import create_engine_for, sqlite_foreign_keys_off
 from storage.models import Base
 
 config = context.config
@@ -63,7 +64,8 @@ def run_migrations_online() -> None:
 
     engine = create_engine_for(_url())
     try:
-        with engine.connect() as fresh:
+        # as storage.migrate does: no ON DELETE actions when a migration rebuilds a table
+        with engine.connect() as fresh, sqlite_foreign_keys_off(fresh):
             _configure(fresh)
             with context.begin_transaction():
                 context.run_migrations()
