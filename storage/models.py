@@ -152,6 +152,12 @@ def _json(*, nullable: bool = False) -> TypeEngine[Any]:
 #: 64-bit primary keys on PostgreSQL; plain INTEGER on SQLite so that ROWID autoincrement works.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
+#: Table options of the tables whose ids people see or other rows name (leads, conversations,
+#: widget sessions): on SQLite, AUTOINCREMENT, so the id of a row deleted (`qualibot forget`)
+#: is never handed out again; without it SQLite gives a new row the highest id plus one.
+#: PostgreSQL's sequences never reuse an id. Why these tables: migration 0005.
+NEVER_REUSED_IDS: Final[dict[str, Any]] = {"sqlite_autoincrement": True}
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -188,6 +194,7 @@ class _Timestamps:
 
 class Lead(_Timestamps, Base):
     __tablename__ = "leads"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     team_id: Mapped[str | None] = mapped_column(String(64))
@@ -237,7 +244,7 @@ class Lead(_Timestamps, Base):
 
 class Conversation(_Timestamps, Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index(None, "channel", "participant", "last_activity_at"),)
+    __table_args__ = (Index(None, "channel", "participant", "last_activity_at"), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
@@ -414,6 +421,7 @@ class WidgetSession(Base):
     that open one conversation."""
 
     __tablename__ = "widget_sessions"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(

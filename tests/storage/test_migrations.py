@@ -40,7 +40,7 @@ def _diff(engine: Engine) -> list[object]:
         return list(compare_metadata(context, Base.metadata))
 
 
-HEAD = "0004_lead_events"
+HEAD = "0005_sqlite_autoincrement"
 
 
 def test_head_is_the_latest_revision() -> None:
