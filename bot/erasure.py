@@ -22,7 +22,6 @@ keeps the conversation and overwrites what was typed, since the visitor is still
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,9 +40,6 @@ log = logging.getLogger(__name__)
 NOT_DELIVERED = "erased on request (qualibot forget): not delivered"
 #: Payload keys an erased outbox row keeps: where it went, never what it said.
 KEPT_KEYS = ("team_id", "channel", "ts", "user", "method")
-#: Dedupe keys naming a conversation id (`handoff_key`, and the DMs of
-#: `bot.handoff.routing.HandoffRouter`: `assign:<id>:<version>`, `requalified:<id>`).
-_CONVERSATION_KEY = re.compile(r"^(?:handoff|assign|requalified):(\d+)(?::|$)")
 
 
 @dataclass(frozen=True)
@@ -142,7 +138,6 @@ class _Plan:
     """The leads' rows and their outbox rows, as found in one session."""
 
     leads: list[ErasedLead]
-    conversations: dict[int, int]  # conversation id -> lead id
     rows: list[OutboxMessage]
     deletions: int = 0
 
@@ -150,7 +145,7 @@ class _Plan:
     def make(cls, session: Session, leads: Sequence[Lead], *, lock: bool = False) -> _Plan:
         ids = [lead.id for lead in leads]
         if not ids:
-            return cls([], {}, [])
+            return cls([], [])
         # locking the conversations waits out the turns under way on them
         stmt = select(Conversation.id, Conversation.lead_id).where(Conversation.lead_id.in_(ids))
         conversations = {
@@ -182,7 +177,7 @@ class _Plan:
             )
             for lead in leads
         ]
-        return cls(found, conversations, rows)
+        return cls(found, rows)
 
     def carry_out(self, session: Session) -> None:
         outbox = OutboxRepository(session)
@@ -198,20 +193,6 @@ class _Plan:
         session.execute(
             delete(Lead).where(Lead.id.in_(ids)).execution_options(synchronize_session=False)
         )
-        self._free_reusable_keys(session)
-
-    def _free_reusable_keys(self, session: Session) -> None:
-        """SQLite gives the next row the highest id plus one, so the ids of the newest
-        conversations erased come back: a dedupe key naming one would stop the new
-        conversation's notice (`handoff:<id>` exists). Such keys are renamed; the others
-        stay as they were (PostgreSQL's sequences never hand an id out twice)."""
-        if session.get_bind().dialect.name != "sqlite" or not self.conversations:
-            return
-        highest = session.scalar(select(func.max(Conversation.id))) or 0
-        for row in self.rows:
-            match = _CONVERSATION_KEY.match(row.dedupe_key or "")
-            if match and int(match.group(1)) > highest:
-                row.dedupe_key = f"erased:{row.id}:{row.dedupe_key}"[:200]
 
 
 def _count_by_lead(session: Session, column: Any, ids: Iterable[int]) -> Counter[int]:

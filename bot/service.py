@@ -369,8 +369,7 @@ class QualificationService:
         (the conversation's version when its Resume button was drawn), `Conflict` if a turn
         was taken since: a second click on that button (a double click) asks nothing twice.
         With `participant`, only that person's conversation: another's is `NotFound` (a
-        button names a conversation by id, and on SQLite the id of an erased conversation
-        can come back as someone else's)."""
+        button names a conversation by id: another rep's click must not continue it)."""
 
         def act(ctx: TurnContext) -> Turn:
             if participant is not None and ctx.conversation.participant != participant:

@@ -284,12 +284,10 @@ def test_a_notice_not_posted_yet_never_is(slack: SlackHarness) -> None:
     assert outbox(slack, "handoff")[0].last_error == NOT_DELIVERED
 
 
-def test_the_next_conversation_gets_its_notice_though_sqlite_reuses_the_erased_id(
-    slack: SlackHarness,
-) -> None:
-    # SQLite gives a new row the highest id plus one: erasing the newest conversation hands
-    # its id to the next one, whose notice the old `handoff:<id>` key would have stopped.
-    visitor(slack, DANA)
+def test_the_ids_of_an_erased_lead_are_never_handed_out_again(slack: SlackHarness) -> None:
+    # SQLite used to give a new row the highest id plus one: erasing the newest lead handed
+    # its id, and its conversation's, to the next visitor (migration 0005: AUTOINCREMENT).
+    dana = visitor(slack, DANA)
     slack.deliver()
     with slack.runtime.sessions() as session:
         erased_id = session.scalars(select(Conversation.id)).one()
@@ -297,12 +295,11 @@ def test_the_next_conversation_gets_its_notice_though_sqlite_reuses_the_erased_i
     sam = visitor(slack, SAM)
     with slack.runtime.sessions() as session:
         new_id = session.scalars(select(Conversation.id).where(Conversation.lead_id == sam)).one()
-    if slack.runtime.engine.dialect.name == "sqlite":
-        assert new_id == erased_id  # the case this is about
+    assert sam > dana and new_id > erased_id
     slack.deliver()
     assert notice_of(slack, "Globex")
     keys = {r.dedupe_key for r in outbox(slack, "handoff")}
-    assert f"handoff:{new_id}" in keys
+    assert keys == {f"handoff:{erased_id}", f"handoff:{new_id}"}  # the erased one's stays
 
 
 def test_a_notice_posted_while_its_lead_is_erased_is_deleted_once_posted(
@@ -362,8 +359,6 @@ def test_an_assigned_reps_dm_is_scrubbed_and_the_next_lead_is_assigned_as_usual(
     [dm] = outbox(slack, "dm")
     assert dm.status == "sent" and dm.payload == {"erased": True, "team_id": None, "user": ALICE}
     assert mentions(slack.runtime.engine, *DANA) == {}
-    # on SQLite the next conversation takes the erased one's id, and with it what its
-    # assignment DM's key would be
     visitor(slack, SAM)
     slack.deliver()
     assert "Globex" in slack.last_dm(ALICE)["text"]

@@ -196,8 +196,8 @@ def test_a_resume_button_resumes_only_the_reps_own_qualification(slack: SlackHar
     slack.deliver()
     listing = slack.ephemeral_response(slack.command("list"))
     posted_before = len(slack.dm_messages())
-    # someone else clicking it (a button naming another's conversation, as an erased one's
-    # reused id on SQLite would): nothing is asked, the conversation stays paused
+    # someone else clicking it (a button naming another's conversation): nothing is asked,
+    # the conversation stays paused
     slack.click({"ts": "1.000001", "blocks": listing["blocks"]}, "resume",
                 channel="C0SALES01", user="U0OTHER01")
     slack.deliver()
