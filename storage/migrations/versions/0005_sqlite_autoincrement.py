@@ -67,9 +67,9 @@ MAX_ID = 2**31 - 1
 LEAD_PATHS = ("$.lead.id", "$.handoff.lead.id", "$.lead_id")
 #: Outbox payload paths holding a conversation id.
 CONVERSATION_PATHS = ("$.conversation_id", "$.handoff.conversation_id")
-#: Outbox dedupe keys naming a conversation id, also as erasure renamed them before this
-#: revision (`erased:<outbox id>:handoff:<id>`).
-CONVERSATION_KEY = re.compile(r"^(?:erased:\d+:)?(?:handoff|assign|requalified):(\d+)(?::|$)")
+#: An outbox dedupe key naming a conversation id as erasure renamed it before this revision
+#: (`erased:<outbox id>:handoff:<id>`; also `assign:<id>:<version>`, `requalified:<id>`).
+RENAMED_KEY = re.compile(r"^erased:\d+:(?:handoff|assign|requalified):(\d+)(?::|$)")
 
 
 def upgrade() -> None:
@@ -132,13 +132,18 @@ def _highest_in_payloads(connection: sa.Connection, paths: Sequence[str]) -> int
 
 
 def _highest_conversation_key(connection: sa.Connection) -> int:
-    keys = connection.exec_driver_sql(
-        "SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE 'handoff:%'"
-        " OR dedupe_key LIKE 'assign:%' OR dedupe_key LIKE 'requalified:%'"
-        " OR dedupe_key LIKE 'erased:%'"
+    """The highest conversation id in outbox dedupe keys."""
+    # CAST reads the digits after the first ':' up to the next one (`assign:<id>:<version>`)
+    highest = connection.exec_driver_sql(
+        "SELECT max(CAST(substr(dedupe_key, instr(dedupe_key, ':') + 1) AS INTEGER))"
+        " FROM outbox WHERE dedupe_key LIKE 'handoff:%' OR dedupe_key LIKE 'assign:%'"
+        " OR dedupe_key LIKE 'requalified:%'"
+    ).scalar()
+    renamed = connection.exec_driver_sql(
+        "SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE 'erased:%'"
     ).scalars()
-    matches = (CONVERSATION_KEY.match(key) for key in keys)
-    return max((int(match.group(1)) for match in matches if match), default=0)
+    matches = (RENAMED_KEY.match(key) for key in renamed)
+    return max([int(highest or 0), *(int(match.group(1)) for match in matches if match)])
 
 
 def _highest_widget_key(connection: sa.Connection) -> int:
