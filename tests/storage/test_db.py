@@ -31,6 +31,7 @@ from storage.db import (
     ping,
     reading,
     redact_url,
+    sqlite_foreign_keys_off,
     transaction,
 )
 from storage.dedupe import ProcessedEventRepository
@@ -60,6 +61,24 @@ def test_sqlite_pragmas_are_set_on_every_connection(sqlite_file_engine: Engine) 
             # the server checkpoints in the background; this is only the safety net
             assert pragma("PRAGMA wal_autocheckpoint").scalar() == SQLITE_AUTOCHECKPOINT_PAGES
             connection.rollback()  # BEGIN IMMEDIATE: end it before using the other one
+
+
+def test_sqlite_foreign_keys_are_off_only_inside_the_block(sqlite_file_engine: Engine) -> None:
+    # What the migrations run in (storage.migrate): a table rebuilt there is dropped without
+    # its ON DELETE actions; after the block the pooled connection enforces them again, also
+    # when the block failed.
+    def enforced(connection: Connection) -> int:
+        with connection.begin():
+            return int(connection.exec_driver_sql("PRAGMA foreign_keys").scalar() or 0)
+
+    with sqlite_file_engine.connect() as connection:
+        with pytest.raises(ValueError), sqlite_foreign_keys_off(connection):
+            assert enforced(connection) == 0
+            raise ValueError("a migration failed")
+        assert enforced(connection) == 1
+        inside = pytest.raises(RuntimeError, match="inside a transaction")
+        with connection.begin(), inside, sqlite_foreign_keys_off(connection):
+            pass
 
 
 def test_sqlite_write_transactions_queue_instead_of_failing(tmp_path: Path) -> None:
