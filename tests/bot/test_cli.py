@@ -398,7 +398,7 @@ def test_db_upgrade_to_a_revision_it_cannot_reach_says_so(workdir: Path) -> None
         assert isinstance(result.exception, SystemExit)  # click's error, not a crash
         assert revision in result.output
     code, out = run("db", "current")
-    assert "current: 0004_lead_events" in out
+    assert "current: 0005_sqlite_autoincrement" in out
 
 
 @pytest.mark.parametrize("command", [["leads"], ["outbox", "--failed"]])
