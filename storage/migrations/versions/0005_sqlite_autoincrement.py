@@ -73,10 +73,10 @@ RENAMED_KEY = re.compile(r"^erased:\d+:(?:handoff|assign|requalified):(\d+)(?::|
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
+    connection = op.get_bind()
+    if connection.dialect.name != "sqlite":
         return
     _rebuild(autoincrement=True)
-    connection = op.get_bind()
     named = {
         "leads": _highest_in_payloads(connection, LEAD_PATHS),
         "conversations": max(
