@@ -585,8 +585,12 @@ class QualificationService:
             try:
                 if question.id in prepared:
                     text, is_choice = prepared.pop(question.id)
-                    take = ctx.flow.choose if is_choice else ctx.flow.answer
-                    turn = take(ctx.model, text, **kwargs)  # type: ignore[arg-type]
+                    if is_choice:
+                        turn = ctx.flow.choose(ctx.model, text, **kwargs)  # type: ignore[arg-type]
+                    else:  # the form has its own fields for the follow-ups
+                        turn = ctx.flow.answer(
+                            ctx.model, text, details=False, **kwargs  # type: ignore[arg-type]
+                        )
                 elif question.skippable and answer_ahead(ctx, prepared, order, here):
                     turn = ctx.flow.skip(ctx.model, **kwargs)  # type: ignore[arg-type]
                 else:
@@ -632,8 +636,7 @@ class QualificationService:
     def _commit_turn(self, ctx: TurnContext, turn: Turn, was_done: bool) -> TurnResult:
         conversation, model = ctx.conversation, ctx.model
         completed_at = conversation.completed_at if model.state == DONE else None
-        if turn.recorded is not None:
-            question_id, record = turn.recorded
+        for question_id, record in turn.answers:
             store_answer(ctx, question_id, record)
             conversation = ctx.conversation  # a repeat visitor's email may move it to their lead
         messages = [m.to_dict() for m in turn.messages]

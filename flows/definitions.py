@@ -49,6 +49,10 @@ class Choice(_Strict):
     value: str = Field(pattern=ID_PATTERN)
     label: str = Field(min_length=1, max_length=75)
     synonyms: tuple[str, ...] = ()
+    #: Words that point to this choice only when no choice is named outright: a described
+    #: decision process ("security review, then CFO sign-off by June") is a defined one,
+    #: while "partly: security review, then procurement" stays partly.
+    cues: tuple[str, ...] = ()
     score: float | None = Field(default=None, ge=0, le=1)
     between: tuple[float, float] | None = None
 

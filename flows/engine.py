@@ -26,6 +26,7 @@ from transitions.core import MachineError
 
 from flows.answers import AnswerRecord
 from flows.definitions import Framework, Question
+from flows.details import detail
 from flows.parsing import parse_answer, readback
 
 START = "start"
@@ -126,6 +127,13 @@ class Turn:
 
     messages: tuple[BotMessage, ...]
     recorded: tuple[str, AnswerRecord] | None = None
+    #: Follow-ups answered in the same message, after `recorded` (see `flows.details`).
+    ahead: tuple[tuple[str, AnswerRecord], ...] = ()
+
+    @property
+    def answers(self) -> tuple[tuple[str, AnswerRecord], ...]:
+        """Every answer this event recorded, in order."""
+        return ((self.recorded,) if self.recorded is not None else ()) + self.ahead
 
     @property
     def text(self) -> str:
@@ -362,9 +370,18 @@ class Flow:
         return Turn(self._arrival(model, company, audience))
 
     def answer(
-        self, model: FlowState, text: str, *, today: date, company: str, audience: Audience
+        self,
+        model: FlowState,
+        text: str,
+        *,
+        today: date,
+        company: str,
+        audience: Audience,
+        details: bool = True,
     ) -> Turn:
-        """A typed answer to the current question (command words like `back` included)."""
+        """A typed answer to the current question (command words like `back` included).
+        With `details`, a choice typed with the details its follow-up asks for ("approved,
+        about 80k a year") answers that follow-up too (`flows.details`)."""
         command = command_for(text)
         if command == "back":
             return self.back(model, company=company, audience=audience)
@@ -393,7 +410,10 @@ class Flow:
         last_chance = model.attempts >= MAX_REASKS
         record, too_short = self._read(question, text, today, short_ok=last_chance)
         opening = ASK_MORE if too_short else NOT_UNDERSTOOD_REASK
-        return self._take(model, "answer", record, text, today, company, audience, opening)
+        turn = self._take(model, "answer", record, text, today, company, audience, opening)
+        if details and record is not None and turn.recorded is not None:
+            return self._details_ahead(model, question, text, turn, today, company, audience)
+        return turn
 
     def choose(
         self, model: FlowState, value: str, *, today: date, company: str, audience: Audience
@@ -567,6 +587,44 @@ class Flow:
             first = BotMessage("readback", self._readback(question, record, audience))
             recorded = (question.id, record)
         return Turn((first, *self._arrival(model, company, audience)), recorded=recorded)
+
+    def _details_ahead(
+        self,
+        model: FlowState,
+        asked: Question,
+        text: str,
+        turn: Turn,
+        today: date,
+        company: str,
+        audience: Audience,
+    ) -> Turn:
+        """`turn`, or, when the next question is a follow-up of the choice just answered and
+        the answer already says what it asks, that follow-up answered too."""
+        follow_up = self.by_id.get(model.state)
+        if (
+            asked.type != "choice"
+            or follow_up is None
+            or follow_up.ask_if is None
+            or follow_up.ask_if.question != asked.id
+        ):
+            return turn
+        parsed = detail(follow_up, asked, text, today)
+        if parsed is None:
+            return turn
+        record = AnswerRecord(
+            raw=text,
+            parsed=parsed,
+            status="answered",
+            readback=readback(follow_up.type, parsed, follow_up.choices),
+            at=today.isoformat(),
+        )
+        self._fire("answer", model, record=record, unknown_record=record)
+        said = BotMessage("readback", self._readback(follow_up, record, audience))
+        return Turn(
+            (turn.messages[0], said, *self._arrival(model, company, audience)),
+            recorded=turn.recorded,
+            ahead=((follow_up.id, record),),
+        )
 
     def _arrival(
         self, model: FlowState, company: str, audience: Audience

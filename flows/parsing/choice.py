@@ -20,6 +20,8 @@ Matching is case-, accent- and punctuation-insensitive, in this order:
    one choice has "yes" (or "no") as its value, label or synonym. Such a "yes" or "no" name
    is not looked for inside an answer (step 4): "no problem" is a yes, "yes, being planned"
    names only the planned choice.
+6. no choice is named at all, and exactly one choice has a `cue` in the answer (as in step 4):
+   "security review, then CFO sign-off by June" describes a defined decision process.
 "Not sure", "depends" and the like are `{"unknown": True, "unsure": True}`; anything else,
 including an answer naming two choices, is `{"unknown": True}`.
 """
@@ -69,6 +71,12 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.casefold())
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+@functools.lru_cache(maxsize=256)
+def _cues(choices: tuple[Choice, ...]) -> tuple[tuple[str, int], ...]:
+    """(normalised cue, choice index) for every choice's `cues`."""
+    return tuple((n, i) for i, c in enumerate(choices) for n in map(normalize, c.cues) if n)
 
 
 @functools.lru_cache(maxsize=256)
@@ -221,6 +229,8 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
         found = _by_later(answer, names, options)
     if found is None:
         found = _by_yes_or_no(cleaned, names)
+    if found is None and not _named(answer, names):
+        found = _contained(answer, _cues(options))
     if found is not None:
         return {"value": options[found].value}
     return unsure() if UNSURE.search(cleaned.lower()) else unknown()

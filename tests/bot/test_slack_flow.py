@@ -57,6 +57,27 @@ def test_qualify_bant_acme_to_summary_and_handoff_notice(slack: SlackHarness) ->
         assert post.args.get("link_names") in (None, False, "false", "0")
 
 
+def test_a_budget_typed_with_its_amount_stores_both_and_asks_the_next_question(
+    slack: SlackHarness,
+) -> None:
+    slack.command("bant Acme")
+    slack.deliver()
+    slack.say("approved, about $80k a year")
+    slack.deliver()
+    reply = blocks_text(slack.last_dm())
+    assert "Budget: Yes – budget is allocated" in reply
+    assert "Budget (budget amount): USD 80,000 per year" in reply
+    assert slack.current_question() == "authority"  # not asked for the amount again
+    with slack.runtime.sessions() as session:
+        stored = session.execute(
+            select(Answer.question_id, Answer.raw_text).order_by(Answer.id)
+        ).all()
+    assert [tuple(row) for row in stored] == [
+        ("budget", "approved, about $80k a year"),
+        ("budget_amount", "approved, about $80k a year"),
+    ]
+
+
 def test_choice_by_button_and_a_double_click_has_effect_once(slack: SlackHarness) -> None:
     slack.command("bant Acme")
     slack.deliver()

@@ -390,6 +390,22 @@ def test_read_backs_for_prospects_name_the_criterion_not_internal_ids(widget: Wi
     assert "budget amount" not in json.dumps(chat.history().json())
 
 
+def test_a_budget_typed_with_its_amount_is_not_asked_for_the_amount(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
+                        consent=True)
+    reply = chat.say("yes, around €50k a year")
+    texts = [m["text"] for m in reply["messages"]]
+    assert texts[:2] == ["Budget: Yes – budget is allocated", "Budget: EUR 50,000 per year"]
+    assert reply["messages"][-1]["question"]["criterion"] == "authority"
+    assert answers_of(db_session, chat)[-2:] == [
+        ("budget", "yes, around €50k a year"), ("budget_amount", "yes, around €50k a year")
+    ]
+    # the redrawn conversation shows the amount as answered, not as a question still open
+    assert chat.history().json()["state"] == "authority"
+
+
 def test_back_skip_and_restart_as_words(widget: WidgetApi) -> None:
     chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
                         consent=True)

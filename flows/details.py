@@ -1,0 +1,76 @@
+"""Details given with a choice: the answer to the follow-up question, said ahead.
+
+People rarely answer "Does Acme have budget?" with a bare "yes": they say "approved, about
+80k a year". The choice (allocated) is read as usual; this module says whether the same words
+also answer the follow-up the flow would ask next (the amount), so that the person is not
+asked for what they just said. It is strict: a detail is taken only when it is clearly there.
+
+* money: a figure with a currency, a magnitude ("80k", "1.2 million") or a period, of at least
+  100 ("we have 2 budgets", "approved on 12 March" or "in the 2027 plan" name no amount);
+* timeframe: any date or period the timeframe reader finds ("top priority, live by Q2");
+* text: at least two meaningful words besides those that picked the choice, and at least the
+  follow-up's minimum ("yes, Maria, our Head of RevOps" names the champion; "yes she is"
+  names nobody).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flows.definitions import Question
+from flows.parsing import parse_answer
+from flows.parsing._common import Parsed
+from flows.parsing.choice import normalize
+
+_MAGNITUDE = re.compile(
+    r"\d\s*(?:k|m|mm|bn|b)\b|\b(?:thousand|million|billion|grand)\b|[$€£¥]", re.IGNORECASE
+)
+#: Words that say nothing by themselves ("yes she is", "yes we do").
+_FILLER = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "do", "does", "for", "has", "have", "he", "her",
+    "him", "i", "is", "it", "its", "me", "my", "no", "not", "of", "on", "one", "or", "our",
+    "she", "so", "that", "the", "their", "them", "there", "they", "this", "to", "us", "was",
+    "we", "yeah", "yep", "yes",
+})
+
+
+def detail(follow_up: Question, asked: Question, text: str, today: date) -> Parsed | None:
+    """What `text`, the typed answer to the choice question `asked`, says in answer to
+    `follow_up`, or None when it does not clearly say it."""
+    if follow_up.type == "money":
+        parsed = parse_answer("money", text, today=today)
+        return parsed if _is_stated_amount(parsed, text) else None
+    if follow_up.type == "timeframe":
+        parsed = parse_answer("timeframe", text, today=today)
+        return None if parsed.get("unknown") else parsed
+    if follow_up.type == "text":
+        rest = _beyond_choice(text, asked)
+        meaningful = [word for word in rest.split() if word not in _FILLER]
+        if len(meaningful) < 2 or len(rest.split()) < follow_up.validation.min_words:
+            return None
+        parsed = parse_answer("text", text, today=today)
+        return parsed if parsed.get("substantive") else None
+    return None
+
+
+def _is_stated_amount(parsed: Parsed, text: str) -> bool:
+    if parsed.get("unknown") or not (parsed.get("currency") or parsed.get("period")
+                                     or _MAGNITUDE.search(text)):
+        return False
+    figures = [parsed.get(key) for key in ("amount", "min", "max")]
+    return any(isinstance(f, int | float) and f >= 100 for f in figures)
+
+
+def _beyond_choice(text: str, asked: Question) -> str:
+    """`text` (normalised) without the longest choice name it contains."""
+    said = f" {normalize(text)} "
+    names = (
+        normalize(name)
+        for choice in asked.choices
+        for name in (choice.value.replace("_", " "), choice.label, *choice.synonyms)
+    )
+    longest = max((n for n in names if n and f" {n} " in said), key=len, default="")
+    if longest:
+        said = said.replace(f" {longest} ", " ", 1)
+    return said.strip()
