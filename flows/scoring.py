@@ -37,7 +37,7 @@ from flows.definitions import (
     Scoring,
 )
 from flows.parsing import parse_authority
-from flows.parsing.money import PER_YEAR, term_of
+from flows.parsing.money import PER_YEAR, seats_not_stated, term_of
 
 Verdict = Literal["qualified", "nurture", "disqualified"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
@@ -488,6 +488,9 @@ def _amount(parsed: Mapping[str, Any]) -> tuple[float, str]:
 
 def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:
     scoring = qp.scoring
+    per_unit = parsed.get("per_unit")
+    if not {"amount", "min", "max"} & parsed.keys() and isinstance(per_unit, Mapping):
+        _price_per_seat(parsed, per_unit)
     amount, shown = _amount(parsed)
     if amount <= 0:
         return 0.0, "no budget, no marks"
@@ -545,6 +548,16 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
     if value >= 1.0:
         return 1.0, f"{text}, full marks from USD {full_at:,.0f}"
     return value, f"{text}, {value:.0%} of the USD {full_at:,.0f} that earns full marks"
+
+
+def _price_per_seat(parsed: Mapping[str, Any], per_unit: Mapping[str, Any]) -> None:
+    """A price per seat without a count ("£500 a month per seat") is no total: _NotScored."""
+    currency = parsed.get("currency")
+    unit = str(per_unit.get("unit"))
+    text = f"{currency + ' ' if currency else ''}{_amount(per_unit)[1]}"
+    text += " each" if unit == "each" else f" per {unit}"
+    text += _PERIOD_TEXT.get(parsed.get("period"), "")
+    raise _NotScored(f"{text}, {seats_not_stated(unit)}: no total, not scored")
 
 
 def _timeframe(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:

@@ -34,9 +34,15 @@ Result shapes:
   $30/month each" (these were the price alone: 2k a year, USD 20 and USD 30 a month). The
   price is a figure followed by "per user", "/seat", "a head", "each"; the count a number
   right before a seat word (users, seats, licences, reps, agents, employees...). A total for a
-  count ("50k for 20 users"), a count of anything else ("$20 per user, 3 locations"), a count
-  beside a budget ("50 users, budget 40k"), different counts ("20 seats now, 50 later") and a
-  price per seat without a count ("£500 a month per seat") are not multiplied
+  count ("50k for 20 users") and a count beside a budget ("50 users, budget 40k") are not
+  multiplied
+- `{"currency": "GBP", "period": "month", "per_unit": {"amount": 500, "unit": "seat"}}` for a
+  price per seat without a count of seats ("£500 a month per seat"; a count of anything else,
+  "$20 per user, 3 locations", or different counts, "20 seats now, 50 later", are none): no
+  `amount`, as no total was said (these were the price as the whole budget: GBP 500 a month);
+  `unit` is the word the price is per ("seat", "user", "licence", "head"; "each" for "$20
+  each"); the read-back says "GBP 500 per seat per month (number of seats not stated)" and
+  scoring does not score it
 - `{"amount": 0, "currency": None, "period": None}` for "no budget", "none", "zero"
 - `{"unknown": True, "unsure": True}` for an explicit non-answer: "not sure", "tbd",
   "depends", "confidential"
@@ -760,29 +766,41 @@ def _current_spend(low: str, figures: list[_Figure]) -> list[tuple[int, int]]:
     return spans
 
 
-def _per_seat(low: str, last: _Figure) -> tuple[int, str] | None:
-    """(the seats, their word as said) when the figure ending at `last` is a price per seat
-    and the answer names one count of seats; else None."""
-    if _PER_SEAT_AFTER.match(low, last.end) is None:
+@dataclass(frozen=True, slots=True)
+class _Seats:
+    """What a price per seat is for: the word it is per ("seat", "user", "each"), and the seats
+    named with their word as said ((100, "users"), (15, "reps")), None when none is."""
+
+    per: str
+    count: tuple[int, str] | None
+
+
+def _per_seat(low: str, last: _Figure) -> _Seats | None:
+    """How the figure ending at `last` is a price per seat, or None when it is not one."""
+    price = _PER_SEAT_AFTER.match(low, last.end)
+    if price is None:
         return None
+    per = price.group("unit") or "each"
     counts = {int(m.group("n").replace(",", "")): " ".join(m.group("unit").split())
               for m in _SEAT_COUNT.finditer(low)}
     if len(counts) != 1:
-        return None
+        return _Seats(per, None)  # no count, or different ones ("20 seats now, 50 later")
     ((count, unit),) = counts.items()
-    return (count, unit) if count >= 1 else None
+    return _Seats(per, (count, unit) if count >= 1 else None)
 
 
-def _times_seats(result: Parsed, seats: tuple[int, str] | None) -> Parsed:
-    """The price per seat times the seats, the price and count kept under `per_unit`."""
+def _times_seats(result: Parsed, seats: _Seats | None) -> Parsed:
+    """The price per seat times the seats, the price and count kept under `per_unit`; a price
+    per seat without a count is no total: only the price, under `per_unit` ("£500 a month per
+    seat" is not a budget of 500 a month)."""
     if seats is None:
         return result
-    count, unit = seats
-    price: Parsed = {k: result[k] for k in ("amount", "min", "max") if k in result}
-    for key, value in price.items():
-        result[key] = number_value(Decimal(str(value)) * count)
-    result["per_unit"] = {**price, "count": count, "unit": unit}
-    return result
+    price: Parsed = {k: result.pop(k) for k in ("amount", "min", "max") if k in result}
+    if seats.count is None:
+        return {**result, "per_unit": {**price, "unit": seats.per}}
+    count, unit = seats.count
+    totals = {key: number_value(Decimal(str(value)) * count) for key, value in price.items()}
+    return {**totals, **result, "per_unit": {**price, "count": count, "unit": unit}}
 
 
 def _not_the_budget(low: str, figures: list[_Figure]) -> list[tuple[int, int, str]]:
@@ -802,6 +820,14 @@ def _not_the_budget(low: str, figures: list[_Figure]) -> list[tuple[int, int, st
             spans.append((start, end, "past"))
         start = len(low) if sep is None else sep.end()
     return spans
+
+
+def seats_not_stated(unit: str) -> str:
+    """How a price per seat without a count says what is missing: "number of seats not stated"
+    ("per person": "number of people"; "each": "number")."""
+    if unit == "each":
+        return "number not stated"
+    return f"number of {'people' if unit == 'person' else unit + 's'} not stated"
 
 
 def term_of(parsed: Mapping[str, Any]) -> tuple[float, str]:

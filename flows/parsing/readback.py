@@ -9,7 +9,7 @@ from typing import Any
 
 from flows.definitions import Choice
 
-from .money import PER_YEAR, term_of
+from .money import PER_YEAR, seats_not_stated, term_of
 
 NOT_UNDERSTOOD = "not understood"
 
@@ -31,6 +31,8 @@ def _money(p: dict[str, Any]) -> str:
     currency = p.get("currency")
     if p.get("plus") is not None:
         return _two_parts(p, p["plus"], currency)
+    if "amount" not in p and "min" not in p and p.get("per_unit") is not None:
+        return _price_per_seat(p, p["per_unit"], currency)
     if "min" in p and "max" in p:
         figure = f"{_number(p['min'])}–{_number(p['max'])}"
     else:
@@ -56,6 +58,22 @@ def _per_unit(u: dict[str, Any], bound: str, currency: str | None) -> str:
     """"100 seats × USD 20": the count and the price per seat the amount was made of."""
     price = _amount({k: u[k] for k in ("amount", "min", "max") if k in u}, currency)
     return f"{_number(u['count'])} {u['unit']} × {bound}{price}"
+
+
+def _price_per_seat(p: dict[str, Any], u: dict[str, Any], currency: str | None) -> str:
+    """"GBP 500 per seat per month (number of seats not stated)": a price per seat without a
+    count, so no total."""
+    price: dict[str, Any] = {k: u[k] for k in ("amount", "min", "max") if k in u}
+    unit = str(u["unit"])
+    parts = [_amount({**price, "bound": p.get("bound")}, currency),
+             "each" if unit == "each" else f"per {unit}"]
+    period = _PERIODS.get(p.get("period") or "")
+    if period:
+        parts.append(period)
+    note = seats_not_stated(unit)
+    if not currency:
+        note += "; currency not stated"
+    return f"{' '.join(parts)} ({note})"
 
 
 def _two_parts(p: dict[str, Any], plus: dict[str, Any], currency: str | None) -> str:

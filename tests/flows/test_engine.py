@@ -108,6 +108,17 @@ def test_a_total_over_several_years_is_read_back_per_year_and_as_said(flow: Flow
     )
 
 
+def test_a_price_per_seat_without_a_count_is_read_back_as_a_price(flow: Flow) -> None:
+    # it was read back as "GBP 500 per month", a budget; the read-back says what is missing
+    model = begin(flow)
+    say(flow, model, "yes")
+    turn = flow.answer(model, "£500 a month per seat", today=TODAY, company="Acme",
+                       audience="prospect")
+    assert turn.messages[0].text == (
+        "Budget: GBP 500 per seat per month (number of seats not stated)")
+    assert model.state == "need"
+
+
 def test_follow_up_is_skipped_when_moot(flow: Flow) -> None:
     model = begin(flow)
     say(flow, model, "no budget")

@@ -482,6 +482,12 @@ def test_non_companies_are_unknown(text: str) -> None:
      "40,000 per year (20 users × 2,000; currency not stated)"),
     ("money", "up to $20/user/month, 100 users",
      "up to USD 2,000 per month (100 users × up to USD 20)"),
+    # ... and without a count, the price alone: no total (was "GBP 500 per month")
+    ("money", "£500 a month per seat", "GBP 500 per seat per month (number of seats not stated)"),
+    ("money", "20-30 per user per year",
+     "20–30 per user per year (number of users not stated; currency not stated)"),
+    ("money", "$40 per person", "USD 40 per person (number of people not stated)"),
+    ("money", "$20 each", "USD 20 each (number not stated)"),
     ("money", "100k for a couple of years",
      "50,000 per year (100,000 over 2 years; currency not stated)"),
     ("timeframe", "Q3", "between Jul 1, 2026 and Sep 30, 2026"),

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from flows.answers import AnswerRecord, AnswerStatus
 from flows.definitions import Framework, FrameworkOverrides, Thresholds, load_frameworks
-from flows.parsing import parse_authority, parse_timeframe
+from flows.parsing import parse_authority, parse_money, parse_timeframe
 from flows.scoring import STALE_AFTER_DAYS, ScoreResult, ScoringError, score
 
 CALL_DAY = date(2026, 3, 2)
@@ -404,6 +404,11 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
         ({"amount": 2000, "currency": "USD", "period": "month",
           "per_unit": {"amount": 20, "count": 100, "unit": "seats"}}, 15,
          "USD 2,000 per month (100 seats × USD 20; USD 24,000 a year), 60%"),
+        # ... and a price per seat without a count is no total: shown, not scored (it was
+        # unreadable, and "£500 a month per seat" was read as GBP 500 a month: 4.8 points)
+        ({"currency": "GBP", "period": "month", "per_unit": {"amount": 500, "unit": "seat"}}, 25,
+         'amount "the amount" — GBP 500 per seat per month, number of seats not stated: no '
+         "total, not scored"),
         ({"amount": "lots", "currency": "USD", "period": "year"}, 25, "full marks"),
         ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 0}, 25,
          "full marks"),
@@ -431,6 +436,20 @@ def test_a_total_without_its_term_leaves_the_score_to_the_main_answer(bant: Fram
     assert "10,000 over several years, term not stated" in budget.reason
 
 
+def test_a_price_per_seat_without_a_count_leaves_the_score_to_the_main_answer(
+        bant: Framework) -> None:
+    # "£500 a month per seat" was read as a budget of GBP 500 a month and lowered the
+    # criterion to 19% of its marks
+    answers = perfect_bant() | {
+        "budget_amount": rec("£500 a month per seat", parse_money("£500 a month per seat"))}
+    budget = by_id(score(bant, answers, as_of=AS_OF))["budget"]
+    assert budget.score == 1.0
+    assert budget.answers == ("budget", "budget_amount")
+    assert budget.reason.endswith(
+        'amount "£500 a month per seat" — GBP 500 per seat per month, number of seats not '
+        "stated: no total, not scored")
+
+
 MONEY_MAIN = Framework.model_validate({
     "id": "spend", "name": "Spend", "version": 1,
     "criteria": [{
@@ -448,6 +467,15 @@ def test_a_main_money_answer_without_its_term_scores_as_unknown() -> None:
     assert money.score == 0.25
     assert money.reason == ('Money 25/100: "300k multi-year" — 300,000 over several years, '
                             "term not stated: no yearly share, not scored, counts 25% as unknown")
+
+
+def test_a_main_money_answer_priced_per_seat_without_a_count_scores_as_unknown() -> None:
+    answers = {"money": rec("$20 per user per month", parse_money("$20 per user per month"))}
+    money = by_id(score(MONEY_MAIN, answers, as_of=AS_OF))["money"]
+    assert money.score == 0.25
+    assert money.reason == ('Money 25/100: "$20 per user per month" — USD 20 per user per '
+                            "month, number of users not stated: no total, not scored, counts "
+                            "25% as unknown")
 
 
 def test_malformed_stored_answers_do_not_break_scoring(bant: Framework) -> None:
