@@ -59,8 +59,9 @@ months; one year is `year`), in months past a year ("over 18 months") or without
 Numbers: `price-parser` reads each figure and guesses its separators ("40.000" and "40,000"
 are forty thousand, "1.2" and "1,5" are decimals). With a multiplier a "." is always a decimal
 point ("1.250M" is 1.25 million). Multipliers: k/thousand/grand, m/mm/mn/mil/million,
-b/bn/billion, hundred, lakh, crore. When an answer holds several figures, the one with a
-currency or multiplier wins over bare numbers; numbers that count something ("50 users",
+b/bn/billion, hundred, lakh, crore. When an answer holds several figures, a total wins over a
+price per seat ("budget 50k, happy to pay $30 per user" is 50k: it was USD 30), then the one
+with a currency or multiplier over bare numbers; numbers that count something ("50 users",
 "6 months", "20%") or look like a year ("for 2026") are ignored. What is spent today, said
 beside the budget, is left out with its clause: "we have 50k and spend 2k a month", "50k
 budget, we currently spend 2k a month on tools" and "we spend 2k a month, budget 50k" are 50k
@@ -789,6 +790,22 @@ def _per_seat(low: str, last: _Figure) -> _Seats | None:
     return _Seats(per, (count, unit) if count >= 1 else None)
 
 
+def _best(low: str, figures: list[_Figure]) -> int:
+    """The figure the budget is read from: one with a currency or multiplier before a bare
+    number, the first of equals; a total before a price per seat ("budget 50k, happy to pay
+    $30 per user" is 50k, not USD 30 a user)."""
+    if len(figures) == 1:
+        return 0
+
+    def per_seat(i: int) -> bool:
+        end = figures[i].end
+        if i + 1 < len(figures) and _is_range(low, figures[i], figures[i + 1]):
+            end = figures[i + 1].end  # "$20-30 per seat": the range is
+        return _PER_SEAT_AFTER.match(low, end) is not None
+
+    return max(range(len(figures)), key=lambda i: (not per_seat(i), figures[i].score, -i))
+
+
 def _times_seats(result: Parsed, seats: _Seats | None) -> Parsed:
     """The price per seat times the seats, the price and count kept under `per_unit`; a price
     per seat without a count is no total: only the price, under `per_unit` ("£500 a month per
@@ -887,7 +904,7 @@ def parse_money(text: str) -> Parsed:
     parts = _two_parts(t, low, figures)
     if parts is not None:
         return parts
-    best = max(range(len(figures)), key=lambda i: (figures[i].score, -i))
+    best = _best(low, figures)
     pair = _range_with(low, figures, best)
     if pair is not None:
         first, second = pair
