@@ -37,7 +37,7 @@ from flows.definitions import (
     Scoring,
 )
 from flows.parsing import parse_authority
-from flows.parsing.money import PER_YEAR, seats_not_stated, term_of
+from flows.parsing.money import PER_YEAR, has_total, seats_not_stated, term_of
 
 Verdict = Literal["qualified", "nurture", "disqualified"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
@@ -488,9 +488,7 @@ def _amount(parsed: Mapping[str, Any]) -> tuple[float, str]:
 
 def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:
     scoring = qp.scoring
-    per_unit = parsed.get("per_unit")
-    if not {"amount", "min", "max"} & parsed.keys() and isinstance(per_unit, Mapping):
-        _price_per_seat(parsed, per_unit)
+    _refuse_seat_prices(parsed)
     amount, shown = _amount(parsed)
     if amount <= 0:
         return 0.0, "no budget, no marks"
@@ -550,14 +548,26 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
     return value, f"{text}, {value:.0%} of the USD {full_at:,.0f} that earns full marks"
 
 
-def _price_per_seat(parsed: Mapping[str, Any], per_unit: Mapping[str, Any]) -> None:
-    """A price per seat without a count ("£500 a month per seat") is no total: _NotScored."""
+def _refuse_seat_prices(parsed: Mapping[str, Any]) -> None:
+    """_NotScored for a budget with a price per seat but no count of seats, so no total ("£500
+    a month per seat", "$20 per user a month plus $5k setup")."""
+    plus = parsed.get("plus")
+    parts = [parsed, *([plus] if isinstance(plus, Mapping) else [])]
+    if all(has_total(part) for part in parts):
+        return
     currency = parsed.get("currency")
-    unit = str(per_unit.get("unit"))
-    text = f"{currency + ' ' if currency else ''}{_amount(per_unit)[1]}"
-    text += " each" if unit == "each" else f" per {unit}"
-    text += _PERIOD_TEXT.get(parsed.get("period"), "")
-    raise _NotScored(f"{text}, {seats_not_stated(unit)}: no total, not scored")
+    said: list[str] = []
+    units: list[str] = []
+    for part in parts:
+        seat = None if has_total(part) else part["per_unit"]
+        text = _amount(part if seat is None else seat)[1]
+        if not said and currency:
+            text = f"{currency} {text}"
+        if seat is not None:
+            units.append(str(seat["unit"]))
+            text += " each" if units[-1] == "each" else f" per {units[-1]}"
+        said.append(text + _PERIOD_TEXT.get(part.get("period"), ""))
+    raise _NotScored(f"{' plus '.join(said)}, {seats_not_stated(units[0])}: no total, not scored")
 
 
 def _timeframe(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:

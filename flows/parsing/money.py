@@ -26,7 +26,11 @@ Result shapes:
   join); one without a period beside a recurring one is a one-off. Two
   amounts of one period are added up: "50k plus 10k for training" is 60,000, "$40k for licences
   and $10k for services" USD 50,000 (an "and" only between items named with "for"/"on"), "50k
-  plus maybe 10k for training" 50,000-60,000 (these were "at least 50k" and 40k)
+  plus maybe 10k for training" 50,000-60,000 (these were "at least 50k" and 40k). Either part
+  may be a price per seat, multiplied by the seats named ("$20/user/month for 100 users plus
+  $5k setup" is 2,000 a month plus 5,000 one-off; the part keeps its `per_unit`), or without a
+  count only the price under `per_unit`: then nothing is added up and there is no total
+  ("$20/user/month plus $500/month for support" was USD 520 a month)
 - `"per_unit": {"amount": 20, "count": 100, "unit": "seats"}` is added for a price per seat
   and the seats it is for: "$20 per seat per month, 100 seats" is `{"amount": 2000, "currency":
   "USD", "period": "month", "per_unit": ...}` (the price times the count; `min`/`max` for a
@@ -110,6 +114,7 @@ _MULTIPLIERS: dict[str, Decimal] = {
     "crore": Decimal(10**7), "crores": Decimal(10**7),
 }
 _MAX_AMOUNT = Decimal(10**15)
+_TOTAL_KEYS = frozenset({"amount", "min", "max"})
 
 # What a yearly figure is worth per period (a one-off, or no period, counts once a year).
 PER_YEAR: dict[str | None, int] = {"year": 1, "month": 12, "quarter": 4, "half_year": 2,
@@ -662,14 +667,30 @@ def _two_parts(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
     plus = _part(low, (b1, b2), second or "once", None)
     if main is None or plus is None:
         return None
-    bound = main.pop("bound", None)
-    result: Parsed = {**main, "currency": a1.currency or b1.currency
-                      or currency_anywhere(t, low, a1.start)}
-    result["period"] = result.pop("period")  # in the usual order: amount, currency, period
+    return _both(t, low, a1, b1, _times_seats(main, _per_seat(low, a2)),
+                 _times_seats(plus, _per_seat(low, b2)))
+
+
+def _both(t: str, low: str, first: _Figure, second: _Figure, main: Parsed, plus: Parsed
+          ) -> Parsed:
+    """The first amount with the second under `plus`, in the usual order: amount, currency,
+    period."""
+    bound, period, per_unit = main.pop("bound", None), main.pop("period"), main.pop("per_unit",
+                                                                                    None)
+    result: Parsed = {**main, "currency": first.currency or second.currency
+                      or currency_anywhere(t, low, first.start), "period": period}
+    if per_unit is not None:
+        result["per_unit"] = per_unit
     result["plus"] = plus
     if bound is not None:
         result["bound"] = bound
     return result
+
+
+def has_total(part: Mapping[str, Any]) -> bool:
+    """Whether a budget (or its `plus` part) has a total: an `amount` or `min`/`max`; a price
+    per seat without a count has only `per_unit`."""
+    return not _TOTAL_KEYS.isdisjoint(part)
 
 
 def _added(t: str, low: str, a: tuple[_Figure, _Figure], b: tuple[_Figure, _Figure],
@@ -689,6 +710,11 @@ def _added(t: str, low: str, a: tuple[_Figure, _Figure], b: tuple[_Figure, _Figu
     main, extra = _part(low, a, period, join.start("join")), _part(low, b, period, None)
     if main is None or extra is None:
         return None
+    main, extra = _times_seats(main, _per_seat(low, a[1])), _times_seats(extra, _per_seat(low,
+                                                                                         b[1]))
+    if not (has_total(main) and has_total(extra)):
+        # "$20/user/month plus $500/month for support": no total to add up; both as said
+        return _both(t, low, a[0], b[0], main, extra)
     lows = [Decimal(str(p.get("min", p.get("amount")))) for p in (main, extra)]
     highs = [Decimal(str(p.get("max", p.get("amount")))) for p in (main, extra)]
     smallest, largest = lows[0] + lows[1], highs[0] + highs[1]

@@ -409,6 +409,10 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
         ({"currency": "GBP", "period": "month", "per_unit": {"amount": 500, "unit": "seat"}}, 25,
          'amount "the amount" — GBP 500 per seat per month, number of seats not stated: no '
          "total, not scored"),
+        ({"currency": "USD", "period": "month", "per_unit": {"amount": 20, "unit": "user"},
+          "plus": {"amount": 5000, "period": "once"}}, 25,
+         "USD 20 per user per month plus 5,000 one-off, number of users not stated: no total, "
+         "not scored"),
         ({"amount": "lots", "currency": "USD", "period": "year"}, 25, "full marks"),
         ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 0}, 25,
          "full marks"),
