@@ -509,11 +509,13 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
         text += _PERIOD_TEXT[period]
     notes: list[str] = []
     per_unit = parsed.get("per_unit")
-    if isinstance(per_unit, Mapping) and isinstance(per_unit.get("count"), int):
+    if isinstance(per_unit, Mapping):
         # a price per seat times the seats ("$20 per seat per month, 100 seats"): the amount
-        # scored is the product; the price and count are shown
-        with contextlib.suppress(ValueError, TypeError):
-            notes.append(f"{per_unit['count']:,} {per_unit.get('unit', 'seats')} × "
+        # scored is the product; the price and count (or counts: "50-60 users") are shown
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            count = (f"{per_unit['count']:,}" if "count" in per_unit else
+                     f"{per_unit['min_count']:,}–{per_unit['max_count']:,}")
+            notes.append(f"{count} {per_unit.get('unit', 'seats')} × "
                          f"{currency + ' ' if currency else ''}{_amount(per_unit)[1]}")
     plus = parsed.get("plus")
     if plus is not None:

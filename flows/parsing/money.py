@@ -37,7 +37,9 @@ Result shapes:
   price range), as are "2k per user per year for 20 users" (40,000 a year) and "50 users at
   $30/month each" (these were the price alone: 2k a year, USD 20 and USD 30 a month). The
   price is a figure followed by "per user", "/seat", "a head", "each"; the count a number
-  right before a seat word (users, seats, licences, reps, agents, employees...). A total for a
+  right before a seat word (users, seats, licences, reps, agents, employees...), or a range
+  of them: "$20 per user, maybe 50-60 users" is 1,000-1,200 with `"min_count": 50,
+  "max_count": 60` instead of `count` (it was 60 users alone). A total for a
   count ("50k for 20 users") and a count beside a budget ("50 users, budget 40k") are not
   multiplied
 - `{"currency": "GBP", "period": "month", "per_unit": {"amount": 500, "unit": "seat"}}` for a
@@ -131,8 +133,10 @@ _NUMBER = re.compile(
     r"|mm|mn|m|billions?|bn|b|k|lakhs?|crores?)(?![A-Za-z0-9]))?"
 )
 
-# Figures that count something other than money, when written right after the number.
+# Figures that count something other than money, when written right after the number, or
+# after a second one ("50-60 users": both are a count).
 _COUNTED = re.compile(
+    r"(?:\s*(?:-|–|to)\s*[0-9]+(?:[.,][0-9]+)?)?"
     r"(?:\s|-)?(?:%|percent|per\s?cent|(?:users?|seats?|licen[cs]es?|people|persons?|employees?|"
     r"staff|reps?|agents?|heads?|hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?|"
     r"quarters?|x|times|locations?|sites?|offices?|stores?|countries|customers?|clients?|"
@@ -319,8 +323,9 @@ _PER_SEAT_AFTER = re.compile(
     r"|(?:\s*(?:(?:per|a|an|each|every)\s+|/\s*)(?:month|mo|mth|year|yr|annum|quarter|m|y)\b)?"
     r"\s*(?P<each>each|apiece)\b(?!\s+(?:month|year|yr|quarter|week|day|time|of)\b)"
 )
-_SEAT_COUNT = re.compile(
-    r"(?<![0-9.,$€£])\b(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,6})\s*"
+_COUNT = r"[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,6}"
+_SEAT_COUNT = re.compile(  # a range too: "50-60 users", "50 to 60 users"
+    r"(?<![0-9.,$€£])\b(?:(?P<lo>" + _COUNT + r")\s*(?:-|–|to)\s*)?(?P<n>" + _COUNT + r")\s*"
     r"(?:(?:named|concurrent|active|paid|licensed|sales|support|full[- ]time|internal)\s+)?"
     r"(?P<unit>" + _SEAT + r")\b"
 )
@@ -796,10 +801,11 @@ def _current_spend(low: str, figures: list[_Figure]) -> list[tuple[int, int]]:
 @dataclass(frozen=True, slots=True)
 class _Seats:
     """What a price per seat is for: the word it is per ("seat", "user", "each"), and the seats
-    named with their word as said ((100, "users"), (15, "reps")), None when none is."""
+    named, fewest and most, with their word as said ((100, 100, "users"), (50, 60, "reps")),
+    None when none is."""
 
     per: str
-    count: tuple[int, str] | None
+    count: tuple[int, int, str] | None
 
 
 def _per_seat(low: str, last: _Figure) -> _Seats | None:
@@ -808,12 +814,19 @@ def _per_seat(low: str, last: _Figure) -> _Seats | None:
     if price is None:
         return None
     per = price.group("unit") or "each"
-    counts = {int(m.group("n").replace(",", "")): " ".join(m.group("unit").split())
+    counts = {_count_range(m): " ".join(m.group("unit").split())
               for m in _SEAT_COUNT.finditer(low)}
     if len(counts) != 1:
         return _Seats(per, None)  # no count, or different ones ("20 seats now, 50 later")
-    ((count, unit),) = counts.items()
-    return _Seats(per, (count, unit) if count >= 1 else None)
+    (((fewest, most), unit),) = counts.items()
+    return _Seats(per, (fewest, most, unit) if fewest >= 1 else None)
+
+
+def _count_range(m: re.Match[str]) -> tuple[int, int]:
+    """The fewest and most seats a count names: (100, 100) for "100 users"."""
+    most = int(m.group("n").replace(",", ""))
+    fewest = int(m.group("lo").replace(",", "")) if m.group("lo") else most
+    return min(fewest, most), max(fewest, most)
 
 
 def _best(low: str, figures: list[_Figure]) -> int:
@@ -841,9 +854,13 @@ def _times_seats(result: Parsed, seats: _Seats | None) -> Parsed:
     price: Parsed = {k: result.pop(k) for k in ("amount", "min", "max") if k in result}
     if seats.count is None:
         return {**result, "per_unit": {**price, "unit": seats.per}}
-    count, unit = seats.count
-    totals = {key: number_value(Decimal(str(value)) * count) for key, value in price.items()}
-    return {**totals, **result, "per_unit": {**price, "count": count, "unit": unit}}
+    fewest, most, unit = seats.count
+    lowest = Decimal(str(price.get("min", price.get("amount")))) * fewest
+    highest = Decimal(str(price.get("max", price.get("amount")))) * most
+    totals = ({"amount": number_value(lowest)} if lowest == highest else
+              {"min": number_value(lowest), "max": number_value(highest)})
+    counted = {"count": fewest} if fewest == most else {"min_count": fewest, "max_count": most}
+    return {**totals, **result, "per_unit": {**price, **counted, "unit": unit}}
 
 
 def _not_the_budget(low: str, figures: list[_Figure]) -> list[tuple[int, int, str]]:

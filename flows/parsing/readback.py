@@ -59,7 +59,9 @@ def _money(p: dict[str, Any]) -> str:
 def _per_unit(u: dict[str, Any], bound: str, currency: str | None) -> str:
     """"100 seats × USD 20": the count and the price per seat the amount was made of."""
     price = _amount({k: u[k] for k in ("amount", "min", "max") if k in u}, currency)
-    return f"{_number(u['count'])} {u['unit']} × {bound}{price}"
+    count = (_number(u["count"]) if "count" in u else
+             f"{_number(u['min_count'])}–{_number(u['max_count'])}")
+    return f"{count} {u['unit']} × {bound}{price}"
 
 
 def _seat_price(p: dict[str, Any]) -> dict[str, Any] | None:

@@ -482,6 +482,8 @@ def test_non_companies_are_unknown(text: str) -> None:
      "40,000 per year (20 users × 2,000; currency not stated)"),
     ("money", "up to $20/user/month, 100 users",
      "up to USD 2,000 per month (100 users × up to USD 20)"),
+    ("money", "$20/user/month for 50 to 60 users",
+     "USD 1,000–1,200 per month (50–60 users × USD 20)"),
     # ... and without a count, the price alone: no total (was "GBP 500 per month")
     ("money", "£500 a month per seat", "GBP 500 per seat per month (number of seats not stated)"),
     ("money", "20-30 per user per year",

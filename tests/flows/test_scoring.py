@@ -404,6 +404,9 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
         ({"amount": 2000, "currency": "USD", "period": "month",
           "per_unit": {"amount": 20, "count": 100, "unit": "seats"}}, 15,
          "USD 2,000 per month (100 seats × USD 20; USD 24,000 a year), 60%"),
+        ({"min": 1000, "max": 1200, "currency": "USD", "period": "month",
+          "per_unit": {"amount": 20, "min_count": 50, "max_count": 60, "unit": "users"}}, 8.25,
+         "USD 1,000–1,200 per month (50–60 users × USD 20; USD 13,200 a year), 33%"),
         # ... and a price per seat without a count is no total: shown, not scored (it was
         # unreadable, and "£500 a month per seat" was read as GBP 500 a month: 4.8 points)
         ({"currency": "GBP", "period": "month", "per_unit": {"amount": 500, "unit": "seat"}}, 25,
