@@ -36,7 +36,9 @@ Result shapes:
   "USD", "period": "month", "per_unit": ...}` (the price times the count; `min`/`max` for a
   price range), as are "2k per user per year for 20 users" (40,000 a year) and "50 users at
   $30/month each" (these were the price alone: 2k a year, USD 20 and USD 30 a month). The
-  price is a figure followed by "per user", "/seat", "a head", "each"; the count a number
+  price is a figure followed by "per user", "/seat", "a head", "each", or the shorthand
+  "pupm" / "pepm" (per user / employee per month, also a period) or "pp" (per person); the
+  count a number
   right before a seat word (users, seats, licences, reps, agents, employees...), or a range
   of them: "$20 per user, maybe 50-60 users" is 1,000-1,200 with `"min_count": 50,
   "max_count": 60` instead of `count` (it was 60 users alone). A total for a
@@ -142,6 +144,7 @@ _COUNTED = re.compile(
     r"quarters?|x|times|locations?|sites?|offices?|stores?|countries|customers?|clients?|"
     r"accounts?|leads?|deals?|calls?|emails?|st|nd|rd|th|am|pm|seater)(?![a-z]))"
 )
+_TIMES = re.compile(r"(?:\bx|×|\*|\btimes)\s*$")
 _YEAR_CONTEXT = re.compile(r"(?:\b(?:in|for|by|since|until|till|of|from|to|fy|q[1-4]|h[12])\s*|"
                            r"[-/])$")
 _WORD_NUMBER_HINT = re.compile(r"hundred|thousand|grand|mil|billion|\bk\b")
@@ -202,6 +205,7 @@ _PERIOD = re.compile(
     r"(?P<unit>quarter|qtr|q|month|mo|mth|mnth|m|year|yr|y|annum)\b(?!\s+and\s+a\s+half)"
     r"|\b(?:per|every|each)\s+(?P<months>3|three|12|twelve)\s+months\b"
     r"|\b(?P<word>quarterly|monthly|annual|annually|yearly|pcm|mrr|arr|acv|fiscal|p/?m|pa|once|"
+    r"pupm|pepm|pupy|pepy|"
     r"total|overall|up[- ]?front|one[- ]?(?:time|off|shot)|lump[- ]?sum|in\s+total|flat\s+fee|"
     r"single\s+payment|year[- ]long)\b"
     r"|(?P<pa>\bp\.a\.?)"
@@ -218,7 +222,7 @@ _PERIOD_WORDS = {
     "quarterly": "quarter", "monthly": "month", "pcm": "month", "mrr": "month", "pm": "month",
     "p/m": "month", "annual": "year", "annually": "year", "yearly": "year", "arr": "year",
     "acv": "year", "fiscal": "year", "pa": "year", "year-long": "year", "year long": "year",
-    "yearlong": "year",
+    "yearlong": "year", "pupm": "month", "pepm": "month", "pupy": "year", "pepy": "year",
 }
 _PERIOD_WINDOW = 80
 
@@ -322,7 +326,11 @@ _PER_SEAT_AFTER = re.compile(
     r"employee|member|login|editor|admin|learner|student)s?\b"
     r"|(?:\s*(?:(?:per|a|an|each|every)\s+|/\s*)(?:month|mo|mth|year|yr|annum|quarter|m|y)\b)?"
     r"\s*(?P<each>each|apiece)\b(?!\s+(?:month|year|yr|quarter|week|day|time|of)\b)"
+    # shorthand: "$20 pupm" (per user per month), "$8 pepm" (per employee), "£40pp" (per person)
+    r"|\s*(?P<short>pupm|pupy|pepm|pepy|pp)\b"
 )
+_SHORT_PER = {"pupm": "user", "pupy": "user", "pepm": "employee", "pepy": "employee",
+              "pp": "person"}
 _COUNT = r"[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,6}"
 _SEAT_COUNT = re.compile(  # a range too: "50-60 users", "50 to 60 users"
     r"(?<![0-9.,$€£])\b(?:(?P<lo>" + _COUNT + r")\s*(?:-|–|to)\s*)?(?P<n>" + _COUNT + r")\s*"
@@ -427,8 +435,10 @@ def _figures(text: str, low: str) -> list[_Figure]:
         currency = currency or after_currency
         if after_currency is not None:
             end = after_end
-        if mult_text is None and currency is None and _COUNTED.match(low, m.end()):
-            continue
+        if mult_text is None and currency is None and (
+                _COUNTED.match(low, m.end()) or _TIMES.search(low, max(0, num_start - 8),
+                                                              num_start)):
+            continue  # "50 users", "6 months"; "x 100" after a price
         multiplier = Decimal(1)
         if mult_text is not None:
             key = " ".join(mult_text.split())
@@ -715,8 +725,8 @@ def _added(t: str, low: str, a: tuple[_Figure, _Figure], b: tuple[_Figure, _Figu
     main, extra = _part(low, a, period, join.start("join")), _part(low, b, period, None)
     if main is None or extra is None:
         return None
-    main, extra = _times_seats(main, _per_seat(low, a[1])), _times_seats(extra, _per_seat(low,
-                                                                                         b[1]))
+    main = _times_seats(main, _per_seat(low, a[1]))
+    extra = _times_seats(extra, _per_seat(low, b[1]))
     if not (has_total(main) and has_total(extra)):
         # "$20/user/month plus $500/month for support": no total to add up; both as said
         return _both(t, low, a[0], b[0], main, extra)
@@ -809,11 +819,12 @@ class _Seats:
 
 
 def _per_seat(low: str, last: _Figure) -> _Seats | None:
-    """How the figure ending at `last` is a price per seat, or None when it is not one."""
+    """How the figure (or range) ending at `last` is a price per seat, or None when it is not
+    one."""
     price = _PER_SEAT_AFTER.match(low, last.end)
     if price is None:
         return None
-    per = price.group("unit") or "each"
+    per = price.group("unit") or _SHORT_PER.get(price.group("short") or "", "each")
     counts = {_count_range(m): " ".join(m.group("unit").split())
               for m in _SEAT_COUNT.finditer(low)}
     if len(counts) != 1:
