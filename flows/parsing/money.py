@@ -81,7 +81,11 @@ So is another party's figure beside the budget: "we were quoted 80k by a competi
 is 60k" is 60k (it was 80k), "the other vendor wants 100k, we have 70k" 70k; a quote said alone
 ("a competitor quoted us 80k") is read as the budget. So is what was spent before: "last year we
 paid 80k, this year we have 100k" is 100k a year (it was 80k), "we spent 80k last year and have
-100k now" 100k; said alone ("we paid 80k last year") it is read as the budget.
+100k now" 100k; said alone ("we paid 80k last year") it is read as the budget. A rate said
+for a figure left out as spent before, or negated, carries over to a budget that names none:
+"previously 50k a year, now 70k" is 70k a year, "we used to pay 4k a month, budget now 6k" 6k a
+month, "not 50k a month, more like 20k" 20k a month (these had no period); a time is no rate
+("last year", "last fiscal year" carry nothing), and another party's figure carries nothing.
 """
 
 from __future__ import annotations
@@ -225,6 +229,7 @@ _PERIOD_WORDS = {
     "yearlong": "year", "pupm": "month", "pepm": "month", "pupy": "year", "pepy": "year",
 }
 _PERIOD_WINDOW = 80
+_RATE_KINDS = frozenset({"half", "unit", "months", "word", "pa", "monthly"})
 
 # A term of several years, right beside the figure: "over 3 years", "for the next five
 # years", "across 36 months", "for a 3-year contract", "a 3-year deal worth 90k", "3yr deal,
@@ -901,6 +906,22 @@ def seats_not_stated(unit: str) -> str:
     return f"number of {'people' if unit == 'person' else unit + 's'} not stated"
 
 
+def _earlier_rate(low: str, dropped: list[tuple[int, int, str]]) -> str | None:
+    """The recurring period said as a rate in a clause left out as spent before or negated
+    ("previously 50k a year", "not 50k a month"), for a budget that names none."""
+    for start, end, why in dropped:
+        if why == "other":
+            continue
+        for m in _PERIOD.finditer(low, start, end):
+            kind = m.lastgroup
+            # a rate ("a year", "monthly"), not a time ("last fiscal year", "this quarter")
+            if kind in _RATE_KINDS and m.group(0) != "fiscal":
+                period = _period_of(m)
+                if period in _RECURRING:
+                    return period
+    return None
+
+
 def term_of(parsed: Mapping[str, Any]) -> tuple[float, str]:
     """The years a `multi_year` budget spans, and the term in words: (3, "3 years") or, in
     months, (1.5, "18 months"). ValueError when it names no term of more than a year (a total
@@ -937,6 +958,7 @@ def parse_money(text: str) -> Parsed:
         if rest or _ZERO_PHRASE.search(rest_low) or UNSURE.search(rest_low):
             t, low, figures = rest_t, rest_low, rest
     dropped = _not_the_budget(low, figures)
+    earlier: str | None = None
     if dropped:
         # The budget is what is left: "not 50k, maybe 20k" is 20k (it was 50k); a negated
         # figure alone says only what the budget is not
@@ -946,7 +968,17 @@ def parse_money(text: str) -> Parsed:
             rest_low = rest_low[:a] + " " * (b - a) + rest_low[b:]
         rest = _figures(rest_t, rest_low)
         if rest or all(why == "negated" for _a, _b, why in dropped):
+            earlier = _earlier_rate(low, dropped)
             t, low, figures = rest_t, rest_low, rest
+    result = _budget(t, low, figures)
+    if earlier is not None and result.get("period", "") is None and result.get("amount") != 0:
+        # "previously 50k a year, now 70k" is 70k a year: the rate said before carries over
+        result["period"] = earlier
+    return result
+
+
+def _budget(t: str, low: str, figures: list[_Figure]) -> Parsed:
+    """The budget the figures say (what is spent today and what is not the budget left out)."""
     if not figures:
         if _ZERO_WHOLE.fullmatch(low) or (UNSURE.search(low) is None
                                           and _ZERO_PHRASE.search(low)):

@@ -494,6 +494,8 @@ def test_non_companies_are_unknown(text: str) -> None:
      "GBP 500 per seat per month plus GBP 5,000 one-time (number of seats not stated)"),
     ("money", "$20/user/month for 100 users plus $5k setup",
      "USD 2,000 per month plus USD 5,000 one-time (USD 29,000 in the first year)"),
+    # the rate said for an earlier figure carries over (was "70,000 (currency not stated)")
+    ("money", "previously 50k a year, now 70k", "70,000 per year (currency not stated)"),
     ("money", "100k for a couple of years",
      "50,000 per year (100,000 over 2 years; currency not stated)"),
     ("timeframe", "Q3", "between Jul 1, 2026 and Sep 30, 2026"),

@@ -476,6 +476,15 @@ def test_a_main_money_answer_without_its_term_scores_as_unknown() -> None:
                             "term not stated: no yearly share, not scored, counts 25% as unknown")
 
 
+def test_a_new_budget_takes_the_rate_said_for_the_earlier_one(bant: Framework) -> None:
+    # "budget now 6k" lost the "a month" said for the 4k before it: scored as 6k a year, 15%
+    text = "we used to pay 4k a month, budget now 6k"
+    answers = perfect_bant() | {"budget_amount": rec(text, parse_money(text))}
+    budget = by_id(score(bant, answers, as_of=AS_OF))["budget"]
+    assert budget.score == 1.0
+    assert "6,000 per month (72,000 a year" in budget.reason
+
+
 def test_a_main_money_answer_priced_per_seat_without_a_count_scores_as_unknown() -> None:
     answers = {"money": rec("$20 per user per month", parse_money("$20 per user per month"))}
     money = by_id(score(MONEY_MAIN, answers, as_of=AS_OF))["money"]
