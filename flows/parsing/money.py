@@ -86,6 +86,9 @@ for a figure left out as spent before, or negated, carries over to a budget that
 "previously 50k a year, now 70k" is 70k a year, "we used to pay 4k a month, budget now 6k" 6k a
 month, "not 50k a month, more like 20k" 20k a month (these had no period); a time is no rate
 ("last year", "last fiscal year" carry nothing), and another party's figure carries nothing.
+Beside no budget or a "not sure" now, what was spent before is left out too: "previously 50k a
+year, now no budget" is none and "we paid 80k last year, not sure about this year" unsure (they
+were 50k and 80k a year).
 """
 
 from __future__ import annotations
@@ -364,6 +367,8 @@ _OTHER_PARTY = re.compile(
 _PAST = re.compile(
     r"\b(?:last|previous|prior|past)\s+(?:year|years|quarter|month|fy|fiscal\s+year|contract|"
     r"renewal|budget|time)\b|\b(?:last|previous|prior)\s+year'?s\b|\bused\s+to\b|\bpreviously\b|"
+    r"\b(?:formerly|originally|historically|in\s+the\s+past)\b|\bbefore\s+(?:it|that)\s+was\b|"
+    r"\b(?:it|that)\s+was\b[^,;.]*\bbefore\b|"
     r"\b(?:we|i|they)(?:'ve|\s+have|\s+had)?\s+(?:already\s+)?(?:paid|spent)\b|"
     r"\b(?:was|were)\s+(?:paying|spending)\b"
 )
@@ -960,14 +965,15 @@ def parse_money(text: str) -> Parsed:
     dropped = _not_the_budget(low, figures)
     earlier: str | None = None
     if dropped:
-        # The budget is what is left: "not 50k, maybe 20k" is 20k (it was 50k); a negated
-        # figure alone says only what the budget is not
+        # The budget is what is left: "not 50k, maybe 20k" is 20k (it was 50k), "previously
+        # 50k, now no budget" none; a negated figure alone says only what the budget is not
         rest_t, rest_low = t, low
         for a, b, _why in dropped:
             rest_t = rest_t[:a] + " " * (b - a) + rest_t[b:]
             rest_low = rest_low[:a] + " " * (b - a) + rest_low[b:]
         rest = _figures(rest_t, rest_low)
-        if rest or all(why == "negated" for _a, _b, why in dropped):
+        if (rest or all(why == "negated" for _a, _b, why in dropped)
+                or _ZERO_PHRASE.search(rest_low) or UNSURE.search(rest_low)):
             earlier = _earlier_rate(low, dropped)
             t, low, figures = rest_t, rest_low, rest
     result = _budget(t, low, figures)
