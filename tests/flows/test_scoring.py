@@ -606,6 +606,17 @@ def test_a_timeframe_in_the_past_scores_as_passed(bant: Framework) -> None:
     assert "passed" in timeline.reason
 
 
+@pytest.mark.parametrize("said", ["we needed it 2 months ago", "we needed it 2-3 weeks ago",
+                                  "should have had it 6 months ago", "we're overdue"])
+def test_a_timeframe_needed_in_the_past_is_overdue_and_scores_as_now(bant: Framework,
+                                                                     said: str) -> None:
+    # these were scored as passed (or not understood): the deal is late, so it is wanted now
+    answers = perfect_bant() | {"timeline": rec(said, parse_timeframe(said, AS_OF))}
+    timeline = by_id(score(bant, answers, as_of=AS_OF))["timeline"]
+    assert timeline.score == 1.0
+    assert "under way now" in timeline.reason
+
+
 def test_rescoring_later_can_change_the_verdict(bant: Framework) -> None:
     assert score(bant, perfect_bant(), as_of=AS_OF).verdict == "qualified"
     later = score(bant, perfect_bant(), as_of=date(2026, 8, 1))
