@@ -619,6 +619,17 @@ def _authority(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tup
     value = qp.levels[level]
     level_text = _LEVEL_TEXT[level]
     shown = f"{role} ({level_text})" if role else level_text
+    board = parsed.get("final_say")
+    if isinstance(board, str) and board:
+        # the board decides above everyone named ("the CFO but I need board approval"): no
+        # one named has the final say, so at most a decision maker's marks
+        if prefix:
+            prefix = "sign-off: "
+        if DEFAULT_LEVELS[level] > DEFAULT_LEVELS["decision_maker"]:
+            value = min(value, qp.levels["decision_maker"])
+            shown += f"; final say: the {board.lower()}, marked as a decision maker"
+        else:
+            shown += f"; final say: the {board.lower()}"
     return value, f"{prefix}{shown}, {_marks(value)}"
 
 

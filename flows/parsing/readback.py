@@ -158,7 +158,14 @@ def _authority(p: dict[str, Any]) -> str:
     role = p.get("role")
     approver = p.get("approver")
     detail = f"{level}; sign-off by {approver}" if approver else level
+    if p.get("final_say"):
+        detail += f"; final say: {_final_say(p['final_say'])}"
     return f"{role} ({detail})" if role else detail[0].upper() + detail[1:]
+
+
+def _final_say(body: Any) -> str:
+    """Who has the final say above everyone named: "the board"."""
+    return f"the {str(body).lower()}"
 
 
 def _choice(p: dict[str, Any], choices: Sequence[Choice]) -> str:
@@ -181,8 +188,10 @@ def _authority_for_prospect(p: dict[str, Any]) -> str:
     parts = [str(role)] if role else []
     if approver:
         parts.append(f"sign-off by {approver}")
-    elif p.get("level") in ("economic_buyer", "decision_maker"):
+    elif p.get("level") in ("economic_buyer", "decision_maker") and not p.get("final_say"):
         parts.append("you make the decision")
+    if p.get("final_say"):
+        parts.append(f"final say: {_final_say(p['final_say'])}")
     text = ", ".join(parts) or "noted"
     return text[0].upper() + text[1:]
 

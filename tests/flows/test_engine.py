@@ -369,6 +369,9 @@ def test_start_state_is_start() -> None:
         ("our CFO", "Authority: Sign-off by CFO", "Influencer; sign-off by CFO"),
         ("CTO, yes", "Authority: CTO, you make the decision", "CTO (decision maker)"),
         ("I'll be using it day to day", "Authority: Noted", "End user"),
+        # the board's approval: not "you make the decision" (was "CFO, you make the decision")
+        ("I'm the CFO, but I need board approval", "Authority: CFO, final say: the board",
+         "CFO (economic buyer; final say: the board)"),
     ],
 )
 def test_a_visitor_is_not_read_back_sales_terms(

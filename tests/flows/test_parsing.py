@@ -84,7 +84,7 @@ def test_each_parser_never_raises_on_any_text(text: str) -> None:
 @given(parsed=st.dictionaries(st.sampled_from(
     ["amount", "min", "max", "currency", "period", "earliest", "latest", "role", "level",
      "value", "text", "email", "unknown", "bound", "approver", "none", "years", "name",
-     "months", "plus", "company", "per_unit"]),
+     "months", "plus", "company", "per_unit", "final_say"]),
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))))
 def test_readback_never_raises_on_odd_dicts(parsed: dict[str, Any]) -> None:
     for kind in (*TYPES, "bogus"):
@@ -505,6 +505,11 @@ def test_non_companies_are_unknown(text: str) -> None:
     ("timeframe", "never", "no plans"),
     ("authority", "I'm the CFO", "CFO (economic buyer)"),
     ("authority", "my boss the VP signs off", "Influencer; sign-off by VP"),
+    # the board's approval is said (it was left out: "CFO (economic buyer)")
+    ("authority", "the CFO but I need board approval",
+     "CFO (economic buyer; final say: the board)"),
+    ("authority", "our CFO, but the board has to approve",
+     "Influencer; sign-off by CFO; final say: the board"),
     ("yesno", "yes", "Yes"),
     ("yesno", "nope", "No"),
     ("yesno", "maybe", "Not sure"),

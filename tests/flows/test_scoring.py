@@ -296,6 +296,44 @@ def test_bant_authority_of_a_joint_decision(
     assert f"— {reason}" in criterion.reason
 
 
+@pytest.mark.parametrize(
+    ("answer", "bant_points", "meddic_points", "reason"),
+    [
+        # the board decides above the CFO or CEO: no one named has the final say, so at most a
+        # decision maker's marks (these were full marks in both, as the economic buyer; "our
+        # CFO" with MEDDIC's final say)
+        ("the CFO but I need board approval", 21.25, 14,
+         "CFO (economic buyer); final say: the board, marked as a decision maker"),
+        ("I'm the CEO, but the board has to approve anything this size", 21.25, 14,
+         "CEO (economic buyer); final say: the board, marked as a decision maker"),
+        ("our CFO, but the board has to approve", 10, 14,
+         "influencer; final say: the board, 40% of marks"),
+        ("jointly with the CFO, but the board approves", 10, 14,
+         "influencer; final say: the board, 40% of marks"),
+    ],
+)
+def test_authority_under_the_board_is_not_the_final_say(
+    bant: Framework, meddic: Framework, answer: str, bant_points: float, meddic_points: float,
+    reason: str
+) -> None:
+    parsed = parse_authority(answer)
+    authority = by_id(score(bant, CEO_BANT | {"authority": rec(answer, parsed)},
+                            as_of=AS_OF))["authority"]
+    buyer = by_id(score(meddic, CEO_MEDDIC | {"economic_buyer": rec(answer, parsed)},
+                        as_of=AS_OF))["economic_buyer"]
+    assert authority.points == pytest.approx(bant_points)
+    assert buyer.score * 20 == pytest.approx(meddic_points)
+    assert f"— {reason}" in authority.reason
+
+
+def test_meddic_names_the_sign_off_under_the_board(meddic: Framework) -> None:
+    answer = "our CFO, but the board has to approve"
+    answers = CEO_MEDDIC | {"economic_buyer": rec(answer, parse_authority(answer))}
+    criterion = by_id(score(meddic, answers, as_of=AS_OF))["economic_buyer"]
+    assert ("— sign-off: CFO (economic buyer); final say: the board, marked as a decision "
+            "maker, 70% of marks") in criterion.reason
+
+
 def test_meddic_economic_buyer_of_a_joint_decision_is_the_executive(meddic: Framework) -> None:
     answer = "me and the CFO"
     answers = CEO_MEDDIC | {"economic_buyer": rec(answer, parse_authority(answer))}
