@@ -307,19 +307,20 @@ _DOES_NOT_SIGN = re.compile(
 )
 
 
-# The board's approval, above every title: "board approval", "sign-off from the board", "the
-# board has to approve", "our board decides", "it goes to the board", "final say is with the
-# board", "our CEO and the board", "the board" alone.
+# The board's approval, above every title: "board approval", "the board's call", "sign-off
+# from the board", "the board has to approve", "our board decides", "it goes to the board", "up
+# to the board", "final say is with the board", "our CEO and the board", "the board" alone.
 _THE_BOARD = r"(?:(?:the|our|my|their)\s+)?board(?:\s+of\s+directors)?"
 _BOARD = re.compile(
-    r"\bboard(?:'s)?\s+(?:approval|sign[\s-]?off|signoff|ok|okay|go[\s-]?ahead|vote|decision)\b"
+    r"\bboard(?:'s)?\s+(?:approval|sign[\s-]?off|signoff|ok|okay|go[\s-]?ahead|vote|decision|call|"
+    r"blessing)\b"
     r"|\b(?:approval|sign[\s-]?off|go[\s-]?ahead|ok|okay|blessing|vote)\s+(?:from|by|of)\s+"
     + _THE_BOARD + r"\b"
     r"|\b" + _THE_BOARD + r"\s+(?:(?:has|have|needs?|must|will|would|should)\s+(?:to\s+)?)?"
     r"(?:approves?|signs?(?:\s+off)?|decides?|votes?|ok|okays?|has\s+(?:the\s+)?(?:final|last)\s+"
     r"(?:say|word|call)|makes?\s+the\s+(?:final\s+)?(?:call|decision)|(?:does|will|do)\s*[.!]*$)"
-    r"|\b(?:go(?:es)?|going|went|take|taking|bring|bringing|present|presenting|run|running|put)\s+"
-    r"(?:it\s+|this\s+)?(?:to|before|by|past)\s+the\s+board\b"
+    r"|\b(?:go(?:es)?|going|went|take|taking|bring|bringing|present|presenting|run|running|put|"
+    r"recommend(?:s|ing)?|up)\s+(?:it\s+|this\s+)?(?:to|before|by|past)\s+the\s+board\b"
     r"|\b(?:final\s+say|decision|sign[\s-]?off|approval)\s+(?:is|lies|sits|rests)\s+with\s+"
     + _THE_BOARD + r"\b"
     r"|(?:^|\b(?:and|then)\s+|[&+,]\s*)" + _THE_BOARD + r"\s*[.!]*$"
