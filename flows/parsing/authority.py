@@ -642,7 +642,7 @@ def parse_authority(text: str) -> Parsed:
     rest = t
     for a, b in joint:
         rest = rest[:a] + "we".ljust(b - a) + rest[b:]
-    board = _board_decides(rest)
+    board = "board" in rest and _board_decides(rest)
     needs_signoff = (
         reply is False
         or board

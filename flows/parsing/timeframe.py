@@ -684,6 +684,8 @@ def _find(t: str, today: date) -> list[_Found]:
 def _overdue(t: str) -> list[tuple[int, int]]:
     """Where the clauses are that say it was needed or due in the past, not negated."""
     spans: list[tuple[int, int]] = []
+    if not (_LATE.search(t) or _NEEDED_THEN.search(t)):
+        return spans
     start = 0
     for brk in [*_CLAUSE_BREAK.finditer(t), None]:
         end = len(t) if brk is None else brk.start()
@@ -739,7 +741,7 @@ def parse_timeframe(text: str, today: date) -> Parsed:
     if not t:
         return unknown()
     found = _find(t, today)
-    spans = _overdue(t) if _OVERDUE_HINT.search(t) else []
+    spans = _overdue(t) if _OVERDUE_HINT.search(t) else []  # (a cheap look first)
     if spans:
         # "we needed it 2 months ago", "it was due in March": late, so wanted now; the dates
         # in those clauses are when it was needed, not when it will be bought
