@@ -38,10 +38,9 @@ Result shapes:
   $30/month each" (these were the price alone: 2k a year, USD 20 and USD 30 a month). The
   price is a figure followed by "per user", "/seat", "a head", "each", or the shorthand
   "pupm" / "pepm" (per user / employee per month, also a period) or "pp" (per person); the
-  count a number
-  right before a seat word (users, seats, licences, reps, agents, employees...), or a range
-  of them: "$20 per user, maybe 50-60 users" is 1,000-1,200 with `"min_count": 50,
-  "max_count": 60` instead of `count` (it was 60 users alone). A total for a
+  count a number right before a seat word (users, seats, licences, reps, agents,
+  employees...), or a range of them: "$20 per user, maybe 50-60 users" is 1,000-1,200 with
+  `"min_count": 50, "max_count": 60` instead of `count` (it was 60 users alone). A total for a
   count ("50k for 20 users") and a count beside a budget ("50 users, budget 40k") are not
   multiplied
 - `{"currency": "GBP", "period": "month", "per_unit": {"amount": 500, "unit": "seat"}}` for a
@@ -700,8 +699,8 @@ def _both(t: str, low: str, first: _Figure, second: _Figure, main: Parsed, plus:
           ) -> Parsed:
     """The first amount with the second under `plus`, in the usual order: amount, currency,
     period."""
-    bound, period, per_unit = main.pop("bound", None), main.pop("period"), main.pop("per_unit",
-                                                                                    None)
+    bound, period = main.pop("bound", None), main.pop("period")
+    per_unit = main.pop("per_unit", None)
     result: Parsed = {**main, "currency": first.currency or second.currency
                       or currency_anywhere(t, low, first.start), "period": period}
     if per_unit is not None:
