@@ -691,7 +691,8 @@ def _board_decides(t: str) -> bool:
     """Whether the answer says the board approves: "I need board approval", "the board has to
     approve", "it goes to the board"; not "no board approval needed"."""
     for m in _BOARD.finditer(t):
-        clause = max((c.end() for c in CLAUSES.finditer(t, 0, m.start())), default=0)
-        if not _NEGATED.search(t, clause, m.start()) and not _NOT_NEEDED.match(t, m.end()):
+        board = t.index("board", m.start())
+        clause = max((c.end() for c in CLAUSES.finditer(t, 0, board)), default=0)
+        if not _NEGATED.search(t, clause, board) and not _NOT_NEEDED.match(t, m.end()):
             return True
     return False

@@ -850,19 +850,23 @@ def _count_range(m: re.Match[str]) -> tuple[int, int]:
 
 
 def _best(low: str, figures: list[_Figure]) -> int:
-    """The figure the budget is read from: one with a currency or multiplier before a bare
-    number, the first of equals; a total before a price per seat ("budget 50k, happy to pay
-    $30 per user" is 50k, not USD 30 a user)."""
+    """The figure the budget is read from: a total before a price per seat ("budget 50k, happy
+    to pay $30 per user" is 50k, not USD 30 a user), then one with a currency or multiplier
+    before a bare number, the first of equals. A total is a figure with a currency or
+    multiplier, or of 100 or more ("2 teams, 5k each" is 5k each, not 2)."""
     if len(figures) == 1:
         return 0
 
-    def per_seat(i: int) -> bool:
-        end = figures[i].end
-        if i + 1 < len(figures) and _is_range(low, figures[i], figures[i + 1]):
-            end = figures[i + 1].end  # "$20-30 per seat": the range is
-        return _PER_SEAT_AFTER.match(low, end) is not None
+    def total(i: int) -> bool:
+        f = figures[i]
+        if not (f.currency or f.has_mult or f.value >= 100):
+            return False
+        end = f.end
+        if i + 1 < len(figures) and _is_range(low, f, figures[i + 1]):
+            end = figures[i + 1].end  # "$20-30 per seat": the range is priced per seat
+        return _PER_SEAT_AFTER.match(low, end) is None
 
-    return max(range(len(figures)), key=lambda i: (not per_seat(i), figures[i].score, -i))
+    return max(range(len(figures)), key=lambda i: (total(i), figures[i].score, -i))
 
 
 def _times_seats(result: Parsed, seats: _Seats | None) -> Parsed:
