@@ -100,8 +100,9 @@ class Scoring(_Strict):
       divided by them, or by its months / 12: "80k over 18 months" is 53,333 a year; a one-off
       plus a recurring amount counts the first year of both: "50k now plus 2k a month" is 74,000)
       divided by `full_at`, capped at 1. A total over several years without the term ("300k
-      multi-year") has no yearly share: it is shown but not scored (as `unknown` in a main
-      question; a follow-up leaves the score to the main answer).
+      multi-year") has no yearly share, and a price per seat without the number of seats
+      ("£500 a month per seat") no total: they are shown but not scored (as `unknown` in a
+      main question; a follow-up leaves the score to the main answer).
     - timeframe: `within_days` buckets on the days until the earliest date; `otherwise` beyond.
     - authority: `levels`, the score per authority level; of the person asked about
       (`level_of: person`, the default), or of whoever the answer says has the final say

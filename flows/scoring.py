@@ -37,7 +37,7 @@ from flows.definitions import (
     Scoring,
 )
 from flows.parsing import parse_authority
-from flows.parsing.money import PER_YEAR, term_of
+from flows.parsing.money import PER_YEAR, has_total, seats_not_stated, term_of
 
 Verdict = Literal["qualified", "nurture", "disqualified"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
@@ -488,6 +488,7 @@ def _amount(parsed: Mapping[str, Any]) -> tuple[float, str]:
 
 def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:
     scoring = qp.scoring
+    _refuse_seat_prices(parsed)
     amount, shown = _amount(parsed)
     if amount <= 0:
         return 0.0, "no budget, no marks"
@@ -508,11 +509,13 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
         text += _PERIOD_TEXT[period]
     notes: list[str] = []
     per_unit = parsed.get("per_unit")
-    if isinstance(per_unit, Mapping) and isinstance(per_unit.get("count"), int):
+    if isinstance(per_unit, Mapping):
         # a price per seat times the seats ("$20 per seat per month, 100 seats"): the amount
-        # scored is the product; the price and count are shown
-        with contextlib.suppress(ValueError, TypeError):
-            notes.append(f"{per_unit['count']:,} {per_unit.get('unit', 'seats')} × "
+        # scored is the product; the price and count (or counts: "50-60 users") are shown
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            count = (f"{per_unit['count']:,}" if "count" in per_unit else
+                     f"{per_unit['min_count']:,}–{per_unit['max_count']:,}")
+            notes.append(f"{count} {per_unit.get('unit', 'seats')} × "
                          f"{currency + ' ' if currency else ''}{_amount(per_unit)[1]}")
     plus = parsed.get("plus")
     if plus is not None:
@@ -545,6 +548,28 @@ def _money(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[f
     if value >= 1.0:
         return 1.0, f"{text}, full marks from USD {full_at:,.0f}"
     return value, f"{text}, {value:.0%} of the USD {full_at:,.0f} that earns full marks"
+
+
+def _refuse_seat_prices(parsed: Mapping[str, Any]) -> None:
+    """_NotScored for a budget with a price per seat but no count of seats, so no total ("£500
+    a month per seat", "$20 per user a month plus $5k setup")."""
+    plus = parsed.get("plus")
+    parts = [parsed, *([plus] if isinstance(plus, Mapping) else [])]
+    if all(has_total(part) for part in parts):
+        return
+    currency = parsed.get("currency")
+    said: list[str] = []
+    units: list[str] = []
+    for part in parts:
+        seat = None if has_total(part) else part["per_unit"]
+        text = _amount(part if seat is None else seat)[1]
+        if not said and currency:
+            text = f"{currency} {text}"
+        if seat is not None:
+            units.append(str(seat["unit"]))
+            text += " each" if units[-1] == "each" else f" per {units[-1]}"
+        said.append(text + _PERIOD_TEXT.get(part.get("period"), ""))
+    raise _NotScored(f"{' plus '.join(said)}, {seats_not_stated(units[0])}: no total, not scored")
 
 
 def _timeframe(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tuple[float, str]:
@@ -594,6 +619,17 @@ def _authority(qp: _QuestionPlan, parsed: Mapping[str, Any], as_of: date) -> tup
     value = qp.levels[level]
     level_text = _LEVEL_TEXT[level]
     shown = f"{role} ({level_text})" if role else level_text
+    board = parsed.get("final_say")
+    if isinstance(board, str) and board:
+        # the board decides above everyone named ("the CFO but I need board approval"): no
+        # one named has the final say, so at most a decision maker's marks
+        if prefix:
+            prefix = "sign-off: "
+        if DEFAULT_LEVELS[level] > DEFAULT_LEVELS["decision_maker"]:
+            value = min(value, qp.levels["decision_maker"])
+            shown += f"; final say: the {board.lower()}, marked as a decision maker"
+        else:
+            shown += f"; final say: the {board.lower()}"
     return value, f"{prefix}{shown}, {_marks(value)}"
 
 

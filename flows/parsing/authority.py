@@ -2,7 +2,10 @@
 
 Result: `{"role": "CFO", "level": "economic_buyer"}`; `role` is None when no title is given;
 `"approver": "VP"` is added when the answer names someone else who signs off, or names only
-someone else ("our CFO"). "Not sure",
+someone else ("our CFO"); `"final_say": "Board"` when it says the board approves ("the CFO but I
+need board approval", "our CFO, but the board has to approve", "it goes to the board", "the
+board"; not "no board approval needed" nor "I report to the board"): above everyone named, so
+scoring gives no one named more than a decision maker's marks. "Not sure",
 "no idea": `{"unknown": True, "unsure": True}`; unreadable: `{"unknown": True}`. The answer
 may be about the speaker ("I'm the CFO") or, from a rep, about the lead ("she's head of IT",
 "CFO"); both read the same.
@@ -53,8 +56,8 @@ Modifiers:
 - Needing someone else's sign-off ("I need my VP's sign-off", "my boss the VP signs off",
   "not the decision maker") makes the speaker an influencer at most (an end user stays an end
   user); economic buyers by title keep their level (a CEO whose board approves is still the
-  economic buyer). Titles attached to someone else ("my VP", "the CFO signs off", "reports to
-  the CEO") are that person's, not the speaker's.
+  economic buyer, with `final_say: Board`). Titles attached to someone else ("my VP", "the CFO
+  signs off", "reports to the CEO") are that person's, not the speaker's.
 """
 
 from __future__ import annotations
@@ -302,6 +305,29 @@ _NOT_ME = re.compile(r"(?:(?:it'?s|that'?s|it\s+is)\s+)?not\s+(?:me|myself|mine)
 _DOES_NOT_SIGN = re.compile(
     r"no|nope|nah|not\s+me|not\s+really|(?:no\s+)?i\s+(?:won'?t|don'?t|can'?t|will\s+not|do\s+not)"
 )
+
+
+# The board's approval, above every title: "board approval", "the board's call", "sign-off
+# from the board", "the board has to approve", "our board decides", "it goes to the board", "up
+# to the board", "final say is with the board", "our CEO and the board", "the board" alone.
+_THE_BOARD = r"(?:(?:the|our|my|their)\s+)?board(?:\s+of\s+directors)?"
+_BOARD = re.compile(
+    r"\bboard(?:'s)?\s+(?:approval|sign[\s-]?off|signoff|ok|okay|go[\s-]?ahead|vote|decision|call|"
+    r"blessing)\b"
+    r"|\b(?:approval|sign[\s-]?off|go[\s-]?ahead|ok|okay|blessing|vote)\s+(?:from|by|of)\s+"
+    + _THE_BOARD + r"\b"
+    r"|\b" + _THE_BOARD + r"\s+(?:(?:has|have|needs?|must|will|would|should)\s+(?:to\s+)?)?"
+    r"(?:approves?|signs?(?:\s+off)?|decides?|votes?|ok|okays?|has\s+(?:the\s+)?(?:final|last)\s+"
+    r"(?:say|word|call)|makes?\s+the\s+(?:final\s+)?(?:call|decision)|(?:does|will|do)\s*[.!]*$)"
+    r"|\b(?:go(?:es)?|going|went|take|taking|bring|bringing|present|presenting|run|running|put|"
+    r"recommend(?:s|ing)?|up)\s+(?:it\s+|this\s+)?(?:to|before|by|past)\s+the\s+board\b"
+    r"|\b(?:final\s+say|decision|sign[\s-]?off|approval)\s+(?:is|lies|sits|rests)\s+with\s+"
+    + _THE_BOARD + r"\b"
+    r"|(?:^|\b(?:and|then)\s+|[&+,]\s*)" + _THE_BOARD + r"\s*[.!]*$"
+)
+_NEGATED = re.compile(r"\b(?:no|not|without|never)\b|n't\b")
+_NOT_NEEDED = re.compile(r"\s+(?:is\s+|are\s+)?(?:not|n't|never)\s+(?:needed|required|necessary)\b"
+                         r"|\s*(?:isn'?t|aren'?t)\s+(?:needed|required|necessary)\b")
 
 
 def _sign_off_reply(clauses: list[str]) -> bool | None:
@@ -616,8 +642,10 @@ def parse_authority(text: str) -> Parsed:
     rest = t
     for a, b in joint:
         rest = rest[:a] + "we".ljust(b - a) + rest[b:]
+    board = "board" in rest and _board_decides(rest)
     needs_signoff = (
         reply is False
+        or board
         or _NEEDS_SIGNOFF.search(rest) is not None
         or any(_OTHER_AFTER.match(t, m.end) is not None for m in others if m.joint is None)
     )
@@ -654,4 +682,17 @@ def parse_authority(text: str) -> Parsed:
     result: Parsed = {"role": role, "level": level}
     if approver is not None and (needs_signoff or joint or (speaker is None and not decides)):
         result["approver"] = approver.role  # "our CFO" to "who has the final say?" too
+    if board:
+        result["final_say"] = "Board"  # above everyone named, the CFO or CEO too
     return result
+
+
+def _board_decides(t: str) -> bool:
+    """Whether the answer says the board approves: "I need board approval", "the board has to
+    approve", "it goes to the board"; not "no board approval needed"."""
+    for m in _BOARD.finditer(t):
+        board = t.index("board", m.start())
+        clause = max((c.end() for c in CLAUSES.finditer(t, 0, board)), default=0)
+        if not _NEGATED.search(t, clause, board) and not _NOT_NEEDED.match(t, m.end()):
+            return True
+    return False

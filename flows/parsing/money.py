@@ -26,17 +26,30 @@ Result shapes:
   join); one without a period beside a recurring one is a one-off. Two
   amounts of one period are added up: "50k plus 10k for training" is 60,000, "$40k for licences
   and $10k for services" USD 50,000 (an "and" only between items named with "for"/"on"), "50k
-  plus maybe 10k for training" 50,000-60,000 (these were "at least 50k" and 40k)
+  plus maybe 10k for training" 50,000-60,000 (these were "at least 50k" and 40k). Either part
+  may be a price per seat, multiplied by the seats named ("$20/user/month for 100 users plus
+  $5k setup" is 2,000 a month plus 5,000 one-off; the part keeps its `per_unit`), or without a
+  count only the price under `per_unit`: then nothing is added up and there is no total
+  ("$20/user/month plus $500/month for support" was USD 520 a month)
 - `"per_unit": {"amount": 20, "count": 100, "unit": "seats"}` is added for a price per seat
   and the seats it is for: "$20 per seat per month, 100 seats" is `{"amount": 2000, "currency":
   "USD", "period": "month", "per_unit": ...}` (the price times the count; `min`/`max` for a
   price range), as are "2k per user per year for 20 users" (40,000 a year) and "50 users at
   $30/month each" (these were the price alone: 2k a year, USD 20 and USD 30 a month). The
-  price is a figure followed by "per user", "/seat", "a head", "each"; the count a number
-  right before a seat word (users, seats, licences, reps, agents, employees...). A total for a
-  count ("50k for 20 users"), a count of anything else ("$20 per user, 3 locations"), a count
-  beside a budget ("50 users, budget 40k"), different counts ("20 seats now, 50 later") and a
-  price per seat without a count ("£500 a month per seat") are not multiplied
+  price is a figure followed by "per user", "/seat", "a head", "each", or the shorthand
+  "pupm" / "pepm" (per user / employee per month, also a period) or "pp" (per person); the
+  count a number right before a seat word (users, seats, licences, reps, agents,
+  employees...), or a range of them: "$20 per user, maybe 50-60 users" is 1,000-1,200 with
+  `"min_count": 50, "max_count": 60` instead of `count` (it was 60 users alone). A total for a
+  count ("50k for 20 users") and a count beside a budget ("50 users, budget 40k") are not
+  multiplied
+- `{"currency": "GBP", "period": "month", "per_unit": {"amount": 500, "unit": "seat"}}` for a
+  price per seat without a count of seats ("£500 a month per seat"; a count of anything else,
+  "$20 per user, 3 locations", or different counts, "20 seats now, 50 later", are none): no
+  `amount`, as no total was said (these were the price as the whole budget: GBP 500 a month);
+  `unit` is the word the price is per ("seat", "user", "licence", "head"; "each" for "$20
+  each"); the read-back says "GBP 500 per seat per month (number of seats not stated)" and
+  scoring does not score it
 - `{"amount": 0, "currency": None, "period": None}` for "no budget", "none", "zero"
 - `{"unknown": True, "unsure": True}` for an explicit non-answer: "not sure", "tbd",
   "depends", "confidential"
@@ -53,8 +66,9 @@ months; one year is `year`), in months past a year ("over 18 months") or without
 Numbers: `price-parser` reads each figure and guesses its separators ("40.000" and "40,000"
 are forty thousand, "1.2" and "1,5" are decimals). With a multiplier a "." is always a decimal
 point ("1.250M" is 1.25 million). Multipliers: k/thousand/grand, m/mm/mn/mil/million,
-b/bn/billion, hundred, lakh, crore. When an answer holds several figures, the one with a
-currency or multiplier wins over bare numbers; numbers that count something ("50 users",
+b/bn/billion, hundred, lakh, crore. When an answer holds several figures, a total wins over a
+price per seat ("budget 50k, happy to pay $30 per user" is 50k: it was USD 30), then the one
+with a currency or multiplier over bare numbers; numbers that count something ("50 users",
 "6 months", "20%") or look like a year ("for 2026") are ignored. What is spent today, said
 beside the budget, is left out with its clause: "we have 50k and spend 2k a month", "50k
 budget, we currently spend 2k a month on tools" and "we spend 2k a month, budget 50k" are 50k
@@ -66,7 +80,14 @@ So is another party's figure beside the budget: "we were quoted 80k by a competi
 is 60k" is 60k (it was 80k), "the other vendor wants 100k, we have 70k" 70k; a quote said alone
 ("a competitor quoted us 80k") is read as the budget. So is what was spent before: "last year we
 paid 80k, this year we have 100k" is 100k a year (it was 80k), "we spent 80k last year and have
-100k now" 100k; said alone ("we paid 80k last year") it is read as the budget.
+100k now" 100k; said alone ("we paid 80k last year") it is read as the budget. A rate said
+for a figure left out as spent before, or negated, carries over to a budget that names none:
+"previously 50k a year, now 70k" is 70k a year, "we used to pay 4k a month, budget now 6k" 6k a
+month, "not 50k a month, more like 20k" 20k a month (these had no period); a time is no rate
+("last year", "last fiscal year" carry nothing), and another party's figure carries nothing.
+Beside no budget or a "not sure" now, what was spent before is left out too: "previously 50k a
+year, now no budget" is none and "we paid 80k last year, not sure about this year" unsure (they
+were 50k and 80k a year).
 """
 
 from __future__ import annotations
@@ -103,6 +124,7 @@ _MULTIPLIERS: dict[str, Decimal] = {
     "crore": Decimal(10**7), "crores": Decimal(10**7),
 }
 _MAX_AMOUNT = Decimal(10**15)
+_TOTAL_KEYS = frozenset({"amount", "min", "max"})
 
 # What a yearly figure is worth per period (a one-off, or no period, counts once a year).
 PER_YEAR: dict[str | None, int] = {"year": 1, "month": 12, "quarter": 4, "half_year": 2,
@@ -119,13 +141,16 @@ _NUMBER = re.compile(
     r"|mm|mn|m|billions?|bn|b|k|lakhs?|crores?)(?![A-Za-z0-9]))?"
 )
 
-# Figures that count something other than money, when written right after the number.
+# Figures that count something other than money, when written right after the number, or
+# after a second one ("50-60 users": both are a count).
 _COUNTED = re.compile(
+    r"(?:\s*(?:-|–|to)\s*[0-9]+(?:[.,][0-9]+)?)?"
     r"(?:\s|-)?(?:%|percent|per\s?cent|(?:users?|seats?|licen[cs]es?|people|persons?|employees?|"
     r"staff|reps?|agents?|heads?|hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?|"
     r"quarters?|x|times|locations?|sites?|offices?|stores?|countries|customers?|clients?|"
     r"accounts?|leads?|deals?|calls?|emails?|st|nd|rd|th|am|pm|seater)(?![a-z]))"
 )
+_TIMES = re.compile(r"(?:\bx|×|\*|\btimes)\s*$")
 _YEAR_CONTEXT = re.compile(r"(?:\b(?:in|for|by|since|until|till|of|from|to|fy|q[1-4]|h[12])\s*|"
                            r"[-/])$")
 _WORD_NUMBER_HINT = re.compile(r"hundred|thousand|grand|mil|billion|\bk\b")
@@ -186,6 +211,7 @@ _PERIOD = re.compile(
     r"(?P<unit>quarter|qtr|q|month|mo|mth|mnth|m|year|yr|y|annum)\b(?!\s+and\s+a\s+half)"
     r"|\b(?:per|every|each)\s+(?P<months>3|three|12|twelve)\s+months\b"
     r"|\b(?P<word>quarterly|monthly|annual|annually|yearly|pcm|mrr|arr|acv|fiscal|p/?m|pa|once|"
+    r"pupm|pepm|pupy|pepy|"
     r"total|overall|up[- ]?front|one[- ]?(?:time|off|shot)|lump[- ]?sum|in\s+total|flat\s+fee|"
     r"single\s+payment|year[- ]long)\b"
     r"|(?P<pa>\bp\.a\.?)"
@@ -202,9 +228,10 @@ _PERIOD_WORDS = {
     "quarterly": "quarter", "monthly": "month", "pcm": "month", "mrr": "month", "pm": "month",
     "p/m": "month", "annual": "year", "annually": "year", "yearly": "year", "arr": "year",
     "acv": "year", "fiscal": "year", "pa": "year", "year-long": "year", "year long": "year",
-    "yearlong": "year",
+    "yearlong": "year", "pupm": "month", "pepm": "month", "pupy": "year", "pepy": "year",
 }
 _PERIOD_WINDOW = 80
+_RATE_KINDS = frozenset({"half", "unit", "months", "word", "pa", "monthly"})
 
 # A term of several years, right beside the figure: "over 3 years", "for the next five
 # years", "across 36 months", "for a 3-year contract", "a 3-year deal worth 90k", "3yr deal,
@@ -306,9 +333,14 @@ _PER_SEAT_AFTER = re.compile(
     r"employee|member|login|editor|admin|learner|student)s?\b"
     r"|(?:\s*(?:(?:per|a|an|each|every)\s+|/\s*)(?:month|mo|mth|year|yr|annum|quarter|m|y)\b)?"
     r"\s*(?P<each>each|apiece)\b(?!\s+(?:month|year|yr|quarter|week|day|time|of)\b)"
+    # shorthand: "$20 pupm" (per user per month), "$8 pepm" (per employee), "£40pp" (per person)
+    r"|\s*(?P<short>pupm|pupy|pepm|pepy|pp)\b"
 )
-_SEAT_COUNT = re.compile(
-    r"(?<![0-9.,$€£])\b(?P<n>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,6})\s*"
+_SHORT_PER = {"pupm": "user", "pupy": "user", "pepm": "employee", "pepy": "employee",
+              "pp": "person"}
+_COUNT = r"[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,6}"
+_SEAT_COUNT = re.compile(  # a range too: "50-60 users", "50 to 60 users"
+    r"(?<![0-9.,$€£])\b(?:(?P<lo>" + _COUNT + r")\s*(?:-|–|to)\s*)?(?P<n>" + _COUNT + r")\s*"
     r"(?:(?:named|concurrent|active|paid|licensed|sales|support|full[- ]time|internal)\s+)?"
     r"(?P<unit>" + _SEAT + r")\b"
 )
@@ -334,6 +366,8 @@ _OTHER_PARTY = re.compile(
 _PAST = re.compile(
     r"\b(?:last|previous|prior|past)\s+(?:year|years|quarter|month|fy|fiscal\s+year|contract|"
     r"renewal|budget|time)\b|\b(?:last|previous|prior)\s+year'?s\b|\bused\s+to\b|\bpreviously\b|"
+    r"\b(?:formerly|originally|historically|in\s+the\s+past)\b|\bbefore\s+(?:it|that)\s+was\b|"
+    r"\b(?:it|that)\s+was\b[^,;.]*\bbefore\b|"
     r"\b(?:we|i|they)(?:'ve|\s+have|\s+had)?\s+(?:already\s+)?(?:paid|spent)\b|"
     r"\b(?:was|were)\s+(?:paying|spending)\b"
 )
@@ -410,8 +444,10 @@ def _figures(text: str, low: str) -> list[_Figure]:
         currency = currency or after_currency
         if after_currency is not None:
             end = after_end
-        if mult_text is None and currency is None and _COUNTED.match(low, m.end()):
-            continue
+        if mult_text is None and currency is None and (
+                _COUNTED.match(low, m.end()) or _TIMES.search(low, max(0, num_start - 8),
+                                                              num_start)):
+            continue  # "50 users", "6 months"; "x 100" after a price
         multiplier = Decimal(1)
         if mult_text is not None:
             key = " ".join(mult_text.split())
@@ -655,14 +691,30 @@ def _two_parts(t: str, low: str, figures: list[_Figure]) -> Parsed | None:
     plus = _part(low, (b1, b2), second or "once", None)
     if main is None or plus is None:
         return None
-    bound = main.pop("bound", None)
-    result: Parsed = {**main, "currency": a1.currency or b1.currency
-                      or currency_anywhere(t, low, a1.start)}
-    result["period"] = result.pop("period")  # in the usual order: amount, currency, period
+    return _both(t, low, a1, b1, _times_seats(main, _per_seat(low, a2)),
+                 _times_seats(plus, _per_seat(low, b2)))
+
+
+def _both(t: str, low: str, first: _Figure, second: _Figure, main: Parsed, plus: Parsed
+          ) -> Parsed:
+    """The first amount with the second under `plus`, in the usual order: amount, currency,
+    period."""
+    bound, period = main.pop("bound", None), main.pop("period")
+    per_unit = main.pop("per_unit", None)
+    result: Parsed = {**main, "currency": first.currency or second.currency
+                      or currency_anywhere(t, low, first.start), "period": period}
+    if per_unit is not None:
+        result["per_unit"] = per_unit
     result["plus"] = plus
     if bound is not None:
         result["bound"] = bound
     return result
+
+
+def has_total(part: Mapping[str, Any]) -> bool:
+    """Whether a budget (or its `plus` part) has a total: an `amount` or `min`/`max`; a price
+    per seat without a count has only `per_unit`."""
+    return not _TOTAL_KEYS.isdisjoint(part)
 
 
 def _added(t: str, low: str, a: tuple[_Figure, _Figure], b: tuple[_Figure, _Figure],
@@ -682,6 +734,11 @@ def _added(t: str, low: str, a: tuple[_Figure, _Figure], b: tuple[_Figure, _Figu
     main, extra = _part(low, a, period, join.start("join")), _part(low, b, period, None)
     if main is None or extra is None:
         return None
+    main = _times_seats(main, _per_seat(low, a[1]))
+    extra = _times_seats(extra, _per_seat(low, b[1]))
+    if not (has_total(main) and has_total(extra)):
+        # "$20/user/month plus $500/month for support": no total to add up; both as said
+        return _both(t, low, a[0], b[0], main, extra)
     lows = [Decimal(str(p.get("min", p.get("amount")))) for p in (main, extra)]
     highs = [Decimal(str(p.get("max", p.get("amount")))) for p in (main, extra)]
     smallest, largest = lows[0] + lows[1], highs[0] + highs[1]
@@ -760,29 +817,74 @@ def _current_spend(low: str, figures: list[_Figure]) -> list[tuple[int, int]]:
     return spans
 
 
-def _per_seat(low: str, last: _Figure) -> tuple[int, str] | None:
-    """(the seats, their word as said) when the figure ending at `last` is a price per seat
-    and the answer names one count of seats; else None."""
-    if _PER_SEAT_AFTER.match(low, last.end) is None:
+@dataclass(frozen=True, slots=True)
+class _Seats:
+    """What a price per seat is for: the word it is per ("seat", "user", "each"), and the seats
+    named, fewest and most, with their word as said ((100, 100, "users"), (50, 60, "reps")),
+    None when none is."""
+
+    per: str
+    count: tuple[int, int, str] | None
+
+
+def _per_seat(low: str, last: _Figure) -> _Seats | None:
+    """How the figure (or range) ending at `last` is a price per seat, or None when it is not
+    one."""
+    price = _PER_SEAT_AFTER.match(low, last.end)
+    if price is None:
         return None
-    counts = {int(m.group("n").replace(",", "")): " ".join(m.group("unit").split())
+    per = price.group("unit") or _SHORT_PER.get(price.group("short") or "", "each")
+    counts = {_count_range(m): " ".join(m.group("unit").split())
               for m in _SEAT_COUNT.finditer(low)}
     if len(counts) != 1:
-        return None
-    ((count, unit),) = counts.items()
-    return (count, unit) if count >= 1 else None
+        return _Seats(per, None)  # no count, or different ones ("20 seats now, 50 later")
+    (((fewest, most), unit),) = counts.items()
+    return _Seats(per, (fewest, most, unit) if fewest >= 1 else None)
 
 
-def _times_seats(result: Parsed, seats: tuple[int, str] | None) -> Parsed:
-    """The price per seat times the seats, the price and count kept under `per_unit`."""
+def _count_range(m: re.Match[str]) -> tuple[int, int]:
+    """The fewest and most seats a count names: (100, 100) for "100 users"."""
+    most = int(m.group("n").replace(",", ""))
+    fewest = int(m.group("lo").replace(",", "")) if m.group("lo") else most
+    return min(fewest, most), max(fewest, most)
+
+
+def _best(low: str, figures: list[_Figure]) -> int:
+    """The figure the budget is read from: a total before a price per seat ("budget 50k, happy
+    to pay $30 per user" is 50k, not USD 30 a user), then one with a currency or multiplier
+    before a bare number, the first of equals. A total is a figure with a currency or
+    multiplier, or of 100 or more ("2 teams, 5k each" is 5k each, not 2)."""
+    if len(figures) == 1:
+        return 0
+
+    def total(i: int) -> bool:
+        f = figures[i]
+        if not (f.currency or f.has_mult or f.value >= 100):
+            return False
+        end = f.end
+        if i + 1 < len(figures) and _is_range(low, f, figures[i + 1]):
+            end = figures[i + 1].end  # "$20-30 per seat": the range is priced per seat
+        return _PER_SEAT_AFTER.match(low, end) is None
+
+    return max(range(len(figures)), key=lambda i: (total(i), figures[i].score, -i))
+
+
+def _times_seats(result: Parsed, seats: _Seats | None) -> Parsed:
+    """The price per seat times the seats, the price and count kept under `per_unit`; a price
+    per seat without a count is no total: only the price, under `per_unit` ("£500 a month per
+    seat" is not a budget of 500 a month)."""
     if seats is None:
         return result
-    count, unit = seats
-    price: Parsed = {k: result[k] for k in ("amount", "min", "max") if k in result}
-    for key, value in price.items():
-        result[key] = number_value(Decimal(str(value)) * count)
-    result["per_unit"] = {**price, "count": count, "unit": unit}
-    return result
+    price: Parsed = {k: result.pop(k) for k in ("amount", "min", "max") if k in result}
+    if seats.count is None:
+        return {**result, "per_unit": {**price, "unit": seats.per}}
+    fewest, most, unit = seats.count
+    lowest = Decimal(str(price.get("min", price.get("amount")))) * fewest
+    highest = Decimal(str(price.get("max", price.get("amount")))) * most
+    totals = ({"amount": number_value(lowest)} if lowest == highest else
+              {"min": number_value(lowest), "max": number_value(highest)})
+    counted = {"count": fewest} if fewest == most else {"min_count": fewest, "max_count": most}
+    return {**totals, **result, "per_unit": {**price, **counted, "unit": unit}}
 
 
 def _not_the_budget(low: str, figures: list[_Figure]) -> list[tuple[int, int, str]]:
@@ -802,6 +904,30 @@ def _not_the_budget(low: str, figures: list[_Figure]) -> list[tuple[int, int, st
             spans.append((start, end, "past"))
         start = len(low) if sep is None else sep.end()
     return spans
+
+
+def seats_not_stated(unit: str) -> str:
+    """How a price per seat without a count says what is missing: "number of seats not stated"
+    ("per person": "number of people"; "each": "number")."""
+    if unit == "each":
+        return "number not stated"
+    return f"number of {'people' if unit == 'person' else unit + 's'} not stated"
+
+
+def _earlier_rate(low: str, dropped: list[tuple[int, int, str]]) -> str | None:
+    """The recurring period said as a rate in a clause left out as spent before or negated
+    ("previously 50k a year", "not 50k a month"), for a budget that names none."""
+    for start, end, why in dropped:
+        if why == "other":
+            continue
+        for m in _PERIOD.finditer(low, start, end):
+            kind = m.lastgroup
+            # a rate ("a year", "monthly"), not a time ("last fiscal year", "this quarter")
+            if kind in _RATE_KINDS and m.group(0) != "fiscal":
+                period = _period_of(m)
+                if period in _RECURRING:
+                    return period
+    return None
 
 
 def term_of(parsed: Mapping[str, Any]) -> tuple[float, str]:
@@ -840,16 +966,28 @@ def parse_money(text: str) -> Parsed:
         if rest or _ZERO_PHRASE.search(rest_low) or UNSURE.search(rest_low):
             t, low, figures = rest_t, rest_low, rest
     dropped = _not_the_budget(low, figures)
+    earlier: str | None = None
     if dropped:
-        # The budget is what is left: "not 50k, maybe 20k" is 20k (it was 50k); a negated
-        # figure alone says only what the budget is not
+        # The budget is what is left: "not 50k, maybe 20k" is 20k (it was 50k), "previously
+        # 50k, now no budget" none; a negated figure alone says only what the budget is not
         rest_t, rest_low = t, low
         for a, b, _why in dropped:
             rest_t = rest_t[:a] + " " * (b - a) + rest_t[b:]
             rest_low = rest_low[:a] + " " * (b - a) + rest_low[b:]
         rest = _figures(rest_t, rest_low)
-        if rest or all(why == "negated" for _a, _b, why in dropped):
+        if (rest or all(why == "negated" for _a, _b, why in dropped)
+                or _ZERO_PHRASE.search(rest_low) or UNSURE.search(rest_low)):
+            earlier = _earlier_rate(low, dropped)
             t, low, figures = rest_t, rest_low, rest
+    result = _budget(t, low, figures)
+    if earlier is not None and result.get("period", "") is None and result.get("amount") != 0:
+        # "previously 50k a year, now 70k" is 70k a year: the rate said before carries over
+        result["period"] = earlier
+    return result
+
+
+def _budget(t: str, low: str, figures: list[_Figure]) -> Parsed:
+    """The budget the figures say (what is spent today and what is not the budget left out)."""
     if not figures:
         if _ZERO_WHOLE.fullmatch(low) or (UNSURE.search(low) is None
                                           and _ZERO_PHRASE.search(low)):
@@ -861,7 +999,7 @@ def parse_money(text: str) -> Parsed:
     parts = _two_parts(t, low, figures)
     if parts is not None:
         return parts
-    best = max(range(len(figures)), key=lambda i: (figures[i].score, -i))
+    best = _best(low, figures)
     pair = _range_with(low, figures, best)
     if pair is not None:
         first, second = pair

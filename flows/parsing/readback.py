@@ -9,7 +9,7 @@ from typing import Any
 
 from flows.definitions import Choice
 
-from .money import PER_YEAR, term_of
+from .money import PER_YEAR, has_total, seats_not_stated, term_of
 
 NOT_UNDERSTOOD = "not understood"
 
@@ -31,6 +31,10 @@ def _money(p: dict[str, Any]) -> str:
     currency = p.get("currency")
     if p.get("plus") is not None:
         return _two_parts(p, p["plus"], currency)
+    seat = _seat_price(p)
+    if seat is not None:  # "GBP 500 per seat per month (number of seats not stated)"
+        note = "" if currency else "; currency not stated"
+        return f"{_amount(p, currency)} ({seats_not_stated(str(seat['unit']))}{note})"
     if "min" in p and "max" in p:
         figure = f"{_number(p['min'])}–{_number(p['max'])}"
     else:
@@ -55,29 +59,47 @@ def _money(p: dict[str, Any]) -> str:
 def _per_unit(u: dict[str, Any], bound: str, currency: str | None) -> str:
     """"100 seats × USD 20": the count and the price per seat the amount was made of."""
     price = _amount({k: u[k] for k in ("amount", "min", "max") if k in u}, currency)
-    return f"{_number(u['count'])} {u['unit']} × {bound}{price}"
+    count = (_number(u["count"]) if "count" in u else
+             f"{_number(u['min_count'])}–{_number(u['max_count'])}")
+    return f"{count} {u['unit']} × {bound}{price}"
+
+
+def _seat_price(p: dict[str, Any]) -> dict[str, Any] | None:
+    """The price per seat of an amount that is only that: no count of seats, so no total."""
+    return None if has_total(p) else p.get("per_unit")
 
 
 def _two_parts(p: dict[str, Any], plus: dict[str, Any], currency: str | None) -> str:
     """"50,000 one-time plus 2,000 per month (74,000 in the first year; currency not stated)":
-    both amounts as said, and what they come to in a year (the first, with a one-off)."""
+    both amounts as said, and what they come to in a year (the first, with a one-off); with a
+    price per seat without a count, no total: "USD 20 per user per month plus USD 5,000
+    one-time (number of users not stated)"."""
     parts = (p, plus)
     said = " plus ".join(_amount(part, currency) for part in parts)
+    note = "" if currency else "; currency not stated"
+    seat = next((s for s in map(_seat_price, parts) if s is not None), None)
+    if seat is not None:
+        return f"{said} ({seats_not_stated(str(seat['unit']))}{note})"
     low = sum(_bounds(part)[0] * PER_YEAR[part.get("period")] for part in parts)
     high = sum(_bounds(part)[1] * PER_YEAR[part.get("period")] for part in parts)
     total = f"{round(low):,}" if low == high else f"{round(low):,}–{round(high):,}"
     when = "in the first year" if any(part.get("period") == "once" for part in parts) else (
         "a year")
-    note = "" if currency else "; currency not stated"
     return f"{said} ({currency + ' ' if currency else ''}{total} {when}{note})"
 
 
 def _amount(p: dict[str, Any], currency: str | None) -> str:
-    """One amount as said: "up to USD 50,000 per month", "EUR 20,000–30,000 one-time"."""
-    low, high = _bounds(p)
-    figure = _number(p["amount"]) if low == high else f"{_number(p['min'])}–{_number(p['max'])}"
+    """One amount as said: "up to USD 50,000 per month", "EUR 20,000–30,000 one-time"; a price
+    per seat without a count: "GBP 500 per seat per month", "USD 20 each"."""
+    seat = _seat_price(p)
+    shown = p if seat is None else seat
+    low, high = _bounds(shown)
+    figure = (_number(shown["amount"]) if low == high else
+              f"{_number(shown['min'])}–{_number(shown['max'])}")
     bound = {"at_most": "up to ", "at_least": "at least "}.get(p.get("bound") or "", "")
     text = bound + (f"{currency} {figure}" if currency else figure)
+    if seat is not None:
+        text += " each" if seat["unit"] == "each" else f" per {seat['unit']}"
     period = _PERIODS.get(p.get("period") or "")
     return f"{text} {period}" if period else text
 
@@ -136,7 +158,14 @@ def _authority(p: dict[str, Any]) -> str:
     role = p.get("role")
     approver = p.get("approver")
     detail = f"{level}; sign-off by {approver}" if approver else level
+    if p.get("final_say"):
+        detail += f"; final say: {_final_say(p['final_say'])}"
     return f"{role} ({detail})" if role else detail[0].upper() + detail[1:]
+
+
+def _final_say(body: Any) -> str:
+    """Who has the final say above everyone named: "the board"."""
+    return f"the {str(body).lower()}"
 
 
 def _choice(p: dict[str, Any], choices: Sequence[Choice]) -> str:
@@ -159,8 +188,10 @@ def _authority_for_prospect(p: dict[str, Any]) -> str:
     parts = [str(role)] if role else []
     if approver:
         parts.append(f"sign-off by {approver}")
-    elif p.get("level") in ("economic_buyer", "decision_maker"):
+    elif p.get("level") in ("economic_buyer", "decision_maker") and not p.get("final_say"):
         parts.append("you make the decision")
+    if p.get("final_say"):
+        parts.append(f"final say: {_final_say(p['final_say'])}")
     text = ", ".join(parts) or "noted"
     return text[0].upper() + text[1:]
 

@@ -22,6 +22,11 @@ Rules (documented choices):
 - "in 3 months", "3 months from now": a point, earliest = latest = today + 3 months.
   "2 months ago" is in the past: today - 2 months (it was read as in 2 months), which the score
   marks as passed; beside a date to come it is left out ("a year ago, now Q3" is Q3).
+  Needed or due in the past is overdue, so wanted now: "we needed it 2 months ago", "should have
+  had it 6 months ago", "we needed it last month", "it was due in March", "the deadline was last
+  week", "we're overdue", "3 weeks behind schedule" are ASAP (they were the past date, scored as
+  passed, next March, or not understood); the dates in such a clause are left out, and a date
+  to come beside it is still the timeline ("needed it 2 months ago, realistically Q3" is Q3).
   "this time next year" (or next month, week, quarter): around today's date a year on (it was
   all of next year); "by this time next year" a deadline on that date.
   "in 3-6 months": today + 3 months .. today + 6 months.
@@ -166,6 +171,33 @@ _OPEN = re.compile(
     r"at\s+some\s+point|not\s+urgent|long[- ]term)\b"
 )
 _MAX_EXPRESSIONS = 20
+_ASAP_DAYS = 30
+
+# Overdue: the clause says it was needed, or due, in the past ("we needed it 2 months ago",
+# "should have had it last quarter", "it was due in March", "we're overdue", "3 weeks behind
+# schedule"); read as as soon as possible. "2 months ago" alone is only in the past.
+_OVERDUE_HINT = re.compile(r"due|deadline|should|behind|late\b|ago\b|yesterday|last|past|"
+                           r"previous|earlier")
+_NEEDED_THEN = re.compile(  # said of the past only with a past time beside it
+    r"\b(?:needed|required|(?:was|were)\s+(?:supposed|meant|planned|scheduled|expected)\s+to|"
+    r"(?:would|could)(?:'ve|\s+have)\s+(?:liked|loved|needed)|'d\s+have\s+(?:liked|loved|had|"
+    r"needed))\b"
+)
+_PAST_TIME = re.compile(
+    r"\bago\b|\byesterday\b|\b(?:last|past|previous)\s+(?:week|month|quarter|year|fy|"
+    r"fiscal\s+year|spring|summer|fall|autumn|winter)\b|\bearlier\s+this\s+(?:year|quarter|month)\b"
+)
+_LATE = re.compile(  # late on its own
+    r"\b(?:over\s?due|past\s+due|behind\s+schedule|(?:was|were)\s+due|(?:the\s+)?(?:deadline|due\s+"
+    r"date)\s+was|should(?:'ve|\s+have)\s+(?:had|been|done|bought|started|gone|launched|got|"
+    r"gotten|signed|implemented|finished|rolled|switched|replaced)|(?:[0-9]+|a|an|one|two|three|"
+    r"four|five|six|a\s+few|a\s+couple(?:\s+of)?|several)\s+(?:days?|weeks?|months?|quarters?|"
+    r"years?)\s+(?:late|behind)|(?:already|running|we'?re|we\s+are)\s+(?:already\s+)?late)\b"
+)
+_NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b")
+# Clauses for it: punctuation not inside a number ("2.5 months"), a spaced dash, "and", "but".
+_CLAUSE_BREAK = re.compile(r"[;!?]+|[,.:](?![0-9])|\s[-\u2013\u2014]+\s|\b(?:and|but|so|though|"
+                           r"although|however)\b")
 
 
 @dataclass(slots=True)
@@ -189,6 +221,7 @@ class _Found:
     latest: date | None
     soft: bool = False  # "from X": a lower bound unless something follows
     past: bool = False  # "2 months ago": left out beside a date to come
+    overdue: bool = False  # "we needed it 2 months ago": now, unless a date to come is named
 
 
 def _month_end(year: int, month: int) -> date:
@@ -603,7 +636,7 @@ def _find(t: str, today: date) -> list[_Found]:
         elif kind == "nu":
             result = _Found(m.start(), None, _shift(today, 1, m.group("nu_unit")))
         elif kind in {"asap", "soon"}:
-            days = 30 if kind == "asap" else 90
+            days = _ASAP_DAYS if kind == "asap" else 90
             result = _Found(m.start(), today, today + timedelta(days=days))
         else:
             yr = None
@@ -648,6 +681,26 @@ def _find(t: str, today: date) -> list[_Found]:
     return found
 
 
+def _overdue(t: str) -> list[tuple[int, int]]:
+    """Where the clauses are that say it was needed or due in the past, not negated."""
+    spans: list[tuple[int, int]] = []
+    if not (_LATE.search(t) or _NEEDED_THEN.search(t)):
+        return spans
+    start = 0
+    for brk in [*_CLAUSE_BREAK.finditer(t), None]:
+        end = len(t) if brk is None else brk.start()
+        clause = t[start:end]
+        late = _LATE.search(clause)
+        if late is None:
+            needed = _NEEDED_THEN.search(clause)
+            if needed is not None and _PAST_TIME.search(clause, needed.end()):
+                late = needed
+        if late is not None and not _NEGATION.search(clause, 0, late.start()):
+            spans.append((start, end))
+        start = len(t) if brk is None else brk.end()
+    return spans
+
+
 def _combine(found: list[_Found]) -> tuple[date | None, date | None]:
     found.sort(key=lambda f: f.pos)
     spans: list[_Found] = []
@@ -688,14 +741,22 @@ def parse_timeframe(text: str, today: date) -> Parsed:
     if not t:
         return unknown()
     found = _find(t, today)
+    spans = _overdue(t) if _OVERDUE_HINT.search(t) else []  # (a cheap look first)
+    if spans:
+        # "we needed it 2 months ago", "it was due in March": late, so wanted now; the dates
+        # in those clauses are when it was needed, not when it will be bought
+        found = [f for f in found if not any(a <= f.pos < b for a, b in spans)]
+        found += [_Found(a, today, today + timedelta(days=_ASAP_DAYS), overdue=True)
+                  for a, _b in spans]
     if not found:
         if _NONE.search(t):
             return {"unknown": True, "none": True}
         if UNSURE.search(t) or _OPEN.search(t):
             return unsure()
         return unknown()
-    if not all(f.past for f in found):
-        found = [f for f in found if not f.past]  # "a year ago, now Q3" is Q3
+    # "a year ago, now Q3" is Q3, as is "we needed it a month ago, realistically Q3"
+    found = ([f for f in found if not (f.past or f.overdue)]
+             or [f for f in found if f.overdue] or found)
     earliest, latest = _combine(found)
     if earliest is None and latest is None:
         return unknown()

@@ -108,6 +108,17 @@ def test_a_total_over_several_years_is_read_back_per_year_and_as_said(flow: Flow
     )
 
 
+def test_a_price_per_seat_without_a_count_is_read_back_as_a_price(flow: Flow) -> None:
+    # it was read back as "GBP 500 per month", a budget; the read-back says what is missing
+    model = begin(flow)
+    say(flow, model, "yes")
+    turn = flow.answer(model, "£500 a month per seat", today=TODAY, company="Acme",
+                       audience="prospect")
+    assert turn.messages[0].text == (
+        "Budget: GBP 500 per seat per month (number of seats not stated)")
+    assert model.state == "need"
+
+
 def test_follow_up_is_skipped_when_moot(flow: Flow) -> None:
     model = begin(flow)
     say(flow, model, "no budget")
@@ -358,6 +369,9 @@ def test_start_state_is_start() -> None:
         ("our CFO", "Authority: Sign-off by CFO", "Influencer; sign-off by CFO"),
         ("CTO, yes", "Authority: CTO, you make the decision", "CTO (decision maker)"),
         ("I'll be using it day to day", "Authority: Noted", "End user"),
+        # the board's approval: not "you make the decision" (was "CFO, you make the decision")
+        ("I'm the CFO, but I need board approval", "Authority: CFO, final say: the board",
+         "CFO (economic buyer; final say: the board)"),
     ],
 )
 def test_a_visitor_is_not_read_back_sales_terms(

@@ -84,7 +84,7 @@ def test_each_parser_never_raises_on_any_text(text: str) -> None:
 @given(parsed=st.dictionaries(st.sampled_from(
     ["amount", "min", "max", "currency", "period", "earliest", "latest", "role", "level",
      "value", "text", "email", "unknown", "bound", "approver", "none", "years", "name",
-     "months", "plus", "company", "per_unit"]),
+     "months", "plus", "company", "per_unit", "final_say"]),
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))))
 def test_readback_never_raises_on_odd_dicts(parsed: dict[str, Any]) -> None:
     for kind in (*TYPES, "bogus"):
@@ -482,6 +482,20 @@ def test_non_companies_are_unknown(text: str) -> None:
      "40,000 per year (20 users × 2,000; currency not stated)"),
     ("money", "up to $20/user/month, 100 users",
      "up to USD 2,000 per month (100 users × up to USD 20)"),
+    ("money", "$20/user/month for 50 to 60 users",
+     "USD 1,000–1,200 per month (50–60 users × USD 20)"),
+    # ... and without a count, the price alone: no total (was "GBP 500 per month")
+    ("money", "£500 a month per seat", "GBP 500 per seat per month (number of seats not stated)"),
+    ("money", "20-30 per user per year",
+     "20–30 per user per year (number of users not stated; currency not stated)"),
+    ("money", "$40 per person", "USD 40 per person (number of people not stated)"),
+    ("money", "$20 each", "USD 20 each (number not stated)"),
+    ("money", "£500 a month per seat plus £5k setup",
+     "GBP 500 per seat per month plus GBP 5,000 one-time (number of seats not stated)"),
+    ("money", "$20/user/month for 100 users plus $5k setup",
+     "USD 2,000 per month plus USD 5,000 one-time (USD 29,000 in the first year)"),
+    # the rate said for an earlier figure carries over (was "70,000 (currency not stated)")
+    ("money", "previously 50k a year, now 70k", "70,000 per year (currency not stated)"),
     ("money", "100k for a couple of years",
      "50,000 per year (100,000 over 2 years; currency not stated)"),
     ("timeframe", "Q3", "between Jul 1, 2026 and Sep 30, 2026"),
@@ -491,6 +505,11 @@ def test_non_companies_are_unknown(text: str) -> None:
     ("timeframe", "never", "no plans"),
     ("authority", "I'm the CFO", "CFO (economic buyer)"),
     ("authority", "my boss the VP signs off", "Influencer; sign-off by VP"),
+    # the board's approval is said (it was left out: "CFO (economic buyer)")
+    ("authority", "the CFO but I need board approval",
+     "CFO (economic buyer; final say: the board)"),
+    ("authority", "our CFO, but the board has to approve",
+     "Influencer; sign-off by CFO; final say: the board"),
     ("yesno", "yes", "Yes"),
     ("yesno", "nope", "No"),
     ("yesno", "maybe", "Not sure"),

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from flows.answers import AnswerRecord, AnswerStatus
 from flows.definitions import Framework, FrameworkOverrides, Thresholds, load_frameworks
-from flows.parsing import parse_authority, parse_timeframe
+from flows.parsing import parse_authority, parse_money, parse_timeframe
 from flows.scoring import STALE_AFTER_DAYS, ScoreResult, ScoringError, score
 
 CALL_DAY = date(2026, 3, 2)
@@ -296,6 +296,44 @@ def test_bant_authority_of_a_joint_decision(
     assert f"— {reason}" in criterion.reason
 
 
+@pytest.mark.parametrize(
+    ("answer", "bant_points", "meddic_points", "reason"),
+    [
+        # the board decides above the CFO or CEO: no one named has the final say, so at most a
+        # decision maker's marks (these were full marks in both, as the economic buyer; "our
+        # CFO" with MEDDIC's final say)
+        ("the CFO but I need board approval", 21.25, 14,
+         "CFO (economic buyer); final say: the board, marked as a decision maker"),
+        ("I'm the CEO, but the board has to approve anything this size", 21.25, 14,
+         "CEO (economic buyer); final say: the board, marked as a decision maker"),
+        ("our CFO, but the board has to approve", 10, 14,
+         "influencer; final say: the board, 40% of marks"),
+        ("jointly with the CFO, but the board approves", 10, 14,
+         "influencer; final say: the board, 40% of marks"),
+    ],
+)
+def test_authority_under_the_board_is_not_the_final_say(
+    bant: Framework, meddic: Framework, answer: str, bant_points: float, meddic_points: float,
+    reason: str
+) -> None:
+    parsed = parse_authority(answer)
+    authority = by_id(score(bant, CEO_BANT | {"authority": rec(answer, parsed)},
+                            as_of=AS_OF))["authority"]
+    buyer = by_id(score(meddic, CEO_MEDDIC | {"economic_buyer": rec(answer, parsed)},
+                        as_of=AS_OF))["economic_buyer"]
+    assert authority.points == pytest.approx(bant_points)
+    assert buyer.score * 20 == pytest.approx(meddic_points)
+    assert f"— {reason}" in authority.reason
+
+
+def test_meddic_names_the_sign_off_under_the_board(meddic: Framework) -> None:
+    answer = "our CFO, but the board has to approve"
+    answers = CEO_MEDDIC | {"economic_buyer": rec(answer, parse_authority(answer))}
+    criterion = by_id(score(meddic, answers, as_of=AS_OF))["economic_buyer"]
+    assert ("— sign-off: CFO (economic buyer); final say: the board, marked as a decision "
+            "maker, 70% of marks") in criterion.reason
+
+
 def test_meddic_economic_buyer_of_a_joint_decision_is_the_executive(meddic: Framework) -> None:
     answer = "me and the CFO"
     answers = CEO_MEDDIC | {"economic_buyer": rec(answer, parse_authority(answer))}
@@ -404,6 +442,18 @@ def test_long_answers_are_quoted_shortened(bant: Framework) -> None:
         ({"amount": 2000, "currency": "USD", "period": "month",
           "per_unit": {"amount": 20, "count": 100, "unit": "seats"}}, 15,
          "USD 2,000 per month (100 seats × USD 20; USD 24,000 a year), 60%"),
+        ({"min": 1000, "max": 1200, "currency": "USD", "period": "month",
+          "per_unit": {"amount": 20, "min_count": 50, "max_count": 60, "unit": "users"}}, 8.25,
+         "USD 1,000–1,200 per month (50–60 users × USD 20; USD 13,200 a year), 33%"),
+        # ... and a price per seat without a count is no total: shown, not scored (it was
+        # unreadable, and "£500 a month per seat" was read as GBP 500 a month: 4.8 points)
+        ({"currency": "GBP", "period": "month", "per_unit": {"amount": 500, "unit": "seat"}}, 25,
+         'amount "the amount" — GBP 500 per seat per month, number of seats not stated: no '
+         "total, not scored"),
+        ({"currency": "USD", "period": "month", "per_unit": {"amount": 20, "unit": "user"},
+          "plus": {"amount": 5000, "period": "once"}}, 25,
+         "USD 20 per user per month plus 5,000 one-off, number of users not stated: no total, "
+         "not scored"),
         ({"amount": "lots", "currency": "USD", "period": "year"}, 25, "full marks"),
         ({"amount": 60000, "currency": "USD", "period": "multi_year", "years": 0}, 25,
          "full marks"),
@@ -431,6 +481,20 @@ def test_a_total_without_its_term_leaves_the_score_to_the_main_answer(bant: Fram
     assert "10,000 over several years, term not stated" in budget.reason
 
 
+def test_a_price_per_seat_without_a_count_leaves_the_score_to_the_main_answer(
+        bant: Framework) -> None:
+    # "£500 a month per seat" was read as a budget of GBP 500 a month and lowered the
+    # criterion to 19% of its marks
+    answers = perfect_bant() | {
+        "budget_amount": rec("£500 a month per seat", parse_money("£500 a month per seat"))}
+    budget = by_id(score(bant, answers, as_of=AS_OF))["budget"]
+    assert budget.score == 1.0
+    assert budget.answers == ("budget", "budget_amount")
+    assert budget.reason.endswith(
+        'amount "£500 a month per seat" — GBP 500 per seat per month, number of seats not '
+        "stated: no total, not scored")
+
+
 MONEY_MAIN = Framework.model_validate({
     "id": "spend", "name": "Spend", "version": 1,
     "criteria": [{
@@ -448,6 +512,24 @@ def test_a_main_money_answer_without_its_term_scores_as_unknown() -> None:
     assert money.score == 0.25
     assert money.reason == ('Money 25/100: "300k multi-year" — 300,000 over several years, '
                             "term not stated: no yearly share, not scored, counts 25% as unknown")
+
+
+def test_a_new_budget_takes_the_rate_said_for_the_earlier_one(bant: Framework) -> None:
+    # "budget now 6k" lost the "a month" said for the 4k before it: scored as 6k a year, 15%
+    text = "we used to pay 4k a month, budget now 6k"
+    answers = perfect_bant() | {"budget_amount": rec(text, parse_money(text))}
+    budget = by_id(score(bant, answers, as_of=AS_OF))["budget"]
+    assert budget.score == 1.0
+    assert "6,000 per month (72,000 a year" in budget.reason
+
+
+def test_a_main_money_answer_priced_per_seat_without_a_count_scores_as_unknown() -> None:
+    answers = {"money": rec("$20 per user per month", parse_money("$20 per user per month"))}
+    money = by_id(score(MONEY_MAIN, answers, as_of=AS_OF))["money"]
+    assert money.score == 0.25
+    assert money.reason == ('Money 25/100: "$20 per user per month" — USD 20 per user per '
+                            "month, number of users not stated: no total, not scored, counts "
+                            "25% as unknown")
 
 
 def test_malformed_stored_answers_do_not_break_scoring(bant: Framework) -> None:
@@ -560,6 +642,17 @@ def test_a_timeframe_in_the_past_scores_as_passed(bant: Framework) -> None:
     timeline = by_id(score(bant, answers, as_of=AS_OF))["timeline"]
     assert timeline.score < 0.5
     assert "passed" in timeline.reason
+
+
+@pytest.mark.parametrize("said", ["we needed it 2 months ago", "we needed it 2-3 weeks ago",
+                                  "should have had it 6 months ago", "we're overdue"])
+def test_a_timeframe_needed_in_the_past_is_overdue_and_scores_as_now(bant: Framework,
+                                                                     said: str) -> None:
+    # these were scored as passed (or not understood): the deal is late, so it is wanted now
+    answers = perfect_bant() | {"timeline": rec(said, parse_timeframe(said, AS_OF))}
+    timeline = by_id(score(bant, answers, as_of=AS_OF))["timeline"]
+    assert timeline.score == 1.0
+    assert "under way now" in timeline.reason
 
 
 def test_rescoring_later_can_change_the_verdict(bant: Framework) -> None:
