@@ -39,6 +39,8 @@ def detail(follow_up: Question, asked: Question, text: str, today: date) -> Pars
     """What `text`, the typed answer to the choice question `asked`, says in answer to
     `follow_up`, or None when it does not clearly say it."""
     if follow_up.type == "money":
+        if not any(ch.isdigit() for ch in text) and not _MAGNITUDE.search(text):
+            return None  # no figure at all ("allocated"): not worth the money reader's time
         parsed = parse_answer("money", text, today=today)
         return parsed if _is_stated_amount(parsed, text) else None
     if follow_up.type == "timeframe":
