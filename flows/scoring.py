@@ -384,15 +384,18 @@ def _criterion(
         if (frec is None or frec["status"] != "answered" or frec["parsed"].get("unknown")
                 or not _applies(fp.ask_if, answers)):
             continue
+        # said in the main answer ("approved, about 80k a year"): not quoted twice
+        said = "" if record is not None and frec["raw"] == record["raw"] else (
+            f" {_quote(frec['raw'])}")
         if fp.scored:
             read = _read(fp, frec["parsed"], as_of)
             if read is None:  # unreadable stored data: ignored, like an unknown answer
                 continue
             if read[0] is not None and read[0] < value:  # None: shown, but not scored
                 value = read[0]
-            part += f"; {fp.label} {_quote(frec['raw'])} — {read[1]}"
+            part += f"; {fp.label}{said} — {read[1]}"
         else:
-            part += f"; {fp.label} {_quote(frec['raw'])}"
+            part += f"; {fp.label}{said or ' (in the same answer)'}"
         used += (fp.id,)
     return cp, value, part, used
 

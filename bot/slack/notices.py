@@ -201,6 +201,8 @@ def handoff_context(
             if answer is None:
                 continue
             text = "(skipped)" if answer.get("status") == "skipped" else answer.get("raw", "")
+            if qid != cid and any(item["text"] == text for item in shown):
+                continue  # said in the same words as the main answer ("approved, about 80k")
             item = {"text": text}
             if qid != cid:
                 item["question"] = _humanize(qid)

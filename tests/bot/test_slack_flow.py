@@ -76,6 +76,14 @@ def test_a_budget_typed_with_its_amount_stores_both_and_asks_the_next_question(
         ("budget", "approved, about $80k a year"),
         ("budget_amount", "approved, about $80k a year"),
     ]
+    for answer in BANT_QUALIFIED[2:]:
+        slack.say(answer)
+        slack.deliver()
+    # the notice quotes what was said once, and reads the amount from it
+    [notice] = slack.channel_messages(SALES_CHANNEL)
+    [budget] = [b for b in notice["blocks"] if b.get("block_id") == "handoff_criterion:budget"]
+    assert budget["text"]["text"].count("approved, about $80k a year") == 2  # reason, quote
+    assert "amount — USD 80,000 per year, full marks" in budget["text"]["text"]
 
 
 def test_choice_by_button_and_a_double_click_has_effect_once(slack: SlackHarness) -> None:
