@@ -503,6 +503,12 @@ def serve(host: str, port: int, socket_mode: bool, log_level: str) -> None:
     # transitions logs every callback of every turn at INFO: keep it for --log-level debug.
     if log_level != "debug":
         logging.getLogger("transitions").setLevel(logging.WARNING)
+        # Alembic says which database kind it drives at every start ("Context impl
+        # SQLiteImpl.", "Will assume ... DDL."); only the upgrades it runs are news.
+        logging.getLogger("alembic.runtime.migration").addFilter(
+            lambda record: record.getMessage().startswith("Running ")
+            or record.levelno > logging.INFO
+        )
     sock = _listening_socket(host, port)  # before anything starts (the outbox dispatcher)
     with _runtime() as rt:
         slack = build_slack(rt, socket_mode=socket_mode)

@@ -468,3 +468,5 @@ def test_serve_says_where_it_listens(workdir: Path) -> None:
         server.terminate()
         _, err = server.communicate(timeout=30)
     assert f"Qualibot running on http://127.0.0.1:{port}" in err
+    # the migrations it ran are said; Alembic's boilerplate at every start is not
+    assert "Running upgrade" in err and "Context impl" not in err
