@@ -151,3 +151,15 @@ def test_the_examples_a_hint_gives_are_understood(
     question = Flow(FRAMEWORKS[framework]).by_id[question_id]
     parsed = parse_answer(question.type, example, today=TODAY, choices=question.choices)
     assert not parsed.get("unknown") or parsed.get("unsure"), parsed
+
+
+def test_an_approver_named_with_with_is_read_back() -> None:
+    """MEDDIC's own hint example: the CFO's sign-off above 100k was lost ("VP of Sales
+    (decision maker)")."""
+    flow, model = flow_at("meddic", "economic_buyer", "we would save 300k a year")
+    said = say(flow, model, "VP Sales, with CFO approval above 100k")
+    assert said[0] == ("Economic buyer: VP of Sales (decision maker; sign-off by CFO above "
+                       "100k)")
+    flow, model = flow_at("bant", "authority", "approved, about 80k a year")
+    said = say(flow, model, "the VP Sales, with CFO approval")
+    assert said[0] == "Authority: VP of Sales (influencer; sign-off by CFO)"
