@@ -12,12 +12,14 @@ may be about the speaker ("I'm the CFO") or, from a rep, about the lead ("she's 
 
 Levels by title:
 - economic_buyer: CEO, CFO, COO, founder/co-founder, owner (of the business), president,
-  managing director, managing partner, chairman, "budget owner".
+  managing director, managing partner, chairman, "budget owner"; "I own the company", "it's
+  my business" (the owner).
 - decision_maker: other C-level (CTO, CIO, CMO, CRO, "Chief X Officer"), VP/SVP/EVP,
-  head of X, director, general manager, partner.
-- influencer: manager, team lead / tech lead, supervisor, architect, consultant,
-  product owner, champion; the owner of a project, process, system, initiative... ("project
-  owner", "owner of the project": was the business owner, an economic buyer).
+  head of X, director ("dir"), general manager, partner.
+- influencer: manager ("mgr"), team lead / tech lead / procurement lead, supervisor,
+  architect, consultant, product owner, champion; the owner of a project, process, system,
+  initiative... ("project owner", "owner of the project": was the business owner, an economic
+  buyer).
 - end_user: individual contributors: engineer, developer, analyst, admin, specialist,
   coordinator, rep/SDR/BDR/AE, designer, assistant, intern, "user".
 The questions also ask whether the person signs off ("What's your role, and will you be the
@@ -49,7 +51,8 @@ not understood), and in the future "I'll sign
 off", "I'll be signing off", "I will be the one approving", "I'll be the decision maker" ->
 decision_maker;
 "I own / control / hold the budget" -> economic_buyer; "on the committee", "I recommend",
-"evaluating" -> influencer; "I'll be using it" -> end_user.
+"evaluating" -> influencer; "I'll be using it" -> end_user. Recommending to someone ("IT
+manager, recommends to the COO") is needing their sign-off.
 Modifiers:
 - An end user who is evaluating, researching, recommending or shortlisting is an influencer
   ("engineer evaluating" -> influencer).
@@ -105,7 +108,9 @@ _MANAGER_PRE = _DOMAINS | {"account", "project", "program", "office", "departmen
                            "country", "district", "product", "senior", "sr", "sr."}
 _LEAD_PRE = frozenset({"team", "tech", "technical", "engineering", "project", "sales",
                        "marketing", "dev", "design", "product", "qa", "data", "it", "ops",
-                       "squad"})
+                       "squad", "procurement", "purchasing", "finance", "security", "revops",
+                       "support", "growth", "analytics", "platform", "devops", "infrastructure",
+                       "operations", "ux", "research", "content", "account", "delivery"})
 _LEAD_POST = frozenset({"engineer", "developer", "architect", "designer", "analyst"})
 _IC_PRE = _DOMAINS | {"senior", "sr", "sr.", "junior", "jr", "jr.", "staff", "principal",
                       "software", "backend", "frontend", "full-stack", "fullstack",
@@ -159,10 +164,10 @@ _ROLE = re.compile(
     r"|(?P<md>managing\s+(?:director|partner)|md)"
     r"|(?P<chair>chair(?:man|woman|person)?)"
     r"|(?P<head>(?:global\s+|regional\s+)?head\s+of)"
-    r"|(?P<director>(?:(?:senior|sr\.?|associate|executive)\s+)?director)"
+    r"|(?P<director>(?:(?:senior|sr\.?|associate|executive)\s+)?(?:director|dir)(?!\.\w))"
     r"|(?P<gm>general\s+manager|gm)"
     r"|(?P<partner>partner(?!\s+(?:company|program|portal|agency|network)))"
-    r"|(?P<manager>manager)"
+    r"|(?P<manager>manager|mgr|mngr)"
     r"|(?P<lead>lead|leader|supervisor)"
     r"|(?P<architect>architect)"
     r"|(?P<consultant>consultant|advisor|adviser|controller|comptroller|(?<!economic\s)buyer)"
@@ -170,6 +175,9 @@ _ROLE = re.compile(
     r"coordinator|sdr|bdr|account\s+executive|ae|rep|representative|designer|scientist|"
     r"associate|assistant|intern|accountant|recruiter|marketer|technician|agent|"
     r"individual\s+contributor|ic)"
+    r"|(?P<owns>(?:i|she|he|they)\s+owns?\s+(?:the|this|our|my|her|his|their)\s+"
+    r"(?:company|business|firm|agency|shop|store|practice)"
+    r"|(?:it'?s|it\s+is)\s+(?:my|her|his|their)\s+(?:own\s+)?(?:company|business|firm))"
     r"|(?P<runs>(?:i|she|he|they)\s+(?:(?:currently|basically)\s+)?(?P<runs_verb>run|runs|lead|"
     r"leads|head|heads|oversee|oversees|manage|manages)|(?:i'?m|i\s+am|she'?s|he'?s|"
     r"she\s+is|he\s+is)\s+(?:in\s+charge\s+of|responsible\s+for))"
@@ -203,6 +211,8 @@ _NEEDS_SIGNOFF = re.compile(
     r"\b[^.;]{0,40}?\b(?:sign[\s-]?off|approval|okay|ok|go[\s-]?ahead|blessing|buy[\s-]?in|"
     r"green\s+light|signature|authori[sz]ation)\b"
     r"|\b(?:sign[\s-]?off|approval)\s+(?:from|by)\b"
+    # "recommends to the COO": the COO decides
+    r"|\b(?:recommend|propose|present)(?:s|ed|ing)?\s+(?:it\s+|this\s+|them\s+)?to\b"
     # "with CFO approval", "with sign-off from the CFO"; not "with final approval"
     r"|\bwith\s+(?!(?:the\s+)?(?:final|full|sole|my|own)\b)(?:[\w'&-]+\s+){0,3}?"
     r"(?:approval|sign[\s-]?off|signoff|blessing|go[\s-]?ahead|ok|okay)\b"
@@ -456,6 +466,7 @@ def _classify(t: str, m: re.Match[str]) -> tuple[str, str, int, int] | None:
               "product_owner": ("Product Owner", "influencer"),
               "budget_owner": ("Budget Owner", "economic_buyer"),
               "owner": ("Owner", "economic_buyer"),
+              "owns": ("Owner", "economic_buyer"),
               "president": ("President", "economic_buyer"),
               "chair": ("Chair", "economic_buyer"),
               "gm": ("General Manager", "decision_maker"),
