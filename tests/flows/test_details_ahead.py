@@ -163,3 +163,16 @@ def test_an_approver_named_with_with_is_read_back() -> None:
     flow, model = flow_at("bant", "authority", "approved, about 80k a year")
     said = say(flow, model, "the VP Sales, with CFO approval")
     assert said[0] == "Authority: VP of Sales (influencer; sign-off by CFO)"
+
+
+@pytest.mark.parametrize("framework", ["bant", "gpctba"])
+@pytest.mark.parametrize(
+    "typed",
+    ["waiting on sign off from finance", "we r waiting for sign-off, hoping for 40-60k",
+     "need approval from the CFO"],
+)
+def test_a_budget_waiting_for_sign_off_is_being_planned(framework: str, typed: str) -> None:
+    """These were re-asked with the hint."""
+    question = Flow(FRAMEWORKS[framework]).by_id["budget"]
+    parsed = parse_answer("choice", typed, today=TODAY, choices=question.choices)
+    assert parsed == {"value": "planned"}
