@@ -12,12 +12,14 @@ may be about the speaker ("I'm the CFO") or, from a rep, about the lead ("she's 
 
 Levels by title:
 - economic_buyer: CEO, CFO, COO, founder/co-founder, owner (of the business), president,
-  managing director, managing partner, chairman, "budget owner".
+  managing director, managing partner, chairman, "budget owner"; "I own the company", "it's
+  my business" (the owner).
 - decision_maker: other C-level (CTO, CIO, CMO, CRO, "Chief X Officer"), VP/SVP/EVP,
-  head of X, director, general manager, partner.
-- influencer: manager, team lead / tech lead, supervisor, architect, consultant,
-  product owner, champion; the owner of a project, process, system, initiative... ("project
-  owner", "owner of the project": was the business owner, an economic buyer).
+  head of X, director ("dir"), general manager, partner.
+- influencer: manager ("mgr"), team lead / tech lead / procurement lead, supervisor,
+  architect, consultant, product owner, champion; the owner of a project, process, system,
+  initiative... ("project owner", "owner of the project": was the business owner, an economic
+  buyer).
 - end_user: individual contributors: engineer, developer, analyst, admin, specialist,
   coordinator, rep/SDR/BDR/AE, designer, assistant, intern, "user".
 The questions also ask whether the person signs off ("What's your role, and will you be the
@@ -49,7 +51,8 @@ not understood), and in the future "I'll sign
 off", "I'll be signing off", "I will be the one approving", "I'll be the decision maker" ->
 decision_maker;
 "I own / control / hold the budget" -> economic_buyer; "on the committee", "I recommend",
-"evaluating" -> influencer; "I'll be using it" -> end_user.
+"evaluating" -> influencer; "I'll be using it" -> end_user. Recommending to someone ("IT
+manager, recommends to the COO") is needing their sign-off.
 Modifiers:
 - An end user who is evaluating, researching, recommending or shortlisting is an influencer
   ("engineer evaluating" -> influencer).
@@ -57,7 +60,14 @@ Modifiers:
   "not the decision maker") makes the speaker an influencer at most (an end user stays an end
   user); economic buyers by title keep their level (a CEO whose board approves is still the
   economic buyer, with `final_say: Board`). Titles attached to someone else ("my VP", "the CFO
-  signs off", "reports to the CEO") are that person's, not the speaker's.
+  signs off", "reports to the CEO") are that person's, not the speaker's; so is one named with
+  "with" or before "approval" ("VP Sales, with CFO approval", "VP Sales, CFO approval"; not
+  "with final approval").
+- A sign-off needed only above an amount ("VP Sales, with CFO approval above 100k", "the CFO
+  signs off on anything over $50k", "for deals > 25k") is conditional: the speaker decides
+  below it and keeps their level, and `"approver_above": "100k"` (the amount as typed) is
+  added beside the approver, read back as "sign-off by CFO above 100k". A plain no ("no, the
+  CFO signs above 100k") still caps the speaker.
 """
 
 from __future__ import annotations
@@ -98,7 +108,9 @@ _MANAGER_PRE = _DOMAINS | {"account", "project", "program", "office", "departmen
                            "country", "district", "product", "senior", "sr", "sr."}
 _LEAD_PRE = frozenset({"team", "tech", "technical", "engineering", "project", "sales",
                        "marketing", "dev", "design", "product", "qa", "data", "it", "ops",
-                       "squad"})
+                       "squad", "procurement", "purchasing", "finance", "security", "revops",
+                       "support", "growth", "analytics", "platform", "devops", "infrastructure",
+                       "operations", "ux", "research", "content", "account", "delivery"})
 _LEAD_POST = frozenset({"engineer", "developer", "architect", "designer", "analyst"})
 _IC_PRE = _DOMAINS | {"senior", "sr", "sr.", "junior", "jr", "jr.", "staff", "principal",
                       "software", "backend", "frontend", "full-stack", "fullstack",
@@ -152,10 +164,10 @@ _ROLE = re.compile(
     r"|(?P<md>managing\s+(?:director|partner)|md)"
     r"|(?P<chair>chair(?:man|woman|person)?)"
     r"|(?P<head>(?:global\s+|regional\s+)?head\s+of)"
-    r"|(?P<director>(?:(?:senior|sr\.?|associate|executive)\s+)?director)"
+    r"|(?P<director>(?:(?:senior|sr\.?|associate|executive)\s+)?(?:director|dir)(?!\.\w))"
     r"|(?P<gm>general\s+manager|gm)"
     r"|(?P<partner>partner(?!\s+(?:company|program|portal|agency|network)))"
-    r"|(?P<manager>manager)"
+    r"|(?P<manager>manager|mgr|mngr)"
     r"|(?P<lead>lead|leader|supervisor)"
     r"|(?P<architect>architect)"
     r"|(?P<consultant>consultant|advisor|adviser|controller|comptroller|(?<!economic\s)buyer)"
@@ -163,6 +175,9 @@ _ROLE = re.compile(
     r"coordinator|sdr|bdr|account\s+executive|ae|rep|representative|designer|scientist|"
     r"associate|assistant|intern|accountant|recruiter|marketer|technician|agent|"
     r"individual\s+contributor|ic)"
+    r"|(?P<owns>(?:i|she|he|they)\s+owns?\s+(?:the|this|our|my|her|his|their)\s+"
+    r"(?:company|business|firm|agency|shop|store|practice)"
+    r"|(?:it'?s|it\s+is)\s+(?:my|her|his|their)\s+(?:own\s+)?(?:company|business|firm))"
     r"|(?P<runs>(?:i|she|he|they)\s+(?:(?:currently|basically)\s+)?(?P<runs_verb>run|runs|lead|"
     r"leads|head|heads|oversee|oversees|manage|manages)|(?:i'?m|i\s+am|she'?s|he'?s|"
     r"she\s+is|he\s+is)\s+(?:in\s+charge\s+of|responsible\s+for))"
@@ -187,7 +202,8 @@ _OTHER_AFTER = re.compile(
     r"(?:call|decision)|(?:holds?|owns?|controls?)\s+the\s+(?:budget|purse)|"
     r"needs\s+to\s+(?:approve|sign)|must\s+(?:approve|sign)|will\s+(?:approve|sign|decide)|"
     r"has\s+to\s+(?:approve|sign)|is\s+the\s+(?:decision|economic)|calls\s+the\s+shots|"
-    r"would\s+(?:approve|sign|decide)|(?:will|does|would)\s*[.!]*$))"
+    r"would\s+(?:approve|sign|decide)|(?:will|does|would)\s*[.!]*$)"
+    r"|\s+(?:approval|sign[\s-]?off|signoff|signature|blessing|go[\s-]?ahead)\b)"
 )
 _NEEDS_SIGNOFF = re.compile(
     r"\b(?:need|needs|needed|require|requires|required|get|getting|got\s+to\s+get|"
@@ -195,6 +211,11 @@ _NEEDS_SIGNOFF = re.compile(
     r"\b[^.;]{0,40}?\b(?:sign[\s-]?off|approval|okay|ok|go[\s-]?ahead|blessing|buy[\s-]?in|"
     r"green\s+light|signature|authori[sz]ation)\b"
     r"|\b(?:sign[\s-]?off|approval)\s+(?:from|by)\b"
+    # "recommends to the COO": the COO decides
+    r"|\b(?:recommend|propose|present)(?:s|ed|ing)?\s+(?:it\s+|this\s+|them\s+)?to\b"
+    # "with CFO approval", "with sign-off from the CFO"; not "with final approval"
+    r"|\bwith\s+(?!(?:the\s+)?(?:final|full|sole|my|own)\b)(?:[\w'&-]+\s+){0,3}?"
+    r"(?:approval|sign[\s-]?off|signoff|blessing|go[\s-]?ahead|ok|okay)\b"
     r"|\b(?:my|our|his|her|their|the)\s+(?!one\s+(?:who|that)\b)"
     r"(?:(?!i\b|me\b|we\b)[\w']+,?\s+){0,3}"
     r"(?:signs?\s+off|approves?|"
@@ -314,7 +335,8 @@ _THE_BOARD = r"(?:(?:the|our|my|their)\s+)?board(?:\s+of\s+directors)?"
 _BOARD = re.compile(
     r"\bboard(?:'s)?\s+(?:approval|sign[\s-]?off|signoff|ok|okay|go[\s-]?ahead|vote|decision|call|"
     r"blessing)\b"
-    r"|\b(?:approval|sign[\s-]?off|go[\s-]?ahead|ok|okay|blessing|vote)\s+(?:from|by|of)\s+"
+    r"|\b(?:approval|sign[\s-]?off|go[\s-]?ahead|ok|okay|blessing|vote)\s+"
+    r"(?:(?:needed|required)\s+)?(?:from|by|of)\s+"
     + _THE_BOARD + r"\b"
     r"|\b" + _THE_BOARD + r"\s+(?:(?:has|have|needs?|must|will|would|should)\s+(?:to\s+)?)?"
     r"(?:approves?|signs?(?:\s+off)?|decides?|votes?|ok|okays?|has\s+(?:the\s+)?(?:final|last)\s+"
@@ -324,6 +346,13 @@ _BOARD = re.compile(
     r"|\b(?:final\s+say|decision|sign[\s-]?off|approval)\s+(?:is|lies|sits|rests)\s+with\s+"
     + _THE_BOARD + r"\b"
     r"|(?:^|\b(?:and|then)\s+|[&+,]\s*)" + _THE_BOARD + r"\s*[.!]*$"
+)
+# A sign-off needed only above an amount: "with CFO approval above 100k", "CFO signs off on
+# anything over $50,000", "board approval for deals > 1m".
+_ABOVE = re.compile(
+    r"\b(?:above|over|beyond|exceeding|(?:more|greater|higher)\s+than|north\s+of)\s+"
+    r"(?P<amount>[$€£]?\s?\d[\d,.]*\s*(?:k|m|mm|bn|thousand|million)?\b)"
+    r"|>\s*=?\s*(?P<sign>[$€£]?\s?\d[\d,.]*\s*(?:k|m|mm|bn|thousand|million)?\b)"
 )
 _NEGATED = re.compile(r"\b(?:no|not|without|never)\b|n't\b")
 _NOT_NEEDED = re.compile(r"\s+(?:is\s+|are\s+)?(?:not|n't|never)\s+(?:needed|required|necessary)\b"
@@ -437,6 +466,7 @@ def _classify(t: str, m: re.Match[str]) -> tuple[str, str, int, int] | None:
               "product_owner": ("Product Owner", "influencer"),
               "budget_owner": ("Budget Owner", "economic_buyer"),
               "owner": ("Owner", "economic_buyer"),
+              "owns": ("Owner", "economic_buyer"),
               "president": ("President", "economic_buyer"),
               "chair": ("Chair", "economic_buyer"),
               "gm": ("General Manager", "decision_maker"),
@@ -666,7 +696,9 @@ def parse_authority(text: str) -> Parsed:
         level = "decision_maker"
     if level == "end_user" and _EVALUATING.search(t):
         level = "influencer"
-    if needs_signoff and (
+    # A sign-off needed only above an amount leaves the speaker's level: they decide below it.
+    above = _ABOVE.search(t) if approver is not None and reply is not False else None
+    if needs_signoff and above is None and (
         level is None or (level != "economic_buyer" and _ORDER[level] > _ORDER["influencer"])
     ):
         level = "influencer"
@@ -682,6 +714,9 @@ def parse_authority(text: str) -> Parsed:
     result: Parsed = {"role": role, "level": level}
     if approver is not None and (needs_signoff or joint or (speaker is None and not decides)):
         result["approver"] = approver.role  # "our CFO" to "who has the final say?" too
+        if above is not None:
+            amount = above.group("amount") or above.group("sign")
+            result["approver_above"] = amount.replace(" ", "").rstrip(",.")
     if board:
         result["final_say"] = "Board"  # above everyone named, the CFO or CEO too
     return result

@@ -156,11 +156,16 @@ def _timeframe(p: dict[str, Any]) -> str:
 def _authority(p: dict[str, Any]) -> str:
     level = _LEVELS.get(p.get("level") or "unknown", "authority unknown")
     role = p.get("role")
-    approver = p.get("approver")
-    detail = f"{level}; sign-off by {approver}" if approver else level
+    detail = f"{level}; {_sign_off(p)}" if p.get("approver") else level
     if p.get("final_say"):
         detail += f"; final say: {_final_say(p['final_say'])}"
     return f"{role} ({detail})" if role else detail[0].upper() + detail[1:]
+
+
+def _sign_off(p: dict[str, Any]) -> str:
+    """Who else signs off, and above what amount: "sign-off by CFO above 100k"."""
+    above = p.get("approver_above")
+    return f"sign-off by {p['approver']}" + (f" above {above}" if above else "")
 
 
 def _final_say(body: Any) -> str:
@@ -187,7 +192,7 @@ def _authority_for_prospect(p: dict[str, Any]) -> str:
     role, approver = p.get("role"), p.get("approver")
     parts = [str(role)] if role else []
     if approver:
-        parts.append(f"sign-off by {approver}")
+        parts.append(_sign_off(p))
     elif p.get("level") in ("economic_buyer", "decision_maker") and not p.get("final_say"):
         parts.append("you make the decision")
     if p.get("final_say"):

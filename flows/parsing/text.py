@@ -7,7 +7,8 @@ for answers that open with one ("no pain, things are fine", "nothing specific re
 have targets", "haven't thought about it", "just curious") and for answers without a letter or
 digit. `has_number` is
 True when the answer holds a digit or a number word (two..twenty, thirty..ninety, hundred,
-thousand, million, billion, dozen; not "one", which is too often a pronoun). An empty answer
+thousand, million, billion, dozen; not "one", which is too often a pronoun) or a multiple
+("double our bookings", "cut onboarding time in half", "halve churn", "tenfold"). An empty answer
 is `{"unknown": True}`.
 """
 
@@ -22,7 +23,9 @@ _HAS_NUMBER = re.compile(
     r"[0-9]|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
     r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|"
     r"seventy|eighty|ninety|hundred|hundreds|thousand|thousands|million|millions|billion|"
-    r"billions|dozen|dozens)\b",
+    r"billions|dozen|dozens|double|doubled|doubling|triple|tripled|tripling|quadruple|"
+    r"halve|halved|halving|in\s+half|by\s+half|twice|a\s+third|"
+    r"(?:two|three|four|five|ten|hundred)fold)\b",
     re.IGNORECASE,
 )
 _NON_ANSWER = re.compile(

@@ -14,7 +14,9 @@ Rules (documented choices):
 - "by X", "until X", "no later than X", "X at the latest": a deadline: earliest None
   (any time from now), latest the end of X ("by March" -> latest = end of the next March,
   "by 2027" -> Dec 31, 2027). "before X" ends the day before X starts; "before the end of X",
-  "before X end", "before EOY" end with X.
+  "before X end", "before EOY" end with X. An event placed in X takes the "before" or "by"
+  said of it: "before our busy season in October" is before October, "by our conference in
+  May" by May.
 - "after X", "not X", "not buying X", "not looking X", "won't be buying in X": earliest the day
   after X ends, latest None ("not buying this year" was read as this year, from today).
   "not before X", "not until X", "X at the earliest", "X or later", "from X" (alone): earliest
@@ -316,6 +318,13 @@ _DEADLINE_RELS = {"by", "until", "till", "til", "through", "thru", "to", "not af
                   "no later than", "not later than", "latest by", "at the latest by",
                   "in time for"}
 _BEFORE_RELS = {"before", "prior to", "ahead of", "sometime before"}
+# An event placed in a period, with a "before" or "by" that relates to the period: "before our
+# busy season in October", "ahead of the Q2 kickoff in April", "by our conference in May".
+_EVENT_IN = {"in", "on", "during", "at"}
+_BEFORE_EVENT = re.compile(
+    r"(?<![a-z'])(?P<rel>before|by|prior\s+to|ahead\s+of|in\s+time\s+for)\s+"
+    r"(?:(?:the|our|their|its|my|a|an)\s+)?(?:[a-z][\w'&-]*\s+){1,3}$"
+)
 _AFTER_RELS = {"after", "sometime after", "not in", "not during", "not for", "not"}
 _FROM_HARD_RELS = {"not until", "not before", "not earlier than", "not sooner than",
                    "no sooner than", "no earlier than"}
@@ -667,6 +676,11 @@ def _find(t: str, today: date) -> list[_Found]:
                 part = prefix.group("part") or ""
                 sel = " ".join((prefix.group("sel") or "").split())
                 start = prefix.start()
+                if rel in _EVENT_IN:
+                    # "before our busy season in October" is before October
+                    event = _BEFORE_EVENT.search(t, lo, start)
+                    if event is not None:
+                        rel, start = " ".join(event.group("rel").split()), event.start()
             ctx = _Ctx(start, rel, part, sel, yr, sfx, end_suffix,
                        whole=stripped == m.group(0).strip(" .!?"))
             try:

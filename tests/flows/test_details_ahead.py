@@ -151,3 +151,28 @@ def test_the_examples_a_hint_gives_are_understood(
     question = Flow(FRAMEWORKS[framework]).by_id[question_id]
     parsed = parse_answer(question.type, example, today=TODAY, choices=question.choices)
     assert not parsed.get("unknown") or parsed.get("unsure"), parsed
+
+
+def test_an_approver_named_with_with_is_read_back() -> None:
+    """MEDDIC's own hint example: the CFO's sign-off above 100k was lost ("VP of Sales
+    (decision maker)")."""
+    flow, model = flow_at("meddic", "economic_buyer", "we would save 300k a year")
+    said = say(flow, model, "VP Sales, with CFO approval above 100k")
+    assert said[0] == ("Economic buyer: VP of Sales (decision maker; sign-off by CFO above "
+                       "100k)")
+    flow, model = flow_at("bant", "authority", "approved, about 80k a year")
+    said = say(flow, model, "the VP Sales, with CFO approval")
+    assert said[0] == "Authority: VP of Sales (influencer; sign-off by CFO)"
+
+
+@pytest.mark.parametrize("framework", ["bant", "gpctba"])
+@pytest.mark.parametrize(
+    "typed",
+    ["waiting on sign off from finance", "we r waiting for sign-off, hoping for 40-60k",
+     "need approval from the CFO"],
+)
+def test_a_budget_waiting_for_sign_off_is_being_planned(framework: str, typed: str) -> None:
+    """These were re-asked with the hint."""
+    question = Flow(FRAMEWORKS[framework]).by_id["budget"]
+    parsed = parse_answer("choice", typed, today=TODAY, choices=question.choices)
+    assert parsed == {"value": "planned"}

@@ -341,6 +341,30 @@ def test_meddic_economic_buyer_of_a_joint_decision_is_the_executive(meddic: Fram
     assert "— final say: CFO (economic buyer), full marks" in criterion.reason
 
 
+@pytest.mark.parametrize(
+    ("answer", "bant_points", "meddic_points"),
+    [
+        # the CFO's approval named with "with" (was the VP deciding alone: 21.25 and 14)
+        ("the VP Sales, with CFO approval", 10, 20),
+        # above an amount: the VP decides below it, the CFO above (was 21.25 and 14)
+        ("VP Sales, with CFO approval above 100k", 21.25, 20),
+        # (was the speaker taken for the CFO: 25 and 20)
+        ("VP Sales, CFO approval above 100k", 21.25, 20),
+    ],
+)
+def test_authority_with_an_approvers_sign_off(
+    bant: Framework, meddic: Framework, answer: str, bant_points: float, meddic_points: float
+) -> None:
+    parsed = parse_authority(answer)
+    authority = by_id(score(bant, CEO_BANT | {"authority": rec(answer, parsed)},
+                            as_of=AS_OF))["authority"]
+    buyer = by_id(score(meddic, CEO_MEDDIC | {"economic_buyer": rec(answer, parsed)},
+                        as_of=AS_OF))["economic_buyer"]
+    assert authority.points == pytest.approx(bant_points)
+    assert buyer.score * 20 == pytest.approx(meddic_points)
+    assert "final say: CFO (economic buyer)" in buyer.reason
+
+
 def test_bant_authority_scores_the_person_asked_about(bant: Framework) -> None:
     answer = "the CFO signs off"
     answers = CEO_BANT | {"authority": rec(answer, parse_authority(answer))}
