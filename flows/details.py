@@ -3,7 +3,8 @@
 People rarely answer "Does Acme have budget?" with a bare "yes": they say "approved, about
 80k a year". The choice (allocated) is read as usual; this module says whether the same words
 also answer the follow-up the flow would ask next (the amount), so that the person is not
-asked for what they just said. It is strict: a detail is taken only when it is clearly there.
+asked for what they just said; and an answer that gives only the amount ("50k") is a yes with
+that amount. It is strict: a detail is taken only when it is clearly there.
 
 * money: a figure with a currency, a magnitude ("80k", "1.2 million") or a period, of at least
   100 ("we have 2 budgets", "approved on 12 March" or "in the 2027 plan" name no amount);
@@ -16,6 +17,7 @@ asked for what they just said. It is strict: a detail is taken only when it is c
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 
 from flows.definitions import Question
@@ -53,6 +55,25 @@ def detail(follow_up: Question, asked: Question, text: str, today: date) -> Pars
             return None
         parsed = parse_answer("text", text, today=today)
         return parsed if parsed.get("substantive") else None
+    return None
+
+
+def yes_from_details(asked: Question, follow_ups: Sequence[Question], text: str,
+                     today: date) -> str | None:
+    """The value of `asked`'s "yes" choice when `text` names no choice but clearly gives the
+    amount or date that one of its `follow_ups` asks for once the answer is yes: "50k" or
+    "we've got 100k for the year" to "Does Acme have budget?" is a budget (allocated), of that
+    amount. A text follow-up does not count: any sentence would."""
+    yes = next((c.value for c in asked.choices
+                if "yes" in {normalize(n) for n in (c.value, c.label, *c.synonyms)}), None)
+    if yes is None:
+        return None
+    for follow_up in follow_ups:
+        condition = follow_up.ask_if
+        if (follow_up.type in ("money", "timeframe") and condition is not None
+                and condition.question == asked.id and condition.holds(yes)
+                and detail(follow_up, asked, text, today) is not None):
+            return yes
     return None
 
 

@@ -26,7 +26,7 @@ from transitions.core import MachineError
 
 from flows.answers import AnswerRecord
 from flows.definitions import Framework, Question
-from flows.details import detail
+from flows.details import detail, yes_from_details
 from flows.parsing import parse_answer, readback
 
 START = "start"
@@ -409,6 +409,8 @@ class Flow:
         # Out of re-asks, a short answer is kept as it is rather than noted as unreadable.
         last_chance = model.attempts >= MAX_REASKS
         record, too_short = self._read(question, text, today, short_ok=last_chance)
+        if record is None and details and question.type == "choice":
+            record = self._yes_from_details(question, text, today)
         opening = ASK_MORE if too_short else NOT_UNDERSTOOD_REASK
         turn = self._take(model, "answer", record, text, today, company, audience, opening)
         if details and record is not None and turn.recorded is not None:
@@ -587,6 +589,22 @@ class Flow:
             first = BotMessage("readback", self._readback(question, record, audience))
             recorded = (question.id, record)
         return Turn((first, *self._arrival(model, company, audience)), recorded=recorded)
+
+    def _yes_from_details(self, asked: Question, text: str, today: date) -> AnswerRecord | None:
+        """The "yes" choice of `asked` when the answer gives only what its follow-up asks
+        ("50k" to "Does Acme have budget?"), see `flows.details.yes_from_details`."""
+        follow_ups = [q for q in self.questions if q.ask_if and q.ask_if.question == asked.id]
+        value = yes_from_details(asked, follow_ups, text, today)
+        if value is None:
+            return None
+        parsed = {"value": value}
+        return AnswerRecord(
+            raw=text,
+            parsed=parsed,
+            status="answered",
+            readback=readback(asked.type, parsed, asked.choices),
+            at=today.isoformat(),
+        )
 
     def _details_ahead(
         self,

@@ -176,3 +176,36 @@ def test_a_budget_waiting_for_sign_off_is_being_planned(framework: str, typed: s
     question = Flow(FRAMEWORKS[framework]).by_id["budget"]
     parsed = parse_answer("choice", typed, today=TODAY, choices=question.choices)
     assert parsed == {"value": "planned"}
+
+
+@pytest.mark.parametrize(
+    ("framework", "typed", "amount"),
+    [
+        ("bant", "50k", 50000),
+        ("bant", "we've got 100k for the year", 100000),
+        ("gpctba", "there's 40 grand", 40000),
+        ("champ", "about $60k", 60000),
+    ],
+)
+def test_an_amount_alone_is_a_budget_of_that_amount(framework: str, typed: str,
+                                                     amount: int) -> None:
+    """ "Does Acme have budget?" "50k": that is a yes, and the amount (it was re-asked)."""
+    question = "money" if framework == "champ" else "budget"
+    answers = ("our reps lose 10 hours a week to manual reporting", "the VP Sales, Maria"
+               ) if framework == "champ" else ()
+    if framework == "gpctba":
+        answers = ("grow ARR 30% next year", "hire two more reps and automate quoting",
+                   "quotes take days and we lose deals", "by the end of Q2")
+    flow, model = flow_at(framework, question, *answers)
+    said = say(flow, model, typed)
+    assert said[0].endswith(": Yes – budget is allocated")
+    assert model.answers[f"{question}_amount"]["parsed"]["amount"] == amount
+    assert model.state not in (question, f"{question}_amount")
+
+
+@pytest.mark.parametrize("typed", ["2027", "10", "we spend 10 hours on it"])
+def test_a_number_that_is_no_amount_is_still_asked_again(typed: str) -> None:
+    flow, model = flow_at("bant", "budget")
+    said = say(flow, model, typed)
+    assert said[0].startswith("Sorry, I didn't quite get that.")
+    assert model.state == "budget" and "budget" not in model.answers
