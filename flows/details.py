@@ -11,7 +11,7 @@ that amount. It is strict: a detail is taken only when it is clearly there.
 * timeframe: any date or period the timeframe reader finds ("top priority, live by Q2");
 * text: at least two meaningful words besides those that picked the choice, and at least the
   follow-up's minimum ("yes, Maria, our Head of RevOps" names the champion; "yes she is"
-  names nobody).
+  names nobody), or a choice picked by naming oneself ("yes, that's me" is who).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from flows.parsing.choice import normalize
 _MAGNITUDE = re.compile(
     r"\d\s*(?:k|m|mm|bn|b)\b|\b(?:thousand|million|billion|grand)\b|[$€£¥]", re.IGNORECASE
 )
+#: A choice name made of these names the speaker ("that's me", "I am").
+_SPEAKER = frozenset({"me", "i", "myself"})
 #: Words that say nothing by themselves ("yes she is", "yes we do").
 _FILLER = frozenset({
     "a", "an", "and", "are", "as", "at", "be", "do", "does", "for", "has", "have", "he", "her",
@@ -49,7 +51,11 @@ def detail(follow_up: Question, asked: Question, text: str, today: date) -> Pars
         parsed = parse_answer("timeframe", text, today=today)
         return None if parsed.get("unknown") else parsed
     if follow_up.type == "text":
-        rest = _beyond_choice(text, asked)
+        rest, named = _beyond_choice(text, asked)
+        if _SPEAKER & named:
+            # the choice was picked by naming oneself ("yes, that's me" to "Is there a
+            # champion?"): that answers who it is
+            return parse_answer("text", text, today=today)
         meaningful = [word for word in rest.split() if word not in _FILLER]
         if len(meaningful) < 2 or len(rest.split()) < follow_up.validation.min_words:
             return None
@@ -85,15 +91,17 @@ def _is_stated_amount(parsed: Parsed, text: str) -> bool:
     return any(isinstance(f, int | float) and f >= 100 for f in figures)
 
 
-def _beyond_choice(text: str, asked: Question) -> str:
-    """`text` (normalised) without the longest choice name it contains."""
+def _beyond_choice(text: str, asked: Question) -> tuple[str, set[str]]:
+    """`text` (normalised) without the longest choice name it contains, and the words of all
+    the choice names it contains."""
     said = f" {normalize(text)} "
-    names = (
+    names = {
         normalize(name)
         for choice in asked.choices
         for name in (choice.value.replace("_", " "), choice.label, *choice.synonyms)
-    )
-    longest = max((n for n in names if n and f" {n} " in said), key=len, default="")
+    }
+    contained = [n for n in names if n and f" {n} " in said]
+    longest = max(contained, key=len, default="")
     if longest:
         said = said.replace(f" {longest} ", " ", 1)
-    return said.strip()
+    return said.strip(), {word for name in contained for word in name.split()}

@@ -112,6 +112,8 @@ def test_a_level_named_outright_wins_over_the_steps_described() -> None:
     [
         ("yes, Maria our Head of RevOps is pushing it", False),
         ("yes she is", True),  # names nobody
+        ("yes thats me", False),  # the speaker is the champion
+        ("that's me, I'm driving it", False),
         ("yes", True),
     ],
 )
