@@ -390,6 +390,30 @@ def test_read_backs_for_prospects_name_the_criterion_not_internal_ids(widget: Wi
     assert "budget amount" not in json.dumps(chat.history().json())
 
 
+def test_an_answer_of_several_lines_keeps_them_as_typed_and_in_its_read_back(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    """The widget's answer box takes several lines: they are stored as typed, and the
+    visitor's read-back shows them (it ran them together: "Need: line one line two"), live
+    and redrawn; markup stays text. What the parser understood (the rep's side) is one line."""
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
+                        consent=True)
+    for answer in QUALIFYING[:3]:
+        chat.say(answer)
+    typed = "Our reps lose 10 hours a week\n\n  <b>to manual</b>   reporting \nand forecasting\n"
+    reply = chat.say(typed)
+    said = "Need: Our reps lose 10 hours a week\n<b>to manual</b> reporting\nand forecasting"
+    assert reply["messages"][0] == {"from": "bot", "text": said}
+    history = chat.history().json()["messages"]
+    assert {"from": "visitor", "text": typed.strip()} in history
+    assert {"from": "bot", "text": said} in history
+    conversation = conversation_of(db_session, chat)
+    [stored] = db_session.scalars(select(Answer).where(
+        Answer.conversation_id == conversation.id, Answer.question_id == "need")).all()
+    assert stored.raw_text == typed.strip()
+    assert stored.parsed["text"] == " ".join(typed.split())
+
+
 def test_back_skip_and_restart_as_words(widget: WidgetApi) -> None:
     chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
                         consent=True)
