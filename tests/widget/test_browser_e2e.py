@@ -28,7 +28,8 @@ from .live import HANDOFF_CHANNEL, LiveServer, live_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "widget.png"
-INJECTION = "Our reps lose 10 hours a week on reports <!channel> <script>alert(1)</script>"
+# Typed over two lines (Shift+Enter), as a prospect describing their need might.
+INJECTION = "Our reps lose 10 hours a week on reports\n<!channel> <script>alert(1)</script>"
 
 def type_answer(page: Any, text: str, then: str) -> None:
     page.locator(INPUT).fill(text)
@@ -147,7 +148,18 @@ def test_prospect_qualifies_in_the_browser(
 
     type_answer(page, "about $80k a year", then="What's your role")
     type_answer(page, "I'm the CFO and I sign the contract", then="What problem are you hoping")
-    type_answer(page, INJECTION, then="When would you like to have a solution in place?")
+    first_line, second_line = INJECTION.split("\n")
+    page.locator(INPUT).fill(first_line)
+    page.locator(INPUT).press("Shift+Enter")
+    page.keyboard.type(second_line)
+    page.keyboard.press("Enter")
+    wait_for_bot(page, "When would you like to have a solution in place?")
+    # The lines show in the visitor's bubble and in the bot's read-back, as text.
+    assert messages(page)[-3:-1] == [("visitor", INJECTION), ("bot", f"Need: {INJECTION}")]
+    # innerText is the text as rendered: a line break in it is one that shows
+    visitor, readback = in_shadow(
+        page, "[...root.querySelectorAll('.bubble')].slice(-3, -1).map(b => b.innerText)")
+    assert visitor.endswith(f"\n{INJECTION}") and readback.endswith(f"\nNeed: {INJECTION}")
     type_answer(page, "this quarter", then="Someone from our sales team will reach out")
 
     # The end: a closing message for a qualified prospect, no score, no rep summary.

@@ -215,6 +215,7 @@ def test_on_a_phone_the_keyboard_stays_in_the_chat_that_covers_the_page(
         assert focus_in_chat(), key
         seen.add(in_shadow(page, "root.activeElement && root.activeElement.outerHTML.slice(0, 60)"))
     assert len(seen) >= 3  # it moves: round the chat's controls, not stuck on one
+    assert any(s.startswith('<textarea class="input" id="qb-input"') for s in seen)
 
     wide = new_page(viewport={"width": 1280, "height": 800})
     open_widget(wide, mock_api.url + "/")
@@ -555,6 +556,69 @@ def test_the_length_limit_is_shown_before_sending_and_nothing_is_cut(
     assert counter.inner_text() == "290 / 300"
 
 
+def test_answers_of_several_lines(mock_api: MockWidgetApi, new_page: Any) -> None:
+    """Prospects describing their need write several lines; the answer box was a one-line
+    input. It is a textarea now that grows with its lines up to a few (then scrolls): Enter
+    sends, Shift+Enter starts a new line, and the Enter that ends an IME composition (a
+    Japanese or Chinese word being typed) does neither. The lines show in the visitor's
+    bubble and in the bot's words quoting them, as text."""
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    box = page.get_by_role("textbox", name="Your answer")
+    assert box.evaluate("e => [e.tagName, e.dir, e.rows]") == ["TEXTAREA", "auto", 1]
+    hint = in_shadow(page, "root.querySelector('#qb-input').getAttribute('aria-describedby')"
+                           ".split(' ').map(id => root.getElementById(id).textContent)")
+    assert "Enter sends; Shift+Enter starts a new line." in hint
+
+    def height() -> float:
+        found = box.bounding_box()
+        assert found is not None
+        return float(found["height"])
+
+    one_line = height()
+    assert 40 <= one_line <= 44
+    box.focus()
+    page.keyboard.type("Acme")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type(XSS)
+    assert box.input_value() == f"Acme\n{XSS}"
+    assert height() > one_line + 15  # two lines in view
+    assert mock_api.api_requests("POST", "/messages") == []
+
+    # An Enter that ends an IME composition (both ways browsers mark it) sends nothing ...
+    for flags in ("isComposing: true", "keyCode: 229"):
+        in_shadow(page, "root.querySelector('#qb-input').dispatchEvent(new KeyboardEvent("
+                        f"'keydown', {{key: 'Enter', bubbles: true, cancelable: true, {flags}}}))")
+    page.wait_for_timeout(200)
+    assert mock_api.api_requests("POST", "/messages") == []
+    assert box.input_value() == f"Acme\n{XSS}"
+    # ... nor does Shift+Enter; Enter does.
+    page.keyboard.press("Enter")
+    wait_for_bot(page, "Roughly what budget")
+    assert sent_messages(mock_api) == [{"text": f"Acme\n{XSS}"}]
+    assert box.input_value() == "" and height() == one_line  # back to one line
+    assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
+
+    # Both bubbles show the two lines, as text (no element made of the markup).
+    assert ("visitor", f"Acme\n{XSS}") in messages(page)
+    assert ("bot", f"Nice to meet the Acme\n{XSS} team!") in messages(page)
+    # innerText is the text as rendered: a line break in it is one that shows
+    visitor, echo = in_shadow(
+        page, "[...root.querySelectorAll('.bubble')].slice(-3, -1).map(b => b.innerText)")
+    assert visitor.endswith(f"\nAcme\n{XSS}")
+    assert echo.endswith(f"\nNice to meet the Acme\n{XSS} team!")
+    assert in_shadow(page, "root.querySelectorAll('.bubble img, .bubble b').length") == 0
+
+    # A long answer: a few lines in view, then the box scrolls.
+    box.fill("\n".join(f"line {i}" for i in range(12)))
+    assert 100 < height() < 130
+    assert box.evaluate("e => e.scrollHeight > e.clientHeight "
+                        "&& getComputedStyle(e).overflowY === 'auto'")
+    page.keyboard.press("Enter")
+    wait_for_bot(page, "What's your work email")
+    assert sent_messages(mock_api)[-1] == {"text": "\n".join(f"line {i}" for i in range(12))}
+
+
 def test_right_to_left_answers_read_right_to_left(mock_api: MockWidgetApi, new_page: Any) -> None:
     """Arabic or Hebrew typed in the chat was laid out left to right: "!مرحبا" for "مرحبا!",
     its end punctuation on the wrong side. Each bubble, and the input, now takes its direction
@@ -881,8 +945,8 @@ def test_honeypot_is_hidden_and_its_value_is_sent(mock_api: MockWidgetApi, new_p
     assert sent_messages(mock_api)[-1] == {"choice": "under_10k", "website": "http://spam.example"}
 
 
-# Any text a visitor might type, with markup-like pieces mixed in. Control characters, lone
-# surrogates and line breaks cannot be typed into the one-line input; the widget trims.
+# Any text a visitor might type, with markup-like pieces and line breaks mixed in. Control
+# characters (other than the line break) and lone surrogates cannot be typed; the widget trims.
 TYPED = (
     st.lists(
         st.one_of(
@@ -891,7 +955,7 @@ TYPED = (
                 max_size=40,
             ),
             st.sampled_from([XSS, "<script>alert(2)</script>", "&amp;", "&lt;b&gt;", "<!--",
-                             "</div><div>", '"', "'", "&", "<", ">"]),
+                             "</div><div>", '"', "'", "&", "<", ">", "\n", "<b>\n</b>"]),
         ),
         min_size=1,
         max_size=4,

@@ -56,6 +56,7 @@
     open: "Open chat",
     close: "Close chat",
     input: "Your answer",
+    hint: "Enter sends; Shift+Enter starts a new line.",
     type: "Type your answer…",
     orType: "Or type your answer…",
     send: "Send",
@@ -534,10 +535,19 @@
     // Honeypot: invisible to people and skipped by keyboard and screen readers; naive bots fill it.
     u.hp = el("input", { class: "hp", type: "text", name: "website", tabindex: "-1", autocomplete: "off", "aria-hidden": "true" });
     // No maxlength: it would cut a long paste without a word. A counter shows up near the
-    // server's limit instead, and an answer over it is not sent (countChars).
-    u.input = el("input", {
-      class: "input", id: "qb-input", type: "text", name: "message", dir: "auto", "aria-describedby": "qb-count",
+    // server's limit instead, and an answer over it is not sent (countChars). A textarea, for
+    // answers of several lines: it grows with them (countChars), Enter sends, Shift+Enter
+    // starts a new line, and the Enter that ends an IME composition (Japanese, Chinese...)
+    // only ends it (Safari tells that one by keyCode 229 alone).
+    u.input = el("textarea", {
+      class: "input", id: "qb-input", name: "message", rows: "1", dir: "auto", "aria-describedby": "qb-hint qb-count",
       autocomplete: "off", enterkeyhint: "send", placeholder: T.type, oninput: () => countChars(),
+      onkeydown: (ev) => {
+        if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
+          ev.preventDefault();
+          submitTyped();
+        }
+      },
     });
     u.count = el("p", { class: "count", id: "qb-count", hidden: true });
     u.composer = el("form", {
@@ -546,7 +556,7 @@
         ev.preventDefault();
         submitTyped();
       },
-    }, u.hp, el("label", { class: "sr", for: "qb-input", text: T.input }), u.input,
+    }, u.hp, el("label", { class: "sr", for: "qb-input", text: T.input }), el("span", { class: "sr", id: "qb-hint", text: T.hint }), u.input,
     el("button", { type: "submit", class: "send", "aria-label": T.send }, icon("send")), u.count);
 
     u.startOver = el("button", { type: "button", class: "btn", text: T.startOver, onclick: startOver });
@@ -600,7 +610,7 @@
     markModal();
     if (phone && phone.addEventListener) phone.addEventListener("change", markModal);
     const keepTabInside = (ev) => {
-      const stops = [...u.panel.querySelectorAll("button, input, a[href], [tabindex='0']")]
+      const stops = [...u.panel.querySelectorAll("button, input, textarea, a[href], [tabindex='0']")]
         .filter((n) => !n.disabled && n.getClientRects().length);
       const active = u.root.getRootNode().activeElement;
       const first = stops[0], last = stops[stops.length - 1];
@@ -759,9 +769,13 @@
   }
 
   // The answer's length as the server counts it (code points: an emoji is one), shown from
-  // 90% of the limit on; over it the input is marked invalid. Returns the length.
+  // 90% of the limit on; over it the input is marked invalid. Returns the length. Also fits
+  // the input's height to its lines (up to its max-height, then it scrolls).
   function countChars() {
-    const n = [...ui.input.value.trim()].length;
+    const input = ui.input;
+    input.style.height = "";
+    if (input.scrollHeight) input.style.height = input.scrollHeight + input.offsetHeight - input.clientHeight + "px";
+    const n = [...input.value.trim()].length;
     const max = state.maxChars;
     const show = !state.done && n >= max * 0.9;
     ui.count.hidden = !show;
@@ -972,13 +986,14 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
 .ctl:hover { background: var(--qb-soft); color: var(--qb-ink); }
 .controls + .composer { border-top: 0; }
 
-.composer { position: relative; display: flex; flex-wrap: wrap; align-items: center; gap: 8px; padding: 8px 12px 12px; background: #fff; border-top: 1px solid var(--qb-line); }
+.composer { position: relative; display: flex; flex-wrap: wrap; align-items: flex-end; gap: 8px; padding: 8px 12px 12px; background: #fff; border-top: 1px solid var(--qb-line); }
 .count { flex-basis: 100%; margin: -2px 54px 0 0; font-size: 12px; text-align: right; color: var(--qb-muted); }
 .count.over { color: #b91c1c; font-weight: 600; }
 .input {
   flex: 1; min-width: 0; height: 42px; padding: 0 14px; font: inherit; color: inherit; background: #fff;
   border: 1px solid #cbd5e1; border-radius: 12px; outline: none; transition: border-color .15s, box-shadow .15s;
 }
+textarea.input { display: block; height: auto; max-height: 122px; padding: 10px 14px; line-height: 20px; resize: none; overflow-y: auto; }
 .input::placeholder { color: #94a3b8; }
 .input:focus { outline: none; border-color: var(--qb-accent); box-shadow: 0 0 0 1px var(--qb-accent); }
 .send { flex: none; display: grid; place-items: center; width: 42px; height: 42px; border-radius: 12px; background: var(--qb-accent); color: var(--qb-on-accent); }
