@@ -77,6 +77,11 @@ def live(
         yield server
 
 
+def count(live: LiveServer, model: Any) -> int:
+    with live.runtime.sessions() as db:
+        return len(db.scalars(select(model.id)).all())
+
+
 def page_views(live: LiveServer) -> int:
     with live.runtime.sessions() as db:
         stmt = select(EngagementEvent.id).where(EngagementEvent.event == "page_view")
@@ -112,6 +117,8 @@ def test_prospect_qualifies_in_the_browser(
     page.locator(LAUNCHER).click()
     page.get_by_role("dialog", name="Chat with us").wait_for()
     wait_for_bot(page, "what's your name?")
+    # Opening the chat stores nothing: the first answer starts the conversation.
+    assert [count(live, m) for m in (WidgetSession, Conversation, Lead)] == [0, 0, 0]
 
     type_answer(page, "Dana Lee", then="work email address")
     type_answer(page, "dana@acme.example", then="Which company do you work for?")
@@ -218,11 +225,13 @@ def test_resume_on_another_device(live: LiveServer, new_page: Any) -> None:
     phone.goto(live.url + "/")
     phone.locator(LAUNCHER).click()
     wait_for_bot(phone, "what's your name?")
-    phone.get_by_role("button", name="Resume a conversation").click()
+    phone.get_by_role("button", name="Continue a conversation from another device").click()
     phone.locator(f"{W} #qb-code").fill(code.lower())
     phone.get_by_role("button", name="Resume", exact=True).click()
     phone.locator(f"{W} .msg.visitor .bubble", has_text="Sam Roe").wait_for()
     assert messages(phone) == messages(laptop)
+    # Opening the chat and resuming created no session, conversation or lead of its own.
+    assert [count(live, m) for m in (WidgetSession, Conversation, Lead)] == [1, 1, 1]
     type_answer(phone, "sam@roe.example", then="Which company do you work for?")
     with live.runtime.sessions() as db:
         conversation = db.scalars(

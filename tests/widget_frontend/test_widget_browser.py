@@ -69,8 +69,12 @@ def sent_questions(mock_api: MockWidgetApi) -> list[str | None]:
 
 
 def stored_session(page: Any) -> dict[str, Any]:
-    keys = page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('qualibot:'))")
-    assert len(keys) == 1, keys
+    """What the widget keeps in localStorage: the session (and whether the chat is open)."""
+    keys = page.evaluate(
+        "Object.keys(localStorage).filter(k => k.startsWith('qualibot:v1:session:'))")
+    assert len(keys) <= 1, keys
+    if not keys:
+        return {}
     session: dict[str, Any] = json.loads(page.evaluate(f"localStorage.getItem({keys[0]!r})"))
     return session
 
@@ -90,19 +94,27 @@ def test_walk_through_reload_and_injection(
     wait_for_bot(page, "Which company are you with?")
     assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
     assert page.locator(LAUNCHER).get_attribute("aria-expanded") == "true"
+    # The first question is the opening: no session before the first answer.
+    (opening,) = mock_api.api_requests("GET", "/opening")
+    assert opening.query == {"framework": "bant"}
+    assert mock_api.api_requests("POST", "/sessions") == []
+    assert stored_session(page) == {"open": True}
+    code_line = page.locator(f"{W} .code")
+    assert code_line.is_hidden()
+    page.reload()  # open on the next page too (still no session)
+    dialog.wait_for()
+    wait_for_bot(page, "Which company are you with?")
+    assert mock_api.api_requests("POST", "/sessions") == []
 
+    # 1. Typed answer: it starts the session, and is its first answer.
+    type_answer(page, "Acme Logistics")
+    wait_for_bot(page, "Roughly what budget")
     (create,) = mock_api.api_requests("POST", "/sessions")
     assert create.body == {"framework": "bant", "locale": "en-US", "page": mock_api.url + "/"}
     session = stored_session(page)
     assert session["session_id"] and session["token"] and session["resume_code"]
-
     # The resume code is on show.
-    code_line = page.locator(f"{W} .code")
     assert code_line.inner_text() == f"Resume on another device with code {session['resume_code']}"
-
-    # 1. Typed answer.
-    type_answer(page, "Acme Logistics")
-    wait_for_bot(page, "Roughly what budget")
     sent = mock_api.api_requests("POST", "/messages")[-1]
     assert sent_messages(mock_api)[-1] == {"text": "Acme Logistics"}
     assert sent.headers["Authorization"] == f"Bearer {session['token']}"
@@ -145,13 +157,13 @@ def test_walk_through_reload_and_injection(
     start_over = page.get_by_role("button", name="Start over")
     assert start_over.is_visible()
 
-    # Tracking: one page_view per page load, sent once the session existed.
+    # Tracking: one page_view per page load (three), sent once the session existed.
     views = [
         e
         for sid, e in mock_api.events
         if e["event"] == "page_view" and sid == session["session_id"]
     ]
-    assert len(views) == 2
+    assert len(views) == 3
     assert views[0]["props"] == {"path": "/", "title": page.title(), "referrer": ""}
 
     # Escape closes and gives focus back to the launcher.
@@ -160,13 +172,16 @@ def test_walk_through_reload_and_injection(
     assert page.locator(LAUNCHER).get_attribute("aria-expanded") == "false"
     assert in_shadow(page, "root.activeElement && root.activeElement.className") == "launcher"
 
-    # Start over begins a brand-new conversation.
+    # Start over begins a brand-new conversation (with its first answer).
     page.locator(LAUNCHER).click()
     start_over.click()
     wait_for_bot(page, "Which company are you with?")
+    assert page.locator(INPUT).is_visible()
+    assert stored_session(page) == {"open": True} and code_line.is_hidden()
+    type_answer(page, "Globex")
+    wait_for_bot(page, "Roughly what budget")
     assert len(mock_api.api_requests("POST", "/sessions")) == 2
     assert stored_session(page)["session_id"] != session["session_id"]
-    assert page.locator(INPUT).is_visible()
     assert not page.errors
 
 
@@ -187,6 +202,8 @@ def test_on_a_phone_the_demo_page_and_the_open_chat_fit_the_screen(
         assert style(page, field, "fontSize") == "16px", field
     # The resume code, shown and typed, is readable whole: not broken over two lines at its
     # dash, not cut off in a field too narrow for it.
+    type_answer(page, "Acme")  # (the session, and its code, come with the first answer)
+    wait_for_bot(page, "Roughly what budget")
     assert in_shadow(page, "root.querySelector('.code strong').getClientRects().length") == 1
     page.get_by_role("button", name="Resume a conversation").click()
     page.locator(f"{W} #qb-code").fill("ABCD-1234")
@@ -669,7 +686,7 @@ def test_an_answer_typed_while_the_chat_cannot_connect_stays_in_the_input(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:
     page = new_page()
-    page.route("**/widget/api/sessions", lambda route: route.abort())  # creating one fails
+    page.route("**/widget/api/opening*", lambda route: route.abort())  # nothing to show
     page.goto(mock_api.url + "/")
     page.locator(LAUNCHER).click()
     unreachable = page.locator(f"{W} .alert", has_text="couldn't reach the server")
@@ -677,13 +694,24 @@ def test_an_answer_typed_while_the_chat_cannot_connect_stays_in_the_input(
     type_answer(page, "Acme")  # tries to connect again first (and fails again) ...
     unreachable.wait_for()
     assert page.locator(INPUT).input_value() == "Acme"  # ... and keeps the answer
-    page.unroute("**/widget/api/sessions")
+    page.unroute("**/widget/api/opening*")
     page.locator(INPUT).press("Enter")  # connects; the answer is still there ...
     wait_for_bot(page, "Which company are you with?")
     assert page.locator(INPUT).input_value() == "Acme"
-    page.locator(INPUT).press("Enter")  # ... and goes out once the question is on screen
+    assert mock_api.api_requests("POST", "/sessions") == []
+
+    # The first answer starts the session: when that fails, the answer is kept too.
+    page.route("**/widget/api/sessions", lambda route: route.abort())
+    page.locator(INPUT).press("Enter")
+    unreachable.wait_for()
+    assert page.locator(INPUT).input_value() == "Acme"
+    assert [who for who, _ in messages(page)] == ["bot", "bot"]  # the bubble taken back
+    page.unroute("**/widget/api/sessions")
+    page.get_by_role("button", name="Try again").click()  # ... and goes out
     wait_for_bot(page, "Nice to meet the Acme team!")
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1
     assert sent_messages(mock_api) == [{"text": "Acme"}]
+    assert page.locator(INPUT).input_value() == ""
 
 
 def test_two_tabs_opened_before_any_conversation_end_up_sharing_one(
@@ -698,12 +726,16 @@ def test_two_tabs_opened_before_any_conversation_end_up_sharing_one(
     wait_for_bot(first, "Which company are you with?")
     second.locator(LAUNCHER).click()
     wait_for_bot(second, "Which company are you with?")
-    assert len(mock_api.api_requests("POST", "/sessions")) == 1
+    assert mock_api.api_requests("POST", "/sessions") == []  # none before the first answer
     type_answer(second, "Acme")
     wait_for_bot(second, "Roughly what budget")
-    first.reload()  # the one conversation, with the answer given in the other tab
+    # the first tab takes up the conversation the answer started: no second one
     wait_for_bot(first, "Roughly what budget")
     assert ("visitor", "Acme") in messages(first)
+    first.reload()
+    wait_for_bot(first, "Roughly what budget")
+    assert ("visitor", "Acme") in messages(first)
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1
 
 
 def test_an_answer_in_a_tab_left_behind_is_refused_and_the_tab_catches_up(
@@ -711,19 +743,22 @@ def test_an_answer_in_a_tab_left_behind_is_refused_and_the_tab_catches_up(
 ) -> None:
     first = new_page()
     open_widget(first, mock_api.url + "/")
+    type_answer(first, "Acme")
+    wait_for_bot(first, "Roughly what budget")
     second = first.context.new_page()  # the same visitor, another tab: the same conversation
     second.goto(mock_api.url + "/")  # (opens by itself: the chat was left open)
     second.get_by_role("dialog", name="Chat with us").wait_for()
-    wait_for_bot(second, "Which company are you with?")
-    type_answer(first, "Acme")
-    wait_for_bot(first, "Roughly what budget")
-    type_answer(second, "Globex")  # this tab still shows the company question
+    wait_for_bot(second, "Roughly what budget")
+    first.locator(f"{W} .choices button", has_text="Over $50k").click()
+    wait_for_bot(first, "What's your work email")
+    type_answer(second, "Globex")  # this tab still shows the budget question
     second.locator(f"{W} .alert", has_text="moved on in another window").wait_for()
-    wait_for_bot(second, "Roughly what budget")  # redrawn as the conversation is now
+    wait_for_bot(second, "What's your work email")  # redrawn as the conversation is now
     assert second.locator(INPUT).input_value() == "Globex"  # the text is not lost
-    assert sent_messages(mock_api) == [{"text": "Acme"}, {"text": "Globex"}]
-    assert sent_questions(mock_api) == ["company", "company"]
-    assert [t for who, t in messages(second) if who == "visitor"] == ["Acme"]
+    assert sent_messages(mock_api) == [{"text": "Acme"}, {"choice": "over_50k"},
+                                       {"text": "Globex"}]
+    assert sent_questions(mock_api) == ["company", "budget", "budget"]
+    assert [t for who, t in messages(second) if who == "visitor"] == ["Acme", "Over $50k"]
 
 
 def test_too_many_new_chats_is_not_called_sending_too_fast(
@@ -734,15 +769,16 @@ def test_too_many_new_chats_is_not_called_sending_too_fast(
         status=429, headers={"Retry-After": "120"}, content_type="application/json",
         body=json.dumps({"error": {"code": "rate_limited", "message": "Too many new chats."}}),
     ))
-    page.goto(mock_api.url + "/")
-    page.locator(LAUNCHER).click()
+    open_widget(page, mock_api.url + "/")
+    type_answer(page, "Acme")  # the first answer starts the session
     alert = page.locator(f"{W} .alert")
     alert.wait_for()
     assert alert.inner_text().startswith("We're getting a lot of new chats from your network")
     assert "120 s" in alert.inner_text() or "119 s" in alert.inner_text()
+    assert page.locator(INPUT).input_value() == "Acme"
     page.unroute("**/widget/api/sessions")
-    page.locator(f"{W} .alert button").click()  # "Try again"
-    wait_for_bot(page, "Which company are you with?")
+    page.locator(INPUT).press("Enter")  # sent again, later
+    wait_for_bot(page, "Nice to meet the Acme team!")
 
 
 def test_a_message_whose_answer_was_lost_is_sent_again_with_the_same_id(
@@ -783,7 +819,8 @@ def test_resume_on_another_device(mock_api: MockWidgetApi, new_page: Any) -> Non
 
     phone = new_page(viewport={"width": 390, "height": 780})
     open_widget(phone, mock_api.url + "/")
-    phone.get_by_role("button", name="Resume a conversation").click()
+    # Before any answer, no session: the visitor can resume without starting one first.
+    phone.get_by_role("button", name="Continue a conversation from another device").click()
     assert (
         phone.evaluate("document.querySelector('qualibot-widget').shadowRoot.activeElement.id")
         == "qb-code"
@@ -794,7 +831,9 @@ def test_resume_on_another_device(mock_api: MockWidgetApi, new_page: Any) -> Non
     assert messages(phone) == messages(laptop)
     assert mock_api.api_requests("POST", "/resume")[-1].body == {"resume_code": code}
     assert stored_session(phone)["session_id"] == laptop_session["session_id"]
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1  # the laptop's only
     assert phone.locator(f"{W} .resume").is_hidden()
+    assert phone.locator(f"{W} .code strong").inner_text() == code
     # On a phone the panel fills the screen.
     box = phone.locator(PANEL).bounding_box()
     assert box and box["width"] == 390
@@ -822,6 +861,9 @@ def test_a_stale_stored_session_is_dropped_and_a_new_one_started(
     page.reload()
     page.locator(LAUNCHER).click()
     wait_for_bot(page, "Which company are you with?")
+    assert stored_session(page) == {"open": True}  # dropped; the new one comes with an answer
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
     assert len(mock_api.api_requests("POST", "/sessions")) == 1
     fresh = stored_session(page)
     assert fresh["session_id"] != stale["session_id"]
@@ -834,6 +876,8 @@ def test_an_expired_conversation_is_followed_by_a_new_one_with_a_word_why(
 ) -> None:
     page = new_page()
     open_widget(page, mock_api.url + "/")
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
     old = stored_session(page)["session_id"]
     page.route(f"**/widget/api/sessions/{old}", lambda route: route.fulfill(
         status=410, content_type="application/json",
@@ -845,6 +889,9 @@ def test_an_expired_conversation_is_followed_by_a_new_one_with_a_word_why(
     alert = page.locator(f"{W} .alert")
     alert.wait_for()
     assert alert.inner_text() == "Your earlier conversation timed out, so this is a new one."
+    assert "session_id" not in stored_session(page)
+    type_answer(page, "Globex")
+    wait_for_bot(page, "Nice to meet the Globex team!")
     assert stored_session(page)["session_id"] != old
 
 
@@ -867,6 +914,10 @@ def test_cross_origin_embed_with_options_and_tracking_api(
     page.get_by_role("dialog", name="Chat with us").wait_for()
     wait_for_bot(page, "Which company are you with?")
     assert page.locator(f"{W} .title").inner_text() == "Welcome to Contoso"
+    assert mock_api.api_requests("GET", "/opening")[0].query == {"framework": "champ"}
+    assert mock_api.events == []  # still queued: no session before the first answer
+    type_answer(page, "Contoso")
+    wait_for_bot(page, "Roughly what budget")
     create = mock_api.api_requests("POST", "/sessions")[0]
     assert create.body["framework"] == "champ"
     assert create.body["locale"] == "de-DE"
@@ -900,8 +951,11 @@ def test_a_typo_in_the_sites_tag_never_reaches_visitors(
     open_widget(page, f"http://localhost:{mock_api.port}/cross-origin?framework=bnat"
                       "&position=LEFT")
     # the chat works, on the server's default framework; the site owner is told in the console
-    assert [r.body.get("framework") for r in mock_api.api_requests("POST", "/sessions")] == [
-        "bnat", None]
+    assert [r.query for r in mock_api.api_requests("GET", "/opening")] == [{"framework": "bnat"},
+                                                                          {}]
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
+    assert [r.body.get("framework") for r in mock_api.api_requests("POST", "/sessions")] == [None]
     assert page.locator(f"{W} .alert").is_hidden()
     assert any("Unknown framework 'bnat'" in w for w in warnings), warnings
     assert page.locator(LAUNCHER).bounding_box()["x"] < 100  # "LEFT" as "left"
@@ -918,6 +972,7 @@ def test_pages_seen_before_the_chat_was_opened_still_count(
     assert mock_api.events == []
     page.locator(LAUNCHER).click()
     wait_for_bot(page, "Which company are you with?")
+    type_answer(page, "Acme")  # which starts the session: the events go out with it
     wait_until(page, lambda: len(mock_api.events) >= 3)
     page.wait_for_timeout(200)
     sent = [e["event"] for _, e in mock_api.events]
@@ -943,6 +998,15 @@ def test_honeypot_is_hidden_and_its_value_is_sent(mock_api: MockWidgetApi, new_p
     page.locator(f"{W} .chip").first.click()
     wait_for_bot(page, "What's your work email")
     assert sent_messages(mock_api)[-1] == {"choice": "under_10k", "website": "http://spam.example"}
+
+    # Filled in before the first answer: the session that answer starts carries it too.
+    bot_page = new_page()
+    open_widget(bot_page, mock_api.url + "/")
+    in_shadow(bot_page, "root.querySelector('input[name=website]').value = 'http://spam.example'")
+    type_answer(bot_page, "Acme")
+    wait_for_bot(bot_page, "Roughly what budget")
+    assert mock_api.api_requests("POST", "/sessions")[-1].body["website"] == "http://spam.example"
+    assert sent_messages(mock_api)[-1] == {"text": "Acme", "website": "http://spam.example"}
 
 
 # Any text a visitor might type, with markup-like pieces and line breaks mixed in. Control

@@ -68,6 +68,7 @@
     startOver: "Start over",
     codeBefore: "Resume on another device with code ",
     resumeLink: "Resume a conversation",
+    resumeFirst: "Continue a conversation from another device",
     resumeLabel: "Enter the code from your other device",
     resume: "Resume",
     cancel: "Cancel",
@@ -94,9 +95,10 @@
   const num = (n) => n.toLocaleString("en");
 
   // ---------------------------------------------------------------------------------------------
-  // Storage: {session_id, token, resume_code, open} under a namespaced key. localStorage may be
-  // missing or throw (privacy modes, sandboxed iframes), so fall back to sessionStorage, then
-  // to memory (the conversation then lasts as long as the page).
+  // Storage: {session_id, token, resume_code, open} under a namespaced key (just {open} while
+  // the chat is open before any session). localStorage may be missing or throw (privacy modes,
+  // sandboxed iframes), so fall back to sessionStorage, then to memory (the conversation then
+  // lasts as long as the page).
   // ---------------------------------------------------------------------------------------------
 
   const KEY = "qualibot:v1:session:" + scriptUrl.host;
@@ -117,26 +119,33 @@
     };
   })();
 
-  function loadStored() {
+  function readKey() {
     try {
-      const s = JSON.parse(store.getItem(KEY));
-      if (s && typeof s.session_id === "string" && typeof s.token === "string") return s;
-    } catch (_) { /* corrupt or unavailable: start fresh */ }
-    return null;
+      return JSON.parse(store.getItem(KEY)) || {};
+    } catch (_) {
+      return {}; // corrupt or unavailable: start fresh
+    }
+  }
+
+  function loadStored() {
+    const s = readKey();
+    return typeof s.session_id === "string" && typeof s.token === "string" ? s : null;
   }
 
   function save() {
     try {
-      if (state.session) store.setItem(KEY, JSON.stringify({ ...state.session, open: state.open }));
+      if (state.session || state.open) store.setItem(KEY, JSON.stringify({ ...state.session, open: state.open }));
       else store.removeItem(KEY);
     } catch (_) { /* quota or privacy mode: keep working from memory */ }
   }
 
   const stored = loadStored();
+  const wasOpen = !!readKey().open;
 
   const state = {
     session: stored && { session_id: stored.session_id, token: stored.token, resume_code: stored.resume_code || "" },
     synced: false, // the history on screen is the server's (session restored or created)
+    preview: false, // no session yet: the screen shows the opening (the first answer creates one)
     expired: false, // the stored conversation had expired (the next new one says so)
     messages: [],
     done: false,
@@ -155,7 +164,7 @@
     if (!other || (state.session && other.session_id === state.session.session_id)) return;
     if (state.messages.some((m) => m.from === "visitor")) return;
     state.session = { session_id: other.session_id, token: other.token, resume_code: other.resume_code || "" };
-    state.synced = false;
+    state.synced = state.preview = false;
     if (state.open) sync(false).catch(() => { /* retried at the next message */ });
   });
 
@@ -255,21 +264,28 @@
     return run;
   }
 
-  function adopt(res) {
-    state.session = { session_id: res.session_id, token: res.token, resume_code: res.resume_code || "" };
+  const setMax = (res) => {
     if (Number.isInteger(res.max_message_chars) && res.max_message_chars > 0) state.maxChars = res.max_message_chars;
+  };
+
+  // `keep`: the screen already shows this conversation (the opening, now answered).
+  function adopt(res, keep) {
+    state.session = { session_id: res.session_id, token: res.token, resume_code: res.resume_code || "" };
+    setMax(res);
     state.synced = true;
+    state.preview = false;
     save();
-    setHistory(res.messages, !!res.done);
+    if (!keep) setHistory(res.messages, !!res.done);
     flush();
   }
 
   // Make sure the screen shows the server's conversation: restore the stored one (if any) and,
-  // when `create` is set and there is none, start a new one.
-  function sync(create) {
+  // when `show` is set and there is none, show the opening (GET /opening: nothing is stored).
+  // The session is created by the visitor's first answer (send), so that looking, or resuming
+  // a conversation from another device, leaves no empty conversation behind.
+  function sync(show) {
     return serial(async () => {
-      if (state.synced && state.session) return;
-      if (!state.session && !create) return;
+      if (state.session ? state.synced : !show || state.preview) return;
       setBusy(true);
       try {
         if (state.session) {
@@ -282,8 +298,11 @@
             state.expired = e.code === "session_expired";
           }
         }
-        if (!state.session && create) {
-          adopt(await createSession());
+        if (!state.session && show) {
+          const res = await opening();
+          setMax(res);
+          state.preview = true;
+          setHistory(res.messages, false);
           // say why the chat starts afresh (the answers are kept on the server)
           if (state.expired) showError({ message: T.expiredNew });
           state.expired = false;
@@ -294,24 +313,29 @@
     });
   }
 
-  async function createSession() {
-    const body = { framework: config.framework || undefined, locale: config.locale, page: location.href };
-    if (ui && ui.hp.value) body.website = ui.hp.value; // honeypot: the backend drops bots
+  async function opening() {
     try {
-      return await api("POST", "/sessions", body);
+      return await api("GET", "/opening" + (config.framework ? "?framework=" + encodeURIComponent(config.framework) : ""));
     } catch (e) {
       if (e.code !== "unknown_framework" || !config.framework) throw e;
       // A typo in the site's tag is the site owner's to fix, not the visitor's: say so in
       // the console and chat with the server's default framework.
       console.warn(`Qualibot: ${e.message} Using the default framework.`);
       config.framework = "";
-      return createSession();
+      return opening();
     }
+  }
+
+  // A 429 here is about new chats from the visitor's network, not about sending too fast.
+  function createSession() {
+    const body = { framework: config.framework || undefined, locale: config.locale, page: location.href };
+    if (ui.hp.value) body.website = ui.hp.value; // honeypot: the backend drops bots
+    return api("POST", "/sessions", body).catch((e) => { throw Object.assign(e, { opening: true }); });
   }
 
   function forget() {
     state.session = null;
-    state.synced = false;
+    state.synced = state.preview = false;
     save();
     setHistory([], false);
   }
@@ -336,7 +360,7 @@
   async function send(body, shown, typed) {
     if (state.busy || state.done) return;
     const asGiven = { ...body }; // for "Try again"
-    if (!state.session || !state.synced) {
+    if (!state.synced && !state.preview) {
       if (typed && !ui.input.value) ui.input.value = shown; // the composer emptied it
       start(); // (re)connect first; a typed answer stays in the input
       return;
@@ -361,6 +385,9 @@
     refresh();
     setBusy(true);
     try {
+      // The first answer to the opening starts the conversation (which starts with the same
+      // question: if not, the server refuses the answer, 409, as for one from a stale tab).
+      if (!state.session) adopt(await createSession(), true);
       const res = await postMessage(body);
       state.unsent = null;
       for (const m of list(res.messages)) if (m.from !== "visitor") addMessage(m);
@@ -580,10 +607,11 @@
 
     u.codeValue = el("strong");
     u.codeLine = el("p", { class: "code", hidden: true }, T.codeBefore, u.codeValue);
-    const foot = el("footer", { class: "foot" }, u.codeLine, el("button", {
-      type: "button", class: "link", text: T.resumeLink,
+    u.resumeLink = el("button", {
+      type: "button", class: "link", text: T.resumeFirst,
       onclick: () => { u.resumeForm.hidden = !u.resumeForm.hidden; if (!u.resumeForm.hidden) u.code.focus(); scrollDown(); },
-    }));
+    });
+    const foot = el("footer", { class: "foot" }, u.codeLine, u.resumeLink);
 
     const head = el("header", { class: "head" },
       el("div", { class: "avatar", "aria-hidden": "true" }, icon("chat")),
@@ -744,7 +772,7 @@
     ui.input.setAttribute("autocomplete", (q && AUTOFILL[q.criterion]) || "off");
     ui.input.setAttribute("inputmode", q && q.criterion === "email" ? "email" : "text");
 
-    const active = !!(state.session && state.synced && state.messages.length);
+    const active = (state.synced || state.preview) && state.messages.length > 0;
     // Only what can work: back and restart once something was answered, skip where allowed.
     const answered = state.messages.some((m) => m.from === "visitor");
     ui.back.hidden = ui.restart.hidden = !answered;
@@ -753,9 +781,10 @@
     countChars();
     ui.controls.hidden = state.done || !active || (ui.back.hidden && ui.skip.hidden);
     ui.finished.hidden = !state.done;
-    const code = state.session && state.synced ? state.session.resume_code : "";
+    const code = state.synced ? state.session.resume_code : "";
     ui.codeValue.textContent = code || "";
     ui.codeLine.hidden = !code;
+    ui.resumeLink.textContent = state.synced ? T.resumeLink : T.resumeFirst;
     scrollDown();
   }
 
@@ -803,13 +832,12 @@
   let alertAction = null;
   let alertTimer = 0;
   let alertTooLong = false; // the notice on show is about an answer over the length limit
-  // `opening`: the error came from opening a chat (a 429 is then not about sending too fast).
-  function showError(e, action, opening) {
+  function showError(e, action) {
     if (!ui) return;
     hideAlert();
     let text;
     if (e.status === 429) {
-      const [wait, soon] = opening ? [T.busy, T.busySoon] : [T.tooFast, T.tooFastSoon];
+      const [wait, soon] = e.opening ? [T.busy, T.busySoon] : [T.tooFast, T.tooFastSoon];
       let n = e.retryAfter;
       if (n) {
         // Count down, then clear the notice by itself.
@@ -850,10 +878,10 @@
     (!state.done ? ui.input : last ? last.node : ui.startOver).focus({ preventScroll: true });
   }
 
-  // Connect (restore or create) and report failures with a way to try again.
+  // Connect (restore, or show the opening) and report failures with a way to try again.
   function start() {
     hideAlert();
-    sync(true).then(focusInput, (e) => showError(e, { label: T.retry, run: start }, true));
+    sync(true).then(focusInput, (e) => showError(e, { label: T.retry, run: start }));
   }
 
   function startOver() {
@@ -877,7 +905,7 @@
     ui.launcher.setAttribute("aria-label", T.close);
     save();
     focusInput();
-    if (!(state.session && state.synced)) start();
+    if (!state.synced && !state.preview) start();
   }
 
   function close() {
@@ -1046,7 +1074,7 @@ textarea.input { display: block; height: auto; max-height: 122px; padding: 10px 
     for (const call of preloadQueue) {
       if (Array.isArray(call) && typeof api[call[0]] === "function") api[call[0]](...call.slice(1));
     }
-    if (openWhenReady || (stored && stored.open)) {
+    if (openWhenReady || wasOpen) {
       open(); // continue an open conversation after a refresh or on another page of the site
     } else if (state.session) {
       const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 300));
