@@ -265,6 +265,19 @@ def test_the_question_stays_in_view_when_the_on_screen_keyboard_opens(
     assert page.locator(f"{W} .sub").is_hidden()
 
 
+def test_with_reduced_motion_the_panel_opens_without_moving(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """Visitors who ask for reduced motion still saw the panel slide and grow as it opened:
+    its opening transition's rule outranked the one turning transitions off."""
+    page = new_page(reduced_motion="reduce")
+    page.goto(mock_api.url + "/")
+    page.locator(LAUNCHER).click()
+    assert style(page, ".panel", "transitionDuration").replace("0s", "").strip(", ") == ""
+    assert style(page, ".panel", "transform") == "none"  # at once, not in 0.18 s
+    assert style(page, ".launcher", "transitionDuration").replace("0s", "").strip(", ") == ""
+
+
 def test_the_launcher_stays_on_screen_when_the_sites_body_is_transformed(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

@@ -1059,7 +1059,7 @@ textarea.input { display: block; height: auto; max-height: 122px; padding: 10px 
   .sub { display: none; }
 }
 @media (prefers-reduced-motion: reduce) {
-  .panel, .launcher, .chip { transition: none; }
+  .panel, .open .panel, .launcher, .chip { transition: none; } /* .open .panel: its own rule outranks .panel */
   .typing span { animation: none; opacity: .7; }
 }
 `;
