@@ -278,6 +278,97 @@ def test_with_reduced_motion_the_panel_opens_without_moving(
     assert style(page, ".launcher", "transitionDuration").replace("0s", "").strip(", ") == ""
 
 
+# A visual viewport the test moves by hand: iOS Safari's keyboard shrinks the visual viewport
+# (and scrolls it), never the layout viewport, which Chromium cannot emulate. It notes which
+# events the page listens to.
+FAKE_VISUAL_VIEWPORT = """(() => {
+  const vv = new EventTarget(), on = new Map();
+  Object.assign(vv, {width: 390, height: 640, offsetTop: 0, offsetLeft: 0, scale: 1});
+  vv.addEventListener = function (type, fn, options) {
+    on.set(type, (on.get(type) || 0) + 1);
+    EventTarget.prototype.addEventListener.call(this, type, fn, options);
+  };
+  vv.removeEventListener = function (type, fn, options) {
+    on.set(type, (on.get(type) || 0) - 1);
+    EventTarget.prototype.removeEventListener.call(this, type, fn, options);
+  };
+  vv.listening = () => [...on].filter(([, n]) => n > 0).map(([type]) => type).sort();
+  vv.move = (height, offsetTop, type) => {
+    Object.assign(vv, {height, offsetTop});
+    vv.dispatchEvent(new Event(type));
+  };
+  Object.defineProperty(window, "visualViewport", {value: vv, configurable: true});
+})()"""
+
+
+def test_on_a_phone_the_chat_stays_above_the_ios_keyboard(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """iOS Safari's keyboard covers the bottom of the layout viewport without resizing it:
+    the full-screen chat went on under it, the answer box hidden. While the chat is open its
+    panel now follows the visual viewport (resize and scroll), and stops listening when it
+    closes."""
+    # (reduced motion: no open animation to wait for before measuring)
+    page = new_page(viewport={"width": 390, "height": 640}, is_mobile=True, has_touch=True,
+                    reduced_motion="reduce")
+    page.add_init_script(FAKE_VISUAL_VIEWPORT)
+    page.goto(mock_api.url + "/")
+    page.locator(LAUNCHER).wait_for()
+    assert page.evaluate("visualViewport.listening()") == []  # nothing while closed
+    open_widget(page, mock_api.url + "/")
+    assert page.evaluate("visualViewport.listening()") == ["resize", "scroll"]
+
+    def panel() -> tuple[float, float]:
+        box = page.locator(PANEL).bounding_box()
+        assert box is not None
+        return round(box["y"]), round(box["height"])
+
+    assert panel() == (0, 640)
+    page.evaluate("visualViewport.move(340, 0, 'resize')")  # the keyboard comes up
+    assert panel() == (0, 340)
+    page.evaluate("visualViewport.move(340, 120, 'scroll')")  # and Safari scrolls the page
+    assert panel() == (120, 340)
+    composer = page.locator(f"{W} .composer").bounding_box()
+    question = page.locator(f"{W} .msg.bot").last.bounding_box()
+    assert composer and question
+    assert composer["y"] + composer["height"] <= 120 + 340 + 0.5  # above the keyboard
+    assert question["y"] >= 120  # and the question in view
+    type_answer(page, "Acme")  # still works as usual
+    wait_for_bot(page, "Roughly what budget")
+
+    page.keyboard.press("Escape")
+    page.locator(PANEL).wait_for(state="hidden")
+    assert page.evaluate("visualViewport.listening()") == []
+    page.evaluate("visualViewport.move(500, 0, 'resize')")  # the keyboard went, half-way
+    page.locator(LAUNCHER).click()
+    assert panel() == (0, 500)  # where the visual viewport is when opened again
+
+    # On a wide screen the floating panel keeps its own size.
+    wide = new_page(viewport={"width": 1280, "height": 800}, reduced_motion="reduce")
+    wide.add_init_script(FAKE_VISUAL_VIEWPORT)
+    open_widget(wide, mock_api.url + "/")
+    before = wide.locator(PANEL).bounding_box()
+    wide.evaluate("visualViewport.move(300, 50, 'resize')")
+    assert wide.locator(PANEL).bounding_box() == before
+
+
+def test_without_visual_viewport_the_phone_chat_fills_the_screen(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page(viewport={"width": 390, "height": 640}, is_mobile=True, has_touch=True,
+                    reduced_motion="reduce")
+    page.add_init_script(
+        "Object.defineProperty(window, 'visualViewport', {value: undefined, configurable: true})")
+    open_widget(page, mock_api.url + "/")
+    box = page.locator(PANEL).bounding_box()
+    assert box and (box["y"], box["height"]) == (0, 640)
+    page.keyboard.press("Escape")
+    page.locator(PANEL).wait_for(state="hidden")
+    page.locator(LAUNCHER).click()
+    wait_for_bot(page, "Which company are you with?")
+    assert not page.errors
+
+
 def test_the_launcher_stays_on_screen_when_the_sites_body_is_transformed(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:

@@ -904,6 +904,7 @@
     ui.launcher.setAttribute("aria-expanded", "true");
     ui.launcher.setAttribute("aria-label", T.close);
     save();
+    follow(true);
     focusInput();
     if (!state.synced && !state.preview) start();
   }
@@ -917,7 +918,24 @@
     ui.launcher.setAttribute("aria-expanded", "false");
     ui.launcher.setAttribute("aria-label", T.open);
     save();
+    follow(false);
     if (hadFocus) ui.launcher.focus();
+  }
+
+  // iOS Safari does not shrink the layout viewport for its on-screen keyboard: the full-screen
+  // panel of a phone went on under the keyboard. While the chat is open, the visual viewport
+  // (the part of the page in view) gives the panel its height and top (--qb-vh, --qb-top; only
+  // the phone layout uses them). Without visualViewport, nothing changes.
+  const vv = window.visualViewport;
+  function fit() {
+    ui.root.style.setProperty("--qb-vh", vv.height + "px");
+    ui.root.style.setProperty("--qb-top", vv.offsetTop + "px");
+  }
+  function follow(on) {
+    if (!vv) return;
+    for (const type of ["resize", "scroll"]) vv[on ? "addEventListener" : "removeEventListener"](type, fit);
+    if (on) fit();
+    else for (const name of ["--qb-vh", "--qb-top"]) ui.root.style.removeProperty(name);
   }
 
   const Qualibot = { version: "1", open, close, track };
@@ -1047,7 +1065,7 @@ textarea.input { display: block; height: auto; max-height: 122px; padding: 10px 
 @media (max-width: 480px) {
   .qb { bottom: 16px; right: 16px; }
   .qb.left { left: 16px; }
-  .panel { position: fixed; inset: 0; width: auto; max-width: none; height: auto; border-radius: 0; border: 0; }
+  .panel { position: fixed; inset: var(--qb-top, 0px) 0 auto; width: auto; max-width: none; height: var(--qb-vh, 100%); border-radius: 0; border: 0; }
   .open .launcher { display: none; }
   .input { font-size: 16px; } /* under 16px, iOS Safari zooms the page in on focus */
   .resume .row { flex-wrap: wrap; }
