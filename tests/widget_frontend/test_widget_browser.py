@@ -683,7 +683,7 @@ def test_answers_of_several_lines(mock_api: MockWidgetApi, new_page: Any) -> Non
     sends, Shift+Enter starts a new line, and the Enter that ends an IME composition (a
     Japanese or Chinese word being typed) does neither. The lines show in the visitor's
     bubble and in the bot's words quoting them, as text."""
-    page = new_page()
+    page = new_page(reduced_motion="reduce")  # no open animation scaling what is measured
     open_widget(page, mock_api.url + "/")
     box = page.get_by_role("textbox", name="Your answer")
     assert box.evaluate("e => [e.tagName, e.dir, e.rows]") == ["TEXTAREA", "auto", 1]
