@@ -27,7 +27,7 @@ from transitions.core import MachineError
 from flows.answers import AnswerRecord
 from flows.definitions import Framework, Question
 from flows.details import detail, yes_from_details
-from flows.parsing import parse_answer, readback
+from flows.parsing import parse_answer, parse_text, readback
 
 START = "start"
 DONE = "done"
@@ -679,6 +679,12 @@ class Flow:
         said = record["readback"]
         if audience == "prospect" and question.type == "authority":
             said = readback(question.type, record["parsed"], for_prospect=True)
+        if audience == "prospect" and question.type == "text" and "\n" in record["raw"]:
+            # A visitor's answer of several lines is read back in its lines (the parsed text,
+            # and the rep's read-back, have them as spaces); blank lines and blanks go.
+            lines = [str(parse_text(line).get("text", "")) for line in record["raw"].splitlines()]
+            lines = [line for line in lines if line]
+            said = readback("text", {"text": "\n".join(lines)}) if lines else said
         return f"{self.label(question, audience)}: {said}"
 
     def _current_question(self, model: FlowState) -> Question:

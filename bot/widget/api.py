@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request, Response, Security
+from fastapi import APIRouter, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -229,6 +229,11 @@ class SessionCreated(BaseModel):
     session_id: str
     token: str
     resume_code: str = Field(examples=["ABCD-1234"])
+    messages: list[MessageOut]
+    max_message_chars: int = MAX_MESSAGE_CHARS_FIELD
+
+
+class OpeningOut(BaseModel):
     messages: list[MessageOut]
     max_message_chars: int = MAX_MESSAGE_CHARS_FIELD
 
@@ -509,6 +514,23 @@ def create_widget_router(
             honeypot=bool(body.website and body.website.strip()),
         )
         return JSONResponse(await run(backend.create, new), status_code=201, headers=NO_STORE)
+
+    @router.get(
+        "/opening",
+        response_model=OpeningOut,
+        responses=_errors(403, 422),
+        summary="The first messages, before a conversation",
+        description="The bot's first messages for a framework (the server's default when "
+        "none is given), as a new session starts with them, without starting one: nothing "
+        "is stored. The widget shows them until the visitor answers, and creates the "
+        "session then.",
+    )
+    async def opening(
+        framework: str | None = Query(
+            default=None, max_length=40, description="bant (default), champ, meddic or gpctba"
+        ),
+    ) -> Response:
+        return JSONResponse(backend.opening(framework), headers=NO_STORE)
 
     @router.get(
         "/sessions/{session_id}",

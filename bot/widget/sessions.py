@@ -220,17 +220,26 @@ class WidgetBackend:
             "max_message_chars": config.max_message_chars,
         }
 
-    def _decoy(self, framework: str) -> dict[str, Any]:
-        """A convincing answer for a bot that filled in the honeypot: nothing is stored."""
-        flow = self.flows.get(framework)
+    def opening(self, framework: str | None) -> dict[str, Any]:
+        """What a new conversation opens with (as `create` without contact details), without
+        starting one: nothing is stored. The widget shows it until the visitor's first
+        answer starts the session, so a visitor who only looks, or resumes a conversation
+        from another device, leaves no empty conversation behind."""
+        flow = self._flow(framework or self.config.default_framework)
         model = FlowState(ask_contact=True, ask_icp=self.flows.icp_enabled)
         turn = flow.begin(model, company="", audience="prospect")
+        return {
+            "messages": msg.from_service([m.to_dict() for m in turn.messages], None),
+            "max_message_chars": self.config.max_message_chars,
+        }
+
+    def _decoy(self, framework: str) -> dict[str, Any]:
+        """A convincing answer for a bot that filled in the honeypot: nothing is stored."""
         return {
             "session_id": str(uuid.uuid4()),
             "token": new_token(),
             "resume_code": new_resume_code(),
-            "messages": msg.from_service([m.to_dict() for m in turn.messages], None),
-            "max_message_chars": self.config.max_message_chars,
+            **self.opening(framework),
         }
 
     def resume(self, code: str, ip: str) -> dict[str, Any]:

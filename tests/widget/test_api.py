@@ -219,6 +219,45 @@ def test_create_session_refuses_bad_input(
     assert count(db_session, Lead) == before
 
 
+@pytest.mark.parametrize("framework", [None, "bant", "CHAMP", "meddic", "gpctba"])
+def test_the_opening_is_what_a_new_session_starts_with_and_stores_nothing(
+    make_widget: MakeWidget, db_session: Session, framework: str | None
+) -> None:
+    """The widget shows the bot's first messages before any session exists (a visitor who
+    only looks, or resumes a conversation from another device, leaves nothing behind); the
+    session is created with the first answer, and starts with the very same messages."""
+    widget = make_widget(max_message_chars=1500)
+    tables = (Lead, Conversation, WidgetSession, Answer, EngagementEvent)
+    before = [count(db_session, m) for m in tables]
+    query = {} if framework is None else {"framework": framework}
+    response = widget.client.get(f"{API}/opening", params=query)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert set(body) == {"messages", "max_message_chars"}
+    assert body["max_message_chars"] == 1500
+    assert [count(db_session, m) for m in tables] == before
+    started = widget.start(**query)
+    assert body["messages"] == started.first
+    assert body["messages"][-1]["question"]["id"] == "name"
+
+
+def test_the_opening_refuses_an_unknown_framework_and_other_sites(
+    make_widget: MakeWidget,
+) -> None:
+    widget = make_widget(origins="https://www.shop.example")
+    unknown = widget.client.get(f"{API}/opening", params={"framework": "spin"})
+    assert unknown.status_code == 422 and error_of(unknown)["code"] == "unknown_framework"
+    long = widget.client.get(f"{API}/opening", params={"framework": "x" * 41})
+    assert long.status_code == 422 and error_of(long)["code"] == "invalid_request"
+    shop = widget.client.get(f"{API}/opening", headers={"Origin": "https://www.shop.example"})
+    assert shop.status_code == 200
+    assert shop.headers["access-control-allow-origin"] == "https://www.shop.example"
+    evil = widget.client.get(f"{API}/opening", headers={"Origin": "https://evil.example"})
+    assert evil.status_code == 403 and error_of(evil)["code"] == "origin_not_allowed"
+    assert widget.client.post(f"{API}/opening", json={}).status_code == 405
+
+
 def test_malformed_json_and_missing_body(widget: WidgetApi) -> None:
     bad = widget.client.post(
         f"{API}/sessions", content=b'{"framework": ', headers={"Content-Type": "application/json"}
@@ -404,6 +443,30 @@ def test_a_budget_typed_with_its_amount_is_not_asked_for_the_amount(
     ]
     # the redrawn conversation shows the amount as answered, not as a question still open
     assert chat.history().json()["state"] == "authority"
+
+
+def test_an_answer_of_several_lines_keeps_them_as_typed_and_in_its_read_back(
+    widget: WidgetApi, db_session: Session
+) -> None:
+    """The widget's answer box takes several lines: they are stored as typed, and the
+    visitor's read-back shows them (it ran them together: "Need: line one line two"), live
+    and redrawn; markup stays text. What the parser understood (the rep's side) is one line."""
+    chat = widget.start(contact=dict(zip(("name", "email", "company"), CONTACT, strict=True)),
+                        consent=True)
+    for answer in QUALIFYING[:3]:
+        chat.say(answer)
+    typed = "Our reps lose 10 hours a week\n\n  <b>to manual</b>   reporting \nand forecasting\n"
+    reply = chat.say(typed)
+    said = "Need: Our reps lose 10 hours a week\n<b>to manual</b> reporting\nand forecasting"
+    assert reply["messages"][0] == {"from": "bot", "text": said}
+    history = chat.history().json()["messages"]
+    assert {"from": "visitor", "text": typed.strip()} in history
+    assert {"from": "bot", "text": said} in history
+    conversation = conversation_of(db_session, chat)
+    [stored] = db_session.scalars(select(Answer).where(
+        Answer.conversation_id == conversation.id, Answer.question_id == "need")).all()
+    assert stored.raw_text == typed.strip()
+    assert stored.parsed["text"] == " ".join(typed.split())
 
 
 def test_back_skip_and_restart_as_words(widget: WidgetApi) -> None:
@@ -1042,6 +1105,7 @@ def test_openapi_documents_the_widget_api(widget: WidgetApi) -> None:
         f"{API}/sessions/{{session_id}}/messages",
         f"{API}/sessions/{{session_id}}/events",
         f"{API}/resume",
+        f"{API}/opening",
     }
     create = paths[f"{API}/sessions"]["post"]
     assert "201" in create["responses"] and "429" in create["responses"]

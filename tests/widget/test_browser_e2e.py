@@ -28,7 +28,8 @@ from .live import HANDOFF_CHANNEL, LiveServer, live_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "widget.png"
-INJECTION = "Our reps lose 10 hours a week on reports <!channel> <script>alert(1)</script>"
+# Typed over two lines (Shift+Enter), as a prospect describing their need might.
+INJECTION = "Our reps lose 10 hours a week on reports\n<!channel> <script>alert(1)</script>"
 
 def type_answer(page: Any, text: str, then: str) -> None:
     page.locator(INPUT).fill(text)
@@ -76,6 +77,11 @@ def live(
         yield server
 
 
+def count(live: LiveServer, model: Any) -> int:
+    with live.runtime.sessions() as db:
+        return len(db.scalars(select(model.id)).all())
+
+
 def page_views(live: LiveServer) -> int:
     with live.runtime.sessions() as db:
         stmt = select(EngagementEvent.id).where(EngagementEvent.event == "page_view")
@@ -111,6 +117,8 @@ def test_prospect_qualifies_in_the_browser(
     page.locator(LAUNCHER).click()
     page.get_by_role("dialog", name="Chat with us").wait_for()
     wait_for_bot(page, "what's your name?")
+    # Opening the chat stores nothing: the first answer starts the conversation.
+    assert [count(live, m) for m in (WidgetSession, Conversation, Lead)] == [0, 0, 0]
 
     type_answer(page, "Dana Lee", then="work email address")
     type_answer(page, "dana@acme.example", then="Which company do you work for?")
@@ -147,7 +155,18 @@ def test_prospect_qualifies_in_the_browser(
 
     type_answer(page, "about $80k a year", then="What's your role")
     type_answer(page, "I'm the CFO and I sign the contract", then="What problem are you hoping")
-    type_answer(page, INJECTION, then="When would you like to have a solution in place?")
+    first_line, second_line = INJECTION.split("\n")
+    page.locator(INPUT).fill(first_line)
+    page.locator(INPUT).press("Shift+Enter")
+    page.keyboard.type(second_line)
+    page.keyboard.press("Enter")
+    wait_for_bot(page, "When would you like to have a solution in place?")
+    # The lines show in the visitor's bubble and in the bot's read-back, as text.
+    assert messages(page)[-3:-1] == [("visitor", INJECTION), ("bot", f"Need: {INJECTION}")]
+    # innerText is the text as rendered: a line break in it is one that shows
+    visitor, readback = in_shadow(
+        page, "[...root.querySelectorAll('.bubble')].slice(-3, -1).map(b => b.innerText)")
+    assert visitor.endswith(f"\n{INJECTION}") and readback.endswith(f"\nNeed: {INJECTION}")
     type_answer(page, "this quarter", then="Someone from our sales team will reach out")
 
     # The end: a closing message for a qualified prospect, no score, no rep summary.
@@ -206,11 +225,13 @@ def test_resume_on_another_device(live: LiveServer, new_page: Any) -> None:
     phone.goto(live.url + "/")
     phone.locator(LAUNCHER).click()
     wait_for_bot(phone, "what's your name?")
-    phone.get_by_role("button", name="Resume a conversation").click()
+    phone.get_by_role("button", name="Continue a conversation from another device").click()
     phone.locator(f"{W} #qb-code").fill(code.lower())
     phone.get_by_role("button", name="Resume", exact=True).click()
     phone.locator(f"{W} .msg.visitor .bubble", has_text="Sam Roe").wait_for()
     assert messages(phone) == messages(laptop)
+    # Opening the chat and resuming created no session, conversation or lead of its own.
+    assert [count(live, m) for m in (WidgetSession, Conversation, Lead)] == [1, 1, 1]
     type_answer(phone, "sam@roe.example", then="Which company do you work for?")
     with live.runtime.sessions() as db:
         conversation = db.scalars(

@@ -99,3 +99,9 @@ def test_ids_and_tokens(widget: WidgetApi, session_id: str, token: str) -> None:
     headers = {"Authorization": f"Bearer {safe_token}"}
     assert_handled(widget.client.get(url, headers=headers))
     assert_handled(widget.client.post(f"{url}/messages", json={"text": "hi"}, headers=headers))
+
+
+@FUZZ
+@given(framework=st.text(max_size=60))
+def test_opening_frameworks(widget: WidgetApi, framework: str) -> None:
+    assert_handled(widget.client.get(f"{API}/opening", params={"framework": framework}))

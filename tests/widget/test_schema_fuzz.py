@@ -111,6 +111,7 @@ def test_the_schema_covers_every_widget_operation() -> None:
         ("POST", "/widget/api/sessions/{session_id}/messages"),
         ("POST", "/widget/api/sessions/{session_id}/events"),
         ("POST", "/widget/api/resume"),
+        ("GET", "/widget/api/opening"),
     }
 
 

@@ -9,8 +9,8 @@ It serves, on 127.0.0.1 and a free port:
   page itself is opened from ``http://localhost:<port>``: a different origin, as on a customer's
   site, under a strict Content-Security-Policy (no inline scripts or styles). Query parameters
   become ``data-`` attributes of the tag;
-- ``/widget/api/...`` — the documented JSON API (sessions, messages, history, events, resume)
-  with CORS, walking through three questions: company (type ``company``, as the real API's
+- ``/widget/api/...`` — the documented JSON API (opening, sessions, messages, history, events,
+  resume) with CORS, walking through three questions: company (type ``company``, as the real API's
   contact question), budget (``choice``) and work email (``email``, echoed back when it is not an
   email address — so a visitor's markup comes back inside a bot message).
 
@@ -132,6 +132,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    query: dict[str, str] = field(default_factory=dict)
 
 
 class MockWidgetApi:
@@ -238,12 +239,13 @@ class MockWidgetApi:
                         return self._json(
                             400, {"error": {"code": "bad_json", "message": "Invalid JSON."}}
                         )
+                    query = dict(parse_qsl(url.query))
                     with api.lock:
                         api.requests.append(
-                            Recorded(method, path, dict(self.headers.items()), body)
+                            Recorded(method, path, dict(self.headers.items()), body, query)
                         )
                         status, payload, headers = api.handle(
-                            method, path[len("/widget/api") :], body, self.headers
+                            method, path[len("/widget/api") :], body, self.headers, query
                         )
                     return self._json(status, payload, headers)
                 self._send(404, b"not found", "text/plain")
@@ -282,13 +284,20 @@ class MockWidgetApi:
         ).encode()
 
     def handle(
-        self, method: str, path: str, body: Any, headers: Any
+        self, method: str, path: str, body: Any, headers: Any, query: dict[str, str] | None = None
     ) -> tuple[int, Any, dict[str, str] | None]:
         """The API itself (called with the lock held). Returns (status, JSON payload, headers)."""
         body = body if isinstance(body, dict) else {}
 
         def error(status: int, code: str, message: str) -> tuple[int, Any, None]:
             return status, {"error": {"code": code, "message": message}}, None
+
+        if method == "GET" and path == "/opening":  # what a session starts with; stores nothing
+            framework = (query or {}).get("framework")
+            if framework not in (None, *FRAMEWORKS):
+                return error(422, "unknown_framework", f"Unknown framework {framework!r}.")
+            return 200, {"messages": [bot(WELCOME), ask(0)],
+                         "max_message_chars": self.max_message_chars}, None
 
         if method == "POST" and path == "/sessions":
             if body.get("framework") not in (None, *FRAMEWORKS):

@@ -69,8 +69,12 @@ def sent_questions(mock_api: MockWidgetApi) -> list[str | None]:
 
 
 def stored_session(page: Any) -> dict[str, Any]:
-    keys = page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('qualibot:'))")
-    assert len(keys) == 1, keys
+    """What the widget keeps in localStorage: the session (and whether the chat is open)."""
+    keys = page.evaluate(
+        "Object.keys(localStorage).filter(k => k.startsWith('qualibot:v1:session:'))")
+    assert len(keys) <= 1, keys
+    if not keys:
+        return {}
     session: dict[str, Any] = json.loads(page.evaluate(f"localStorage.getItem({keys[0]!r})"))
     return session
 
@@ -90,19 +94,27 @@ def test_walk_through_reload_and_injection(
     wait_for_bot(page, "Which company are you with?")
     assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
     assert page.locator(LAUNCHER).get_attribute("aria-expanded") == "true"
+    # The first question is the opening: no session before the first answer.
+    (opening,) = mock_api.api_requests("GET", "/opening")
+    assert opening.query == {"framework": "bant"}
+    assert mock_api.api_requests("POST", "/sessions") == []
+    assert stored_session(page) == {"open": True}
+    code_line = page.locator(f"{W} .code")
+    assert code_line.is_hidden()
+    page.reload()  # open on the next page too (still no session)
+    dialog.wait_for()
+    wait_for_bot(page, "Which company are you with?")
+    assert mock_api.api_requests("POST", "/sessions") == []
 
+    # 1. Typed answer: it starts the session, and is its first answer.
+    type_answer(page, "Acme Logistics")
+    wait_for_bot(page, "Roughly what budget")
     (create,) = mock_api.api_requests("POST", "/sessions")
     assert create.body == {"framework": "bant", "locale": "en-US", "page": mock_api.url + "/"}
     session = stored_session(page)
     assert session["session_id"] and session["token"] and session["resume_code"]
-
     # The resume code is on show.
-    code_line = page.locator(f"{W} .code")
     assert code_line.inner_text() == f"Resume on another device with code {session['resume_code']}"
-
-    # 1. Typed answer.
-    type_answer(page, "Acme Logistics")
-    wait_for_bot(page, "Roughly what budget")
     sent = mock_api.api_requests("POST", "/messages")[-1]
     assert sent_messages(mock_api)[-1] == {"text": "Acme Logistics"}
     assert sent.headers["Authorization"] == f"Bearer {session['token']}"
@@ -145,13 +157,13 @@ def test_walk_through_reload_and_injection(
     start_over = page.get_by_role("button", name="Start over")
     assert start_over.is_visible()
 
-    # Tracking: one page_view per page load, sent once the session existed.
+    # Tracking: one page_view per page load (three), sent once the session existed.
     views = [
         e
         for sid, e in mock_api.events
         if e["event"] == "page_view" and sid == session["session_id"]
     ]
-    assert len(views) == 2
+    assert len(views) == 3
     assert views[0]["props"] == {"path": "/", "title": page.title(), "referrer": ""}
 
     # Escape closes and gives focus back to the launcher.
@@ -160,13 +172,16 @@ def test_walk_through_reload_and_injection(
     assert page.locator(LAUNCHER).get_attribute("aria-expanded") == "false"
     assert in_shadow(page, "root.activeElement && root.activeElement.className") == "launcher"
 
-    # Start over begins a brand-new conversation.
+    # Start over begins a brand-new conversation (with its first answer).
     page.locator(LAUNCHER).click()
     start_over.click()
     wait_for_bot(page, "Which company are you with?")
+    assert page.locator(INPUT).is_visible()
+    assert stored_session(page) == {"open": True} and code_line.is_hidden()
+    type_answer(page, "Globex")
+    wait_for_bot(page, "Roughly what budget")
     assert len(mock_api.api_requests("POST", "/sessions")) == 2
     assert stored_session(page)["session_id"] != session["session_id"]
-    assert page.locator(INPUT).is_visible()
     assert not page.errors
 
 
@@ -187,6 +202,8 @@ def test_on_a_phone_the_demo_page_and_the_open_chat_fit_the_screen(
         assert style(page, field, "fontSize") == "16px", field
     # The resume code, shown and typed, is readable whole: not broken over two lines at its
     # dash, not cut off in a field too narrow for it.
+    type_answer(page, "Acme")  # (the session, and its code, come with the first answer)
+    wait_for_bot(page, "Roughly what budget")
     assert in_shadow(page, "root.querySelector('.code strong').getClientRects().length") == 1
     page.get_by_role("button", name="Resume a conversation").click()
     page.locator(f"{W} #qb-code").fill("ABCD-1234")
@@ -215,6 +232,7 @@ def test_on_a_phone_the_keyboard_stays_in_the_chat_that_covers_the_page(
         assert focus_in_chat(), key
         seen.add(in_shadow(page, "root.activeElement && root.activeElement.outerHTML.slice(0, 60)"))
     assert len(seen) >= 3  # it moves: round the chat's controls, not stuck on one
+    assert any(s.startswith('<textarea class="input" id="qb-input"') for s in seen)
 
     wide = new_page(viewport={"width": 1280, "height": 800})
     open_widget(wide, mock_api.url + "/")
@@ -245,6 +263,110 @@ def test_the_question_stays_in_view_when_the_on_screen_keyboard_opens(
     assert body["y"] <= chips["y"] and chips["y"] + chips["height"] <= body["y"] + body["height"]
     assert body["y"] <= question["y"]  # the whole question too
     assert page.locator(f"{W} .sub").is_hidden()
+
+
+def test_with_reduced_motion_the_panel_opens_without_moving(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """Visitors who ask for reduced motion still saw the panel slide and grow as it opened:
+    its opening transition's rule outranked the one turning transitions off."""
+    page = new_page(reduced_motion="reduce")
+    page.goto(mock_api.url + "/")
+    page.locator(LAUNCHER).click()
+    assert style(page, ".panel", "transitionDuration").replace("0s", "").strip(", ") == ""
+    assert style(page, ".panel", "transform") == "none"  # at once, not in 0.18 s
+    assert style(page, ".launcher", "transitionDuration").replace("0s", "").strip(", ") == ""
+
+
+# A visual viewport the test moves by hand: iOS Safari's keyboard shrinks the visual viewport
+# (and scrolls it), never the layout viewport, which Chromium cannot emulate. It notes which
+# events the page listens to.
+FAKE_VISUAL_VIEWPORT = """(() => {
+  const vv = new EventTarget(), on = new Map();
+  Object.assign(vv, {width: 390, height: 640, offsetTop: 0, offsetLeft: 0, scale: 1});
+  vv.addEventListener = function (type, fn, options) {
+    on.set(type, (on.get(type) || 0) + 1);
+    EventTarget.prototype.addEventListener.call(this, type, fn, options);
+  };
+  vv.removeEventListener = function (type, fn, options) {
+    on.set(type, (on.get(type) || 0) - 1);
+    EventTarget.prototype.removeEventListener.call(this, type, fn, options);
+  };
+  vv.listening = () => [...on].filter(([, n]) => n > 0).map(([type]) => type).sort();
+  vv.move = (height, offsetTop, type) => {
+    Object.assign(vv, {height, offsetTop});
+    vv.dispatchEvent(new Event(type));
+  };
+  Object.defineProperty(window, "visualViewport", {value: vv, configurable: true});
+})()"""
+
+
+def test_on_a_phone_the_chat_stays_above_the_ios_keyboard(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """iOS Safari's keyboard covers the bottom of the layout viewport without resizing it:
+    the full-screen chat went on under it, the answer box hidden. While the chat is open its
+    panel now follows the visual viewport (resize and scroll), and stops listening when it
+    closes."""
+    # (reduced motion: no open animation to wait for before measuring)
+    page = new_page(viewport={"width": 390, "height": 640}, is_mobile=True, has_touch=True,
+                    reduced_motion="reduce")
+    page.add_init_script(FAKE_VISUAL_VIEWPORT)
+    page.goto(mock_api.url + "/")
+    page.locator(LAUNCHER).wait_for()
+    assert page.evaluate("visualViewport.listening()") == []  # nothing while closed
+    open_widget(page, mock_api.url + "/")
+    assert page.evaluate("visualViewport.listening()") == ["resize", "scroll"]
+
+    def panel() -> tuple[float, float]:
+        box = page.locator(PANEL).bounding_box()
+        assert box is not None
+        return round(box["y"]), round(box["height"])
+
+    assert panel() == (0, 640)
+    page.evaluate("visualViewport.move(340, 0, 'resize')")  # the keyboard comes up
+    assert panel() == (0, 340)
+    page.evaluate("visualViewport.move(340, 120, 'scroll')")  # and Safari scrolls the page
+    assert panel() == (120, 340)
+    composer = page.locator(f"{W} .composer").bounding_box()
+    question = page.locator(f"{W} .msg.bot").last.bounding_box()
+    assert composer and question
+    assert composer["y"] + composer["height"] <= 120 + 340 + 0.5  # above the keyboard
+    assert question["y"] >= 120  # and the question in view
+    type_answer(page, "Acme")  # still works as usual
+    wait_for_bot(page, "Roughly what budget")
+
+    page.keyboard.press("Escape")
+    page.locator(PANEL).wait_for(state="hidden")
+    assert page.evaluate("visualViewport.listening()") == []
+    page.evaluate("visualViewport.move(500, 0, 'resize')")  # the keyboard went, half-way
+    page.locator(LAUNCHER).click()
+    assert panel() == (0, 500)  # where the visual viewport is when opened again
+
+    # On a wide screen the floating panel keeps its own size.
+    wide = new_page(viewport={"width": 1280, "height": 800}, reduced_motion="reduce")
+    wide.add_init_script(FAKE_VISUAL_VIEWPORT)
+    open_widget(wide, mock_api.url + "/")
+    before = wide.locator(PANEL).bounding_box()
+    wide.evaluate("visualViewport.move(300, 50, 'resize')")
+    assert wide.locator(PANEL).bounding_box() == before
+
+
+def test_without_visual_viewport_the_phone_chat_fills_the_screen(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    page = new_page(viewport={"width": 390, "height": 640}, is_mobile=True, has_touch=True,
+                    reduced_motion="reduce")
+    page.add_init_script(
+        "Object.defineProperty(window, 'visualViewport', {value: undefined, configurable: true})")
+    open_widget(page, mock_api.url + "/")
+    box = page.locator(PANEL).bounding_box()
+    assert box and (box["y"], box["height"]) == (0, 640)
+    page.keyboard.press("Escape")
+    page.locator(PANEL).wait_for(state="hidden")
+    page.locator(LAUNCHER).click()
+    wait_for_bot(page, "Which company are you with?")
+    assert not page.errors
 
 
 def test_the_launcher_stays_on_screen_when_the_sites_body_is_transformed(
@@ -555,6 +677,69 @@ def test_the_length_limit_is_shown_before_sending_and_nothing_is_cut(
     assert counter.inner_text() == "290 / 300"
 
 
+def test_answers_of_several_lines(mock_api: MockWidgetApi, new_page: Any) -> None:
+    """Prospects describing their need write several lines; the answer box was a one-line
+    input. It is a textarea now that grows with its lines up to a few (then scrolls): Enter
+    sends, Shift+Enter starts a new line, and the Enter that ends an IME composition (a
+    Japanese or Chinese word being typed) does neither. The lines show in the visitor's
+    bubble and in the bot's words quoting them, as text."""
+    page = new_page(reduced_motion="reduce")  # no open animation scaling what is measured
+    open_widget(page, mock_api.url + "/")
+    box = page.get_by_role("textbox", name="Your answer")
+    assert box.evaluate("e => [e.tagName, e.dir, e.rows]") == ["TEXTAREA", "auto", 1]
+    hint = in_shadow(page, "root.querySelector('#qb-input').getAttribute('aria-describedby')"
+                           ".split(' ').map(id => root.getElementById(id).textContent)")
+    assert "Enter sends; Shift+Enter starts a new line." in hint
+
+    def height() -> float:
+        found = box.bounding_box()
+        assert found is not None
+        return float(found["height"])
+
+    one_line = height()
+    assert 40 <= one_line <= 44
+    box.focus()
+    page.keyboard.type("Acme")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type(XSS)
+    assert box.input_value() == f"Acme\n{XSS}"
+    assert height() > one_line + 15  # two lines in view
+    assert mock_api.api_requests("POST", "/messages") == []
+
+    # An Enter that ends an IME composition (both ways browsers mark it) sends nothing ...
+    for flags in ("isComposing: true", "keyCode: 229"):
+        in_shadow(page, "root.querySelector('#qb-input').dispatchEvent(new KeyboardEvent("
+                        f"'keydown', {{key: 'Enter', bubbles: true, cancelable: true, {flags}}}))")
+    page.wait_for_timeout(200)
+    assert mock_api.api_requests("POST", "/messages") == []
+    assert box.input_value() == f"Acme\n{XSS}"
+    # ... nor does Shift+Enter; Enter does.
+    page.keyboard.press("Enter")
+    wait_for_bot(page, "Roughly what budget")
+    assert sent_messages(mock_api) == [{"text": f"Acme\n{XSS}"}]
+    assert box.input_value() == "" and height() == one_line  # back to one line
+    assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
+
+    # Both bubbles show the two lines, as text (no element made of the markup).
+    assert ("visitor", f"Acme\n{XSS}") in messages(page)
+    assert ("bot", f"Nice to meet the Acme\n{XSS} team!") in messages(page)
+    # innerText is the text as rendered: a line break in it is one that shows
+    visitor, echo = in_shadow(
+        page, "[...root.querySelectorAll('.bubble')].slice(-3, -1).map(b => b.innerText)")
+    assert visitor.endswith(f"\nAcme\n{XSS}")
+    assert echo.endswith(f"\nNice to meet the Acme\n{XSS} team!")
+    assert in_shadow(page, "root.querySelectorAll('.bubble img, .bubble b').length") == 0
+
+    # A long answer: a few lines in view, then the box scrolls.
+    box.fill("\n".join(f"line {i}" for i in range(12)))
+    assert 100 < height() < 130
+    assert box.evaluate("e => e.scrollHeight > e.clientHeight "
+                        "&& getComputedStyle(e).overflowY === 'auto'")
+    page.keyboard.press("Enter")
+    wait_for_bot(page, "What's your work email")
+    assert sent_messages(mock_api)[-1] == {"text": "\n".join(f"line {i}" for i in range(12))}
+
+
 def test_right_to_left_answers_read_right_to_left(mock_api: MockWidgetApi, new_page: Any) -> None:
     """Arabic or Hebrew typed in the chat was laid out left to right: "!مرحبا" for "مرحبا!",
     its end punctuation on the wrong side. Each bubble, and the input, now takes its direction
@@ -605,7 +790,7 @@ def test_an_answer_typed_while_the_chat_cannot_connect_stays_in_the_input(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:
     page = new_page()
-    page.route("**/widget/api/sessions", lambda route: route.abort())  # creating one fails
+    page.route("**/widget/api/opening*", lambda route: route.abort())  # nothing to show
     page.goto(mock_api.url + "/")
     page.locator(LAUNCHER).click()
     unreachable = page.locator(f"{W} .alert", has_text="couldn't reach the server")
@@ -613,13 +798,24 @@ def test_an_answer_typed_while_the_chat_cannot_connect_stays_in_the_input(
     type_answer(page, "Acme")  # tries to connect again first (and fails again) ...
     unreachable.wait_for()
     assert page.locator(INPUT).input_value() == "Acme"  # ... and keeps the answer
-    page.unroute("**/widget/api/sessions")
+    page.unroute("**/widget/api/opening*")
     page.locator(INPUT).press("Enter")  # connects; the answer is still there ...
     wait_for_bot(page, "Which company are you with?")
     assert page.locator(INPUT).input_value() == "Acme"
-    page.locator(INPUT).press("Enter")  # ... and goes out once the question is on screen
+    assert mock_api.api_requests("POST", "/sessions") == []
+
+    # The first answer starts the session: when that fails, the answer is kept too.
+    page.route("**/widget/api/sessions", lambda route: route.abort())
+    page.locator(INPUT).press("Enter")
+    unreachable.wait_for()
+    assert page.locator(INPUT).input_value() == "Acme"
+    assert [who for who, _ in messages(page)] == ["bot", "bot"]  # the bubble taken back
+    page.unroute("**/widget/api/sessions")
+    page.get_by_role("button", name="Try again").click()  # ... and goes out
     wait_for_bot(page, "Nice to meet the Acme team!")
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1
     assert sent_messages(mock_api) == [{"text": "Acme"}]
+    assert page.locator(INPUT).input_value() == ""
 
 
 def test_two_tabs_opened_before_any_conversation_end_up_sharing_one(
@@ -634,12 +830,16 @@ def test_two_tabs_opened_before_any_conversation_end_up_sharing_one(
     wait_for_bot(first, "Which company are you with?")
     second.locator(LAUNCHER).click()
     wait_for_bot(second, "Which company are you with?")
-    assert len(mock_api.api_requests("POST", "/sessions")) == 1
+    assert mock_api.api_requests("POST", "/sessions") == []  # none before the first answer
     type_answer(second, "Acme")
     wait_for_bot(second, "Roughly what budget")
-    first.reload()  # the one conversation, with the answer given in the other tab
+    # the first tab takes up the conversation the answer started: no second one
     wait_for_bot(first, "Roughly what budget")
     assert ("visitor", "Acme") in messages(first)
+    first.reload()
+    wait_for_bot(first, "Roughly what budget")
+    assert ("visitor", "Acme") in messages(first)
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1
 
 
 def test_an_answer_in_a_tab_left_behind_is_refused_and_the_tab_catches_up(
@@ -647,19 +847,22 @@ def test_an_answer_in_a_tab_left_behind_is_refused_and_the_tab_catches_up(
 ) -> None:
     first = new_page()
     open_widget(first, mock_api.url + "/")
+    type_answer(first, "Acme")
+    wait_for_bot(first, "Roughly what budget")
     second = first.context.new_page()  # the same visitor, another tab: the same conversation
     second.goto(mock_api.url + "/")  # (opens by itself: the chat was left open)
     second.get_by_role("dialog", name="Chat with us").wait_for()
-    wait_for_bot(second, "Which company are you with?")
-    type_answer(first, "Acme")
-    wait_for_bot(first, "Roughly what budget")
-    type_answer(second, "Globex")  # this tab still shows the company question
+    wait_for_bot(second, "Roughly what budget")
+    first.locator(f"{W} .choices button", has_text="Over $50k").click()
+    wait_for_bot(first, "What's your work email")
+    type_answer(second, "Globex")  # this tab still shows the budget question
     second.locator(f"{W} .alert", has_text="moved on in another window").wait_for()
-    wait_for_bot(second, "Roughly what budget")  # redrawn as the conversation is now
+    wait_for_bot(second, "What's your work email")  # redrawn as the conversation is now
     assert second.locator(INPUT).input_value() == "Globex"  # the text is not lost
-    assert sent_messages(mock_api) == [{"text": "Acme"}, {"text": "Globex"}]
-    assert sent_questions(mock_api) == ["company", "company"]
-    assert [t for who, t in messages(second) if who == "visitor"] == ["Acme"]
+    assert sent_messages(mock_api) == [{"text": "Acme"}, {"choice": "over_50k"},
+                                       {"text": "Globex"}]
+    assert sent_questions(mock_api) == ["company", "budget", "budget"]
+    assert [t for who, t in messages(second) if who == "visitor"] == ["Acme", "Over $50k"]
 
 
 def test_too_many_new_chats_is_not_called_sending_too_fast(
@@ -670,15 +873,16 @@ def test_too_many_new_chats_is_not_called_sending_too_fast(
         status=429, headers={"Retry-After": "120"}, content_type="application/json",
         body=json.dumps({"error": {"code": "rate_limited", "message": "Too many new chats."}}),
     ))
-    page.goto(mock_api.url + "/")
-    page.locator(LAUNCHER).click()
+    open_widget(page, mock_api.url + "/")
+    type_answer(page, "Acme")  # the first answer starts the session
     alert = page.locator(f"{W} .alert")
     alert.wait_for()
     assert alert.inner_text().startswith("We're getting a lot of new chats from your network")
     assert "120 s" in alert.inner_text() or "119 s" in alert.inner_text()
+    assert page.locator(INPUT).input_value() == "Acme"
     page.unroute("**/widget/api/sessions")
-    page.locator(f"{W} .alert button").click()  # "Try again"
-    wait_for_bot(page, "Which company are you with?")
+    page.locator(INPUT).press("Enter")  # sent again, later
+    wait_for_bot(page, "Nice to meet the Acme team!")
 
 
 def test_a_message_whose_answer_was_lost_is_sent_again_with_the_same_id(
@@ -719,7 +923,8 @@ def test_resume_on_another_device(mock_api: MockWidgetApi, new_page: Any) -> Non
 
     phone = new_page(viewport={"width": 390, "height": 780})
     open_widget(phone, mock_api.url + "/")
-    phone.get_by_role("button", name="Resume a conversation").click()
+    # Before any answer, no session: the visitor can resume without starting one first.
+    phone.get_by_role("button", name="Continue a conversation from another device").click()
     assert (
         phone.evaluate("document.querySelector('qualibot-widget').shadowRoot.activeElement.id")
         == "qb-code"
@@ -730,7 +935,9 @@ def test_resume_on_another_device(mock_api: MockWidgetApi, new_page: Any) -> Non
     assert messages(phone) == messages(laptop)
     assert mock_api.api_requests("POST", "/resume")[-1].body == {"resume_code": code}
     assert stored_session(phone)["session_id"] == laptop_session["session_id"]
+    assert len(mock_api.api_requests("POST", "/sessions")) == 1  # the laptop's only
     assert phone.locator(f"{W} .resume").is_hidden()
+    assert phone.locator(f"{W} .code strong").inner_text() == code
     # On a phone the panel fills the screen.
     box = phone.locator(PANEL).bounding_box()
     assert box and box["width"] == 390
@@ -758,6 +965,9 @@ def test_a_stale_stored_session_is_dropped_and_a_new_one_started(
     page.reload()
     page.locator(LAUNCHER).click()
     wait_for_bot(page, "Which company are you with?")
+    assert stored_session(page) == {"open": True}  # dropped; the new one comes with an answer
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
     assert len(mock_api.api_requests("POST", "/sessions")) == 1
     fresh = stored_session(page)
     assert fresh["session_id"] != stale["session_id"]
@@ -770,6 +980,8 @@ def test_an_expired_conversation_is_followed_by_a_new_one_with_a_word_why(
 ) -> None:
     page = new_page()
     open_widget(page, mock_api.url + "/")
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
     old = stored_session(page)["session_id"]
     page.route(f"**/widget/api/sessions/{old}", lambda route: route.fulfill(
         status=410, content_type="application/json",
@@ -781,6 +993,9 @@ def test_an_expired_conversation_is_followed_by_a_new_one_with_a_word_why(
     alert = page.locator(f"{W} .alert")
     alert.wait_for()
     assert alert.inner_text() == "Your earlier conversation timed out, so this is a new one."
+    assert "session_id" not in stored_session(page)
+    type_answer(page, "Globex")
+    wait_for_bot(page, "Nice to meet the Globex team!")
     assert stored_session(page)["session_id"] != old
 
 
@@ -803,6 +1018,10 @@ def test_cross_origin_embed_with_options_and_tracking_api(
     page.get_by_role("dialog", name="Chat with us").wait_for()
     wait_for_bot(page, "Which company are you with?")
     assert page.locator(f"{W} .title").inner_text() == "Welcome to Contoso"
+    assert mock_api.api_requests("GET", "/opening")[0].query == {"framework": "champ"}
+    assert mock_api.events == []  # still queued: no session before the first answer
+    type_answer(page, "Contoso")
+    wait_for_bot(page, "Roughly what budget")
     create = mock_api.api_requests("POST", "/sessions")[0]
     assert create.body["framework"] == "champ"
     assert create.body["locale"] == "de-DE"
@@ -836,8 +1055,11 @@ def test_a_typo_in_the_sites_tag_never_reaches_visitors(
     open_widget(page, f"http://localhost:{mock_api.port}/cross-origin?framework=bnat"
                       "&position=LEFT")
     # the chat works, on the server's default framework; the site owner is told in the console
-    assert [r.body.get("framework") for r in mock_api.api_requests("POST", "/sessions")] == [
-        "bnat", None]
+    assert [r.query for r in mock_api.api_requests("GET", "/opening")] == [{"framework": "bnat"},
+                                                                          {}]
+    type_answer(page, "Acme")
+    wait_for_bot(page, "Roughly what budget")
+    assert [r.body.get("framework") for r in mock_api.api_requests("POST", "/sessions")] == [None]
     assert page.locator(f"{W} .alert").is_hidden()
     assert any("Unknown framework 'bnat'" in w for w in warnings), warnings
     assert page.locator(LAUNCHER).bounding_box()["x"] < 100  # "LEFT" as "left"
@@ -854,6 +1076,7 @@ def test_pages_seen_before_the_chat_was_opened_still_count(
     assert mock_api.events == []
     page.locator(LAUNCHER).click()
     wait_for_bot(page, "Which company are you with?")
+    type_answer(page, "Acme")  # which starts the session: the events go out with it
     wait_until(page, lambda: len(mock_api.events) >= 3)
     page.wait_for_timeout(200)
     sent = [e["event"] for _, e in mock_api.events]
@@ -880,9 +1103,18 @@ def test_honeypot_is_hidden_and_its_value_is_sent(mock_api: MockWidgetApi, new_p
     wait_for_bot(page, "What's your work email")
     assert sent_messages(mock_api)[-1] == {"choice": "under_10k", "website": "http://spam.example"}
 
+    # Filled in before the first answer: the session that answer starts carries it too.
+    bot_page = new_page()
+    open_widget(bot_page, mock_api.url + "/")
+    in_shadow(bot_page, "root.querySelector('input[name=website]').value = 'http://spam.example'")
+    type_answer(bot_page, "Acme")
+    wait_for_bot(bot_page, "Roughly what budget")
+    assert mock_api.api_requests("POST", "/sessions")[-1].body["website"] == "http://spam.example"
+    assert sent_messages(mock_api)[-1] == {"text": "Acme", "website": "http://spam.example"}
 
-# Any text a visitor might type, with markup-like pieces mixed in. Control characters, lone
-# surrogates and line breaks cannot be typed into the one-line input; the widget trims.
+
+# Any text a visitor might type, with markup-like pieces and line breaks mixed in. Control
+# characters (other than the line break) and lone surrogates cannot be typed; the widget trims.
 TYPED = (
     st.lists(
         st.one_of(
@@ -891,7 +1123,7 @@ TYPED = (
                 max_size=40,
             ),
             st.sampled_from([XSS, "<script>alert(2)</script>", "&amp;", "&lt;b&gt;", "<!--",
-                             "</div><div>", '"', "'", "&", "<", ">"]),
+                             "</div><div>", '"', "'", "&", "<", ">", "\n", "<b>\n</b>"]),
         ),
         min_size=1,
         max_size=4,

@@ -56,6 +56,7 @@
     open: "Open chat",
     close: "Close chat",
     input: "Your answer",
+    hint: "Enter sends; Shift+Enter starts a new line.",
     type: "Type your answer…",
     orType: "Or type your answer…",
     send: "Send",
@@ -67,6 +68,7 @@
     startOver: "Start over",
     codeBefore: "Resume on another device with code ",
     resumeLink: "Resume a conversation",
+    resumeFirst: "Continue a conversation from another device",
     resumeLabel: "Enter the code from your other device",
     resume: "Resume",
     cancel: "Cancel",
@@ -93,9 +95,10 @@
   const num = (n) => n.toLocaleString("en");
 
   // ---------------------------------------------------------------------------------------------
-  // Storage: {session_id, token, resume_code, open} under a namespaced key. localStorage may be
-  // missing or throw (privacy modes, sandboxed iframes), so fall back to sessionStorage, then
-  // to memory (the conversation then lasts as long as the page).
+  // Storage: {session_id, token, resume_code, open} under a namespaced key (just {open} while
+  // the chat is open before any session). localStorage may be missing or throw (privacy modes,
+  // sandboxed iframes), so fall back to sessionStorage, then to memory (the conversation then
+  // lasts as long as the page).
   // ---------------------------------------------------------------------------------------------
 
   const KEY = "qualibot:v1:session:" + scriptUrl.host;
@@ -116,26 +119,33 @@
     };
   })();
 
-  function loadStored() {
+  function readKey() {
     try {
-      const s = JSON.parse(store.getItem(KEY));
-      if (s && typeof s.session_id === "string" && typeof s.token === "string") return s;
-    } catch (_) { /* corrupt or unavailable: start fresh */ }
-    return null;
+      return JSON.parse(store.getItem(KEY)) || {};
+    } catch (_) {
+      return {}; // corrupt or unavailable: start fresh
+    }
+  }
+
+  function loadStored() {
+    const s = readKey();
+    return typeof s.session_id === "string" && typeof s.token === "string" ? s : null;
   }
 
   function save() {
     try {
-      if (state.session) store.setItem(KEY, JSON.stringify({ ...state.session, open: state.open }));
+      if (state.session || state.open) store.setItem(KEY, JSON.stringify({ ...state.session, open: state.open }));
       else store.removeItem(KEY);
     } catch (_) { /* quota or privacy mode: keep working from memory */ }
   }
 
   const stored = loadStored();
+  const wasOpen = !!readKey().open;
 
   const state = {
     session: stored && { session_id: stored.session_id, token: stored.token, resume_code: stored.resume_code || "" },
     synced: false, // the history on screen is the server's (session restored or created)
+    preview: false, // no session yet: the screen shows the opening (the first answer creates one)
     expired: false, // the stored conversation had expired (the next new one says so)
     messages: [],
     done: false,
@@ -154,7 +164,7 @@
     if (!other || (state.session && other.session_id === state.session.session_id)) return;
     if (state.messages.some((m) => m.from === "visitor")) return;
     state.session = { session_id: other.session_id, token: other.token, resume_code: other.resume_code || "" };
-    state.synced = false;
+    state.synced = state.preview = false;
     if (state.open) sync(false).catch(() => { /* retried at the next message */ });
   });
 
@@ -254,21 +264,28 @@
     return run;
   }
 
-  function adopt(res) {
-    state.session = { session_id: res.session_id, token: res.token, resume_code: res.resume_code || "" };
+  const setMax = (res) => {
     if (Number.isInteger(res.max_message_chars) && res.max_message_chars > 0) state.maxChars = res.max_message_chars;
+  };
+
+  // `keep`: the screen already shows this conversation (the opening, now answered).
+  function adopt(res, keep) {
+    state.session = { session_id: res.session_id, token: res.token, resume_code: res.resume_code || "" };
+    setMax(res);
     state.synced = true;
+    state.preview = false;
     save();
-    setHistory(res.messages, !!res.done);
+    if (!keep) setHistory(res.messages, !!res.done);
     flush();
   }
 
   // Make sure the screen shows the server's conversation: restore the stored one (if any) and,
-  // when `create` is set and there is none, start a new one.
-  function sync(create) {
+  // when `show` is set and there is none, show the opening (GET /opening: nothing is stored).
+  // The session is created by the visitor's first answer (send), so that looking, or resuming
+  // a conversation from another device, leaves no empty conversation behind.
+  function sync(show) {
     return serial(async () => {
-      if (state.synced && state.session) return;
-      if (!state.session && !create) return;
+      if (state.session ? state.synced : !show || state.preview) return;
       setBusy(true);
       try {
         if (state.session) {
@@ -281,8 +298,11 @@
             state.expired = e.code === "session_expired";
           }
         }
-        if (!state.session && create) {
-          adopt(await createSession());
+        if (!state.session && show) {
+          const res = await opening();
+          setMax(res);
+          state.preview = true;
+          setHistory(res.messages, false);
           // say why the chat starts afresh (the answers are kept on the server)
           if (state.expired) showError({ message: T.expiredNew });
           state.expired = false;
@@ -293,24 +313,29 @@
     });
   }
 
-  async function createSession() {
-    const body = { framework: config.framework || undefined, locale: config.locale, page: location.href };
-    if (ui && ui.hp.value) body.website = ui.hp.value; // honeypot: the backend drops bots
+  async function opening() {
     try {
-      return await api("POST", "/sessions", body);
+      return await api("GET", "/opening" + (config.framework ? "?framework=" + encodeURIComponent(config.framework) : ""));
     } catch (e) {
       if (e.code !== "unknown_framework" || !config.framework) throw e;
       // A typo in the site's tag is the site owner's to fix, not the visitor's: say so in
       // the console and chat with the server's default framework.
       console.warn(`Qualibot: ${e.message} Using the default framework.`);
       config.framework = "";
-      return createSession();
+      return opening();
     }
+  }
+
+  // A 429 here is about new chats from the visitor's network, not about sending too fast.
+  function createSession() {
+    const body = { framework: config.framework || undefined, locale: config.locale, page: location.href };
+    if (ui.hp.value) body.website = ui.hp.value; // honeypot: the backend drops bots
+    return api("POST", "/sessions", body).catch((e) => { throw Object.assign(e, { opening: true }); });
   }
 
   function forget() {
     state.session = null;
-    state.synced = false;
+    state.synced = state.preview = false;
     save();
     setHistory([], false);
   }
@@ -335,7 +360,7 @@
   async function send(body, shown, typed) {
     if (state.busy || state.done) return;
     const asGiven = { ...body }; // for "Try again"
-    if (!state.session || !state.synced) {
+    if (!state.synced && !state.preview) {
       if (typed && !ui.input.value) ui.input.value = shown; // the composer emptied it
       start(); // (re)connect first; a typed answer stays in the input
       return;
@@ -360,6 +385,9 @@
     refresh();
     setBusy(true);
     try {
+      // The first answer to the opening starts the conversation (which starts with the same
+      // question: if not, the server refuses the answer, 409, as for one from a stale tab).
+      if (!state.session) adopt(await createSession(), true);
       const res = await postMessage(body);
       state.unsent = null;
       for (const m of list(res.messages)) if (m.from !== "visitor") addMessage(m);
@@ -534,10 +562,19 @@
     // Honeypot: invisible to people and skipped by keyboard and screen readers; naive bots fill it.
     u.hp = el("input", { class: "hp", type: "text", name: "website", tabindex: "-1", autocomplete: "off", "aria-hidden": "true" });
     // No maxlength: it would cut a long paste without a word. A counter shows up near the
-    // server's limit instead, and an answer over it is not sent (countChars).
-    u.input = el("input", {
-      class: "input", id: "qb-input", type: "text", name: "message", dir: "auto", "aria-describedby": "qb-count",
+    // server's limit instead, and an answer over it is not sent (countChars). A textarea, for
+    // answers of several lines: it grows with them (countChars), Enter sends, Shift+Enter
+    // starts a new line, and the Enter that ends an IME composition (Japanese, Chinese...)
+    // only ends it (Safari tells that one by keyCode 229 alone).
+    u.input = el("textarea", {
+      class: "input", id: "qb-input", name: "message", rows: "1", dir: "auto", "aria-describedby": "qb-hint qb-count",
       autocomplete: "off", enterkeyhint: "send", placeholder: T.type, oninput: () => countChars(),
+      onkeydown: (ev) => {
+        if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
+          ev.preventDefault();
+          submitTyped();
+        }
+      },
     });
     u.count = el("p", { class: "count", id: "qb-count", hidden: true });
     u.composer = el("form", {
@@ -546,7 +583,7 @@
         ev.preventDefault();
         submitTyped();
       },
-    }, u.hp, el("label", { class: "sr", for: "qb-input", text: T.input }), u.input,
+    }, u.hp, el("label", { class: "sr", for: "qb-input", text: T.input }), el("span", { class: "sr", id: "qb-hint", text: T.hint }), u.input,
     el("button", { type: "submit", class: "send", "aria-label": T.send }, icon("send")), u.count);
 
     u.startOver = el("button", { type: "button", class: "btn", text: T.startOver, onclick: startOver });
@@ -570,10 +607,11 @@
 
     u.codeValue = el("strong");
     u.codeLine = el("p", { class: "code", hidden: true }, T.codeBefore, u.codeValue);
-    const foot = el("footer", { class: "foot" }, u.codeLine, el("button", {
-      type: "button", class: "link", text: T.resumeLink,
+    u.resumeLink = el("button", {
+      type: "button", class: "link", text: T.resumeFirst,
       onclick: () => { u.resumeForm.hidden = !u.resumeForm.hidden; if (!u.resumeForm.hidden) u.code.focus(); scrollDown(); },
-    }));
+    });
+    const foot = el("footer", { class: "foot" }, u.codeLine, u.resumeLink);
 
     const head = el("header", { class: "head" },
       el("div", { class: "avatar", "aria-hidden": "true" }, icon("chat")),
@@ -600,7 +638,7 @@
     markModal();
     if (phone && phone.addEventListener) phone.addEventListener("change", markModal);
     const keepTabInside = (ev) => {
-      const stops = [...u.panel.querySelectorAll("button, input, a[href], [tabindex='0']")]
+      const stops = [...u.panel.querySelectorAll("button, input, textarea, a[href], [tabindex='0']")]
         .filter((n) => !n.disabled && n.getClientRects().length);
       const active = u.root.getRootNode().activeElement;
       const first = stops[0], last = stops[stops.length - 1];
@@ -734,7 +772,7 @@
     ui.input.setAttribute("autocomplete", (q && AUTOFILL[q.criterion]) || "off");
     ui.input.setAttribute("inputmode", q && q.criterion === "email" ? "email" : "text");
 
-    const active = !!(state.session && state.synced && state.messages.length);
+    const active = (state.synced || state.preview) && state.messages.length > 0;
     // Only what can work: back and restart once something was answered, skip where allowed.
     const answered = state.messages.some((m) => m.from === "visitor");
     ui.back.hidden = ui.restart.hidden = !answered;
@@ -743,9 +781,10 @@
     countChars();
     ui.controls.hidden = state.done || !active || (ui.back.hidden && ui.skip.hidden);
     ui.finished.hidden = !state.done;
-    const code = state.session && state.synced ? state.session.resume_code : "";
+    const code = state.synced ? state.session.resume_code : "";
     ui.codeValue.textContent = code || "";
     ui.codeLine.hidden = !code;
+    ui.resumeLink.textContent = state.synced ? T.resumeLink : T.resumeFirst;
     scrollDown();
   }
 
@@ -759,9 +798,13 @@
   }
 
   // The answer's length as the server counts it (code points: an emoji is one), shown from
-  // 90% of the limit on; over it the input is marked invalid. Returns the length.
+  // 90% of the limit on; over it the input is marked invalid. Returns the length. Also fits
+  // the input's height to its lines (up to its max-height, then it scrolls).
   function countChars() {
-    const n = [...ui.input.value.trim()].length;
+    const input = ui.input;
+    input.style.height = "";
+    if (input.scrollHeight) input.style.height = input.scrollHeight + input.offsetHeight - input.clientHeight + "px";
+    const n = [...input.value.trim()].length;
     const max = state.maxChars;
     const show = !state.done && n >= max * 0.9;
     ui.count.hidden = !show;
@@ -789,13 +832,12 @@
   let alertAction = null;
   let alertTimer = 0;
   let alertTooLong = false; // the notice on show is about an answer over the length limit
-  // `opening`: the error came from opening a chat (a 429 is then not about sending too fast).
-  function showError(e, action, opening) {
+  function showError(e, action) {
     if (!ui) return;
     hideAlert();
     let text;
     if (e.status === 429) {
-      const [wait, soon] = opening ? [T.busy, T.busySoon] : [T.tooFast, T.tooFastSoon];
+      const [wait, soon] = e.opening ? [T.busy, T.busySoon] : [T.tooFast, T.tooFastSoon];
       let n = e.retryAfter;
       if (n) {
         // Count down, then clear the notice by itself.
@@ -836,10 +878,10 @@
     (!state.done ? ui.input : last ? last.node : ui.startOver).focus({ preventScroll: true });
   }
 
-  // Connect (restore or create) and report failures with a way to try again.
+  // Connect (restore, or show the opening) and report failures with a way to try again.
   function start() {
     hideAlert();
-    sync(true).then(focusInput, (e) => showError(e, { label: T.retry, run: start }, true));
+    sync(true).then(focusInput, (e) => showError(e, { label: T.retry, run: start }));
   }
 
   function startOver() {
@@ -862,8 +904,9 @@
     ui.launcher.setAttribute("aria-expanded", "true");
     ui.launcher.setAttribute("aria-label", T.close);
     save();
+    follow(true);
     focusInput();
-    if (!(state.session && state.synced)) start();
+    if (!state.synced && !state.preview) start();
   }
 
   function close() {
@@ -875,7 +918,24 @@
     ui.launcher.setAttribute("aria-expanded", "false");
     ui.launcher.setAttribute("aria-label", T.open);
     save();
+    follow(false);
     if (hadFocus) ui.launcher.focus();
+  }
+
+  // iOS Safari does not shrink the layout viewport for its on-screen keyboard: the full-screen
+  // panel of a phone went on under the keyboard. While the chat is open, the visual viewport
+  // (the part of the page in view) gives the panel its height and top (--qb-vh, --qb-top; only
+  // the phone layout uses them). Without visualViewport, nothing changes.
+  const vv = window.visualViewport;
+  function fit() {
+    ui.root.style.setProperty("--qb-vh", vv.height + "px");
+    ui.root.style.setProperty("--qb-top", vv.offsetTop + "px");
+  }
+  function follow(on) {
+    if (!vv) return;
+    for (const type of ["resize", "scroll"]) vv[on ? "addEventListener" : "removeEventListener"](type, fit);
+    if (on) fit();
+    else for (const name of ["--qb-vh", "--qb-top"]) ui.root.style.removeProperty(name);
   }
 
   const Qualibot = { version: "1", open, close, track };
@@ -972,13 +1032,14 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
 .ctl:hover { background: var(--qb-soft); color: var(--qb-ink); }
 .controls + .composer { border-top: 0; }
 
-.composer { position: relative; display: flex; flex-wrap: wrap; align-items: center; gap: 8px; padding: 8px 12px 12px; background: #fff; border-top: 1px solid var(--qb-line); }
+.composer { position: relative; display: flex; flex-wrap: wrap; align-items: flex-end; gap: 8px; padding: 8px 12px 12px; background: #fff; border-top: 1px solid var(--qb-line); }
 .count { flex-basis: 100%; margin: -2px 54px 0 0; font-size: 12px; text-align: right; color: var(--qb-muted); }
 .count.over { color: #b91c1c; font-weight: 600; }
 .input {
   flex: 1; min-width: 0; height: 42px; padding: 0 14px; font: inherit; color: inherit; background: #fff;
   border: 1px solid #cbd5e1; border-radius: 12px; outline: none; transition: border-color .15s, box-shadow .15s;
 }
+textarea.input { display: block; height: auto; max-height: 122px; padding: 10px 14px; line-height: 20px; resize: none; overflow-y: auto; }
 .input::placeholder { color: #94a3b8; }
 .input:focus { outline: none; border-color: var(--qb-accent); box-shadow: 0 0 0 1px var(--qb-accent); }
 .send { flex: none; display: grid; place-items: center; width: 42px; height: 42px; border-radius: 12px; background: var(--qb-accent); color: var(--qb-on-accent); }
@@ -1004,7 +1065,7 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
 @media (max-width: 480px) {
   .qb { bottom: 16px; right: 16px; }
   .qb.left { left: 16px; }
-  .panel { position: fixed; inset: 0; width: auto; max-width: none; height: auto; border-radius: 0; border: 0; }
+  .panel { position: fixed; inset: var(--qb-top, 0px) 0 auto; width: auto; max-width: none; height: var(--qb-vh, 100%); border-radius: 0; border: 0; }
   .open .launcher { display: none; }
   .input { font-size: 16px; } /* under 16px, iOS Safari zooms the page in on focus */
   .resume .row { flex-wrap: wrap; }
@@ -1016,7 +1077,7 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
   .sub { display: none; }
 }
 @media (prefers-reduced-motion: reduce) {
-  .panel, .launcher, .chip { transition: none; }
+  .panel, .open .panel, .launcher, .chip { transition: none; } /* .open .panel: its own rule outranks .panel */
   .typing span { animation: none; opacity: .7; }
 }
 `;
@@ -1031,7 +1092,7 @@ svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width:
     for (const call of preloadQueue) {
       if (Array.isArray(call) && typeof api[call[0]] === "function") api[call[0]](...call.slice(1));
     }
-    if (openWhenReady || (stored && stored.open)) {
+    if (openWhenReady || wasOpen) {
       open(); // continue an open conversation after a refresh or on another page of the site
     } else if (state.session) {
       const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 300));
