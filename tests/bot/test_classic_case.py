@@ -46,7 +46,7 @@ def test_ceo_who_wants_it_asap_is_qualified_under_bant(service: QualificationSer
 def test_same_ceo_is_disqualified_under_meddic(service: QualificationService) -> None:
     result = converse(service, "meddic", [
         "nothing specific really", "I'm the CEO, I sign", "not sure yet", "not known yet",
-        "no pain, things are going fine", "me", "I am, as CEO"])
+        "no pain, things are going fine", "me, I am, as CEO"])  # the champion: who too
     assert result.score is not None
     assert result.score["total"] <= 10
     assert result.score["verdict"] == "disqualified"
