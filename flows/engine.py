@@ -28,6 +28,7 @@ from flows.answers import AnswerRecord
 from flows.definitions import Framework, Question
 from flows.details import detail, yes_from_details
 from flows.parsing import parse_answer, parse_text, readback
+from flows.parsing._common import Parsed
 
 START = "start"
 DONE = "done"
@@ -143,6 +144,17 @@ class Turn:
 def _model(event: EventData) -> FlowState:
     """The conversation an event runs on (the shared machine passes it untyped)."""
     return cast(FlowState, event.model)
+
+
+def _answered(question: Question, text: str, parsed: Parsed, today: date) -> AnswerRecord:
+    """The record of `text` read as `parsed`, an answer to `question`."""
+    return AnswerRecord(
+        raw=text,
+        parsed=parsed,
+        status="answered",
+        readback=readback(question.type, parsed, question.choices),
+        at=today.isoformat(),
+    )
 
 
 def command_for(text: str) -> str | None:
@@ -546,14 +558,7 @@ class Flow:
             and parsed.get("words", 0) < question.validation.min_words
         ):
             return None, True  # too short to mean much; "none" or "not sure" is an answer
-        record = AnswerRecord(
-            raw=text,
-            parsed=parsed,
-            status="answered",
-            readback=readback(question.type, parsed, question.choices),
-            at=today.isoformat(),
-        )
-        return record, False
+        return _answered(question, text, parsed, today), False
 
     def _take(
         self,
@@ -597,14 +602,7 @@ class Flow:
         value = yes_from_details(asked, follow_ups, text, today)
         if value is None:
             return None
-        parsed = {"value": value}
-        return AnswerRecord(
-            raw=text,
-            parsed=parsed,
-            status="answered",
-            readback=readback(asked.type, parsed, asked.choices),
-            at=today.isoformat(),
-        )
+        return _answered(asked, text, {"value": value}, today)
 
     def _details_ahead(
         self,
@@ -629,13 +627,7 @@ class Flow:
         parsed = detail(follow_up, asked, text, today)
         if parsed is None:
             return turn
-        record = AnswerRecord(
-            raw=text,
-            parsed=parsed,
-            status="answered",
-            readback=readback(follow_up.type, parsed, follow_up.choices),
-            at=today.isoformat(),
-        )
+        record = _answered(follow_up, text, parsed, today)
         self._fire("answer", model, record=record, unknown_record=record)
         said = BotMessage("readback", self._readback(follow_up, record, audience))
         return Turn(

@@ -296,6 +296,16 @@ def test_bant_authority_of_a_joint_decision(
     assert f"— {reason}" in criterion.reason
 
 
+def authority_and_buyer(bant: Framework, meddic: Framework, answer: str) -> tuple[Any, Any]:
+    """How `answer` scores as BANT's authority and as MEDDIC's economic buyer."""
+    parsed = parse_authority(answer)
+    authority = by_id(score(bant, CEO_BANT | {"authority": rec(answer, parsed)},
+                            as_of=AS_OF))["authority"]
+    buyer = by_id(score(meddic, CEO_MEDDIC | {"economic_buyer": rec(answer, parsed)},
+                        as_of=AS_OF))["economic_buyer"]
+    return authority, buyer
+
+
 @pytest.mark.parametrize(
     ("answer", "bant_points", "meddic_points", "reason"),
     [
@@ -316,11 +326,7 @@ def test_authority_under_the_board_is_not_the_final_say(
     bant: Framework, meddic: Framework, answer: str, bant_points: float, meddic_points: float,
     reason: str
 ) -> None:
-    parsed = parse_authority(answer)
-    authority = by_id(score(bant, CEO_BANT | {"authority": rec(answer, parsed)},
-                            as_of=AS_OF))["authority"]
-    buyer = by_id(score(meddic, CEO_MEDDIC | {"economic_buyer": rec(answer, parsed)},
-                        as_of=AS_OF))["economic_buyer"]
+    authority, buyer = authority_and_buyer(bant, meddic, answer)
     assert authority.points == pytest.approx(bant_points)
     assert buyer.score * 20 == pytest.approx(meddic_points)
     assert f"— {reason}" in authority.reason
@@ -355,11 +361,7 @@ def test_meddic_economic_buyer_of_a_joint_decision_is_the_executive(meddic: Fram
 def test_authority_with_an_approvers_sign_off(
     bant: Framework, meddic: Framework, answer: str, bant_points: float, meddic_points: float
 ) -> None:
-    parsed = parse_authority(answer)
-    authority = by_id(score(bant, CEO_BANT | {"authority": rec(answer, parsed)},
-                            as_of=AS_OF))["authority"]
-    buyer = by_id(score(meddic, CEO_MEDDIC | {"economic_buyer": rec(answer, parsed)},
-                        as_of=AS_OF))["economic_buyer"]
+    authority, buyer = authority_and_buyer(bant, meddic, answer)
     assert authority.points == pytest.approx(bant_points)
     assert buyer.score * 20 == pytest.approx(meddic_points)
     assert "final say: CFO (economic buyer)" in buyer.reason
