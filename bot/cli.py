@@ -203,7 +203,7 @@ def parse(answer_type: str, text: str, today: Any) -> None:
 )
 @click.option(
     "--all", "show_all", is_flag=True,
-    help="Include website visitors who opened the chat but answered nothing yet.",
+    help="Include website chats started but with nothing answered yet.",
 )
 @click.option(
     "--status", type=click.Choice(LEAD_STATUSES),
@@ -256,7 +256,7 @@ def leads(limit: int, show_all: bool, status: str | None, unclaimed: bool) -> No
 )
 @click.option(
     "--all", "show_all", is_flag=True,
-    help="Include website visitors who opened the chat but answered nothing yet.",
+    help="Include website chats started but with nothing answered yet.",
 )
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-",
@@ -282,7 +282,7 @@ def export(fmt: str, since: datetime | None, show_all: bool, output: str) -> Non
 
 def _unanswered(count: int) -> str:
     visitors = "visitor" if count == 1 else "visitors"
-    return f"{count:,} website {visitors} who opened the chat but answered nothing yet"
+    return f"{count:,} website {visitors} who started a chat but answered nothing yet"
 
 
 @main.command()

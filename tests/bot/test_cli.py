@@ -112,7 +112,7 @@ def test_leads_leaves_out_visitors_who_only_opened_the_chat(workdir: Path) -> No
     code, out = run("leads")
     assert code == 0
     assert out.count("widget") == 1  # the visitor who answered
-    assert "not listed: 3 website visitors who opened the chat but answered nothing" in out
+    assert "not listed: 3 website visitors who started a chat but answered nothing" in out
     code, out = run("leads", "--all")
     assert out.count("widget") == 4 and "not listed" not in out
 

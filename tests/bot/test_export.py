@@ -54,7 +54,7 @@ def test_jsonl_carries_the_answers_as_given(workdir: Path) -> None:  # noqa: F81
 def test_since_and_all_and_a_file(workdir: Path) -> None:  # noqa: F811
     assert run("chat", "bant", "Acme", input=ANSWERS)[0] == 0
     runtime = build_runtime(load_settings())
-    try:  # a visitor who opened the chat and answered nothing
+    try:  # a visitor who started a chat and answered nothing
         runtime.service.start(framework="bant", company="Website visitor", channel="widget",
                               participant="visitor-1", source="widget")
     finally:
