@@ -23,7 +23,7 @@ from datetime import date
 from flows.definitions import Question
 from flows.parsing import parse_answer
 from flows.parsing._common import Parsed
-from flows.parsing.choice import normalize
+from flows.parsing.choice import named_in, normalize, yes_choice
 
 _MAGNITUDE = re.compile(
     r"\d\s*(?:k|m|mm|bn|b)\b|\b(?:thousand|million|billion|grand)\b|[$€£¥]", re.IGNORECASE
@@ -65,21 +65,22 @@ def detail(follow_up: Question, asked: Question, text: str, today: date) -> Pars
 
 
 def yes_from_details(asked: Question, follow_ups: Sequence[Question], text: str,
-                     today: date) -> str | None:
-    """The value of `asked`'s "yes" choice when `text` names no choice but clearly gives the
-    amount or date that one of its `follow_ups` asks for once the answer is yes: "50k" or
-    "we've got 100k for the year" to "Does Acme have budget?" is a budget (allocated), of that
-    amount. A text follow-up does not count: any sentence would."""
-    yes = next((c.value for c in asked.choices
-                if "yes" in {normalize(n) for n in (c.value, c.label, *c.synonyms)}), None)
-    if yes is None:
+                     today: date) -> tuple[str, Question, Parsed] | None:
+    """`asked`'s "yes" choice when `text` names no choice but clearly gives the amount or date
+    that one of its `follow_ups` (questions asked if `asked` is answered so) asks for: "50k"
+    or "we've got 100k for the year" to "Does Acme have budget?" is a budget (allocated), of
+    that amount. (The yes value, that follow-up, what the text says to it.) A text follow-up
+    does not count: any sentence would."""
+    choice = yes_choice(asked.choices)
+    if choice is None:
         return None
     for follow_up in follow_ups:
         condition = follow_up.ask_if
-        if (follow_up.type in ("money", "timeframe") and condition is not None
-                and condition.question == asked.id and condition.holds(yes)
-                and detail(follow_up, asked, text, today) is not None):
-            return yes
+        if follow_up.type in ("money", "timeframe") and condition and condition.holds(
+                choice.value):
+            parsed = detail(follow_up, asked, text, today)
+            if parsed is not None:
+                return choice.value, follow_up, parsed
     return None
 
 
@@ -94,14 +95,9 @@ def _is_stated_amount(parsed: Parsed, text: str) -> bool:
 def _beyond_choice(text: str, asked: Question) -> tuple[str, set[str]]:
     """`text` (normalised) without the longest choice name it contains, and the words of all
     the choice names it contains."""
-    said = f" {normalize(text)} "
-    names = {
-        normalize(name)
-        for choice in asked.choices
-        for name in (choice.value.replace("_", " "), choice.label, *choice.synonyms)
-    }
-    contained = [n for n in names if n and f" {n} " in said]
-    longest = max(contained, key=len, default="")
+    said = normalize(text)
+    names = {name for found in named_in(said, asked.choices).values() for name in found}
+    longest = max(names, key=len, default="")
     if longest:
-        said = said.replace(f" {longest} ", " ", 1)
-    return said.strip(), {word for name in contained for word in name.split()}
+        said = f" {said} ".replace(f" {longest} ", " ", 1).strip()
+    return said, {word for name in names for word in name.split()}

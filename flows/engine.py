@@ -421,12 +421,15 @@ class Flow:
         # Out of re-asks, a short answer is kept as it is rather than noted as unreadable.
         last_chance = model.attempts >= MAX_REASKS
         record, too_short = self._read(question, text, today, short_ok=last_chance)
+        known: tuple[Question, Parsed] | None = None  # a follow-up's details, read already
         if record is None and details and question.type == "choice":
-            record = self._yes_from_details(question, text, today)
+            record, known = self._yes_from_details(question, text, today)
         opening = ASK_MORE if too_short else NOT_UNDERSTOOD_REASK
         turn = self._take(model, "answer", record, text, today, company, audience, opening)
         if details and record is not None and turn.recorded is not None:
-            return self._details_ahead(model, question, text, turn, today, company, audience)
+            return self._details_ahead(
+                model, question, text, turn, today, company, audience, known
+            )
         return turn
 
     def choose(
@@ -595,14 +598,18 @@ class Flow:
             recorded = (question.id, record)
         return Turn((first, *self._arrival(model, company, audience)), recorded=recorded)
 
-    def _yes_from_details(self, asked: Question, text: str, today: date) -> AnswerRecord | None:
+    def _yes_from_details(
+        self, asked: Question, text: str, today: date
+    ) -> tuple[AnswerRecord | None, tuple[Question, Parsed] | None]:
         """The "yes" choice of `asked` when the answer gives only what its follow-up asks
-        ("50k" to "Does Acme have budget?"), see `flows.details.yes_from_details`."""
+        ("50k" to "Does Acme have budget?"), with that follow-up and its details; see
+        `flows.details.yes_from_details`."""
         follow_ups = [q for q in self.questions if q.ask_if and q.ask_if.question == asked.id]
-        value = yes_from_details(asked, follow_ups, text, today)
-        if value is None:
-            return None
-        return _answered(asked, text, {"value": value}, today)
+        found = yes_from_details(asked, follow_ups, text, today)
+        if found is None:
+            return None, None
+        value, follow_up, parsed = found
+        return _answered(asked, text, {"value": value}, today), (follow_up, parsed)
 
     def _details_ahead(
         self,
@@ -613,9 +620,11 @@ class Flow:
         today: date,
         company: str,
         audience: Audience,
+        known: tuple[Question, Parsed] | None = None,
     ) -> Turn:
         """`turn`, or, when the next question is a follow-up of the choice just answered and
-        the answer already says what it asks, that follow-up answered too."""
+        the answer already says what it asks, that follow-up answered too (`known`: what the
+        answer says to a follow-up, read already)."""
         follow_up = self.by_id.get(model.state)
         if (
             asked.type != "choice"
@@ -624,7 +633,10 @@ class Flow:
             or follow_up.ask_if.question != asked.id
         ):
             return turn
-        parsed = detail(follow_up, asked, text, today)
+        if known is not None and known[0] is follow_up:
+            parsed: Parsed | None = known[1]
+        else:
+            parsed = detail(follow_up, asked, text, today)
         if parsed is None:
             return turn
         record = _answered(follow_up, text, parsed, today)

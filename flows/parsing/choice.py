@@ -250,6 +250,22 @@ def _by_yes_or_no(text: str, names: tuple[tuple[str, int], ...]) -> int | None:
     value = parse_yesno(text).get("value")
     if not isinstance(value, bool):
         return None
-    wanted = "yes" if value else "no"
-    hits = {i for name, i in names if name == wanted}
+    return _the_one_named(names, "yes" if value else "no")
+
+
+def _the_one_named(names: tuple[tuple[str, int], ...], word: str) -> int | None:
+    """The one choice that has `word` as its value, label or synonym (None: none or several)."""
+    hits = {i for name, i in names if name == word}
     return hits.pop() if len(hits) == 1 else None
+
+
+def named_in(answer: str, choices: Sequence[Choice]) -> dict[int, set[str]]:
+    """The choices a normalised `answer` names outright, not negated (as in step 4; a "yes" or
+    "no" name is not looked for), each with the names it is named by."""
+    return _named(answer, _names(tuple(choices)))
+
+
+def yes_choice(choices: Sequence[Choice]) -> Choice | None:
+    """The one choice that has "yes" as its value, label or synonym, if there is one."""
+    found = _the_one_named(_names(tuple(choices)), "yes")
+    return None if found is None else choices[found]

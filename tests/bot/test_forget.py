@@ -20,6 +20,7 @@ from bot.cli import main
 from bot.erasure import NOT_DELIVERED, Erasure
 from storage.models import Base, Conversation, Lead, OutboxMessage, normalise_email
 from storage.repositories import OutboxRepository
+from tests.bot.dispatchkit import rows
 from tests.bot.slackapp import SALES_CHANNEL, ConfiguredSlack, SlackHarness
 
 ALICE = "U0ALICE01"
@@ -128,13 +129,7 @@ def everything(engine: Engine) -> dict[str, list[str]]:
 
 
 def outbox(slack: SlackHarness, kind: str | None = None) -> list[OutboxMessage]:
-    with slack.runtime.sessions() as session:
-        stmt = select(OutboxMessage).order_by(OutboxMessage.id)
-        if kind is not None:
-            stmt = stmt.where(OutboxMessage.kind == kind)
-        rows = list(session.scalars(stmt))
-        session.expunge_all()
-        return rows
+    return rows(slack.runtime.sessions, kind)
 
 
 def test_forget_email_erases_a_visitor_everywhere_and_deletes_their_notice(

@@ -3,6 +3,8 @@ by button, back/skip/cancel, several open qualifications, idempotency, escaping.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
 from bot.slack.render import check_limits
@@ -196,12 +198,17 @@ def test_with_nothing_open_a_dm_names_the_paused_one_and_resume_continues_it(
     assert "Acme &amp; Sons" in slack.last_dm()["text"]
 
 
-def test_a_double_clicked_resume_asks_the_question_once(slack: SlackHarness) -> None:
+def paused_and_listed(slack: SlackHarness) -> dict[str, Any]:
+    """A BANT qualification of Acme, cancelled: `/qualify list`'s reply, with its Resume."""
     slack.command("bant Acme")
     slack.deliver()
     slack.say("cancel")
     slack.deliver()
-    listing = slack.ephemeral_response(slack.command("list"))
+    return slack.ephemeral_response(slack.command("list"))
+
+
+def test_a_double_clicked_resume_asks_the_question_once(slack: SlackHarness) -> None:
+    listing = paused_and_listed(slack)
     message = {"ts": "1.000001", "blocks": listing["blocks"]}
     posted_before = len(slack.dm_messages())
     slack.click(message, "resume", channel="C0SALES01")
@@ -219,11 +226,7 @@ def test_a_double_clicked_resume_asks_the_question_once(slack: SlackHarness) -> 
 
 
 def test_a_resume_button_resumes_only_the_reps_own_qualification(slack: SlackHarness) -> None:
-    slack.command("bant Acme")
-    slack.deliver()
-    slack.say("cancel")
-    slack.deliver()
-    listing = slack.ephemeral_response(slack.command("list"))
+    listing = paused_and_listed(slack)
     posted_before = len(slack.dm_messages())
     # someone else clicking it (a button naming another's conversation): nothing is asked,
     # the conversation stays paused
