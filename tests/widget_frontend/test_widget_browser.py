@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -831,6 +832,12 @@ def test_two_tabs_opened_before_any_conversation_end_up_sharing_one(
     second.locator(LAUNCHER).click()
     wait_for_bot(second, "Which company are you with?")
     assert mock_api.api_requests("POST", "/sessions") == []  # none before the first answer
+
+    def answer_late(route: Any) -> None:  # the first tab may look in between: it must not
+        time.sleep(0.5)                    # take up the conversation before its first answer
+        route.continue_()
+
+    second.route("**/messages", answer_late)
     type_answer(second, "Acme")
     wait_for_bot(second, "Roughly what budget")
     # the first tab takes up the conversation the answer started: no second one

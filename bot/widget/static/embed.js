@@ -268,14 +268,17 @@
     if (Number.isInteger(res.max_message_chars) && res.max_message_chars > 0) state.maxChars = res.max_message_chars;
   };
 
-  // `keep`: the screen already shows this conversation (the opening, now answered).
+  // `keep`: the screen already shows this conversation (the opening, now answered); it is
+  // stored once its first answer is in (send), so that another tab taking it up sees that.
   function adopt(res, keep) {
     state.session = { session_id: res.session_id, token: res.token, resume_code: res.resume_code || "" };
     setMax(res);
     state.synced = true;
     state.preview = false;
-    save();
-    if (!keep) setHistory(res.messages, !!res.done);
+    if (!keep) {
+      save();
+      setHistory(res.messages, !!res.done);
+    }
     flush();
   }
 
@@ -413,6 +416,7 @@
         showError(e);
       }
     } finally {
+      save(); // a conversation this answer started (or nothing, if it ended: see forget)
       setBusy(false);
       refresh();
       // when done, the input just disappeared: focus moves to the closing message
