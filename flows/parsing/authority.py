@@ -66,8 +66,12 @@ Modifiers:
 - A sign-off needed only above an amount ("VP Sales, with CFO approval above 100k", "the CFO
   signs off on anything over $50k", "for deals > 25k") is conditional: the speaker decides
   below it and keeps their level, and `"approver_above": "100k"` (the amount as typed) is
-  added beside the approver, read back as "sign-off by CFO above 100k". A plain no ("no, the
-  CFO signs above 100k") still caps the speaker.
+  added beside the approver, read back as "sign-off by CFO above 100k". So is an approval
+  limit with someone else above it ("I approve up to 50k, CFO above that", "my limit is 25k,
+  anything above goes to the CEO", "deals over 50k need the CFO"): a title in the clause
+  that says so is that someone, unless it is the speaker's own ("I'm the CFO, I approve
+  anything over 10k"); the amount must be money ("CTO for over 5 years" is no limit). A plain
+  no ("no, the CFO signs above 100k") still caps the speaker.
 """
 
 from __future__ import annotations
@@ -349,10 +353,24 @@ _BOARD = re.compile(
 )
 # A sign-off needed only above an amount: "with CFO approval above 100k", "CFO signs off on
 # anything over $50,000", "board approval for deals > 1m".
+_AMOUNT = r"[$€£]?\s?\d[\d,.]*\s*(?:k|m|mm|bn|thousand|million)?\b"
 _ABOVE = re.compile(
-    r"\b(?:above|over|beyond|exceeding|(?:more|greater|higher)\s+than|north\s+of)\s+"
-    r"(?P<amount>[$€£]?\s?\d[\d,.]*\s*(?:k|m|mm|bn|thousand|million)?\b)"
-    r"|>\s*=?\s*(?P<sign>[$€£]?\s?\d[\d,.]*\s*(?:k|m|mm|bn|thousand|million)?\b)"
+    r"\b(?:above|over|beyond|exceeding|(?:more|greater|higher|bigger|larger)\s+than|"
+    rf"north\s+of)\s+(?P<amount>{_AMOUNT})"
+    rf"|>\s*=?\s*(?P<sign>{_AMOUNT})"
+)
+# An approval limit, then someone else above it: "I approve up to 50k, the CFO above that",
+# "my limit is 25k; anything above goes to the CEO".
+# An amount of money rather than years or people: a currency, a magnitude or four digits.
+_MONEYISH = re.compile(r"[$€£]|\d\s*(?:k|m|mm|bn|thousand|million)\b|\d,\d{3}|\d{4}")
+_UP_TO = re.compile(
+    r"\b(?:up\s+to|(?:limit|threshold|cap)\s+(?:is\s+|of\s+)?(?:at\s+)?)"
+    rf"(?P<amount>{_AMOUNT})"
+)
+_ABOVE_THAT = re.compile(
+    r"\b(?:above|over|beyond|past|(?:more|bigger|larger|higher)\s+than)\s+"
+    r"(?:that|this|it|the\s+limit|my\s+limit)\b"
+    r"|\banything\s+(?:above|over|beyond|bigger|larger|more)\b(?!\s*(?:than\s+)?[$€£\d])"
 )
 _NEGATED = re.compile(r"\b(?:no|not|without|never)\b|n't\b")
 _NOT_NEEDED = re.compile(r"\s+(?:is\s+|are\s+)?(?:not|n't|never)\s+(?:needed|required|necessary)\b"
@@ -658,6 +676,7 @@ def parse_authority(text: str) -> Parsed:
         return unknown()
     clauses = [c for c in CLAUSES.split(t) if c]
     mentions = _mentions(t, clauses)
+    limit = _limit(t, mentions)
     own = [m for m in mentions if not m.other]
     others = [m for m in mentions if m.other]
     # Several own titles ("engineer and team lead"): the most senior, the first of equals.
@@ -697,7 +716,7 @@ def parse_authority(text: str) -> Parsed:
     if level == "end_user" and _EVALUATING.search(t):
         level = "influencer"
     # A sign-off needed only above an amount leaves the speaker's level: they decide below it.
-    above = _ABOVE.search(t) if approver is not None and reply is not False else None
+    above = limit if approver is not None and reply is not False else None
     if needs_signoff and above is None and (
         level is None or (level != "economic_buyer" and _ORDER[level] > _ORDER["influencer"])
     ):
@@ -712,14 +731,40 @@ def parse_authority(text: str) -> Parsed:
     if level is None:
         return unsure() if UNSURE.search(t) else unknown()
     result: Parsed = {"role": role, "level": level}
-    if approver is not None and (needs_signoff or joint or (speaker is None and not decides)):
+    if approver is not None and (
+        needs_signoff or joint or above is not None or (speaker is None and not decides)
+    ):
         result["approver"] = approver.role  # "our CFO" to "who has the final say?" too
         if above is not None:
-            amount = above.group("amount") or above.group("sign")
-            result["approver_above"] = amount.replace(" ", "").rstrip(",.")
+            result["approver_above"] = above.replace(" ", "").rstrip(",.")
     if board:
         result["final_say"] = "Board"  # above everyone named, the CFO or CEO too
     return result
+
+
+def _limit(t: str, mentions: list[_Mention]) -> str | None:
+    """The amount above which someone else signs off ("the CFO signs anything over 50k", "I
+    approve up to 50k, the CFO above that"), as typed; None if the answer names none. A title
+    in the clause that says so, not the speaker's own ("I'm the CFO"), is that someone else:
+    "deals over 50k need the CFO", "up to 50k, above that the CFO"."""
+    above = _ABOVE.search(t)
+    if above is not None:
+        amount, start, end = above.group("amount") or above.group("sign"), *above.span()
+    else:
+        up_to, that = _UP_TO.search(t), _ABOVE_THAT.search(t)
+        if up_to is None or that is None or that.start() < up_to.end():
+            return None
+        amount, start, end = up_to.group("amount"), *that.span()
+    if not _MONEYISH.search(amount):
+        return None  # "CTO for over 5 years"
+    clause_start = max((c.end() for c in CLAUSES.finditer(t, 0, start)), default=0)
+    clause_end = next((c.start() for c in CLAUSES.finditer(t, end)), len(t))
+    if not any(m.other and clause_start <= m.start < clause_end for m in mentions):
+        for mention in mentions:
+            if clause_start <= mention.start < clause_end and not mention.tied:
+                mention.other = True
+                break
+    return amount
 
 
 def _board_decides(t: str) -> bool:
