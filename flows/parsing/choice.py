@@ -15,7 +15,8 @@ Matching is case-, accent- and punctuation-insensitive, in this order:
    but planning"); when one of two choices is named by a later time ("next year", "next
    quarter") and scores lower than the other, it decides: a budget or a priority for later is
    not one for now ("we have budget for next year" is planned, not allocated; "no budget for
-   next year" is not raised to planned);
+   next year" is not raised to planned); otherwise an answer opening with one choice's name
+   alone, then a comma or dash, is that choice ("partly, IT review first then not sure");
 5. the answer is a plain yes or no ("yep", "nope", "not really", "I think so", 👍) and exactly
    one choice has "yes" (or "no") as its value, label or synonym. Such a "yes" or "no" name
    is not looked for inside an answer (step 4): "no problem" is a yes, "yes, being planned"
@@ -228,12 +229,28 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
     if found is None:
         found = _by_later(answer, names, options)
     if found is None:
+        found = _by_opening(cleaned, names)
+    if found is None:
         found = _by_yes_or_no(cleaned, names)
     if found is None and not _named(answer, names):
         found = _contained(answer, _cues(options))
     if found is not None:
         return {"value": options[found].value}
     return unsure() if UNSURE.search(cleaned.lower()) else unknown()
+
+
+_OPENING = re.compile(r"\s*(?P<first>[^,;:()\u2013\u2014]+?)\s*(?:[,;:(\u2013\u2014]|\s-\s)\s*\S")
+
+
+def _by_opening(text: str, names: tuple[tuple[str, int], ...]) -> int | None:
+    """The choice an answer opens with, alone before a comma or dash, when it goes on to name
+    another: "partly, IT review first then not sure" is partly known (its "not sure" named
+    the not-known choice too)."""
+    m = _OPENING.match(text)
+    if m is None:
+        return None
+    first = normalize(m.group("first"))
+    return next((i for name, i in names if name == first and name not in _YES_NO), None)
 
 
 def _by_emoji(text: str, names: tuple[tuple[str, int], ...], options: tuple[Choice, ...]

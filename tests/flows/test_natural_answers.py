@@ -102,6 +102,14 @@ CASES = [
     ("meddic", "decision_process", "not really", "not_known"),
     ("meddic", "decision_process", "I think so", "defined"),
     ("meddic", "decision_process", "yes", "defined"),
+    # a choice named alone before a comma or dash decides, though the rest names another
+    # (these were unsure: "not sure" is a name of "not known yet")
+    ("meddic", "decision_process", "partly, IT review first then not sure", "partly"),
+    ("meddic", "decision_process", "mostly - not sure who signs", "partly"),
+    ("meddic", "decision_process", "partly known, not sure about legal", "partly"),
+    # ... but not over a "but" that changes it, nor from inside a longer first clause
+    ("bant", "budget", "none, but we're planning one", "planned"),
+    ("meddic", "decision_process", "partly or not known, not sure", None),
 ]
 
 
