@@ -110,6 +110,12 @@ CASES = [
     # ... but not over a "but" that changes it, nor from inside a longer first clause
     ("bant", "budget", "none, but we're planning one", "planned"),
     ("meddic", "decision_process", "partly or not known, not sure", None),
+    # a budget someone still has to say yes to is being planned (the first was not understood,
+    # the second read the "ok" as a yes: allocated)
+    ("bant", "budget", "sort of, need CFO ok", "planned"),
+    ("bant", "budget", "need the CFO's ok", "planned"),
+    ("gpctba", "budget", "waiting on the CFO", "planned"),
+    ("bant", "budget", "we don't need the CFO, it's approved", "allocated"),
 ]
 
 
