@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from storage.prepared import driver_error
+from storage.writer import FairGate, SharedWriter
 
 #: WAL pages after which a COMMIT checkpoints (SQLite's default: 1,000). The server
 #: checkpoints in the background (`storage.checkpoints`); this is the safety net.
@@ -150,50 +150,6 @@ def _merge(kwargs: dict[str, Any], overrides: dict[str, Any]) -> None:
             kwargs[key] = value
 
 
-class FairGate:
-    """A re-entrant lock handed over in arrival order.
-
-    `threading.RLock` is not fair: the thread that releases it, or any other, may take it
-    again at once, so under steady load (request threads and the outbox dispatcher's all
-    writing) an unlucky thread waited seconds while others went round and round. Here each
-    waiter gets its own ticket and the releasing thread passes ownership to the oldest one.
-    As with `RLock`, releasing a gate this thread does not hold raises `RuntimeError`."""
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._owner: int | None = None
-        self._depth = 0
-        self._waiting: deque[tuple[int, threading.Lock]] = deque()
-
-    def acquire(self) -> None:
-        me = threading.get_ident()
-        with self._mutex:
-            if self._owner == me:
-                self._depth += 1
-                return
-            if self._owner is None:
-                self._owner, self._depth = me, 1
-                return
-            ticket = threading.Lock()
-            ticket.acquire()
-            self._waiting.append((me, ticket))
-        ticket.acquire()  # released by the previous owner once it made us the owner
-
-    def release(self) -> None:
-        with self._mutex:
-            if self._owner != threading.get_ident():
-                raise RuntimeError("cannot release a gate this thread does not hold")
-            self._depth -= 1
-            if self._depth:
-                return
-            if self._waiting:
-                self._owner, ticket = self._waiting.popleft()
-                self._depth = 1
-                ticket.release()
-            else:
-                self._owner = None
-
-
 def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -216,20 +172,28 @@ def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
     # wait).
     gate = FairGate()
     begin_sql = f"BEGIN {begin}"
+    # the hot paths' transactions share one connection (storage.writer)
+    writer = None if isinstance(engine.pool, StaticPool) else SharedWriter(engine, gate)
     # (DBAPI connection, thread) of each transaction holding the gate: by thread too, since
     # on in-memory SQLite every thread's transaction is on the one connection
     holders: set[tuple[int, int]] = set()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        gate.acquire()
-        dbapi_connection = connection.connection.dbapi_connection
+    def _run_begin(connection: Any, dbapi_connection: Any) -> None:
         try:
             # on the DBAPI connection: `exec_driver_sql` costs ~90 µs more, on every turn
             dbapi_connection.execute(begin_sql)
         except connection.dialect.loaded_dbapi.Error as error:
-            gate.release()
             raise driver_error(connection, error, begin_sql, ()) from error
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        dbapi_connection = connection.connection.dbapi_connection
+        if writer is not None and writer.owns(connection):
+            _run_begin(connection, dbapi_connection)  # the writer took the gate already
+            return
+        gate.acquire()
+        try:
+            _run_begin(connection, dbapi_connection)
         except BaseException:
             gate.release()
             raise
@@ -262,6 +226,14 @@ def _install_sqlite_hooks(engine: Engine, *, begin: SQLiteBegin) -> None:
     # transaction never ended gives the gate up too.
     for pool_event in ("checkin", "invalidate", "close"):
         event.listen(engine, pool_event, lambda dbapi_connection, *_: _release(dbapi_connection))
+
+    if writer is not None:
+        setattr(engine, _WRITER, writer)
+        event.listen(engine, "engine_disposed", lambda _engine: writer.close())
+
+
+#: The engine attribute that holds a SQLite file database's `SharedWriter`.
+_WRITER = "_qualibot_writer"
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -339,11 +311,17 @@ def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 @contextlib.contextmanager
 def _begin(bind: Engine | Connection) -> Iterator[Connection]:
-    """A transaction on a new connection; on a connection given as the bind (the tests'
-    connection in an outer transaction, rolled back after each test), a SAVEPOINT."""
+    """A transaction on a new connection, or on a SQLite file database the shared writer's
+    (`storage.writer.SharedWriter`); on a connection given as the bind (the tests' connection
+    in an outer transaction, rolled back after each test), a SAVEPOINT."""
     if isinstance(bind, Connection):
         with bind.begin_nested():
             yield bind
+        return
+    writer: SharedWriter | None = getattr(bind, _WRITER, None)
+    if writer is not None and writer.usable():
+        with writer.begin() as connection:
+            yield connection
     else:
         with bind.begin() as connection:
             yield connection

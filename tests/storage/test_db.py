@@ -25,7 +25,6 @@ from storage import (
 )
 from storage.db import (
     SQLITE_AUTOCHECKPOINT_PAGES,
-    FairGate,
     normalize_url,
     one_line,
     ping,
@@ -37,6 +36,7 @@ from storage.db import (
 from storage.dedupe import ProcessedEventRepository
 from storage.models import ProcessedEvent
 from storage.repositories import LeadRepository
+from storage.writer import FairGate
 
 UNREACHABLE = "postgresql+psycopg://nobody:s3cret@127.0.0.1:1/x"
 
