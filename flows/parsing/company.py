@@ -54,10 +54,14 @@ _LEAD_IN = re.compile(
     r"(?:i'm|im|i\s+am)\s+" + _WORK_FOR_YOURSELF + r")\s*",
     re.IGNORECASE,
 )
-_THANKS = re.compile(r"[\s,.!-]+(?:thanks|thank\s+you|thx|ty|cheers)[\s.!]*$", re.IGNORECASE)
-_AROUND = re.compile(r"^[\s\"'“”‘’«»]+|[\s\"'“”‘’«»,;:。]+$")  # "Acme (EMEA)" keeps its ")"
-_END_DOTS = re.compile(r"\.+$")
-_END_BANGS = re.compile(r"[!！]+$")
+# Each run at the end is matched from its first character only (a lookbehind): searched from
+# every character of a long run of dashes or commas, they took time quadratic in its length.
+_THANKS = re.compile(r"(?<![\s,.!-])[\s,.!-]+(?:thanks|thank\s+you|thx|ty|cheers)[\s.!]*$",
+                     re.IGNORECASE)
+_AROUND = re.compile(  # "Acme (EMEA)" keeps its ")"
+    r"^[\s\"'“”‘’«»]+|(?<![\s\"'“”‘’«»,;:。])[\s\"'“”‘’«»,;:。]+$")
+_END_DOTS = re.compile(r"(?<!\.)\.+$")
+_END_BANGS = re.compile(r"(?<![!！])[!！]+$")
 # "Acme Corp.", "Smith & Co.", "Acme S.A.": the end dot belongs to the name.
 _ABBREVIATION = re.compile(
     r"(?:^|\s)(?:inc|corp|ltd|co|llc|plc|gmbh|bros|intl|mfg|ag|sa|pty|pte|pvt|assn|dept|"
@@ -90,7 +94,7 @@ _REFUSAL = re.compile(
     r"^(?:i'?d\s+|i\s+would\s+)?(?:prefer|rather)\s+not\b|^(?:not\s+)?(?:telling|saying)\b|"
     r"^(?:i\s+)?(?:don'?t|do\s+not|won'?t|will\s+not)\s+(?:want\s+to\s+)?(?:say|tell|share)\b"
 )
-_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+_EMAIL = re.compile(r"(?<![^\s@])[^\s@]+@[^\s@]+\.[^\s@]+")  # from a word's start (as above)
 _DIGIT = re.compile(r"\d")
 _LATIN_WORD = re.compile(r"[^\W\d_]+")
 _WEB = frozenset({"www", "http", "https"})  # "www.acme.example" is a company's website

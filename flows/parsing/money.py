@@ -420,8 +420,15 @@ def _words_to_digits(text: str) -> str:
     return _WORD_NUMBER.sub(repl, text)
 
 
+#: Longer figures (digits and separators) are past `_MAX_AMOUNT` anyway; price_parser's reading
+#: takes time quadratic in the length (~60 ms for 2,000 digits).
+_MAX_FIGURE_CHARS = 32
+
+
 def _read_number(num: str, has_mult: bool) -> Decimal | None:
     num = num.replace("'", "").replace(" ", "")
+    if len(num) > _MAX_FIGURE_CHARS:
+        return None
     separator: str | None = None
     if has_mult and num.count(".") == 1 and "," not in num:
         separator = "."
