@@ -34,6 +34,7 @@ transaction updated the row first, the flush raises ``sqlalchemy.orm.exc.StaleDa
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -171,16 +172,21 @@ class Base(DeclarativeBase):
             if not hasattr(cls, key):
                 raise TypeError(f"{key!r} is an invalid keyword argument for {cls.__name__}")
             setattr(self, key, value)
-        for attr in sa_inspect(cls).column_attrs:
-            if attr.key in kwargs:
-                continue
-            default = attr.columns[0].default
-            if not isinstance(default, ColumnDefault):
-                continue
-            if default.is_callable:
-                setattr(self, attr.key, default.arg(None))
-            elif default.is_scalar:
-                setattr(self, attr.key, default.arg)
+        for key, default in _python_defaults(cls):
+            if key not in kwargs:
+                setattr(self, key, default.arg(None) if default.is_callable else default.arg)
+
+
+@functools.cache
+def _python_defaults(cls: type[Base]) -> tuple[tuple[str, ColumnDefault], ...]:
+    """A model's columns with a Python-side default (a value or a callable), found once: a
+    new lead or conversation is made on every `/qualify`."""
+    return tuple(
+        (attr.key, default)
+        for attr in sa_inspect(cls).column_attrs
+        if isinstance(default := attr.columns[0].default, ColumnDefault)
+        and (default.is_callable or default.is_scalar)
+    )
 
 
 class _Timestamps:
