@@ -15,19 +15,18 @@ worst a visitor could send (issues 3 and 4: every reading runs on the answer's r
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from flows.contact import contact_questions  # noqa: E402
-from flows.definitions import load_frameworks  # noqa: E402
+from flows.definitions import Question, load_frameworks  # noqa: E402
+from flows.engine import Flow  # noqa: E402
 from flows.parsing import parse_answer  # noqa: E402
 
 PIECES = ["a", "1", "1,000", "1.", "a@", "a.", "@a", "-", "a-", " ", "a ", "1 ", "$1", "1k",
@@ -36,20 +35,18 @@ PIECES = ["a", "1", "1,000", "1.", "a@", "a.", "@a", "-", "a-", " ", "a ", "1 ",
           "1/", "x", "é", "a-b ", "a.b", "www.", "(a", "a)", ":", ";", "!", "?", "a\n", "per "]
 PREFIXES = ["", "x", "about ", "$"]
 TODAY = date(2026, 12, 7)
-QUOTED = re.compile(r"[\"“]([^\"”]+)[\"”]")
 
 
-def questions() -> list[Any]:
-    out: list[Any] = contact_questions()
+def questions() -> list[Question]:
+    out = contact_questions()
     for framework in load_frameworks().values():
-        for criterion in framework.criteria:
-            out.extend((criterion, *criterion.follow_ups))
+        out.extend(Flow(framework).questions)
     return out
 
 
-def read(question: Any, text: str) -> float:
+def read(question: Question, text: str) -> float:
     started = time.perf_counter()
-    parse_answer(question.type, text, today=TODAY, choices=getattr(question, "choices", None) or ())
+    parse_answer(question.type, text, today=TODAY, choices=question.choices)
     return time.perf_counter() - started
 
 
@@ -62,7 +59,7 @@ def main() -> None:
     every = questions()
     by_type: dict[str, list[float]] = {}
     for question in every:
-        for example in QUOTED.findall(question.hint or ""):
+        for example in question.examples:
             times = [read(question, example) for _ in range(args.repeat)]
             by_type.setdefault(question.type, []).append(sum(times) / len(times))
     print("typical: the hints' examples, mean per reading")

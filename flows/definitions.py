@@ -8,6 +8,7 @@ load; a bad file raises `DefinitionError` naming the file, the field and the pro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -308,6 +309,19 @@ class Question(_Strict):
     validation: Validation = Validation()
     scoring: Scoring | None = None
     main: bool = True
+
+    def follows(self, question_id: str) -> bool:
+        """True for a follow-up of `question_id` (asked depending on its answer)."""
+        return self.ask_if is not None and self.ask_if.question == question_id
+
+    @property
+    def examples(self) -> list[str]:
+        """The answers its hint quotes ('for example "USD 50,000 a year"'): a re-ask suggests
+        them, so each must be understood (a test reads every one)."""
+        return _QUOTED.findall(" ".join(self.hint.split()))
+
+
+_QUOTED = re.compile(r'"([^"]+)"')
 
 
 class FrameworkOverrides(_Strict):

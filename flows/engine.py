@@ -604,7 +604,7 @@ class Flow:
         """The "yes" choice of `asked` when the answer gives only what its follow-up asks
         ("50k" to "Does Acme have budget?"), with that follow-up and its details; see
         `flows.details.yes_from_details`."""
-        follow_ups = [q for q in self.questions if q.ask_if and q.ask_if.question == asked.id]
+        follow_ups = [q for q in self.questions if q.follows(asked.id)]
         found = yes_from_details(asked, follow_ups, text, today)
         if found is None:
             return None, None
@@ -626,12 +626,7 @@ class Flow:
         the answer already says what it asks, that follow-up answered too (`known`: what the
         answer says to a follow-up, read already)."""
         follow_up = self.by_id.get(model.state)
-        if (
-            asked.type != "choice"
-            or follow_up is None
-            or follow_up.ask_if is None
-            or follow_up.ask_if.question != asked.id
-        ):
+        if asked.type != "choice" or follow_up is None or not follow_up.follows(asked.id):
             return turn
         if known is not None and known[0] is follow_up:
             parsed: Parsed | None = known[1]

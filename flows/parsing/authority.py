@@ -359,10 +359,10 @@ _ABOVE = re.compile(
     rf"north\s+of)\s+(?P<amount>{_AMOUNT})"
     rf"|>\s*=?\s*(?P<sign>{_AMOUNT})"
 )
-# An approval limit, then someone else above it: "I approve up to 50k, the CFO above that",
-# "my limit is 25k; anything above goes to the CEO".
 # An amount of money rather than years or people: a currency, a magnitude or four digits.
 _MONEYISH = re.compile(r"[$€£]|\d\s*(?:k|m|mm|bn|thousand|million)\b|\d,\d{3}|\d{4}")
+# An approval limit, then someone else above it: "I approve up to 50k, the CFO above that",
+# "my limit is 25k; anything above goes to the CEO".
 _UP_TO = re.compile(
     r"\b(?:up\s+to|(?:limit|threshold|cap)\s+(?:is\s+|of\s+)?(?:at\s+)?)"
     rf"(?P<amount>{_AMOUNT})"

@@ -3,7 +3,6 @@ examples its own hints give."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import pytest
@@ -140,7 +139,7 @@ def _hint_examples() -> list[tuple[str, str, str]]:
     cases = []
     for framework_id, framework in FRAMEWORKS.items():
         for question in Flow(framework).questions:
-            for example in re.findall(r'"([^"]+)"', " ".join(question.hint.split())):
+            for example in question.examples:
                 cases.append((framework_id, question.id, example))
     return cases
 
