@@ -97,6 +97,7 @@ W = "qualibot-widget"
 LAUNCHER = f"{W} .launcher"
 PANEL = f"{W} .panel"
 INPUT = f"{W} #qb-input"
+SEND = f"{W} .composer .send"
 
 
 def in_shadow(page: Any, expression: str) -> Any:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.browser import INPUT, LAUNCHER, PANEL, W, in_shadow, messages, wait_for_bot
+from tests.browser import INPUT, LAUNCHER, PANEL, SEND, W, in_shadow, messages, wait_for_bot
 
 from .mock_api import CLOSING, MockWidgetApi
 
@@ -35,6 +35,12 @@ def open_widget(page: Any, url: str) -> None:
 def type_answer(page: Any, text: str) -> None:
     page.locator(INPUT).fill(text)
     page.locator(INPUT).press("Enter")
+
+
+def tap_answer(page: Any, text: str) -> None:
+    """As on a phone: type, then tap the send button (Enter starts a new line there)."""
+    page.locator(INPUT).fill(text)
+    page.locator(SEND).tap()
 
 
 def style(page: Any, selector: str, prop: str) -> str:
@@ -253,7 +259,7 @@ def test_the_question_stays_in_view_when_the_on_screen_keyboard_opens(
     compact header."""
     page = new_page(viewport={"width": 390, "height": 640}, is_mobile=True, has_touch=True)
     open_widget(page, mock_api.url + "/")
-    type_answer(page, "Acme")
+    tap_answer(page, "Acme")
     wait_for_bot(page, "Roughly what budget")
     page.set_viewport_size({"width": 390, "height": 330})  # the keyboard takes the rest
     page.wait_for_timeout(200)
@@ -334,7 +340,7 @@ def test_on_a_phone_the_chat_stays_above_the_ios_keyboard(
     assert composer and question
     assert composer["y"] + composer["height"] <= 120 + 340 + 0.5  # above the keyboard
     assert question["y"] >= 120  # and the question in view
-    type_answer(page, "Acme")  # still works as usual
+    tap_answer(page, "Acme")  # still works as usual
     wait_for_bot(page, "Roughly what budget")
 
     page.keyboard.press("Escape")
@@ -739,6 +745,50 @@ def test_answers_of_several_lines(mock_api: MockWidgetApi, new_page: Any) -> Non
     page.keyboard.press("Enter")
     wait_for_bot(page, "What's your work email")
     assert sent_messages(mock_api)[-1] == {"text": "\n".join(f"line {i}" for i in range(12))}
+
+
+def test_on_a_touchscreen_enter_starts_a_new_line_and_the_send_button_sends(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """Phones and tablets have no Shift+Enter, and Enter sent the answer: a prospect could
+    not write an answer of several lines there. On a touchscreen Enter now starts a new line
+    (the keyboard's key says so) and the send button sends, as in messaging apps; Ctrl+Enter
+    also sends, for a keyboard attached to a tablet."""
+    page = new_page(viewport={"width": 390, "height": 640}, is_mobile=True, has_touch=True)
+    open_widget(page, mock_api.url + "/")
+    box = page.get_by_role("textbox", name="Your answer")
+    assert box.get_attribute("enterkeyhint") == "enter"
+    hint = in_shadow(page, "root.querySelector('#qb-hint').textContent")
+    assert hint == "The send button sends; Enter starts a new line."
+    box.focus()
+    page.keyboard.type("Acme")
+    page.keyboard.press("Enter")
+    page.keyboard.type("Robotics")
+    page.wait_for_timeout(200)
+    assert mock_api.api_requests("POST", "/messages") == []
+    assert box.input_value() == "Acme\nRobotics"
+    page.locator(SEND).tap()
+    wait_for_bot(page, "Roughly what budget")
+    assert sent_messages(mock_api) == [{"text": "Acme\nRobotics"}]
+    assert box.input_value() == ""
+
+    box.focus()
+    page.keyboard.type("about 50k")
+    page.keyboard.press("Control+Enter")
+    wait_for_bot(page, "What's your work email")
+    assert sent_messages(mock_api)[-1] == {"text": "about 50k"}
+
+
+def test_with_a_mouse_and_keyboard_the_enter_key_says_send(
+    mock_api: MockWidgetApi, new_page: Any
+) -> None:
+    """The other side of the touchscreen rule: on a desktop Enter sends, and says so."""
+    page = new_page()
+    open_widget(page, mock_api.url + "/")
+    box = page.get_by_role("textbox", name="Your answer")
+    assert box.get_attribute("enterkeyhint") == "send"
+    hint = in_shadow(page, "root.querySelector('#qb-hint').textContent")
+    assert hint == "Enter sends; Shift+Enter starts a new line."
 
 
 def test_right_to_left_answers_read_right_to_left(mock_api: MockWidgetApi, new_page: Any) -> None:

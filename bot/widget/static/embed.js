@@ -57,6 +57,7 @@
     close: "Close chat",
     input: "Your answer",
     hint: "Enter sends; Shift+Enter starts a new line.",
+    hintTouch: "The send button sends; Enter starts a new line.",
     type: "Type your answer…",
     orType: "Or type your answer…",
     send: "Send",
@@ -569,12 +570,16 @@
     // server's limit instead, and an answer over it is not sent (countChars). A textarea, for
     // answers of several lines: it grows with them (countChars), Enter sends, Shift+Enter
     // starts a new line, and the Enter that ends an IME composition (Japanese, Chinese...)
-    // only ends it (Safari tells that one by keyCode 229 alone).
+    // only ends it (Safari tells that one by keyCode 229 alone). On a touchscreen (phones,
+    // tablets) there is no Shift+Enter, so there, as in messaging apps, Enter starts a new
+    // line and the send button sends (Ctrl/Cmd+Enter too, for an attached keyboard).
+    const touch = !!(window.matchMedia && window.matchMedia("(pointer: coarse)").matches);
     u.input = el("textarea", {
       class: "input", id: "qb-input", name: "message", rows: "1", dir: "auto", "aria-describedby": "qb-hint qb-count",
-      autocomplete: "off", enterkeyhint: "send", placeholder: T.type, oninput: () => countChars(),
+      autocomplete: "off", enterkeyhint: touch ? "enter" : "send", placeholder: T.type, oninput: () => countChars(),
       onkeydown: (ev) => {
-        if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
+        if (ev.key !== "Enter" || ev.isComposing || ev.keyCode === 229) return;
+        if (touch ? ev.ctrlKey || ev.metaKey : !ev.shiftKey) {
           ev.preventDefault();
           submitTyped();
         }
@@ -587,7 +592,7 @@
         ev.preventDefault();
         submitTyped();
       },
-    }, u.hp, el("label", { class: "sr", for: "qb-input", text: T.input }), el("span", { class: "sr", id: "qb-hint", text: T.hint }), u.input,
+    }, u.hp, el("label", { class: "sr", for: "qb-input", text: T.input }), el("span", { class: "sr", id: "qb-hint", text: touch ? T.hintTouch : T.hint }), u.input,
     el("button", { type: "submit", class: "send", "aria-label": T.send }, icon("send")), u.count);
 
     u.startOver = el("button", { type: "button", class: "btn", text: T.startOver, onclick: startOver });
