@@ -33,15 +33,19 @@ class Relinked:
 
 def note_contact(ctx: TurnContext, question_id: str, record: AnswerRecord) -> None:
     """An answered contact question: copy it onto the lead (the email may move the
-    conversation to an existing lead first)."""
+    conversation to an existing lead first). One UPDATE of the lead, which is not loaded
+    for it: these are three of a widget visitor's first messages."""
+    leads = LeadRepository(ctx.session)
     if question_id == "email":
+        email = record["parsed"]["email"]
         if ctx.conversation.channel == "widget":
-            link_by_email(ctx, record["parsed"]["email"])
-        ctx.lead.contact_email = record["parsed"]["email"]
+            link_by_email(ctx, email)
+        leads.set_contact(ctx.conversation.lead_id, "contact_email", email, ctx.now)
     elif question_id == "name":
-        ctx.lead.contact_name = name_of(record)
+        leads.set_contact(ctx.conversation.lead_id, "contact_name", name_of(record), ctx.now)
     elif question_id == "company":
-        ctx.lead.company = ctx.company = company_of(record)
+        ctx.company = company_of(record)
+        leads.set_contact(ctx.conversation.lead_id, "company", ctx.company, ctx.now)
 
 
 def name_of(record: AnswerRecord) -> str:

@@ -187,7 +187,6 @@ _INSERT_OUTBOX_ONCE = {
     for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
 _INSERT_SCORE = Prepared(insert(cast(Table, Score.__table__)))
-_LEADS = cast(Table, Lead.__table__)
 _INSERT_LEAD = Prepared(insert(_LEADS).returning(*_LEADS.c))
 _LOAD_LEAD = Prepared(select(*_LEADS.c).where(_LEADS.c.id == bindparam("id")))
 _RECORD_LEAD_SCORE = Prepared(
@@ -198,6 +197,37 @@ _RECORD_LEAD_SCORE = Prepared(
         for name in ("score_total", "verdict", "fit_score", "status", "updated_at")
     })
 )
+
+#: A lead's contact fields that a contact answer sets (with `updated_at`), one UPDATE each.
+CONTACT_FIELDS = ("contact_name", "contact_email", "company")
+_SET_LEAD_CONTACT = {
+    name: Prepared(
+        update(_LEADS)
+        .where(_LEADS.c.id == bindparam("_id"))
+        .values({
+            name: bindparam(name, type_=_LEADS.c[name].type),
+            "updated_at": bindparam("updated_at", type_=_LEADS.c.updated_at.type),
+        })
+    )
+    for name in CONTACT_FIELDS
+}
+
+
+def _lead_id_by_email(*, in_team: bool, excluding: bool) -> Prepared:
+    stmt = select(_LEADS.c.id).where(_LEADS.c.contact_email == bindparam("email"))
+    if in_team:
+        stmt = stmt.where(_LEADS.c.team_id == bindparam("team_id"))
+    if excluding:
+        stmt = stmt.where(_LEADS.c.id != bindparam("exclude_id"))
+    return Prepared(stmt.order_by(_LEADS.c.created_at.desc(), _LEADS.c.id.desc()).limit(1))
+
+
+#: The id of the most recent lead with a contact email: (in one team?, leaving one out?).
+_LEAD_ID_BY_EMAIL = {
+    (in_team, excluding): _lead_id_by_email(in_team=in_team, excluding=excluding)
+    for in_team in (False, True)
+    for excluding in (False, True)
+}
 
 
 class LeadRepository:
@@ -227,6 +257,20 @@ class LeadRepository:
             return existing
         row = _LOAD_LEAD.first(self.session.connection(), {"id": lead_id})
         return None if row is None else _attach_loaded(self.session, Lead(), row)
+
+    def set_contact(self, lead_id: int, field: str, value: str | None, now: datetime) -> None:
+        """Set one of a lead's `CONTACT_FIELDS` (and `updated_at`) with one prepared UPDATE:
+        a contact answer in a turn, without loading the lead. A lead object already in the
+        session shows the new values without a flush. An email is stored normalised, as
+        the model's validator stores it."""
+        if field == "contact_email":
+            value = normalise_email(value)
+        params = {"_id": lead_id, field: value, "updated_at": now}
+        _SET_LEAD_CONTACT[field].run(self.session.connection(), params)
+        loaded = self.session.identity_map.get(identity_key(Lead, lead_id))
+        if loaded is not None:
+            set_committed_value(loaded, field, value)
+            set_committed_value(loaded, "updated_at", now)
 
     def record_score(self, lead: Lead, **values: Any) -> None:
         """Set score columns (`score_total`, `verdict`, `fit_score`, `status`, `updated_at`)
@@ -327,17 +371,16 @@ class LeadRepository:
         normalised = normalise_email(email)
         if normalised is None:
             return None
-        stmt = (
-            select(Lead)
-            .where(Lead.contact_email == normalised)
-            .order_by(Lead.created_at.desc(), Lead.id.desc())
-            .limit(1)
-        )
+        params: dict[str, Any] = {"email": normalised}
         if team_id is not None:
-            stmt = stmt.where(Lead.team_id == team_id)
+            params["team_id"] = team_id
         if exclude_id is not None:
-            stmt = stmt.where(Lead.id != exclude_id)
-        return self.session.scalars(stmt).first()
+            params["exclude_id"] = exclude_id
+        # a widget visitor's email in a turn: a prepared SELECT of the id, then the lead as
+        # `get_for_turn` loads it (an ORM query costs several times more)
+        stmt = _LEAD_ID_BY_EMAIL[(team_id is not None, exclude_id is not None)]
+        found = stmt.first(self.session.connection(), params)
+        return None if found is None else self.get_for_turn(found.id)
 
     def all_with_email(self, email: str, *, lock: bool = False) -> list[Lead]:
         """Every lead with this contact e-mail (matched as `find_by_email` matches), in any
@@ -958,6 +1001,15 @@ _TOUCH_WIDGET_SESSION = Prepared(
     .values(last_seen_at=bindparam("_seen", type_=_WIDGET_SESSIONS.c.last_seen_at.type))
 )
 
+_SET_WIDGET_CONSENT = Prepared(
+    update(_WIDGET_SESSIONS)
+    .where(_WIDGET_SESSIONS.c.id == bindparam("_id"))
+    .values(
+        consent_text=bindparam("consent_text", type_=_WIDGET_SESSIONS.c.consent_text.type),
+        consent_at=bindparam("consent_at", type_=_WIDGET_SESSIONS.c.consent_at.type),
+    )
+)
+
 
 class WidgetSessionRepository:
     """Website visitors' chat sessions (one per widget conversation)."""
@@ -984,6 +1036,12 @@ class WidgetSessionRepository:
         """Record the visitor's latest activity (one Core UPDATE)."""
         params = {"_id": session_id, "_seen": seen_at}
         _TOUCH_WIDGET_SESSION.run(self.session.connection(), params)
+
+    def record_consent(self, session_id: int, text: str | None, at: datetime | None) -> None:
+        """The consent the visitor gave (its text and time), or None for none (one Core
+        UPDATE)."""
+        params = {"_id": session_id, "consent_text": text, "consent_at": at}
+        _SET_WIDGET_CONSENT.run(self.session.connection(), params)
 
     def add(self, widget_session: WidgetSession) -> WidgetSession:
         self.session.add(widget_session)

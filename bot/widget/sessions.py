@@ -623,12 +623,12 @@ class _ConsentStep:
     def __call__(self, ctx: TurnContext, turn: Turn) -> Turn:
         if turn.recorded is None or turn.recorded[0] != "consent":
             return turn  # re-asked with a hint, or a command word
-        widget_session = ctx.session.get(WidgetSession, self.session_pk)
-        if widget_session is None:  # pragma: no cover - guarded by the foreign key
-            return turn
         value = turn.recorded[1]["parsed"].get("value")
-        widget_session.consent_text = CONSENT_TEXT if value is True else None
-        widget_session.consent_at = ctx.now if value is True else None
+        WidgetSessionRepository(ctx.session).record_consent(
+            self.session_pk,
+            CONSENT_TEXT if value is True else None,
+            ctx.now if value is True else None,
+        )
         if value is True:
             return turn
         if value is False:

@@ -210,6 +210,31 @@ def test_find_by_email(db_session: Session) -> None:
     assert repo.find_by_email("nobody@acme.io") is None
     assert repo.find_by_email("   ") is None
     assert old.id != new.id
+    # leaving one out (a visitor's own lead): the next most recent
+    assert repo.find_by_email("ceo@acme.io", team_id="TA", exclude_id=new.id) is old
+    assert repo.find_by_email("ceo@acme.io", exclude_id=new.id) is old
+    assert repo.find_by_email("ceo@acme.io", team_id="TB", exclude_id=other_team.id) is None
+
+
+def test_set_contact_updates_the_row_and_a_loaded_lead(db_session: Session) -> None:
+    """A contact answer's UPDATE: the row changes (with `updated_at`), an email is stored
+    normalised as the model stores it, and a lead already loaded shows the new values."""
+    repo = LeadRepository(db_session)
+    lead = make_lead(db_session, team_id="TA", created_at=T0)
+    later = T0 + timedelta(hours=2)
+    repo.set_contact(lead.id, "contact_email", "  Dana@Acme.EXAMPLE ", later)
+    repo.set_contact(lead.id, "contact_name", "Dana Lee", later)
+    repo.set_contact(lead.id, "company", "Acme Logistics", later)
+    assert (lead.contact_email, lead.contact_name, lead.company) == (
+        "dana@acme.example", "Dana Lee", "Acme Logistics")
+    assert lead.updated_at == later
+    assert not db_session.dirty  # nothing left for a flush to write
+    row = db_session.execute(
+        select(Lead.contact_email, Lead.contact_name, Lead.company, Lead.updated_at)
+        .where(Lead.id == lead.id)
+    ).one()
+    assert tuple(row) == ("dana@acme.example", "Dana Lee", "Acme Logistics", later)
+    assert repo.find_by_email("DANA@acme.example", team_id="TA") is lead
 
 
 def test_relationships_never_lazy_load(db_session: Session) -> None:
