@@ -10,12 +10,17 @@ import argparse
 import gc
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # this checkout's code, not an installed copy from elsewhere
+    sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert
 

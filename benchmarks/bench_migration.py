@@ -9,12 +9,17 @@ key for every other lead, a handoff notice's outbox row each), then `upgrade` to
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # this checkout's code, not an installed copy from elsewhere
+    sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, insert, select
 

@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from flows.contact import contact_questions  # noqa: E402
-from flows.definitions import Question, load_frameworks  # noqa: E402
-from flows.engine import Flow  # noqa: E402
-from flows.parsing import parse_answer  # noqa: E402
+from flows.contact import contact_questions
+from flows.definitions import Question, load_frameworks
+from flows.engine import Flow
+from flows.parsing import parse_answer
 
 PIECES = ["a", "1", "1,000", "1.", "a@", "a.", "@a", "-", "a-", " ", "a ", "1 ", "$1", "1k",
           ",", ", ", ".", "'", "the ", "my ", "cfo ", "over 1", "up to ", "q1 ", "by ",

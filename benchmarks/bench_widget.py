@@ -52,6 +52,9 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# this checkout's code, also in the server process (not an installed copy from elsewhere)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 API = "/widget/api"
 WIDGET_TOML = """
 [widget]
@@ -269,6 +272,7 @@ def main() -> None:
             "QUALIBOT_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
             "QUALIBOT_CONFIG": str(folder / "qualibot.toml"),
             "QUALIBOT_HANDOFF_CHANNEL": "C0SALES",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
         port = free_port()
         server = subprocess.Popen(
