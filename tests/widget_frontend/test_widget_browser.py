@@ -752,8 +752,9 @@ def test_on_a_touchscreen_enter_starts_a_new_line_and_the_send_button_sends(
 ) -> None:
     """Phones and tablets have no Shift+Enter, and Enter sent the answer: a prospect could
     not write an answer of several lines there. On a touchscreen Enter now starts a new line
-    (the keyboard's key says so) and the send button sends, as in messaging apps; Ctrl+Enter
-    also sends, for a keyboard attached to a tablet."""
+    (the keyboard's key says so) and the send button sends, as in messaging apps, leaving the
+    focus in the box so that the keyboard stays up; Ctrl+Enter also sends, for a keyboard
+    attached to a tablet."""
     page = new_page(viewport={"width": 390, "height": 640}, is_mobile=True, has_touch=True)
     open_widget(page, mock_api.url + "/")
     box = page.get_by_role("textbox", name="Your answer")
@@ -771,24 +772,31 @@ def test_on_a_touchscreen_enter_starts_a_new_line_and_the_send_button_sends(
     wait_for_bot(page, "Roughly what budget")
     assert sent_messages(mock_api) == [{"text": "Acme\nRobotics"}]
     assert box.input_value() == ""
+    # the tap left the focus in the box: the keyboard stays up for the next answer
+    assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
 
-    box.focus()
     page.keyboard.type("about 50k")
     page.keyboard.press("Control+Enter")
     wait_for_bot(page, "What's your work email")
     assert sent_messages(mock_api)[-1] == {"text": "about 50k"}
 
 
-def test_with_a_mouse_and_keyboard_the_enter_key_says_send(
+def test_with_a_mouse_and_keyboard_enter_sends_and_so_does_a_click(
     mock_api: MockWidgetApi, new_page: Any
 ) -> None:
-    """The other side of the touchscreen rule: on a desktop Enter sends, and says so."""
+    """The other side of the touchscreen rule: on a desktop Enter sends, and says so. A click
+    on the send button leaves the focus in the box, for the next answer."""
     page = new_page()
     open_widget(page, mock_api.url + "/")
     box = page.get_by_role("textbox", name="Your answer")
     assert box.get_attribute("enterkeyhint") == "send"
     hint = in_shadow(page, "root.querySelector('#qb-hint').textContent")
     assert hint == "Enter sends; Shift+Enter starts a new line."
+    box.fill("Acme")
+    page.locator(SEND).click()
+    wait_for_bot(page, "Roughly what budget")
+    assert sent_messages(mock_api) == [{"text": "Acme"}]
+    assert in_shadow(page, "root.activeElement && root.activeElement.id") == "qb-input"
 
 
 def test_right_to_left_answers_read_right_to_left(mock_api: MockWidgetApi, new_page: Any) -> None:

@@ -593,7 +593,9 @@
         submitTyped();
       },
     }, u.hp, el("label", { class: "sr", for: "qb-input", text: T.input }), el("span", { class: "sr", id: "qb-hint", text: touch ? T.hintTouch : T.hint }), u.input,
-    el("button", { type: "submit", class: "send", "aria-label": T.send }, icon("send")), u.count);
+    // A click or tap on send leaves the focus in the answer box (a phone's keyboard stays up
+    // for the next answer); keyboard users still reach the button with Tab.
+    el("button", { type: "submit", class: "send", "aria-label": T.send, onmousedown: (ev) => ev.preventDefault() }, icon("send")), u.count);
 
     u.startOver = el("button", { type: "button", class: "btn", text: T.startOver, onclick: startOver });
     u.finished = el("div", { class: "finished", hidden: true }, u.startOver);
