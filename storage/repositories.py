@@ -1039,9 +1039,13 @@ class WidgetSessionRepository:
 
     def record_consent(self, session_id: int, text: str | None, at: datetime | None) -> None:
         """The consent the visitor gave (its text and time), or None for none (one Core
-        UPDATE)."""
+        UPDATE). A widget session object already in the session shows it without a flush."""
         params = {"_id": session_id, "consent_text": text, "consent_at": at}
         _SET_WIDGET_CONSENT.run(self.session.connection(), params)
+        loaded = self.session.identity_map.get(identity_key(WidgetSession, session_id))
+        if loaded is not None:
+            set_committed_value(loaded, "consent_text", text)
+            set_committed_value(loaded, "consent_at", at)
 
     def add(self, widget_session: WidgetSession) -> WidgetSession:
         self.session.add(widget_session)

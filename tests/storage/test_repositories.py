@@ -23,6 +23,8 @@ from storage import (
     ScoreRepository,
     utcnow,
 )
+from storage.models import WidgetSession
+from storage.repositories import WidgetSessionRepository
 from tests.storage.helpers import make_conversation, make_lead
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -235,6 +237,30 @@ def test_set_contact_updates_the_row_and_a_loaded_lead(db_session: Session) -> N
     ).one()
     assert tuple(row) == ("dana@acme.example", "Dana Lee", "Acme Logistics", later)
     assert repo.find_by_email("DANA@acme.example", team_id="TA") is lead
+
+
+def test_record_consent_updates_the_row_and_a_loaded_widget_session(db_session: Session) -> None:
+    """The consent answer's UPDATE: its text and time, or none (a no), on the row and on a
+    widget session object already loaded."""
+    lead = make_lead(db_session, source="widget")
+    conversation = make_conversation(db_session, lead, channel="widget", participant="v1")
+    widget = WidgetSession(conversation_id=conversation.id, token_hash="a" * 64,
+                           resume_code="CONSENT1")
+    db_session.add(widget)
+    db_session.flush()
+    repo = WidgetSessionRepository(db_session)
+
+    repo.record_consent(widget.id, "You may contact me.", T0)
+    assert (widget.consent_text, widget.consent_at) == ("You may contact me.", T0)
+    stored = db_session.execute(
+        select(WidgetSession.consent_text, WidgetSession.consent_at)
+        .where(WidgetSession.id == widget.id)
+    ).one()
+    assert tuple(stored) == ("You may contact me.", T0)
+
+    repo.record_consent(widget.id, None, None)
+    assert (widget.consent_text, widget.consent_at) == (None, None)
+    assert not db_session.dirty
 
 
 def test_relationships_never_lazy_load(db_session: Session) -> None:
