@@ -93,6 +93,21 @@ def _attach_loaded(session: Session, obj: _Model, row: Any) -> _Model:
     return obj
 
 
+def _show_written(obj: Base, values: Mapping[str, Any]) -> None:
+    """`obj` shows `values` as loaded (nothing pending): what an UPDATE just wrote to its row."""
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
+
+
+def _show_written_if_loaded(
+    session: Session, model: type[Base], pk: int, values: Mapping[str, Any]
+) -> None:
+    """`_show_written` on the row's object, if `session` has it loaded."""
+    loaded = session.identity_map.get(identity_key(model, pk))
+    if loaded is not None:
+        _show_written(loaded, values)
+
+
 def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
@@ -265,19 +280,15 @@ class LeadRepository:
         the model's validator stores it."""
         if field == "contact_email":
             value = normalise_email(value)
-        params = {"_id": lead_id, field: value, "updated_at": now}
-        _SET_LEAD_CONTACT[field].run(self.session.connection(), params)
-        loaded = self.session.identity_map.get(identity_key(Lead, lead_id))
-        if loaded is not None:
-            set_committed_value(loaded, field, value)
-            set_committed_value(loaded, "updated_at", now)
+        values = {field: value, "updated_at": now}
+        _SET_LEAD_CONTACT[field].run(self.session.connection(), {"_id": lead_id, **values})
+        _show_written_if_loaded(self.session, Lead, lead_id, values)
 
     def record_score(self, lead: Lead, **values: Any) -> None:
         """Set score columns (`score_total`, `verdict`, `fit_score`, `status`, `updated_at`)
         of a loaded lead with one prepared UPDATE; the object shows them without a flush."""
         _RECORD_LEAD_SCORE.run(self.session.connection(), {"_id": lead.id, **values})
-        for key, value in values.items():
-            set_committed_value(lead, key, value)
+        _show_written(lead, values)
 
     def list_recent(
         self,
@@ -1040,12 +1051,9 @@ class WidgetSessionRepository:
     def record_consent(self, session_id: int, text: str | None, at: datetime | None) -> None:
         """The consent the visitor gave (its text and time), or None for none (one Core
         UPDATE). A widget session object already in the session shows it without a flush."""
-        params = {"_id": session_id, "consent_text": text, "consent_at": at}
-        _SET_WIDGET_CONSENT.run(self.session.connection(), params)
-        loaded = self.session.identity_map.get(identity_key(WidgetSession, session_id))
-        if loaded is not None:
-            set_committed_value(loaded, "consent_text", text)
-            set_committed_value(loaded, "consent_at", at)
+        values = {"consent_text": text, "consent_at": at}
+        _SET_WIDGET_CONSENT.run(self.session.connection(), {"_id": session_id, **values})
+        _show_written_if_loaded(self.session, WidgetSession, session_id, values)
 
     def add(self, widget_session: WidgetSession) -> WidgetSession:
         self.session.add(widget_session)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from storage import Conversation, Lead
+from storage.models import WidgetSession
 
 
 def make_lead(session: Session, **overrides: Any) -> Lead:
@@ -43,3 +44,18 @@ def make_conversation(
     session.add(conversation)
     session.flush()
     return conversation
+
+
+def make_widget_session(
+    session: Session, conversation: Conversation, **overrides: Any
+) -> WidgetSession:
+    values: dict[str, Any] = {
+        "conversation_id": conversation.id,
+        "token_hash": "a" * 64,
+        "resume_code": f"R{conversation.id:07d}",
+    }
+    values.update(overrides)
+    widget = WidgetSession(**values)
+    session.add(widget)
+    session.flush()
+    return widget

@@ -24,9 +24,8 @@ from storage.models import (
     OutboxMessage,
     ProcessedEvent,
     Score,
-    WidgetSession,
 )
-from tests.storage.helpers import make_conversation, make_lead
+from tests.storage.helpers import make_conversation, make_lead, make_widget_session
 
 BEFORE = "0004_lead_events"
 REVISION = "0005_sqlite_autoincrement"
@@ -45,10 +44,8 @@ def _qualified_lead(session: Session, n: int) -> Lead:
     names it: the handoff notice's outbox row, a visitor message's dedupe key)."""
     lead = make_lead(session, company=f"Company {n}", contact_email=f"p{n}@example.com")
     conversation = make_conversation(session, lead, channel="widget", participant=f"v{n}")
-    widget = WidgetSession(conversation_id=conversation.id, token_hash=f"{n:064d}",
-                           resume_code=f"R{n:05d}", visitor_ip="203.0.113.9")
-    session.add(widget)
-    session.flush()
+    widget = make_widget_session(session, conversation, token_hash=f"{n:064d}",
+                                 resume_code=f"R{n:05d}", visitor_ip="203.0.113.9")
     session.add_all([
         ProcessedEvent(key=f"widget:{widget.id}:{uuid.uuid4()}"),  # a visitor message
         Answer(conversation_id=conversation.id, lead_id=lead.id, question_id="budget",
@@ -130,10 +127,8 @@ def _new_ids(engine: Engine) -> dict[str, int]:
     with Session(engine) as session, session.begin():
         lead = make_lead(session, company="Newcomer")
         conversation = make_conversation(session, lead, channel="widget", participant="new")
-        widget = WidgetSession(conversation_id=conversation.id, token_hash="f" * 64,
-                               resume_code="NEW001")
-        session.add(widget)
-        session.flush()
+        widget = make_widget_session(session, conversation, token_hash="f" * 64,
+                                     resume_code="NEW001")
         return {"leads": lead.id, "conversations": conversation.id,
                 "widget_sessions": widget.id}
 

@@ -25,7 +25,7 @@ from storage import (
 )
 from storage.models import WidgetSession
 from storage.repositories import WidgetSessionRepository
-from tests.storage.helpers import make_conversation, make_lead
+from tests.storage.helpers import make_conversation, make_lead, make_widget_session
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -244,10 +244,7 @@ def test_record_consent_updates_the_row_and_a_loaded_widget_session(db_session: 
     widget session object already loaded."""
     lead = make_lead(db_session, source="widget")
     conversation = make_conversation(db_session, lead, channel="widget", participant="v1")
-    widget = WidgetSession(conversation_id=conversation.id, token_hash="a" * 64,
-                           resume_code="CONSENT1")
-    db_session.add(widget)
-    db_session.flush()
+    widget = make_widget_session(db_session, conversation)
     repo = WidgetSessionRepository(db_session)
 
     repo.record_consent(widget.id, "You may contact me.", T0)
