@@ -54,7 +54,7 @@ def parse_answer(
     if answer_type == "yesno":
         return parse_yesno(text)
     if answer_type == "choice":
-        return parse_choice(text, choices)
+        return parse_choice(text, choices, today=today)
     if answer_type == "text":
         return parse_text(text)
     if answer_type == "email":

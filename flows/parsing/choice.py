@@ -15,8 +15,10 @@ Matching is case-, accent- and punctuation-insensitive, in this order:
    but planning"); when one of two choices is named by a later time ("next year", "next
    quarter") and scores lower than the other, it decides: a budget or a priority for later is
    not one for now ("we have budget for next year" is planned, not allocated; "no budget for
-   next year" is not raised to planned); otherwise an answer opening with one choice's name
-   alone, then a comma or dash, is that choice ("partly, IT review first then not sure");
+   next year" is not raised to planned), and a later calendar year named as when something
+   applies counts as "next year" ("approved for 2027", said in 2026, is planned); otherwise an
+   answer opening with one choice's name alone, then a comma or dash, is that choice
+   ("partly, IT review first then not sure");
 5. the answer is a plain yes or no ("yep", "nope", "not really", "I think so", 👍) and exactly
    one choice has "yes" (or "no") as its value, label or synonym. Such a "yes" or "no" name
    is not looked for inside an answer (step 4): "no problem" is a yes, "yes, being planned"
@@ -33,6 +35,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Sequence
+from datetime import date
 
 from flows.definitions import Choice
 
@@ -94,6 +97,11 @@ def _names(choices: tuple[Choice, ...]) -> tuple[tuple[str, int], ...]:
 
 _YES_NO = frozenset({"yes", "no"})
 _LATER = re.compile(r"(?:next|later)\b")
+# A year named as when something applies: "approved for 2027", "in the 2027 budget".
+_YEAR_APPLIES = re.compile(
+    r"\b(?:for|in|from|starting|beginning|after|of)(?: the)? (?P<after>20\d\d)\b"
+    r"|\b(?P<before>20\d\d) (?=budget|plan|planning|cycle|fiscal year\b)"
+)
 _NEGATORS = frozenset({"not", "no", "never", "without", "nor"})
 # Words that may stand between a negation and the name it negates ("not yet allocated").
 _FILLERS = frozenset({"yet", "really", "fully", "quite", "very", "that", "a", "the", "in",
@@ -155,6 +163,22 @@ def _by_later(answer: str, names: tuple[tuple[str, int], ...], options: tuple[Ch
     return later[0] if low is not None and high is not None and high > low else None
 
 
+def _later_years_said(answer: str, today: date | None) -> str:
+    """A normalised `answer` with a calendar year after this one, named as when something
+    applies, said as "next year" ("approved for 2027" in 2026: "approved for next year"), so
+    that it lowers the choice beside it as "next year" does. This year and earlier ones are
+    left as they are, and so are fiscal years ("FY27" is this year or next by the company's
+    calendar) and "until 2027" (that budget is there now)."""
+    if today is None:
+        return answer
+
+    def said(m: re.Match[str]) -> str:
+        year = m.group("after") or m.group("before")
+        return m.group(0).replace(year, "next year") if int(year) > today.year else m.group(0)
+
+    return _YEAR_APPLIES.sub(said, answer)
+
+
 def _word_quantity(answer: str) -> float | None:
     """The first number written in words in a normalised answer ("about fifty people": 50)."""
     value: float | None = None
@@ -196,8 +220,9 @@ def _by_quantity(text: str, options: tuple[Choice, ...]) -> int | None:
 
 
 @never_raise
-def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
-    """Read which of `choices` is meant. See the module docstring for the rules."""
+def parse_choice(text: str, choices: Sequence[Choice], *, today: date | None = None) -> Parsed:
+    """Read which of `choices` is meant. See the module docstring for the rules. `today`:
+    the date that tells which year is next (None: years are read as any other word)."""
     options = tuple(choices)
     cleaned = clean(text)
     answer = normalize(cleaned)
@@ -223,6 +248,7 @@ def parse_choice(text: str, choices: Sequence[Choice]) -> Parsed:
     ranged = _by_quantity(cleaned, options)
     if ranged is not None:
         return {"value": options[ranged].value}
+    answer = _later_years_said(answer, today)
     found = _contained(answer, names)
     if found is None and " but " in answer:
         found = _contained(answer.rsplit(" but ", 1)[1], names)

@@ -70,6 +70,14 @@ def test_a_budget_without_a_clear_amount_is_asked_for_it(typed: str) -> None:
     assert "budget_amount" not in model.answers
 
 
+def test_a_budget_approved_for_a_later_year_is_being_planned() -> None:
+    # the flow reads the year against the turn's day (TODAY is in 2026)
+    flow, model = flow_at("bant", "budget")
+    said = say(flow, model, "approved for 2027")
+    assert said[0] == "Budget: Being planned – in the next budget cycle or awaiting sign-off"
+    assert model.answers["budget"]["parsed"] == {"value": "planned"}
+
+
 def test_a_priority_typed_with_its_date_is_not_asked_when() -> None:
     flow, model = flow_at(
         "champ", "prioritization", "our reps lose 10 hours a week to manual reporting",

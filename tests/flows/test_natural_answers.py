@@ -6,6 +6,8 @@ found?" -> "we could find it")."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from flows.definitions import Criterion, FollowUp, load_frameworks
@@ -124,6 +126,36 @@ def test_natural_answer(framework: str, question_id: str, answer: str, expected:
                         ) -> None:
     parsed = parse_choice(answer, question(framework, question_id).choices)
     assert parsed.get("value") == expected, parsed
+
+
+# A later calendar year is a later time, as "next year" is (said on 2026-12-07); this year,
+# a year it lasts until, and fiscal years (this year or next, by the company's calendar) are not.
+LATER_YEARS = [
+    ("bant", "budget", "approved for 2027", "planned"),
+    ("bant", "budget", "yes, approved for 2027", "planned"),
+    ("bant", "budget", "it's in the 2027 budget", "planned"),
+    ("gpctba", "budget", "funded from 2028", "planned"),
+    ("champ", "money", "we have budget for 2027", "findable"),
+    ("champ", "prioritization", "it's a top priority for 2027", "medium"),
+    ("bant", "budget", "no budget for 2027", "none"),  # a later time never raises an answer
+    ("bant", "budget", "approved for 2026", "allocated"),
+    ("bant", "budget", "approved until 2027", "allocated"),
+    ("bant", "budget", "approved for FY27", "allocated"),
+]
+
+
+@pytest.mark.parametrize(("framework", "question_id", "answer", "expected"), LATER_YEARS)
+def test_a_later_year_is_a_later_time(framework: str, question_id: str, answer: str,
+                                      expected: str) -> None:
+    choices = question(framework, question_id).choices
+    assert parse_choice(answer, choices, today=date(2026, 12, 7)) == {"value": expected}
+
+
+def test_which_year_is_later_depends_on_the_day() -> None:
+    choices = question("bant", "budget").choices
+    assert parse_choice("approved for 2027", choices, today=date(2027, 1, 4)) == {
+        "value": "allocated"
+    }
 
 
 ICP = {q.id: q for q in icp_questions(IcpConfig(sizes=SIZE_BANDS, industries=("software",),
