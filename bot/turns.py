@@ -229,6 +229,8 @@ def _unused_follow_up(
 
 def clean(text: str) -> str:
     """Drop control characters (keeping newlines and tabs) and surrounding blanks."""
+    if text.isprintable():  # most answers: nothing to drop
+        return text.strip()
     return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
 
 

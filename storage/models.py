@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -134,6 +134,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
             raise ValueError(f"naive datetime {value!r}: Qualibot stores timezone-aware values")
         return value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, `process_bind_param` and SQLAlchemy's DATETIME formatting in one step,
+        with the same text ("2026-12-07 09:30:00.000000", UTC): half the time of the two
+        (a DM answer binds eight)."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            offset = value.utcoffset()
+            if offset is None:
+                raise ValueError(
+                    f"naive datetime {value!r}: Qualibot stores timezone-aware values"
+                )
+            if offset:
+                value = value.astimezone(UTC)
+            return value.isoformat(" ", "microseconds")[:26]
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

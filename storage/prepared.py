@@ -68,6 +68,9 @@ class Prepared:
         self._plans: weakref.WeakKeyDictionary[Dialect, dict[frozenset[str] | None, _Plan]] = (
             weakref.WeakKeyDictionary()
         )
+        # The plans of the dialect used last (one per process, but for tests): found without
+        # the weak dictionary's lookup on every run. One tuple, so threads see a whole pair.
+        self._last: tuple[Dialect, dict[frozenset[str] | None, _Plan]] | None = None
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Any:
         """The first row (attributes named as the statement's columns), or None."""
@@ -130,9 +133,14 @@ class Prepared:
         return plan, cursor
 
     def _plan(self, dialect: Dialect, params: Mapping[str, Any]) -> _Plan:
-        plans = self._plans.get(dialect)
-        if plans is None:
-            plans = self._plans[dialect] = {}
+        last = self._last
+        if last is not None and last[0] is dialect:
+            plans = last[1]
+        else:
+            plans = self._plans.get(dialect)
+            if plans is None:
+                plans = self._plans[dialect] = {}
+            self._last = (dialect, plans)
         columns_given = frozenset(params) if self._columns_from_params else None
         plan = plans.get(columns_given)
         if plan is None:

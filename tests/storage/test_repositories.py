@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import InvalidRequestError, StatementError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
@@ -23,7 +24,7 @@ from storage import (
     ScoreRepository,
     utcnow,
 )
-from storage.models import WidgetSession
+from storage.models import UTCDateTime, WidgetSession
 from storage.repositories import WidgetSessionRepository
 from tests.storage.helpers import make_conversation, make_lead, make_widget_session
 
@@ -162,6 +163,28 @@ def test_naive_datetimes_are_refused(db_session: Session) -> None:
     with pytest.raises(StatementError, match="naive datetime"):
         db_session.flush()
     db_session.rollback()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2024, 5, 1, 14, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 12, 7, 9, 30, tzinfo=UTC),
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_sqlite_stores_datetimes_as_sqlalchemy_does(value: datetime) -> None:
+    # UTCDateTime binds in one step on SQLite; the text must be what SQLAlchemy's own
+    # DATETIME stores, which rows written before (and comparisons in SQL) rely on
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    theirs = sqlite.DATETIME().bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    assert ours(value) == theirs(value.astimezone(UTC))
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive datetime"):
+        ours(value.replace(tzinfo=None))
 
 
 def test_lead_updated_at_changes_on_update(db_session: Session) -> None:
