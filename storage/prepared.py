@@ -137,9 +137,7 @@ class Prepared:
         if last is not None and last[0] is dialect:
             plans = last[1]
         else:
-            plans = self._plans.get(dialect)
-            if plans is None:
-                plans = self._plans[dialect] = {}
+            plans = self._plans.setdefault(dialect, {})
             self._last = (dialect, plans)
         columns_given = frozenset(params) if self._columns_from_params else None
         plan = plans.get(columns_given)
