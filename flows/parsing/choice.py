@@ -97,9 +97,12 @@ def _names(choices: tuple[Choice, ...]) -> tuple[tuple[str, int], ...]:
 
 _YES_NO = frozenset({"yes", "no"})
 _LATER = re.compile(r"(?:next|later)\b")
-# A year named as when something applies: "approved for 2027", "in the 2027 budget".
+# A year named as when something applies: "approved for 2027", "in the 2027 budget",
+# "from Q1 2027", "starting March 2027".
 _YEAR_APPLIES = re.compile(
-    r"\b(?:for|in|from|starting|beginning|after|of)(?: the)? (?P<after>20\d\d)\b"
+    r"\b(?:for|in|from|starting|beginning|after|of)(?: the)?"
+    r"(?: (?:q[1-4]|h[12]|jan\w*|feb\w*|mar\w*|apr\w*|may|jun\w*|jul\w*|aug\w*|sep\w*|oct\w*"
+    r"|nov\w*|dec\w*))? (?P<after>20\d\d)\b"
     r"|\b(?P<before>20\d\d) (?=budget|plan|planning|cycle|fiscal year\b)"
 )
 _NEGATORS = frozenset({"not", "no", "never", "without", "nor"})

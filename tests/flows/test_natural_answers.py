@@ -135,6 +135,9 @@ LATER_YEARS = [
     ("bant", "budget", "yes, approved for 2027", "planned"),
     ("bant", "budget", "it's in the 2027 budget", "planned"),
     ("gpctba", "budget", "funded from 2028", "planned"),
+    ("bant", "budget", "approved for Q1 2027", "planned"),
+    ("bant", "budget", "budgeted starting March 2027", "planned"),
+    ("bant", "budget", "approved for December 2026", "allocated"),
     ("champ", "money", "we have budget for 2027", "findable"),
     ("champ", "prioritization", "it's a top priority for 2027", "medium"),
     ("bant", "budget", "no budget for 2027", "none"),  # a later time never raises an answer
