@@ -115,6 +115,10 @@ def normalise_email(value: str | None) -> str | None:
     return value.strip().lower() or None
 
 
+def _naive(value: datetime) -> ValueError:
+    return ValueError(f"naive datetime {value!r}: Qualibot stores timezone-aware values")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """``DateTime(timezone=True)`` that always round-trips aware UTC datetimes.
 
@@ -132,7 +136,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-            raise ValueError(f"naive datetime {value!r}: Qualibot stores timezone-aware values")
+            raise _naive(value)
         return value.astimezone(UTC)
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -147,9 +151,7 @@ class UTCDateTime(TypeDecorator[datetime]):
                 return None
             offset = value.utcoffset()
             if offset is None:
-                raise ValueError(
-                    f"naive datetime {value!r}: Qualibot stores timezone-aware values"
-                )
+                raise _naive(value)
             if offset:
                 value = value.astimezone(UTC)
             return value.isoformat(" ", "microseconds")[:26]
