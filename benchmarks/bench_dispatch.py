@@ -29,6 +29,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slack_bolt import App, BoltRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # this checkout's code, not an installed copy from elsewhere
@@ -71,9 +75,11 @@ def run(answers: int, conversations: int, *, checkpoints: bool = True) -> tuple[
         })
         for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_APP_TOKEN"):
             os.environ.pop(name, None)
-        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None)
         runtime = build_runtime(settings)
         app = create_bolt_app(settings, runtime)
+        if app is None:
+            raise SystemExit("the Slack app was not built: check the SLACK_* variables")
         users = [f"U{n:09d}" for n in range(conversations)]
         for user in users:
             runtime.service.start(framework="bant", company=f"Lead of {user}",
@@ -81,7 +87,7 @@ def run(answers: int, conversations: int, *, checkpoints: bool = True) -> tuple[
         slack = SlackRequests(signing_secret=SECRET, workspace=Workspace())
         # each conversation's answers in order, conversation after conversation
         requests = [
-            BoltRequest(body=signed.body, headers=signed.headers)
+            BoltRequest(body=signed.body, headers={**signed.headers})
             for answer in BANT_ANSWERS
             for user in users
             for signed in [slack.message_im(answer, user_id=user)]
@@ -106,8 +112,8 @@ def run(answers: int, conversations: int, *, checkpoints: bool = True) -> tuple[
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _answer(app: object, request: object) -> None:
-    response = app.dispatch(request)  # type: ignore[attr-defined]
+def _answer(app: App, request: BoltRequest) -> None:
+    response = app.dispatch(request)
     if response.status != 200:
         raise SystemExit(f"an answer got {response.status}: {response.body}")
 
