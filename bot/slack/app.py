@@ -149,6 +149,12 @@ def create_bolt_app(
         "client": client,
         "process_before_response": True,
         "request_verification_enabled": True,
+        # Bolt's middleware for AI assistant threads (the `say_stream`, `set_status`,
+        # `set_suggested_prompts`, ... arguments) and for workflow functions (a function
+        # execution's token): Qualibot uses neither, and the first built those objects for
+        # every DM event.
+        "attaching_conversation_kwargs_enabled": False,
+        "attaching_function_token_enabled": False,
     }
     store: SQLAlchemyInstallationStore | None = None
     if mode == "single":
