@@ -24,6 +24,7 @@ if str(ROOT) not in sys.path:  # this checkout's code, not an installed copy fro
 
 from sqlalchemy import insert
 
+from benchmarks.bench_slack import BANT_ANSWERS  # the answers every benchmark gives
 from bot.handoff.routing import HandoffRouter
 from bot.registry import FlowRegistry
 from bot.service import QualificationService
@@ -32,9 +33,6 @@ from flows.engine import FlowState
 from storage.db import create_engine_for, make_session_factory
 from storage.migrate import upgrade
 from storage.models import Conversation, Lead
-
-BANT_ANSWERS = ["allocated", "about $80k a year", "I'm the CFO and I sign the contract",
-                "Our reps lose 10 hours a week to manual reporting", "this quarter"]
 
 
 def rss_mb() -> float:

@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:  # this checkout's code, not an installed copy fro
     sys.path.insert(0, str(ROOT))
 
 # the same answers and secret as the HTTP benchmark's
-from benchmarks.bench_slack import BANT_ANSWERS, SECRET
+from benchmarks.bench_slack import BANT_ANSWERS, SECRET, bench_env, prepare
 
 #: Conversations opened (enough for 1,500 answers plus the warm-up): the same set-up
 #: whatever the number of answers, so that two runs differ only in the answers.
@@ -63,27 +63,17 @@ def run(answers: int, conversations: int, *, checkpoints: bool = True) -> tuple[
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
     folder = Path(tempfile.mkdtemp(prefix="qualibot-dispatch-"))
-    (folder / "none.toml").write_text("")  # no routing rules, no local qualibot.toml
     with FakeSlack() as fake:
-        os.environ.update({
-            "QUALIBOT_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
-            "QUALIBOT_CONFIG": str(folder / "none.toml"),
-            "QUALIBOT_HANDOFF_CHANNEL": "C0SALES01",
-            "SLACK_BOT_TOKEN": fake.bot_token,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": fake.api_url,
-        })
-        for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_APP_TOKEN"):
-            os.environ.pop(name, None)
+        env = bench_env(folder, fake)
+        for name in set(os.environ) - set(env):  # OAuth and Socket Mode variables
+            del os.environ[name]
+        users = [f"U{n:09d}" for n in range(conversations)]
+        prepare(env, users)  # one open BANT conversation each (sets os.environ to env)
         settings = Settings(_env_file=None)
         runtime = build_runtime(settings)
         app = create_bolt_app(settings, runtime)
         if app is None:
             raise SystemExit("the Slack app was not built: check the SLACK_* variables")
-        users = [f"U{n:09d}" for n in range(conversations)]
-        for user in users:
-            runtime.service.start(framework="bant", company=f"Lead of {user}",
-                                  channel="slack", participant=user, team_id="T0QUALI01")
         slack = SlackRequests(signing_secret=SECRET, workspace=Workspace())
         # each conversation's answers in order, conversation after conversation
         requests = [

@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:  # this checkout's code, not an installed copy fro
 
 from sqlalchemy import Engine, insert, select
 
+from benchmarks.bench_slack import BANT_ANSWERS  # the answers every benchmark gives
 from bot.handoff.routing import HandoffRouter
 from bot.registry import FlowRegistry
 from bot.service import QualificationService
@@ -40,8 +41,6 @@ from storage.models import (
 )
 
 BEFORE = "0004_lead_events"
-BANT_ANSWERS = ["allocated", "about $80k a year", "I'm the CFO and I sign the contract",
-                "Our reps lose 10 hours a week to manual reporting", "this quarter"]
 CHUNK = 5_000
 
 

@@ -283,6 +283,26 @@ def phases(concurrency: int) -> list[tuple[str, int, str]]:
             for kind in ("answer", "command") for conc in (concurrency, 1)]
 
 
+def bench_env(folder: Path, fake: Any) -> dict[str, str]:
+    """The environment of a benchmark's Qualibot: this one's, with a SQLite file in `folder`,
+    no routing rules (an empty settings file: no local qualibot.toml picked up), and one
+    workspace whose Web API is the `fake` Slack (no OAuth, no Socket Mode)."""
+    (folder / "none.toml").write_text("")
+    env = {
+        **os.environ,
+        "QUALIBOT_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
+        "QUALIBOT_CONFIG": str(folder / "none.toml"),
+        "QUALIBOT_HANDOFF_CHANNEL": CHANNEL,
+        "SLACK_BOT_TOKEN": fake.bot_token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_APP_TOKEN"):
+        env.pop(name, None)
+    return env
+
+
 def prepare(env: dict[str, str], users: list[str]) -> None:
     """Open one BANT conversation per user (what the answer events answer)."""
     from bot.config import Settings
@@ -342,21 +362,8 @@ def main() -> None:
     commands_big, commands_small = args.requests // 2, args.requests // 8
     rounds = max(1, args.rounds)
     tmp = Path(tempfile.mkdtemp(prefix="qualibot-bench-"))
-    # an empty settings file: no routing rules, and no local qualibot.toml picked up
-    (tmp / "none.toml").write_text("")
     with FakeSlack() as fake:
-        env = {
-            **os.environ,
-            "QUALIBOT_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
-            "QUALIBOT_CONFIG": str(tmp / "none.toml"),
-            "QUALIBOT_HANDOFF_CHANNEL": CHANNEL,
-            "SLACK_BOT_TOKEN": fake.bot_token,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": fake.api_url,
-            "PYTHONPATH": str(ROOT),
-        }
-        for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_APP_TOKEN"):
-            env.pop(name, None)
+        env = bench_env(tmp, fake)
         warm = [user_id(900_000_000 + i) for i in range(args.concurrency * 2)]
 
         def users(base: int, count: int, round_: int) -> list[str]:

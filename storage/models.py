@@ -115,8 +115,11 @@ def normalise_email(value: str | None) -> str | None:
     return value.strip().lower() or None
 
 
-def _naive(value: datetime) -> ValueError:
-    return ValueError(f"naive datetime {value!r}: Qualibot stores timezone-aware values")
+def _as_utc(value: datetime) -> datetime:
+    """`value` in UTC; ValueError for a naive datetime."""
+    if value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: Qualibot stores timezone-aware values")
+    return value.astimezone(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -133,11 +136,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         super().__init__(timezone=True)
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-            raise _naive(value)
-        return value.astimezone(UTC)
+        return None if value is None else _as_utc(value)
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         """On SQLite, `process_bind_param` and SQLAlchemy's DATETIME formatting in one step,
@@ -149,12 +148,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            offset = value.utcoffset()
-            if offset is None:
-                raise _naive(value)
-            if offset:
-                value = value.astimezone(UTC)
-            return value.isoformat(" ", "microseconds")[:26]
+            return _as_utc(value).isoformat(" ", "microseconds")[:26]
 
         return process
 
