@@ -172,7 +172,7 @@ def _later_years_said(answer: str, today: date | None) -> str:
     that it lowers the choice beside it as "next year" does. This year and earlier ones are
     left as they are, and so are fiscal years ("FY27" is this year or next by the company's
     calendar) and "until 2027" (that budget is there now)."""
-    if today is None:
+    if today is None or "20" not in answer:  # no year in it: most answers, no pattern run
         return answer
 
     def said(m: re.Match[str]) -> str:
