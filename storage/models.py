@@ -122,6 +122,12 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+#: The datetime last bound on SQLite and its text: (value, text), replaced as one tuple so
+#: that no thread sees a mixed pair. It holds the value, so no other datetime can take its id
+#: while it is compared with `is`.
+_last_bound: list[tuple[datetime | None, str]] = [(None, "")]
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """``DateTime(timezone=True)`` that always round-trips aware UTC datetimes.
 
@@ -140,15 +146,21 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         """On SQLite, `process_bind_param` and SQLAlchemy's DATETIME formatting in one step,
-        with the same text ("2026-12-07 09:30:00.000000", UTC): half the time of the two
-        (a DM answer binds eight)."""
+        with the same text ("2026-12-07 09:30:00.000000", UTC): half the time of the two.
+        The last value's text is kept (for every column): a DM answer binds the turn's
+        `now` seven times, in four tables."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            return _as_utc(value).isoformat(" ", "microseconds")[:26]
+            last_value, last_text = _last_bound[0]
+            if value is last_value:
+                return last_text
+            text = _as_utc(value).isoformat(" ", "microseconds")[:26]
+            _last_bound[0] = (value, text)
+            return text
 
         return process
 

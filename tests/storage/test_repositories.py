@@ -182,6 +182,10 @@ def test_sqlite_stores_datetimes_as_sqlalchemy_does(value: datetime) -> None:
     theirs = sqlite.DATETIME().bind_processor(dialect)
     assert ours is not None and theirs is not None
     assert ours(value) == theirs(value.astimezone(UTC))
+    assert ours(value) == theirs(value.astimezone(UTC))  # again: the kept text
+    other = value.replace(microsecond=(value.microsecond + 1) % 1_000_000)
+    assert ours(other) == theirs(other.astimezone(UTC))  # a new value is formatted anew
+    assert ours(value) == theirs(value.astimezone(UTC))
     assert ours(None) is None
     with pytest.raises(ValueError, match="naive datetime"):
         ours(value.replace(tzinfo=None))
