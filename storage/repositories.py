@@ -119,8 +119,14 @@ def _chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mappi
 # hot path only binds values.
 _CONVERSATIONS = cast(Table, Conversation.__table__)
 _INSERT_CONVERSATION = Prepared(insert(_CONVERSATIONS).returning(*_CONVERSATIONS.c))
+#: The conversation's columns a turn reads: not the timestamps it only writes (each one
+#: loaded is a text parsed into a datetime).
+_TURN_COLUMNS = tuple(
+    column for column in _CONVERSATIONS.c
+    if column.name not in ("created_at", "updated_at", "last_activity_at")
+)
 _LOAD_TURN = Prepared(
-    select(*_CONVERSATIONS.c, Lead.company)
+    select(*_TURN_COLUMNS, Lead.company)
     .join(Lead, Lead.id == _CONVERSATIONS.c.lead_id)
     .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
 )
@@ -151,7 +157,7 @@ def _latest_conversation(*, open_: bool) -> tuple[Prepared, Prepared]:
     states: list[Any] = [literal_column(f"'{name}'") for name in names]
     state = _CONVERSATIONS.c.state
     latest = (
-        select(*_CONVERSATIONS.c, Lead.company)
+        select(*_TURN_COLUMNS, Lead.company)
         .join(Lead, Lead.id == _CONVERSATIONS.c.lead_id)
         .where(
             _CONVERSATIONS.c.channel == bindparam("channel"),
@@ -452,7 +458,8 @@ class ConversationRepository:
 
     def load_for_turn(self, conversation_id: int) -> Row[Any] | None:
         """What one turn needs, in one Core query: the conversation's columns (same names as
-        the model's) and its lead's `company`. No ORM objects are built on this hot path."""
+        the model's) less the timestamps, and its lead's `company`. No ORM objects are built
+        on this hot path."""
         if not fits_id(conversation_id):
             return None
         return cast(
