@@ -50,6 +50,7 @@ from bot.slack.clients import (
 from bot.slack.context import SlackServices, provide
 from bot.slack.failures import RefuseInactive, UnknownWorkspace, handle_error
 from bot.slack.listeners import register_listeners
+from bot.slack.listeners.messages import DmAnswers
 from bot.slack.outbox import SlackOutbox
 from storage.dedupe import ProcessedEventRepository
 
@@ -197,6 +198,7 @@ def create_bolt_app(
     app.use(provide(services))
     if services.workspaces is not None:
         app.use(RefuseInactive(services.workspaces))
+    app.use(DmAnswers())  # the busiest request, answered without listener matching
     register_listeners(app)
     app.error(handle_error)
     return app
