@@ -138,6 +138,11 @@ def create_bolt_app(
     mode = slack_mode(settings, socket_mode=socket_mode)
     if mode is None:
         return None
+    # Bolt formats a debug line for each middleware of each request unless its logger's own
+    # level, not the effective one, is above DEBUG: set it from the logging configured now
+    BOLT_LOGGER.setLevel(logging.NOTSET)
+    if not BOLT_LOGGER.isEnabledFor(logging.DEBUG):
+        BOLT_LOGGER.setLevel(logging.INFO)
     client = WebClient(
         token=settings.slack_bot_token if mode == "single" else None,
         base_url=normalize_api_url(settings.slack_api_url),
