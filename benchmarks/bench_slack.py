@@ -16,7 +16,8 @@ a new, correctly signed Slack request:
 The bare app gets the same requests (and acks them without doing anything). The outbox
 dispatcher is not running (the ack path is measured; delivery happens after the ack). With
 two or more cores, both servers run on one core and the load generator on the others
-(`BENCH_NO_PIN=1` turns that off); each phase also reports the server's CPU time per request.
+(`BENCH_NO_PIN=1` turns that off); each phase also reports the server's CPU time per request,
+and in brackets its event loop thread's share (the rest is the dispatch's worker threads).
 Each phase runs `--rounds` times (default 3), the bare app and ours back to back, the order
 alternating: on a shared machine the speed of both drifts by tens of percent within a minute,
 so ratios are taken within a round and the median of the rounds is reported.
@@ -136,13 +137,12 @@ class Server:
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
 
-    def cpu_seconds(self) -> float:
-        """CPU seconds (user + system) the server has used so far (Linux /proc; 0 elsewhere)."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU seconds (user + system) the server has used so far: all its threads, and its
+        main thread (the event loop's; the rest are the dispatch's worker threads and the
+        checkpoints). Linux /proc; zeros elsewhere."""
+        pid = self.process.pid
+        return _cpu_seconds(f"/proc/{pid}/stat"), _cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -151,6 +151,14 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _cpu_seconds(stat_path: str) -> float:
+    try:
+        fields = Path(stat_path).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- the load generator (a subprocess) ------------------------------------------------------
@@ -403,8 +411,10 @@ def main() -> None:
                             server.port, kind_, group, conc, args.time_limit,
                             BANT_ANSWERS if kind_ == "answer" else None,
                         )
-                        cpu = server.cpu_seconds() - cpu_before
-                        result["cpu_ms"] = cpu * 1000 / result["count"] if result["count"] else 0.0
+                        cpu, loop = (after - before for after, before
+                                     in zip(server.cpu_seconds(), cpu_before, strict=True))
+                        per_request = 1000 / result["count"] if result["count"] else 0.0
+                        result["cpu_ms"], result["loop_ms"] = cpu * per_request, loop * per_request
                         results.setdefault(f"{kind} {label}", []).append(result)
         finally:
             for server in servers.values():
@@ -413,14 +423,15 @@ def main() -> None:
 
     print()
     print(f"{'phase':<30}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'max ms':>9}{'non-200':>9}{'CPU ms/req':>11}")
+          f"{'max ms':>9}{'non-200':>9}{'CPU ms/req':>11}{'(loop)':>8}")
     for label, _, _ in phases(args.concurrency):
         for round_ in range(rounds):
             for kind in ("bare", "qualibot"):
                 r = results[f"{kind} {label}"][round_]
                 name = f"{kind} {label} #{round_ + 1}"
                 print(f"{name:<30}{r['count']:>9}{r['rps']:>9.0f}{r['p50']:>9.1f}"
-                      f"{r['p99']:>9.1f}{r['max']:>9.1f}{r['errors']:>9}{r['cpu_ms']:>11.2f}")
+                      f"{r['p99']:>9.1f}{r['max']:>9.1f}{r['errors']:>9}{r['cpu_ms']:>11.2f}"
+                      f"{r['loop_ms']:>8.2f}")
     print()
     summary: dict[str, dict[str, float]] = {}
     for label, _, _ in phases(args.concurrency):
