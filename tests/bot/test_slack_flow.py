@@ -322,8 +322,8 @@ def test_messages_from_bots_edits_and_channels_are_ignored(slack: SlackHarness) 
     slack.command("bant Acme")
     slack.deliver()
     before = count(slack, OutboxMessage)
-    slack.say("allocated", bot_id="B0QUALIBOT")
-    slack.say("allocated", subtype="message_changed")
+    assert slack.say("allocated", bot_id="B0QUALIBOT").status_code == 200
+    assert slack.say("allocated", subtype="message_changed").status_code == 200
     assert count(slack, OutboxMessage) == before
     assert conversation_state(slack) == "budget"
 

@@ -12,7 +12,8 @@ from bot.slack.listeners import actions, commands, events, messages, views
 
 
 def register_listeners(app: App) -> None:
-    # Bolt checks listeners in this order: the hottest path (a DM answer) first.
+    # Bolt checks listeners in this order: messages first, the events Slack sends most (DM
+    # answers themselves are taken before, by `messages.DmAnswers`).
     messages.register(app)
     commands.register(app)
     actions.register(app)
