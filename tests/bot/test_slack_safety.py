@@ -17,7 +17,14 @@ from bot.runtime import build_runtime
 from bot.server import create_server
 from bot.slack.app import build_slack, create_bolt_app, slack_mode, why_off
 from storage.models import Lead, OutboxMessage, ProcessedEvent
-from tests.bot.slackapp import SALES_CHANNEL, SlackHarness, make_harness, slack_settings, wipe
+from tests.bot.slackapp import (
+    SALES_CHANNEL,
+    ConfiguredSlack,
+    SlackHarness,
+    make_harness,
+    slack_settings,
+    wipe,
+)
 from tests.fakeslack import FakeSlack, Workspace
 from tests.slackreq import SIGNING_SECRET, SlackRequests
 
@@ -365,24 +372,16 @@ def test_qualibot_serve_wires_slack_and_the_dispatcher(
         wipe(engine)
 
 
-
 def test_bolt_logs_its_debug_lines_when_debug_logging_is_on(
-    database_url: str,
-    fake_slack: FakeSlack,
-    slack_requests: SlackRequests,
-    slack_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    slack_with_config: ConfiguredSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     # `qualibot serve --log-level debug` shows Bolt's own lines (at other levels, Bolt's
     # logger is set so that it does not even format them), also after an app was built at
     # another level in the same process
-    settings = slack_settings(monkeypatch, database_url, tmp_path)
     for level in (logging.INFO, logging.DEBUG):
         caplog.clear()
         caplog.set_level(level)
-        for slack in make_harness(settings, fake_slack, slack_requests):
+        for slack in slack_with_config(""):
             assert slack.send(slack.requests.command("/qualify", "bant Acme")).status_code == 200
     assert any(
         r.name == "slack_bolt.qualibot" and r.levelno == logging.DEBUG for r in caplog.records
