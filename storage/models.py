@@ -147,8 +147,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         """On SQLite, `process_bind_param` and SQLAlchemy's DATETIME formatting in one step,
         with the same text ("2026-12-07 09:30:00.000000", UTC): half the time of the two.
-        The last value's text is kept (for every column): a DM answer binds the turn's
-        `now` seven times, in four tables."""
+        The last value's text is kept (one for all columns): a turn binds its `now` to the
+        conversation's two times, and a new outbox row its time to two columns."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
