@@ -138,11 +138,7 @@ class Server:
         self.port = int(self.process.stdout.readline())
 
     def cpu_seconds(self) -> tuple[float, float]:
-        """CPU seconds (user + system) the server has used so far: all its threads, and its
-        main thread (the event loop's; the rest are the dispatch's worker threads and the
-        checkpoints). Linux /proc; zeros elsewhere."""
-        pid = self.process.pid
-        return _cpu_seconds(f"/proc/{pid}/stat"), _cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
+        return process_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -151,6 +147,13 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def process_cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) a server process has used so far: all its threads, and its
+    main thread (the event loop's; the rest are worker threads and the checkpoints). Linux
+    /proc; zeros elsewhere."""
+    return _cpu_seconds(f"/proc/{pid}/stat"), _cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
 
 
 def _cpu_seconds(stat_path: str) -> float:

@@ -26,6 +26,10 @@ not march in step.
 
     python benchmarks/bench_widget.py [--sessions 50] [--messages 5000] [--think 500]
 
+Each widget run also prints the server's CPU time per message, and its event loop thread's
+share of it (HTTP, routing, validation; the rest is the database threads' turns and the WAL
+checkpoints), from /proc on Linux.
+
 Server and client are pinned to different cores when there are two or more. The rate limits
 are raised for the run (all sessions come from 127.0.0.1). Figures are printed, not asserted;
 on a shared machine the tail (p99, max) follows whatever else runs there.
@@ -55,6 +59,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # this checkout's code, also in the server process (not an installed copy from elsewhere)
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_slack import process_cpu_seconds
+
 API = "/widget/api"
 WIDGET_TOML = """
 [widget]
@@ -144,6 +151,8 @@ class Run:
     sessions: list[tuple[str, str]]
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    #: the server's CPU seconds while timed: (all threads, the event loop's thread)
+    server_cpu: tuple[float, float] = (0.0, 0.0)
 
 
 async def open_sessions(port: int, count: int, concurrency: int) -> list[tuple[str, str]]:
@@ -201,15 +210,21 @@ async def visitor(port: int, run: Run, think: float, number: int) -> None:
         connection.close()
 
 
-async def measure(port: int, sessions: int, messages: int, think: float) -> tuple[Run, float]:
+async def measure(
+    port: int, sessions: int, messages: int, think: float, server_pid: int
+) -> tuple[Run, float]:
     needed = -(-messages // len(SCRIPT)) + sessions
     run = Run(remaining=messages, sessions=await open_sessions(port, needed, sessions))
     # Warm up (imports, caches, connections) with a few messages before timing.
     warm = Run(remaining=sessions, sessions=await open_sessions(port, sessions, sessions))
     await asyncio.gather(*(visitor(port, warm, 0, i) for i in range(sessions)))
+    cpu_before = process_cpu_seconds(server_pid)
     started = time.perf_counter()
     await asyncio.gather(*(visitor(port, run, think, i) for i in range(sessions)))
-    return run, time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    after = process_cpu_seconds(server_pid)
+    run.server_cpu = (after[0] - cpu_before[0], after[1] - cpu_before[1])
+    return run, elapsed
 
 
 async def baseline(port: int, sessions: int, messages: int, think: float) -> tuple[Run, float]:
@@ -246,6 +261,10 @@ def report(name: str, run: Run, elapsed: float) -> None:
         f"p99 {p99:.1f} ms, max {max(samples) * 1e3:.1f} ms; errors {run.errors}; "
         f"{'meets' if p99 < 50 else 'misses'} the p99 < 50 ms target"
     )
+    if samples and run.server_cpu[0]:
+        every, loop = (seconds * 1e3 / len(samples) for seconds in run.server_cpu)
+        print(f"  server CPU per message: {every:.2f} ms, of which its event loop thread "
+              f"{loop:.2f} ms (the rest: the database threads, the checkpoints)")
 
 
 def main() -> None:
@@ -303,14 +322,16 @@ def main() -> None:
                 f"widget round trip: {args.sessions} concurrent sessions, SQLite file, "
                 f"{placement}, load average {os.getloadavg()[0]:.1f} before the run"
             )
-            run, elapsed = asyncio.run(measure(port, args.sessions, args.messages, 0))
+            run, elapsed = asyncio.run(
+                measure(port, args.sessions, args.messages, 0, server.pid)
+            )
             report("closed loop (no think time)", run, elapsed)
             capacity = len(run.latencies) / elapsed
             # Half the capacity, spread over the sessions: busy, but not flooded.
             half = args.sessions / (capacity / 2)
             for think in (half, args.think / 1000):
                 run, elapsed = asyncio.run(
-                    measure(port, args.sessions, args.messages, think)
+                    measure(port, args.sessions, args.messages, think, server.pid)
                 )
                 report(f"paced ({think * 1000:.0f} ms think time)", run, elapsed)
             run, elapsed = asyncio.run(
