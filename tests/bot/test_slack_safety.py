@@ -205,7 +205,9 @@ def install(slack: SlackHarness, workspace: Workspace) -> None:
     """Go through /slack/install and /slack/oauth_redirect as a browser would."""
     start = slack.http.get("/slack/install", follow_redirects=False)
     assert start.status_code in (200, 302), start.text
-    cookies = dict(start.cookies)
+    # the state cookie is Secure: sent back as the browser would over https (the test
+    # client's own jar keeps it for https only)
+    cookie = "; ".join(f"{name}={value}" for name, value in start.cookies.items())
     if start.status_code == 302:
         authorize_url = start.headers["location"]
     else:
@@ -214,7 +216,8 @@ def install(slack: SlackHarness, workspace: Workspace) -> None:
     state = parse_qs(urlsplit(authorize_url).query)["state"][0]
     code = slack.fake.issue_oauth_code(workspace)
     done = slack.http.get(
-        "/slack/oauth_redirect", params={"code": code, "state": state}, cookies=cookies
+        "/slack/oauth_redirect", params={"code": code, "state": state},
+        headers={"Cookie": cookie},
     )
     assert done.status_code == 200, done.text
 
