@@ -137,9 +137,6 @@ class Server:
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
 
-    def cpu_seconds(self) -> tuple[float, float]:
-        return process_cpu_seconds(self.process.pid)
-
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -154,6 +151,12 @@ def process_cpu_seconds(pid: int) -> tuple[float, float]:
     main thread (the event loop's; the rest are worker threads and the checkpoints). Linux
     /proc; zeros elsewhere."""
     return _cpu_seconds(f"/proc/{pid}/stat"), _cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
+
+
+def cpu_since(pid: int, before: tuple[float, float]) -> tuple[float, float]:
+    """`process_cpu_seconds(pid)` less `before`: what the process used since then."""
+    now = process_cpu_seconds(pid)
+    return now[0] - before[0], now[1] - before[1]
 
 
 def _cpu_seconds(stat_path: str) -> float:
@@ -409,13 +412,12 @@ def main() -> None:
                             count = commands_big if conc > 1 else commands_small
                             base = command_base[kind] + (0 if conc > 1 else 100_000_000)
                             group = users(base, count, round_)
-                        cpu_before = server.cpu_seconds()
+                        cpu_before = process_cpu_seconds(server.process.pid)
                         result = run_load(
                             server.port, kind_, group, conc, args.time_limit,
                             BANT_ANSWERS if kind_ == "answer" else None,
                         )
-                        cpu, loop = (after - before for after, before
-                                     in zip(server.cpu_seconds(), cpu_before, strict=True))
+                        cpu, loop = cpu_since(server.process.pid, cpu_before)
                         per_request = 1000 / result["count"] if result["count"] else 0.0
                         result["cpu_ms"], result["loop_ms"] = cpu * per_request, loop * per_request
                         results.setdefault(f"{kind} {label}", []).append(result)

@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_slack import process_cpu_seconds
+from benchmarks.bench_slack import cpu_since, process_cpu_seconds
 
 API = "/widget/api"
 WIDGET_TOML = """
@@ -222,8 +222,7 @@ async def measure(
     started = time.perf_counter()
     await asyncio.gather(*(visitor(port, run, think, i) for i in range(sessions)))
     elapsed = time.perf_counter() - started
-    after = process_cpu_seconds(server_pid)
-    run.server_cpu = (after[0] - cpu_before[0], after[1] - cpu_before[1])
+    run.server_cpu = cpu_since(server_pid, cpu_before)
     return run, elapsed
 
 
